@@ -1,0 +1,225 @@
+//! The OCI distribution endpoints: each handler reads the request into domain types,
+//! calls one use case and writes the response. No storage logic lives here.
+
+use super::route::Route;
+use super::{Body, Method, Request, Response};
+use crate::error::{RegistryError, Result};
+use crate::oci::manifest::OCI_INDEX;
+use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
+use crate::oci::{Digest, Reference, RepoName};
+use crate::registry::ports::{ChunkSource, Clock, ObjectStore, UploadSession};
+use crate::registry::uploads::MountOutcome;
+use crate::registry::{MetadataStore, Registry};
+use serde_json::json;
+
+/// Digest-addressed content never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    route: Route,
+    req: &Request,
+    body: &mut impl ChunkSource,
+) -> Result<Response<O::Reader>> {
+    use Method::*;
+    match (route, req.method) {
+        (Route::ApiBase, Get | Head) => Ok(Response::json(200, &json!({}))),
+        (Route::Blob { repo, digest }, m @ (Get | Head)) => get_blob(reg, &repo, &digest, req, m == Head).await,
+        (Route::Blob { repo, digest }, Delete) => {
+            reg.delete_blob(&repo, &digest).await?;
+            Ok(Response::new(202).header("content-length", "0"))
+        }
+        (Route::UploadStart { repo }, Post) => start_upload(reg, &repo, req, body).await,
+        (Route::Upload { repo, id }, Get) => Ok(upload_accepted(reg, 204, &reg.upload_status(&repo, &id).await?)),
+        (Route::Upload { repo, id }, Patch) => {
+            let range = req.header("content-range").map(parse_chunk_range).transpose()?;
+            let session = reg.append_chunk(&repo, &id, range, req.content_length(), body).await?;
+            Ok(upload_accepted(reg, 202, &session))
+        }
+        (Route::Upload { repo, id }, Put) => {
+            let digest = required_digest(req)?;
+            let range = req.header("content-range").map(parse_chunk_range).transpose()?;
+            reg.finish_upload(&repo, &id, &digest, range, req.content_length(), body).await?;
+            Ok(blob_created(&repo, &digest))
+        }
+        (Route::Upload { repo, id }, Delete) => {
+            reg.cancel_upload(&repo, &id).await?;
+            Ok(Response::new(204))
+        }
+        (Route::Manifest { repo, reference }, m @ (Get | Head)) => get_manifest(reg, &repo, &reference, m == Head).await,
+        (Route::Manifest { repo, reference }, Put) => {
+            let pushed = reg.push_manifest(&repo, &reference, req.header("content-type"), body).await?;
+            let mut r = Response::new(201)
+                .header("location", format!("/v2/{repo}/manifests/{}", pushed.digest))
+                .header("docker-content-digest", pushed.digest.to_string())
+                .header("content-length", "0");
+            if let Some(subject) = pushed.subject {
+                r = r.header("oci-subject", subject.to_string());
+            }
+            Ok(r)
+        }
+        (Route::Manifest { repo, reference }, Delete) => {
+            reg.delete_manifest(&repo, &reference).await?;
+            Ok(Response::new(202).header("content-length", "0"))
+        }
+        (Route::Tags { repo }, Get) => list_tags(reg, &repo, req).await,
+        (Route::Referrers { repo, digest }, Get) => referrers(reg, &repo, &digest, req).await,
+        (_, _) => Err(RegistryError::Unsupported("method not allowed here".into())),
+    }
+}
+
+fn required_digest(req: &Request) -> Result<Digest> {
+    let d = req.query("digest").ok_or_else(|| RegistryError::DigestInvalid("the digest parameter is required".into()))?;
+    Digest::parse(d)
+}
+
+async fn get_blob<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    repo: &RepoName,
+    digest: &Digest,
+    req: &Request,
+    head: bool,
+) -> Result<Response<O::Reader>> {
+    let blob = reg.stat_blob(repo, digest).await?;
+    let range = match req.header("range") {
+        Some(v) => parse_read_range(v, blob.size),
+        None => RangeRequest::Whole,
+    };
+    let base = |status: u16, len: u64| {
+        Response::new(status)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", len.to_string())
+            .header("docker-content-digest", digest.to_string())
+            .header("etag", format!("\"{digest}\""))
+            .header("accept-ranges", "bytes")
+            .header("cache-control", IMMUTABLE)
+    };
+    let (mut resp, span) = match range {
+        RangeRequest::Whole => (base(200, blob.size), None),
+        RangeRequest::Partial(span) => (
+            base(206, span.len()).header("content-range", format!("bytes {}-{}/{}", span.start, span.end - 1, blob.size)),
+            Some(span),
+        ),
+        RangeRequest::Unsatisfiable => {
+            let e = RegistryError::RangeInvalid(format!("the blob has {} bytes", blob.size));
+            return Ok(Response::error(&e).header("content-range", format!("bytes */{}", blob.size)));
+        }
+    };
+    if !head {
+        resp.body = Body::Object(reg.read_blob(&blob, span).await?);
+    }
+    Ok(resp)
+}
+
+async fn start_upload<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    repo: &RepoName,
+    req: &Request,
+    body: &mut impl ChunkSource,
+) -> Result<Response<O::Reader>> {
+    if let Some(mount) = req.query("mount") {
+        let digest = Digest::parse(mount)?;
+        // An invalid `from` is a mount that cannot succeed: fall back to an upload.
+        let from = req.query("from").and_then(|f| RepoName::parse(f).ok());
+        return Ok(match reg.mount_blob(repo, &digest, from.as_ref()).await? {
+            MountOutcome::Mounted => blob_created(repo, &digest),
+            MountOutcome::Started(session) => upload_accepted(reg, 202, &session),
+        });
+    }
+    if let Some(d) = req.query("digest") {
+        let digest = Digest::parse(d)?;
+        reg.upload_whole(repo, &digest, req.content_length(), body).await?;
+        return Ok(blob_created(repo, &digest));
+    }
+    let session = reg.start_upload(repo).await?;
+    Ok(upload_accepted(reg, 202, &session))
+}
+
+fn blob_created<R>(repo: &RepoName, digest: &Digest) -> Response<R> {
+    Response::new(201)
+        .header("location", format!("/v2/{repo}/blobs/{digest}"))
+        .header("docker-content-digest", digest.to_string())
+        .header("content-length", "0")
+}
+
+fn upload_accepted<M, O, C, R>(reg: &Registry<M, O, C>, status: u16, s: &UploadSession) -> Response<R> {
+    Response::new(status)
+        .header("location", format!("/v2/{}/blobs/uploads/{}", s.repo, s.id))
+        .header("range", format!("0-{}", s.received.saturating_sub(1)))
+        .header("docker-upload-uuid", s.id.clone())
+        .header("oci-chunk-min-length", reg.config.part_size.to_string())
+        .header("content-length", "0")
+}
+
+async fn get_manifest<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    repo: &RepoName,
+    reference: &Reference,
+    head: bool,
+) -> Result<Response<O::Reader>> {
+    let record = reg.resolve_manifest(repo, reference).await?;
+    let cache = match reference {
+        Reference::Digest(_) => IMMUTABLE,
+        Reference::Tag(_) => "no-cache",
+    };
+    let mut resp = Response::new(200)
+        .header("content-type", record.media_type.clone())
+        .header("content-length", record.size.to_string())
+        .header("docker-content-digest", record.digest.to_string())
+        .header("etag", format!("\"{}\"", record.digest))
+        .header("cache-control", cache);
+    if !head {
+        resp.body = Body::Bytes(reg.manifest_bytes(&record).await?);
+    }
+    Ok(resp)
+}
+
+async fn list_tags<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    repo: &RepoName,
+    req: &Request,
+) -> Result<Response<O::Reader>> {
+    let n = match req.query("n") {
+        Some(v) => Some(v.parse::<u32>().map_err(|_| RegistryError::BadRequest(format!("invalid n {v:?}")))?),
+        None => None,
+    };
+    let page = reg.list_tags(repo, n, req.query("last")).await?;
+    let mut resp = Response::json(200, &json!({"name": repo.as_str(), "tags": page.tags}));
+    if let Some(after) = page.next_after {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("n", &page.tags.len().to_string())
+            .append_pair("last", &after)
+            .finish();
+        resp = resp.header("link", format!("</v2/{repo}/tags/list?{query}>; rel=\"next\""));
+    }
+    Ok(resp)
+}
+
+async fn referrers<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    repo: &RepoName,
+    subject: &Digest,
+    req: &Request,
+) -> Result<Response<O::Reader>> {
+    let filter = req.query("artifactType").filter(|t| !t.is_empty());
+    let found = reg.referrers(repo, subject, filter).await?;
+    let manifests: Vec<serde_json::Value> = found
+        .iter()
+        .map(|m| {
+            let mut d = json!({"mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.size});
+            if let Some(t) = &m.artifact_type {
+                d["artifactType"] = json!(t);
+            }
+            if let Some(a) = m.annotations_json.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()) {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    let mut resp = Response::bytes(200, OCI_INDEX, index.to_string().into_bytes());
+    if filter.is_some() {
+        resp = resp.header("oci-filters-applied", "artifactType");
+    }
+    Ok(resp)
+}

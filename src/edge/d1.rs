@@ -1,0 +1,355 @@
+//! The metadata ports over D1. The schema is in `migrations/`; every statement binds
+//! its values. Steps that must happen together go in one `batch` (a transaction).
+
+use crate::error::{RegistryError, Result};
+use crate::oci::{Digest, RepoName, Tag};
+use crate::registry::ports::*;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+pub struct D1Metadata {
+    db: D1Database,
+}
+
+impl D1Metadata {
+    pub fn new(db: D1Database) -> Self {
+        D1Metadata { db }
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+        self.db.prepare(sql).bind(args).map_err(d1_err)
+    }
+
+    async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
+        self.stmt(sql, args)?.all().await.map_err(d1_err)?.results().map_err(d1_err)
+    }
+
+    async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
+        Ok(self.rows(sql, args).await?.into_iter().next())
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
+        changes(&self.stmt(sql, args)?.run().await.map_err(d1_err)?)
+    }
+
+    async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        self.db.batch(statements).await.map_err(d1_err)
+    }
+}
+
+fn d1_err(e: worker::Error) -> RegistryError {
+    RegistryError::internal(format!("D1: {e}"))
+}
+
+fn changes(r: &D1Result) -> Result<usize> {
+    Ok(r.meta().map_err(d1_err)?.and_then(|m| m.changes).unwrap_or(0))
+}
+
+fn s(v: impl AsRef<str>) -> JsValue {
+    JsValue::from_str(v.as_ref())
+}
+
+fn n(v: u64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+fn opt(v: Option<impl AsRef<str>>) -> JsValue {
+    v.map_or(JsValue::NULL, s)
+}
+
+fn digest(v: &str) -> Result<Digest> {
+    Digest::parse(v).map_err(|_| RegistryError::internal(format!("corrupt digest in D1: {v}")))
+}
+
+#[derive(Deserialize)]
+struct BlobRow {
+    digest: String,
+    object_key: String,
+    size: u64,
+}
+
+impl BlobRow {
+    fn record(self) -> Result<BlobRecord> {
+        Ok(BlobRecord { digest: digest(&self.digest)?, object_key: self.object_key, size: self.size })
+    }
+}
+
+impl BlobIndex for D1Metadata {
+    async fn linked_blob(&self, repo: &RepoName, d: &Digest) -> Result<Option<BlobRecord>> {
+        let sql = "SELECT b.digest, b.object_key, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                   WHERE rb.repository = ?1 AND rb.digest = ?2";
+        self.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(BlobRow::record).transpose()
+    }
+
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
+        let d = s(blob.digest.to_string());
+        let statements = vec![
+            self.stmt(
+                "INSERT OR IGNORE INTO blobs (digest, object_key, size, created_at) VALUES (?1, ?2, ?3, ?4)",
+                &[d.clone(), s(&blob.object_key), n(blob.size), n(now_ms)],
+            )?,
+            self.repository_stmt(repo, now_ms)?,
+            self.stmt(
+                "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) VALUES (?1, ?2, ?3)",
+                &[s(repo.as_str()), d.clone(), n(now_ms)],
+            )?,
+            self.stmt("SELECT digest, object_key, size FROM blobs WHERE digest = ?1", &[d])?,
+        ];
+        let results = self.batch(statements).await?;
+        let row: Option<BlobRow> =
+            results.last().map(|r| r.results()).transpose().map_err(d1_err)?.and_then(|v| v.into_iter().next());
+        row.ok_or_else(|| RegistryError::internal("blob row missing after insert"))?.record()
+    }
+
+    async fn link_blob(&self, repo: &RepoName, d: &Digest, now_ms: u64) -> Result<()> {
+        let statements = vec![
+            self.repository_stmt(repo, now_ms)?,
+            self.stmt(
+                "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) \
+                 SELECT ?1, digest, ?3 FROM blobs WHERE digest = ?2",
+                &[s(repo.as_str()), s(d.to_string()), n(now_ms)],
+            )?,
+        ];
+        self.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, d: &Digest) -> Result<bool> {
+        let sql = "DELETE FROM repository_blobs WHERE repository = ?1 AND digest = ?2";
+        Ok(self.run(sql, &[s(repo.as_str()), s(d.to_string())]).await? > 0)
+    }
+}
+
+impl D1Metadata {
+    fn repository_stmt(&self, repo: &RepoName, now_ms: u64) -> Result<D1PreparedStatement> {
+        self.stmt("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?1, ?2)", &[s(repo.as_str()), n(now_ms)])
+    }
+}
+
+#[derive(Deserialize)]
+struct UploadRow {
+    id: String,
+    repository: String,
+    object_key: String,
+    multipart_id: Option<String>,
+    parts: String,
+    received: u64,
+    tail_len: u64,
+    hash_state: String,
+    created_at: u64,
+    updated_at: u64,
+}
+
+impl UploadRow {
+    fn session(self) -> Result<UploadSession> {
+        let corrupt = |what: &str| RegistryError::internal(format!("corrupt upload {}: {what}", self.id));
+        Ok(UploadSession {
+            repo: RepoName::parse(&self.repository).map_err(|_| corrupt("repository"))?,
+            multipart_id: self.multipart_id.clone(),
+            parts: serde_json::from_str(&self.parts).map_err(|_| corrupt("parts"))?,
+            hash_state: B64.decode(&self.hash_state).map_err(|_| corrupt("hash state"))?,
+            object_key: self.object_key.clone(),
+            received: self.received,
+            tail_len: self.tail_len,
+            created_ms: self.created_at,
+            updated_ms: self.updated_at,
+            id: self.id,
+        })
+    }
+}
+
+fn parts_json(parts: &[PartTag]) -> Result<String> {
+    serde_json::to_string(parts).map_err(RegistryError::internal)
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, repository, object_key, multipart_id, parts, received, tail_len, hash_state, created_at, updated_at";
+
+impl UploadIndex for D1Metadata {
+    async fn create_upload(&self, u: &UploadSession) -> Result<()> {
+        let sql = format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        let args = [
+            s(&u.id),
+            s(u.repo.as_str()),
+            s(&u.object_key),
+            opt(u.multipart_id.as_ref()),
+            s(parts_json(&u.parts)?),
+            n(u.received),
+            n(u.tail_len),
+            s(B64.encode(&u.hash_state)),
+            n(u.created_ms),
+            n(u.updated_ms),
+        ];
+        self.run(&sql, &args).await.map(|_| ())
+    }
+
+    async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1 AND repository = ?2");
+        self.first::<UploadRow>(&sql, &[s(id), s(repo.as_str())]).await?.map(UploadRow::session).transpose()
+    }
+
+    async fn save_upload(&self, u: &UploadSession, expected_received: u64) -> Result<bool> {
+        let sql = "UPDATE uploads SET multipart_id = ?2, parts = ?3, received = ?4, tail_len = ?5, hash_state = ?6, \
+                   updated_at = ?7 WHERE id = ?1 AND received = ?8";
+        let args = [
+            s(&u.id),
+            opt(u.multipart_id.as_ref()),
+            s(parts_json(&u.parts)?),
+            n(u.received),
+            n(u.tail_len),
+            s(B64.encode(&u.hash_state)),
+            n(u.updated_ms),
+            n(expected_received),
+        ];
+        Ok(self.run(sql, &args).await? == 1)
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        self.run("DELETE FROM uploads WHERE id = ?1", &[s(id)]).await.map(|_| ())
+    }
+
+    async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ?1 ORDER BY updated_at LIMIT ?2");
+        let rows: Vec<UploadRow> = self.rows(&sql, &[n(before_ms), n(limit as u64)]).await?;
+        rows.into_iter().map(UploadRow::session).collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct ManifestRow {
+    digest: String,
+    media_type: String,
+    size: u64,
+    artifact_type: Option<String>,
+    subject: Option<String>,
+    annotations: Option<String>,
+}
+
+impl ManifestRow {
+    fn record(self) -> Result<ManifestRecord> {
+        Ok(ManifestRecord {
+            digest: digest(&self.digest)?,
+            media_type: self.media_type,
+            size: self.size,
+            artifact_type: self.artifact_type,
+            subject: self.subject.as_deref().map(digest).transpose()?,
+            annotations_json: self.annotations,
+        })
+    }
+}
+
+const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
+/// D1 binds at most 100 values per statement: references go in groups.
+const REFERENCES_PER_STATEMENT: usize = 45;
+
+impl ManifestIndex for D1Metadata {
+    async fn commit_manifest(
+        &self,
+        repo: &RepoName,
+        m: &ManifestRecord,
+        references: &[Digest],
+        tag: Option<&Tag>,
+        now_ms: u64,
+    ) -> Result<()> {
+        let d = s(m.digest.to_string());
+        let mut statements = vec![self.stmt(
+            "INSERT OR IGNORE INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                d.clone(),
+                s(&m.media_type),
+                n(m.size),
+                opt(m.artifact_type.as_ref()),
+                opt(m.subject.as_ref().map(|x| x.to_string())),
+                opt(m.annotations_json.as_ref()),
+                n(now_ms),
+            ],
+        )?];
+        for group in references.chunks(REFERENCES_PER_STATEMENT) {
+            let values: Vec<String> = (0..group.len()).map(|i| format!("(?1, ?{})", i + 2)).collect();
+            let sql = format!("INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}", values.join(", "));
+            let mut args = vec![d.clone()];
+            args.extend(group.iter().map(|c| s(c.to_string())));
+            statements.push(self.stmt(&sql, &args)?);
+        }
+        statements.push(self.repository_stmt(repo, now_ms)?);
+        statements.push(self.stmt(
+            "INSERT OR REPLACE INTO repository_manifests (repository, digest, pushed_at) VALUES (?1, ?2, ?3)",
+            &[s(repo.as_str()), d.clone(), n(now_ms)],
+        )?);
+        if let Some(t) = tag {
+            statements.push(self.stmt(
+                "INSERT INTO tags (repository, tag, digest, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                &[s(repo.as_str()), s(t.as_str()), d, n(now_ms)],
+            )?);
+        }
+        self.batch(statements).await.map(|_| ())
+    }
+
+    async fn linked_manifest(&self, repo: &RepoName, d: &Digest) -> Result<Option<ManifestRecord>> {
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS} FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest \
+             WHERE rm.repository = ?1 AND rm.digest = ?2"
+        );
+        self.first::<ManifestRow>(&sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(ManifestRow::record).transpose()
+    }
+
+    async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
+        #[derive(Deserialize)]
+        struct Row {
+            digest: String,
+        }
+        let sql = "SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2";
+        self.first::<Row>(sql, &[s(repo.as_str()), s(tag.as_str())]).await?.map(|r| digest(&r.digest)).transpose()
+    }
+
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            tag: String,
+        }
+        // Lexical order is byte order: BINARY collation, which is SQLite's default.
+        let sql = "SELECT tag FROM tags WHERE repository = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3";
+        let rows: Vec<Row> = self.rows(sql, &[s(repo.as_str()), s(last.unwrap_or("")), n(limit as u64)]).await?;
+        Ok(rows.into_iter().map(|r| r.tag).collect())
+    }
+
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>> {
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests m JOIN repository_manifests rm ON rm.digest = m.digest \
+             WHERE m.subject = ?2 AND rm.repository = ?1 ORDER BY m.digest"
+        );
+        let rows: Vec<ManifestRow> = self.rows(&sql, &[s(repo.as_str()), s(subject.to_string())]).await?;
+        rows.into_iter().map(ManifestRow::record).collect()
+    }
+
+    async fn unlink_manifest(&self, repo: &RepoName, d: &Digest) -> Result<bool> {
+        let args = [s(repo.as_str()), s(d.to_string())];
+        let results = self
+            .batch(vec![
+                self.stmt("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", &args)?,
+                self.stmt("DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2", &args)?,
+            ])
+            .await?;
+        Ok(results.last().map(changes).transpose()?.unwrap_or(0) > 0)
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
+        let sql = "DELETE FROM tags WHERE repository = ?1 AND tag = ?2";
+        Ok(self.run(sql, &[s(repo.as_str()), s(tag.as_str())]).await? > 0)
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[allow(dead_code)]
+            name: String,
+        }
+        Ok(self.first::<Row>("SELECT name FROM repositories WHERE name = ?1", &[s(repo.as_str())]).await?.is_some())
+    }
+}

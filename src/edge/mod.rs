@@ -1,0 +1,95 @@
+//! The Worker: converts between workers-rs and the platform-neutral `api`, and builds
+//! the registry over R2 and D1. Nothing else in the crate touches `worker`.
+
+mod d1;
+mod r2;
+
+use crate::api::{self, Body, Method};
+use crate::error::{RegistryError, Result};
+use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::{Config, Registry};
+use futures_util::StreamExt;
+use worker::{event, ByteStream, Context, EncodeBody, Env, Headers, ResponseBuilder};
+
+struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+}
+
+/// A request body, read as the client sends it.
+struct RequestBody(Option<ByteStream>);
+
+impl ChunkSource for RequestBody {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        match &mut self.0 {
+            None => Ok(None),
+            Some(stream) => match stream.next().await {
+                None => Ok(None),
+                Some(Ok(chunk)) => Ok(Some(chunk)),
+                Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!("reading the request body: {e}"))),
+            },
+        }
+    }
+}
+
+fn config(env: &Env) -> Config {
+    let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().parse::<u64>().ok());
+    let mut c = Config::default();
+    if let Some(secs) = var("UPLOAD_TTL_SECONDS") {
+        c.upload_ttl_ms = secs * 1000;
+    }
+    if let Some(max) = var("MAX_BLOB_BYTES") {
+        c.max_blob_bytes = max;
+    }
+    c
+}
+
+fn registry(env: &Env) -> worker::Result<Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>> {
+    Ok(Registry::new(d1::D1Metadata::new(env.d1("DB")?), r2::R2Objects::new(env.bucket("BLOBS")?), WorkerClock, config(env)))
+}
+
+#[event(fetch)]
+async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+    console_error_panic_hook::set_once();
+    let url = req.url()?;
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let head = api::Request::new(Method::parse(req.method().as_ref()), url.path(), url.query().unwrap_or(""), headers);
+    let has_body = req.inner().body().is_some();
+    let mut body = RequestBody(if has_body { Some(req.stream()?) } else { None });
+    let reg = registry(&env)?;
+    let resp = api::serve(&reg, &head, &mut body).await;
+    if resp.status >= 500 {
+        worker::console_error!("{} {} -> {}", req.method().as_ref(), url.path(), resp.status);
+    }
+    to_worker(resp, head.method == Method::Head)
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    console_error_panic_hook::set_once();
+    match registry(&env) {
+        Ok(reg) => match reg.expire_uploads(100).await {
+            Ok(n) => worker::console_log!("expired {n} upload sessions"),
+            Err(e) => worker::console_error!("expiring uploads: {e:?}"),
+        },
+        Err(e) => worker::console_error!("scheduled: {e}"),
+    }
+}
+
+fn to_worker(resp: api::Response<worker::ResponseBody>, head: bool) -> worker::Result<worker::Response> {
+    let headers = Headers::new();
+    for (k, v) in &resp.headers {
+        headers.append(k, v)?;
+    }
+    // Bodies go out as stored: layers are compressed already, and re-compressing them
+    // on the fly makes pulls many times slower.
+    let builder = ResponseBuilder::new().with_status(resp.status).with_headers(headers).with_encode_body(EncodeBody::Manual);
+    Ok(match (resp.body, head) {
+        (_, true) | (Body::Empty, _) => builder.empty(),
+        (Body::Bytes(b), false) => builder.fixed(b),
+        (Body::Object(o), false) => builder.body(o),
+    })
+}

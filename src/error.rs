@@ -1,0 +1,137 @@
+//! The one error type. Every failure a client can see is a `RegistryError`; it alone
+//! decides the OCI error code, the HTTP status and the JSON envelope.
+
+use serde_json::json;
+
+/// A failure, as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    #[error("blob upload unknown to registry")]
+    BlobUploadUnknown,
+    #[error("provided digest did not match uploaded content")]
+    DigestInvalid(String),
+    #[error("manifest references a blob unknown to this repository: {0}")]
+    ManifestBlobUnknown(String),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    #[error("invalid repository name: {0}")]
+    NameInvalid(String),
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("provided length did not match content length: {0}")]
+    SizeInvalid(String),
+    #[error("{0} exceeds the limit")]
+    TooLarge(String),
+    #[error("requested range not satisfiable: {0}")]
+    RangeInvalid(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("requested access to the resource is denied")]
+    Denied,
+    #[error("the operation is unsupported: {0}")]
+    Unsupported(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A fault of the registry or its storage. The cause is logged, never shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl RegistryError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        RegistryError::Internal(cause.to_string())
+    }
+
+    /// The OCI error code (distribution-spec "Error Codes").
+    pub fn code(&self) -> &'static str {
+        use RegistryError::*;
+        match self {
+            BlobUnknown => "BLOB_UNKNOWN",
+            BlobUploadInvalid(_) => "BLOB_UPLOAD_INVALID",
+            BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            DigestInvalid(_) => "DIGEST_INVALID",
+            ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+            ManifestInvalid(_) => "MANIFEST_INVALID",
+            ManifestUnknown => "MANIFEST_UNKNOWN",
+            NameInvalid(_) => "NAME_INVALID",
+            NameUnknown => "NAME_UNKNOWN",
+            SizeInvalid(_) | TooLarge(_) => "SIZE_INVALID",
+            RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
+            Unauthorized => "UNAUTHORIZED",
+            Denied => "DENIED",
+            Unsupported(_) => "UNSUPPORTED",
+            TooManyRequests { .. } => "TOOMANYREQUESTS",
+            BadRequest(_) => "BAD_REQUEST",
+            NotFound(_) => "NOT_FOUND",
+            Conflict(_) => "CONFLICT",
+            Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        use RegistryError::*;
+        match self {
+            BlobUnknown | BlobUploadUnknown | ManifestUnknown | NameUnknown | NotFound(_) => 404,
+            BlobUploadInvalid(_) | DigestInvalid(_) | ManifestBlobUnknown(_) | ManifestInvalid(_)
+            | NameInvalid(_) | SizeInvalid(_) | BadRequest(_) => 400,
+            TooLarge(_) => 413,
+            RangeInvalid(_) => 416,
+            Unauthorized => 401,
+            Denied => 403,
+            Unsupported(_) => 405,
+            Conflict(_) => 409,
+            TooManyRequests { .. } => 429,
+            Internal(_) => 500,
+        }
+    }
+
+    /// What the client is told. Internal causes stay in the log.
+    pub fn message(&self) -> String {
+        match self {
+            RegistryError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The OCI error envelope: `{"errors":[{"code","message","detail"}]}`.
+    pub fn body(&self) -> Vec<u8> {
+        json!({"errors": [{"code": self.code(), "message": self.message(), "detail": null}]})
+            .to_string()
+            .into_bytes()
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_cause_is_not_shown() {
+        let e = RegistryError::internal("D1 said: table missing");
+        let body = String::from_utf8(e.body()).unwrap();
+        assert!(!body.contains("D1"));
+        assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn envelope_has_code_and_message() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&RegistryError::NameInvalid("A".into()).body()).unwrap();
+        assert_eq!(v["errors"][0]["code"], "NAME_INVALID");
+        assert!(v["errors"][0]["message"].as_str().unwrap().contains('A'));
+    }
+}

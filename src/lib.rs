@@ -1,0 +1,12 @@
+//! An OCI distribution registry that runs as a Cloudflare Worker.
+//!
+//! Dependency direction: `edge -> api -> registry -> {oci, error}`. Everything but
+//! `edge` is platform-neutral and tested natively.
+
+pub mod api;
+pub mod error;
+pub mod oci;
+pub mod registry;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

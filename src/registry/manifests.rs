@@ -1,0 +1,160 @@
+//! Pushing, pulling and deleting manifests; tags and referrers.
+
+use super::keys;
+use super::ports::{ChunkSource, Clock, ManifestRecord, ObjectStore};
+use super::{MetadataStore, Registry};
+use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
+use crate::oci::manifest::{Manifest, ManifestKind, MAX_MANIFEST_BYTES};
+use crate::oci::{Digest, DigestHasher, Reference, RepoName};
+
+/// The most tags one listing returns.
+pub const MAX_TAGS_PER_PAGE: u32 = 1000;
+
+/// A manifest accepted by a push.
+#[derive(Debug)]
+pub struct Pushed {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// A page of tags.
+#[derive(Debug)]
+pub struct TagPage {
+    pub tags: Vec<String>,
+    /// The last tag of this page, when there are more.
+    pub next_after: Option<String>,
+}
+
+impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+    pub async fn push_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: &mut impl ChunkSource,
+    ) -> Result<Pushed> {
+        let algorithm = match reference {
+            Reference::Digest(d) => d.algorithm(),
+            Reference::Tag(_) => Algorithm::Sha256,
+        };
+        let bytes = read_bounded(body, MAX_MANIFEST_BYTES).await?;
+        let mut hasher = DigestHasher::new(algorithm);
+        hasher.update(&bytes);
+        let digest = hasher.finish();
+        if let Reference::Digest(claimed) = reference {
+            if claimed != &digest {
+                return Err(RegistryError::DigestInvalid(format!("manifest hashes to {digest}, not {claimed}")));
+            }
+        }
+        let manifest = Manifest::parse(&bytes, content_type)?;
+        self.check_references(repo, &manifest).await?;
+
+        let references: Vec<Digest> = match manifest.kind {
+            ManifestKind::Image => manifest.required_blobs().cloned().collect(),
+            ManifestKind::Index => manifest.children.iter().map(|c| c.digest.clone()).collect(),
+        };
+        let record = ManifestRecord {
+            digest: digest.clone(),
+            media_type: manifest.media_type.clone(),
+            size: bytes.len() as u64,
+            artifact_type: manifest.effective_artifact_type().map(str::to_string),
+            subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
+            annotations_json: (!manifest.annotations.is_empty())
+                .then(|| serde_json::to_string(&manifest.annotations))
+                .transpose()
+                .map_err(RegistryError::internal)?,
+        };
+        self.objects.put(&keys::manifest_object(&digest), bytes).await?;
+        let tag = match reference {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        };
+        self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await?;
+        Ok(Pushed { digest, subject: record.subject })
+    }
+
+    /// Every blob an image needs, and every child of an index, must be in the repository.
+    async fn check_references(&self, repo: &RepoName, manifest: &Manifest) -> Result<()> {
+        for digest in manifest.required_blobs() {
+            if self.meta.linked_blob(repo, digest).await?.is_none() {
+                return Err(RegistryError::ManifestBlobUnknown(digest.to_string()));
+            }
+        }
+        for child in &manifest.children {
+            if self.meta.linked_manifest(repo, &child.digest).await?.is_none() {
+                return Err(RegistryError::ManifestBlobUnknown(child.digest.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The manifest a tag or digest names in `repo`.
+    pub async fn resolve_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord> {
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => self.meta.tag_target(repo, t).await?.ok_or(RegistryError::ManifestUnknown)?,
+        };
+        self.meta.linked_manifest(repo, &digest).await?.ok_or(RegistryError::ManifestUnknown)
+    }
+
+    pub async fn manifest_bytes(&self, record: &ManifestRecord) -> Result<Vec<u8>> {
+        self.objects
+            .get_bytes(&keys::manifest_object(&record.digest))
+            .await?
+            .ok_or_else(|| RegistryError::internal(format!("manifest object {} is missing", record.digest)))
+    }
+
+    /// Deletes a tag, or a manifest (and the tags on it) by digest.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+        let existed = match reference {
+            Reference::Digest(d) => self.meta.unlink_manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+        };
+        if existed {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown)
+        }
+    }
+
+    /// Tags in lexical order; `n` caps the page (and is itself capped).
+    pub async fn list_tags(&self, repo: &RepoName, n: Option<u32>, last: Option<&str>) -> Result<TagPage> {
+        if !self.meta.repository_exists(repo).await? {
+            return Err(RegistryError::NameUnknown);
+        }
+        let limit = n.unwrap_or(MAX_TAGS_PER_PAGE).min(MAX_TAGS_PER_PAGE);
+        if limit == 0 {
+            return Ok(TagPage { tags: vec![], next_after: None });
+        }
+        let mut tags = self.meta.list_tags(repo, last, limit + 1).await?;
+        let next_after = if tags.len() > limit as usize {
+            tags.truncate(limit as usize);
+            tags.last().cloned()
+        } else {
+            None
+        };
+        Ok(TagPage { tags, next_after })
+    }
+
+    /// Manifests of `repo` whose subject is `subject`, optionally of one artifact type.
+    pub async fn referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<ManifestRecord>> {
+        let mut found = self.meta.referrers(repo, subject).await?;
+        if let Some(wanted) = artifact_type {
+            found.retain(|m| m.artifact_type.as_deref() == Some(wanted));
+        }
+        Ok(found)
+    }
+}
+
+/// Reads a body of at most `limit` bytes; more is 413.
+async fn read_bounded(body: &mut impl ChunkSource, limit: usize) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next_chunk().await? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(RegistryError::TooLarge(format!("a manifest over {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,257 @@
+//! In-memory implementations of every port, for fast native tests of the core. They
+//! keep the same rules as the real ones (first blob writer wins, guarded session saves,
+//! equal-size parts) so the shared contract tests hold for both.
+
+use super::ports::*;
+use crate::error::{RegistryError, Result};
+use crate::oci::range::ByteSpan;
+use crate::oci::{Digest, RepoName, Tag};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A clock that moves only when told.
+#[derive(Default)]
+pub struct ManualClock(pub Cell<u64>);
+
+impl ManualClock {
+    pub fn advance(&self, ms: u64) {
+        self.0.set(self.0.get() + ms);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+#[derive(Default)]
+struct Multipart {
+    key: String,
+    parts: BTreeMap<u16, Vec<u8>>,
+}
+
+/// Objects in a map; multipart uploads assembled on completion.
+#[derive(Default)]
+pub struct MemoryObjects {
+    objects: RefCell<HashMap<String, Vec<u8>>>,
+    multiparts: RefCell<HashMap<String, Multipart>>,
+    next_id: Cell<u64>,
+}
+
+impl MemoryObjects {
+    pub fn keys(&self) -> BTreeSet<String> {
+        self.objects.borrow().keys().cloned().collect()
+    }
+    pub fn open_multiparts(&self) -> usize {
+        self.multiparts.borrow().len()
+    }
+}
+
+impl ObjectStore for MemoryObjects {
+    type Reader = Vec<u8>;
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.objects.borrow_mut().insert(key.to_string(), bytes);
+        Ok(())
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.objects.borrow().get(key).cloned())
+    }
+
+    async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<Vec<u8>>> {
+        Ok(self.objects.borrow().get(key).map(|b| match span {
+            Some(s) => b[s.start as usize..(s.end as usize).min(b.len())].to_vec(),
+            None => b.clone(),
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn create_multipart(&self, key: &str) -> Result<String> {
+        let id = format!("mp{}", self.next_id.get());
+        self.next_id.set(self.next_id.get() + 1);
+        self.multiparts.borrow_mut().insert(id.clone(), Multipart { key: key.to_string(), ..Default::default() });
+        Ok(id)
+    }
+
+    async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag> {
+        let mut mps = self.multiparts.borrow_mut();
+        let mp = mps.get_mut(upload_id).filter(|m| m.key == key).ok_or_else(|| RegistryError::internal("no such multipart upload"))?;
+        let etag = Digest::sha256_of(&bytes).hex()[..16].to_string();
+        mp.parts.insert(number, bytes);
+        Ok(PartTag { number, etag })
+    }
+
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()> {
+        let mp = self.multiparts.borrow_mut().remove(upload_id).ok_or_else(|| RegistryError::internal("no such multipart upload"))?;
+        let sizes: Vec<usize> = parts.iter().map(|p| mp.parts.get(&p.number).map_or(0, Vec::len)).collect();
+        // R2's rule: every part but the last has the same size.
+        if sizes.len() > 1 && sizes[..sizes.len() - 1].iter().any(|s| *s != sizes[0]) {
+            return Err(RegistryError::internal("multipart parts of unequal size"));
+        }
+        let mut whole = Vec::new();
+        for p in parts {
+            whole.extend_from_slice(mp.parts.get(&p.number).ok_or_else(|| RegistryError::internal("missing part"))?);
+        }
+        self.objects.borrow_mut().insert(key.to_string(), whole);
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, _key: &str, upload_id: &str) -> Result<()> {
+        self.multiparts.borrow_mut().remove(upload_id);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct MetaState {
+    blobs: HashMap<Digest, BlobRecord>,
+    blob_links: BTreeSet<(RepoName, Digest)>,
+    uploads: HashMap<String, UploadSession>,
+    manifests: HashMap<Digest, ManifestRecord>,
+    references: HashMap<Digest, Vec<Digest>>,
+    manifest_links: BTreeSet<(RepoName, Digest)>,
+    tags: BTreeMap<(RepoName, String), Digest>,
+    repositories: BTreeSet<RepoName>,
+}
+
+/// All metadata in maps.
+#[derive(Default)]
+pub struct MemoryMetadata {
+    state: RefCell<MetaState>,
+}
+
+impl BlobIndex for MemoryMetadata {
+    async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>> {
+        let s = self.state.borrow();
+        Ok(s.blob_links.contains(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
+    }
+
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, _now_ms: u64) -> Result<BlobRecord> {
+        let mut s = self.state.borrow_mut();
+        let standing = s.blobs.entry(blob.digest.clone()).or_insert_with(|| blob.clone()).clone();
+        s.blob_links.insert((repo.clone(), blob.digest.clone()));
+        s.repositories.insert(repo.clone());
+        Ok(standing)
+    }
+
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, _now_ms: u64) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        if !s.blobs.contains_key(digest) {
+            return Err(RegistryError::BlobUnknown);
+        }
+        s.blob_links.insert((repo.clone(), digest.clone()));
+        s.repositories.insert(repo.clone());
+        Ok(())
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        Ok(self.state.borrow_mut().blob_links.remove(&(repo.clone(), digest.clone())))
+    }
+}
+
+impl UploadIndex for MemoryMetadata {
+    async fn create_upload(&self, session: &UploadSession) -> Result<()> {
+        self.state.borrow_mut().uploads.insert(session.id.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
+        Ok(self.state.borrow().uploads.get(id).filter(|s| &s.repo == repo).cloned())
+    }
+
+    async fn save_upload(&self, session: &UploadSession, expected_received: u64) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        match s.uploads.get_mut(&session.id) {
+            Some(current) if current.received == expected_received => {
+                *current = session.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        self.state.borrow_mut().uploads.remove(id);
+        Ok(())
+    }
+
+    async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
+        let s = self.state.borrow();
+        let mut old: Vec<UploadSession> = s.uploads.values().filter(|u| u.updated_ms < before_ms).cloned().collect();
+        old.sort_by_key(|u| u.updated_ms);
+        old.truncate(limit as usize);
+        Ok(old)
+    }
+}
+
+impl ManifestIndex for MemoryMetadata {
+    async fn commit_manifest(
+        &self,
+        repo: &RepoName,
+        m: &ManifestRecord,
+        references: &[Digest],
+        tag: Option<&Tag>,
+        _now_ms: u64,
+    ) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
+        s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
+        s.manifest_links.insert((repo.clone(), m.digest.clone()));
+        if let Some(t) = tag {
+            s.tags.insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
+        }
+        s.repositories.insert(repo.clone());
+        Ok(())
+    }
+
+    async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {
+        let s = self.state.borrow();
+        Ok(s.manifest_links.contains(&(repo.clone(), digest.clone())).then(|| s.manifests.get(digest).cloned()).flatten())
+    }
+
+    async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
+        Ok(self.state.borrow().tags.get(&(repo.clone(), tag.as_str().to_string())).cloned())
+    }
+
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        let s = self.state.borrow();
+        Ok(s.tags
+            .keys()
+            .filter(|(r, t)| r == repo && last.is_none_or(|l| t.as_str() > l))
+            .map(|(_, t)| t.clone())
+            .take(limit as usize)
+            .collect())
+    }
+
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>> {
+        let s = self.state.borrow();
+        Ok(s.manifest_links
+            .iter()
+            .filter(|(r, _)| r == repo)
+            .filter_map(|(_, d)| s.manifests.get(d))
+            .filter(|m| m.subject.as_ref() == Some(subject))
+            .cloned()
+            .collect())
+    }
+
+    async fn unlink_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        let existed = s.manifest_links.remove(&(repo.clone(), digest.clone()));
+        s.tags.retain(|(r, _), d| !(r == repo && d == digest));
+        Ok(existed)
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
+        Ok(self.state.borrow_mut().tags.remove(&(repo.clone(), tag.as_str().to_string())).is_some())
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
+        Ok(self.state.borrow().repositories.contains(repo))
+    }
+}

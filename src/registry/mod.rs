@@ -1,0 +1,61 @@
+//! The registry's use cases over its ports: uploads, blobs, manifests, tags, referrers.
+//! Nothing here knows HTTP or Cloudflare.
+
+pub mod blobs;
+pub mod keys;
+pub mod manifests;
+pub mod memory;
+pub mod ports;
+pub mod uploads;
+
+#[cfg(test)]
+mod contract;
+
+use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, UploadIndex};
+
+/// Everything the metadata database offers.
+pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex {}
+impl<T: BlobIndex + UploadIndex + ManifestIndex> MetadataStore for T {}
+
+/// Limits and sizes an operator may set.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Size of every multipart part but the last. R2 wants at least 5 MiB and all parts
+    /// equal; this is also how much of a blob is in memory at once.
+    pub part_size: usize,
+    /// An upload session expires this long after its last request.
+    pub upload_ttl_ms: u64,
+    /// Blobs larger than this are refused.
+    pub max_blob_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { part_size: 16 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
+    }
+}
+
+/// The registry over a metadata store, an object store and a clock.
+pub struct Registry<M, O, C> {
+    pub meta: M,
+    pub objects: O,
+    pub clock: C,
+    pub config: Config,
+}
+
+impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+    pub fn new(meta: M, objects: O, clock: C, config: Config) -> Self {
+        Registry { meta, objects, clock, config }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+}
+
+/// A random identifier: 128 bits as hex.
+pub fn random_id() -> crate::error::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(crate::error::RegistryError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

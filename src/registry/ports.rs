@@ -1,0 +1,144 @@
+//! The capabilities the registry needs from its platform. Each has an in-memory
+//! implementation (`memory`) and one over Cloudflare's bindings (`edge`), and both pass
+//! the same contract tests. Futures are `!Send`: Workers run on one thread.
+
+use crate::error::Result;
+use crate::oci::{Digest, RepoName, Tag};
+use crate::oci::range::ByteSpan;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch. `SystemTime::now()` panics on wasm32.
+pub trait Clock {
+    fn now_ms(&self) -> u64;
+}
+
+/// A body arriving from a client, read chunk by chunk so that no blob is ever whole
+/// in memory.
+#[allow(async_fn_in_trait)]
+pub trait ChunkSource {
+    /// The next chunk, or `None` at the end of the body.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>>;
+}
+
+/// One uploaded part of a multipart object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartTag {
+    pub number: u16,
+    pub etag: String,
+}
+
+/// Object storage (R2): whole small objects, multipart uploads for large ones, and
+/// streamed reads.
+#[allow(async_fn_in_trait)]
+pub trait ObjectStore {
+    /// A streamed object body, handed to the platform's response untouched.
+    type Reader;
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+    /// Reads a small object whole (manifests, upload tails).
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Reads an object, or a span of it, as a stream.
+    async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<Self::Reader>>;
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Starts a multipart upload to `key`; returns its id.
+    async fn create_multipart(&self, key: &str) -> Result<String>;
+    async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag>;
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()>;
+}
+
+/// A blob the registry holds: where its bytes are and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub digest: Digest,
+    pub object_key: String,
+    pub size: u64,
+}
+
+/// An upload in progress, saved between requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub id: String,
+    pub repo: RepoName,
+    /// Where the blob's bytes are being written.
+    pub object_key: String,
+    /// The R2 multipart upload, once the first full part was written.
+    pub multipart_id: Option<String>,
+    pub parts: Vec<PartTag>,
+    /// Bytes received so far (parts plus tail).
+    pub received: u64,
+    /// Bytes received but not yet in a part, kept in a staging object.
+    pub tail_len: u64,
+    /// The incremental digest state after `received` bytes.
+    pub hash_state: Vec<u8>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// A manifest the registry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    /// The manifest's own annotations, as JSON (copied into referrers listings).
+    pub annotations_json: Option<String>,
+}
+
+/// Metadata of blobs: the global digest -> object index and per-repository links.
+#[allow(async_fn_in_trait)]
+pub trait BlobIndex {
+    /// The blob if it is linked into `repo`.
+    async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>>;
+    /// Records the blob (first writer wins) and links it into `repo`, in one step.
+    /// Returns the record that stands, which names another object if the digest was
+    /// already held.
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord>;
+    /// Links an already-held blob into `repo` (a cross-repository mount).
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, now_ms: u64) -> Result<()>;
+    /// Removes the link; the bytes stay until collected. Returns whether a link existed.
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+}
+
+/// Upload sessions.
+#[allow(async_fn_in_trait)]
+pub trait UploadIndex {
+    async fn create_upload(&self, session: &UploadSession) -> Result<()>;
+    async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>>;
+    /// Saves a session's progress, only if it still is at `expected_received` bytes
+    /// (two requests racing on one session cannot both append). Returns whether it saved.
+    async fn save_upload(&self, session: &UploadSession, expected_received: u64) -> Result<bool>;
+    async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// Sessions not touched since `before_ms`, at most `limit`.
+    async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>>;
+}
+
+/// Metadata of manifests, tags and referrers.
+#[allow(async_fn_in_trait)]
+pub trait ManifestIndex {
+    /// Records the manifest with the digests it needs (blobs of an image, children of an
+    /// index), links it into `repo` and points `tag` at it, all at once.
+    async fn commit_manifest(
+        &self,
+        repo: &RepoName,
+        m: &ManifestRecord,
+        references: &[Digest],
+        tag: Option<&Tag>,
+        now_ms: u64,
+    ) -> Result<()>;
+    async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>>;
+    async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
+    /// Tags in lexical order, after `last`, at most `limit`.
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
+    /// Manifests in `repo` whose subject is `subject`.
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>>;
+    /// Unlinks the manifest from `repo` and drops the tags pointing at it. Returns
+    /// whether it was linked.
+    async fn unlink_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool>;
+    /// Whether anything was ever pushed to `repo`.
+    async fn repository_exists(&self, repo: &RepoName) -> Result<bool>;
+}

@@ -1,0 +1,304 @@
+//! Blob uploads: sessions, chunks, monolithic pushes and cross-repository mounts.
+//!
+//! Bytes stream through: each request's body is hashed as it arrives and re-cut into
+//! equal multipart parts; what is left over (less than a part) waits in a staging object
+//! for the next request. The hash state is saved with the session, so closing an upload
+//! never re-reads the blob. The session is saved only after a request succeeds, so a
+//! request that fails midway leaves it as it was.
+
+use super::keys;
+use super::ports::{BlobRecord, ChunkSource, Clock, ObjectStore, UploadSession};
+use super::{random_id, MetadataStore, Registry};
+use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
+use crate::oci::range::ByteSpan;
+use crate::oci::{Digest, DigestHasher, RepoName};
+
+/// What a mount request came to.
+#[derive(Debug)]
+pub enum MountOutcome {
+    Mounted,
+    /// The blob is not available from the source: a fresh session instead.
+    Started(UploadSession),
+}
+
+impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadSession> {
+        self.start_upload_with(repo, Algorithm::Sha256).await
+    }
+
+    async fn start_upload_with(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
+        let id = random_id()?;
+        let now = self.now();
+        let session = UploadSession {
+            object_key: keys::blob_object(&id),
+            id,
+            repo: repo.clone(),
+            multipart_id: None,
+            parts: vec![],
+            received: 0,
+            tail_len: 0,
+            hash_state: DigestHasher::new(algorithm).save(),
+            created_ms: now,
+            updated_ms: now,
+        };
+        self.meta.create_upload(&session).await?;
+        Ok(session)
+    }
+
+    /// A live session of `repo`; expired ones are unknown.
+    pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<UploadSession> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RegistryError::BlobUploadUnknown);
+        }
+        match self.meta.upload(repo, id).await? {
+            Some(s) if s.updated_ms + self.config.upload_ttl_ms > self.now() => Ok(s),
+            _ => Err(RegistryError::BlobUploadUnknown),
+        }
+    }
+
+    /// PATCH: appends a chunk. `range` is the chunk's `Content-Range`, when sent.
+    pub async fn append_chunk(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        range: Option<ByteSpan>,
+        declared_len: Option<u64>,
+        body: &mut impl ChunkSource,
+    ) -> Result<UploadSession> {
+        let session = self.upload_status(repo, id).await?;
+        let mut writer = self.writer(session, range, declared_len).await?;
+        writer.absorb(self, body).await?;
+        writer.check_range(range)?;
+        writer.save(self).await
+    }
+
+    /// PUT `?digest=`: appends the last chunk, if any, verifies the digest and makes the
+    /// blob visible in the repository.
+    pub async fn finish_upload(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        expected: &Digest,
+        range: Option<ByteSpan>,
+        declared_len: Option<u64>,
+        body: &mut impl ChunkSource,
+    ) -> Result<()> {
+        let session = self.upload_status(repo, id).await?;
+        let mut writer = self.writer(session, range, declared_len).await?;
+        writer.absorb(self, body).await?;
+        writer.check_range(range)?;
+        writer.close(self, expected).await
+    }
+
+    /// POST `?digest=`: a whole blob in one request.
+    pub async fn upload_whole(
+        &self,
+        repo: &RepoName,
+        expected: &Digest,
+        declared_len: Option<u64>,
+        body: &mut impl ChunkSource,
+    ) -> Result<()> {
+        let session = self.start_upload_with(repo, expected.algorithm()).await?;
+        let mut writer = self.writer(session, None, declared_len).await?;
+        writer.absorb(self, body).await?;
+        writer.close(self, expected).await
+    }
+
+    /// DELETE: abandons a session and what it wrote.
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
+        let session = self.upload_status(repo, id).await?;
+        self.discard(&session).await
+    }
+
+    /// POST `?mount=&from=`: links a blob `from` holds, when the caller may read `from`.
+    pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<MountOutcome> {
+        if let Some(from) = from {
+            if self.meta.linked_blob(from, digest).await?.is_some() {
+                self.meta.link_blob(repo, digest, self.now()).await?;
+                return Ok(MountOutcome::Mounted);
+            }
+        }
+        self.start_upload(repo).await.map(MountOutcome::Started)
+    }
+
+    /// Removes expired sessions and their partial objects; returns how many.
+    pub async fn expire_uploads(&self, limit: u32) -> Result<usize> {
+        let before = self.now().saturating_sub(self.config.upload_ttl_ms);
+        let expired = self.meta.expired_uploads(before, limit).await?;
+        for session in &expired {
+            self.discard(session).await?;
+        }
+        Ok(expired.len())
+    }
+
+    async fn discard(&self, session: &UploadSession) -> Result<()> {
+        if let Some(mp) = &session.multipart_id {
+            self.objects.abort_multipart(&session.object_key, mp).await?;
+        }
+        if session.tail_len > 0 {
+            self.objects.delete(&keys::upload_tail(&session.id, session.received)).await?;
+        }
+        self.meta.delete_upload(&session.id).await
+    }
+
+    async fn writer(&self, session: UploadSession, range: Option<ByteSpan>, declared_len: Option<u64>) -> Result<Writer> {
+        if let Some(r) = range {
+            if r.start != session.received {
+                return Err(RegistryError::RangeInvalid(format!(
+                    "chunk starts at {} but the upload has {} bytes",
+                    r.start, session.received
+                )));
+            }
+        }
+        if let Some(len) = declared_len {
+            if session.received.saturating_add(len) > self.config.max_blob_bytes {
+                return Err(too_big(self.config.max_blob_bytes));
+            }
+        }
+        let hasher = DigestHasher::restore(&session.hash_state)?;
+        let buf = if session.tail_len > 0 {
+            let key = keys::upload_tail(&session.id, session.received);
+            let tail = self.objects.get_bytes(&key).await?.ok_or_else(|| RegistryError::internal("upload tail missing"))?;
+            if tail.len() as u64 != session.tail_len {
+                return Err(RegistryError::internal("upload tail has the wrong length"));
+            }
+            tail
+        } else {
+            Vec::new()
+        };
+        Ok(Writer { saved_received: session.received, saved_tail_len: session.tail_len, session, hasher, buf })
+    }
+}
+
+fn too_big(max: u64) -> RegistryError {
+    RegistryError::TooLarge(format!("a blob over {max} bytes"))
+}
+
+/// One request's work on a session.
+struct Writer {
+    session: UploadSession,
+    hasher: DigestHasher,
+    /// Bytes not yet in a part.
+    buf: Vec<u8>,
+    /// The session as saved before this request.
+    saved_received: u64,
+    saved_tail_len: u64,
+}
+
+impl Writer {
+    async fn absorb<M: MetadataStore, O: ObjectStore, C: Clock>(
+        &mut self,
+        reg: &Registry<M, O, C>,
+        body: &mut impl ChunkSource,
+    ) -> Result<()> {
+        let part_size = reg.config.part_size;
+        while let Some(chunk) = body.next_chunk().await? {
+            self.session.received += chunk.len() as u64;
+            if self.session.received > reg.config.max_blob_bytes {
+                return Err(too_big(reg.config.max_blob_bytes));
+            }
+            self.hasher.update(&chunk);
+            self.buf.extend_from_slice(&chunk);
+            while self.buf.len() >= part_size {
+                let rest = self.buf.split_off(part_size);
+                let part = std::mem::replace(&mut self.buf, rest);
+                self.write_part(reg, part).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Parts are numbered by position, so a request retried after a failure rewrites
+    /// the same parts rather than adding new ones.
+    async fn write_part<M: MetadataStore, O: ObjectStore, C: Clock>(
+        &mut self,
+        reg: &Registry<M, O, C>,
+        part: Vec<u8>,
+    ) -> Result<()> {
+        let key = &self.session.object_key;
+        let mp = match &self.session.multipart_id {
+            Some(mp) => mp.clone(),
+            None => {
+                let mp = reg.objects.create_multipart(key).await?;
+                self.session.multipart_id = Some(mp.clone());
+                mp
+            }
+        };
+        let number = u16::try_from(self.session.parts.len() + 1)
+            .ok()
+            .filter(|n| *n <= 10_000)
+            .ok_or_else(|| too_big(reg.config.max_blob_bytes))?;
+        let tag = reg.objects.upload_part(key, &mp, number, part).await?;
+        self.session.parts.push(tag);
+        Ok(())
+    }
+
+    fn check_range(&self, range: Option<ByteSpan>) -> Result<()> {
+        match range {
+            Some(r) if self.session.received - self.saved_received != r.len() => Err(RegistryError::BlobUploadInvalid(
+                format!("Content-Range announced {} bytes, the body had {}", r.len(), self.session.received - self.saved_received),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Keeps the leftover bytes for the next request and saves the session.
+    async fn save<M: MetadataStore, O: ObjectStore, C: Clock>(mut self, reg: &Registry<M, O, C>) -> Result<UploadSession> {
+        if self.session.received == self.saved_received {
+            return Ok(self.session);
+        }
+        self.session.tail_len = self.buf.len() as u64;
+        if !self.buf.is_empty() {
+            let key = keys::upload_tail(&self.session.id, self.session.received);
+            reg.objects.put(&key, std::mem::take(&mut self.buf)).await?;
+        }
+        self.session.hash_state = self.hasher.save();
+        self.session.updated_ms = reg.now();
+        if !reg.meta.save_upload(&self.session, self.saved_received).await? {
+            return Err(RegistryError::BlobUploadInvalid("another request changed this upload".into()));
+        }
+        self.delete_saved_tail(reg).await?;
+        Ok(self.session)
+    }
+
+    /// Verifies the digest, completes the object and makes the blob visible.
+    async fn close<M: MetadataStore, O: ObjectStore, C: Clock>(
+        mut self,
+        reg: &Registry<M, O, C>,
+        expected: &Digest,
+    ) -> Result<()> {
+        let actual = self.hasher.clone().finish();
+        if &actual != expected {
+            let as_saved = UploadSession { received: self.saved_received, tail_len: self.saved_tail_len, ..self.session };
+            reg.discard(&as_saved).await?;
+            return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
+        }
+        let key = self.session.object_key.clone();
+        match self.session.multipart_id.clone() {
+            Some(mp) => {
+                if !self.buf.is_empty() {
+                    let last = std::mem::take(&mut self.buf);
+                    self.write_part(reg, last).await?;
+                }
+                reg.objects.complete_multipart(&key, &mp, &self.session.parts).await?;
+            }
+            None => reg.objects.put(&key, std::mem::take(&mut self.buf)).await?,
+        }
+        let record = BlobRecord { digest: actual, object_key: key.clone(), size: self.session.received };
+        let standing = reg.meta.commit_blob(&self.session.repo, &record, reg.now()).await?;
+        if standing.object_key != key {
+            // The digest was already held: keep one copy.
+            reg.objects.delete(&key).await?;
+        }
+        self.delete_saved_tail(reg).await?;
+        reg.meta.delete_upload(&self.session.id).await
+    }
+
+    async fn delete_saved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(&self, reg: &Registry<M, O, C>) -> Result<()> {
+        if self.saved_tail_len > 0 {
+            reg.objects.delete(&keys::upload_tail(&self.session.id, self.saved_received)).await?;
+        }
+        Ok(())
+    }
+}
