@@ -1,0 +1,120 @@
+//! Drives the whole api in-process on the in-memory ports.
+#![allow(dead_code)]
+
+use edge_registry::api::{self, Body, Method, Request, Response};
+use edge_registry::error::Result;
+use edge_registry::oci::Digest;
+use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+use edge_registry::registry::ports::ChunkSource;
+use edge_registry::registry::{Config, Registry};
+use std::collections::VecDeque;
+
+pub type MemRegistry = Registry<MemoryMetadata, MemoryObjects, ManualClock>;
+
+/// A body delivered in the given chunks.
+pub struct Chunks(pub VecDeque<Vec<u8>>);
+
+impl Chunks {
+    pub fn none() -> Self {
+        Chunks(VecDeque::new())
+    }
+    pub fn one(bytes: &[u8]) -> Self {
+        Chunks(VecDeque::from([bytes.to_vec()]))
+    }
+    /// `bytes` cut into pieces of `size`, as a streamed body arrives.
+    pub fn split(bytes: &[u8], size: usize) -> Self {
+        Chunks(bytes.chunks(size.max(1)).map(<[u8]>::to_vec).collect())
+    }
+}
+
+impl ChunkSource for Chunks {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.pop_front())
+    }
+}
+
+/// A registry with a small part size, so multipart paths run on small test data.
+pub fn registry() -> MemRegistry {
+    let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000 };
+    Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config)
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    /// The OCI error code of an error reply.
+    pub fn code(&self) -> String {
+        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_string()
+    }
+}
+
+fn reply(resp: Response<Vec<u8>>) -> Reply {
+    let body = match resp.body {
+        Body::Empty => vec![],
+        Body::Bytes(b) | Body::Object(b) => b,
+    };
+    Reply { status: resp.status, headers: resp.headers, body }
+}
+
+/// Sends one request: `target` is a path with an optional query.
+pub fn send(reg: &MemRegistry, method: Method, target: &str, headers: &[(&str, &str)], mut body: Chunks) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let req = Request::new(method, path, query, headers);
+    reply(futures_executor::block_on(api::serve(reg, &req, &mut body)))
+}
+
+pub fn get(reg: &MemRegistry, target: &str) -> Reply {
+    send(reg, Method::Get, target, &[], Chunks::none())
+}
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    Digest::sha256_of(bytes).to_string()
+}
+
+/// Pushes a blob monolithically; returns its digest.
+pub fn push_blob(reg: &MemRegistry, repo: &str, bytes: &[u8]) -> String {
+    let d = digest_of(bytes);
+    let r = send(reg, Method::Post, &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], Chunks::one(bytes));
+    assert_eq!(r.status, 201, "blob push: {}", String::from_utf8_lossy(&r.body));
+    d
+}
+
+/// An OCI image manifest over a config and layers already pushed.
+pub fn image_manifest(config: &str, layers: &[(&str, usize)], extra: &str) -> Vec<u8> {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, size)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{size}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[{}]{extra}}}"#,
+        layers.join(",")
+    )
+    .into_bytes()
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+pub fn put_manifest(reg: &MemRegistry, repo: &str, reference: &str, body: &[u8]) -> Reply {
+    send(reg, Method::Put, &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", OCI_MANIFEST)], Chunks::one(body))
+}
+
+/// Pushes a one-layer image tagged `tag`; returns the manifest digest.
+pub fn push_image(reg: &MemRegistry, repo: &str, tag: &str, layer: &[u8]) -> String {
+    let config = push_blob(reg, repo, b"{}");
+    let l = push_blob(reg, repo, layer);
+    let m = image_manifest(&config, &[(&l, layer.len())], "");
+    let r = put_manifest(reg, repo, tag, &m);
+    assert_eq!(r.status, 201, "manifest push: {}", String::from_utf8_lossy(&r.body));
+    digest_of(&m)
+}
