@@ -39,7 +39,7 @@ impl Route {
             name_of(2).map(|repo| Route::Tags { repo })
         } else if n >= 3 && tail(2) == ["blobs", "uploads"] {
             name_of(2).map(|repo| Route::UploadStart { repo })
-        } else if n >= 4 && tail(3)[..2] == ["blobs", "uploads"] && !segs[n - 1].contains(':') {
+        } else if n >= 4 && tail(3)[..2] == ["blobs", "uploads"] {
             let id = segs[n - 1];
             name_of(3).map(|repo| if id.is_empty() { Route::UploadStart { repo } } else { Route::Upload { repo, id: id.to_string() } })
         } else if n >= 3 && segs[n - 2] == "manifests" {
@@ -115,8 +115,8 @@ mod tests {
             }
             r => panic!("{r:?}"),
         }
-        // A digest after blobs/uploads/ is a blob of a repository named .../blobs/uploads.
-        match ok(&format!("/v2/a/blobs/uploads/{}", d())) {
+        // A repository may be named .../blobs/uploads.
+        match ok(&format!("/v2/a/blobs/uploads/blobs/{}", d())) {
             Route::Blob { repo, .. } => assert_eq!(repo.as_str(), "a/blobs/uploads"),
             r => panic!("{r:?}"),
         }

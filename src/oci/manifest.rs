@@ -194,7 +194,7 @@ mod tests {
             d('c')
         );
         let m = Manifest::parse(image(&extra).as_bytes(), None).unwrap();
-        assert_eq!(m.subject.unwrap().digest.to_string(), d('c'));
+        assert_eq!(m.subject.as_ref().unwrap().digest.to_string(), d('c'));
         assert_eq!(m.effective_artifact_type(), Some("application/x-sbom"));
     }
 
