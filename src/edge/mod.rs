@@ -60,11 +60,21 @@ async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Res
     let has_body = req.inner().body().is_some();
     let mut body = RequestBody(if has_body { Some(req.stream()?) } else { None });
     let reg = registry(&env)?;
+    if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
+        return contract(&reg).await;
+    }
     let resp = api::serve(&reg, &head, &mut body).await;
     if resp.status >= 500 {
         worker::console_error!("{} {} -> {}", req.method().as_ref(), url.path(), resp.status);
     }
     to_worker(resp, head.method == Method::Head)
+}
+
+/// Runs the ports' contract over the real bindings (enabled only by the test suite).
+async fn contract(reg: &Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>) -> worker::Result<worker::Response> {
+    let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
+    worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
 
 #[event(scheduled)]

@@ -78,3 +78,21 @@ impl ObjectStore for R2Objects {
         upload.abort().await.map_err(r2_err("abort multipart"))
     }
 }
+
+impl crate::registry::contract::ReadAll for ResponseBody {
+    async fn read_all(self) -> std::result::Result<Vec<u8>, String> {
+        use futures_util::StreamExt;
+        match self {
+            ResponseBody::Empty => Ok(vec![]),
+            ResponseBody::Body(b) => Ok(b),
+            ResponseBody::Stream(s) => {
+                let mut stream = worker::ByteStream::from(s);
+                let mut all = vec![];
+                while let Some(chunk) = stream.next().await {
+                    all.extend(chunk.map_err(|e| e.to_string())?);
+                }
+                Ok(all)
+            }
+        }
+    }
+}

@@ -2,14 +2,13 @@
 //! Nothing here knows HTTP or Cloudflare.
 
 pub mod blobs;
+pub mod contract;
 pub mod keys;
 pub mod manifests;
 pub mod memory;
 pub mod ports;
 pub mod uploads;
 
-#[cfg(test)]
-mod contract;
 
 use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, UploadIndex};
 
