@@ -193,17 +193,24 @@ impl Writer {
         body: &mut impl ChunkSource,
     ) -> Result<()> {
         let part_size = reg.config.part_size;
+        self.buf.reserve_exact(part_size.saturating_sub(self.buf.len()));
         while let Some(chunk) = body.next_chunk().await? {
             self.session.received += chunk.len() as u64;
             if self.session.received > reg.config.max_blob_bytes {
                 return Err(too_big(reg.config.max_blob_bytes));
             }
             self.hasher.update(&chunk);
-            self.buf.extend_from_slice(&chunk);
-            while self.buf.len() >= part_size {
-                let rest = self.buf.split_off(part_size);
-                let part = std::mem::replace(&mut self.buf, rest);
-                self.write_part(reg, part).await?;
+            // Fill one part-sized buffer and reuse it: memory stays at one part.
+            let mut rest: &[u8] = &chunk;
+            while !rest.is_empty() {
+                let take = (part_size - self.buf.len()).min(rest.len());
+                self.buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if self.buf.len() == part_size {
+                    let part = self.buf.to_vec();
+                    self.buf.clear();
+                    self.write_part(reg, part).await?;
+                }
             }
         }
         Ok(())
