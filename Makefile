@@ -1,8 +1,13 @@
 # The two commands are `make dev` and `make test`; everything else is a step of theirs.
 SHELL := bash
+# pipefail: a failing wrangler must not hide behind the grep that filters its output.
+.SHELLFLAGS := -eu -o pipefail -c
+# The steps depend on each other's side effects (build/, the venv); keep them in order.
+.NOTPARALLEL:
 PORT ?= 8787
 LOCAL_PROTOCOL ?= https
 VENV ?= $(CURDIR)/.venv
+export VENV
 WRANGLER := node_modules/.bin/wrangler
 export WRANGLER_SEND_METRICS := false
 
@@ -11,9 +16,11 @@ export WRANGLER_SEND_METRICS := false
 setup:
 	@scripts/setup.sh
 
-# Rebuild only when the Rust sources changed.
+# worker-build (wasm-opt included) takes seconds even with nothing to compile, so run it
+# only when an input changed.
 build: setup build/index.js
-build/index.js: Cargo.toml Cargo.lock $(shell find src -name '*.rs')
+build/index.js: Cargo.toml Cargo.lock .cargo/config.toml scripts/build-wasm.sh scripts/env.sh \
+                $(shell find src -name '*.rs')
 	scripts/build-wasm.sh
 
 migrate: setup
@@ -22,10 +29,12 @@ migrate: setup
 # Local secrets: an operator token and the token-signing key, made once.
 dev-vars:
 	@if [ ! -f .dev.vars ]; then \
-	  printf 'ADMIN_TOKEN="%s"\nTOKEN_SIGNING_KEY="%s"\n' "$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" "$$(head -c 32 /dev/urandom | base64)" > .dev.vars; \
+	  printf 'ADMIN_TOKEN="%s"\nTOKEN_SIGNING_KEY="%s"\n' \
+	    "$$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" "$$(head -c 32 /dev/urandom | base64)" > .dev.vars; \
 	fi
 	@echo "local secrets (ADMIN_TOKEN, TOKEN_SIGNING_KEY) are in $(CURDIR)/.dev.vars"
 
+# https by default: skopeo and podman stall 10 s on a plain-http port before falling back.
 dev: build migrate dev-vars
 	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --local-protocol $(LOCAL_PROTOCOL)
 
@@ -35,7 +44,9 @@ unit:
 	cargo test
 
 e2e: build
-	@if [ -d tests/e2e ]; then $(VENV)/bin/pytest tests/e2e -v; fi
+	@if compgen -G 'tests/e2e/test_*.py' >/dev/null; then \
+	  $(VENV)/bin/pytest tests/e2e -v; \
+	else echo "no end-to-end tests yet (tests/e2e/test_*.py)"; fi
 
 # Proves the deployable bundle offline and reports its size.
 deploy-check: build
