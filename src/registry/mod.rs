@@ -30,7 +30,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { part_size: 10 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
+        Config { part_size: 5 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
     }
 }
 

@@ -200,15 +200,15 @@ impl Writer {
                 return Err(too_big(reg.config.max_blob_bytes));
             }
             self.hasher.update(&chunk);
-            // Fill one part-sized buffer and reuse it: memory stays at one part.
+            // Fill a part-sized buffer; memory holds at most the part being filled and the one
+            // being sent.
             let mut rest: &[u8] = &chunk;
             while !rest.is_empty() {
                 let take = (part_size - self.buf.len()).min(rest.len());
                 self.buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 if self.buf.len() == part_size {
-                    let part = self.buf.to_vec();
-                    self.buf.clear();
+                    let part = std::mem::replace(&mut self.buf, Vec::with_capacity(part_size));
                     self.write_part(reg, part).await?;
                 }
             }
