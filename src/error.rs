@@ -84,8 +84,13 @@ impl RegistryError {
         use RegistryError::*;
         match self {
             BlobUnknown | BlobUploadUnknown | ManifestUnknown | NameUnknown | NotFound(_) => 404,
-            BlobUploadInvalid(_) | DigestInvalid(_) | ManifestBlobUnknown(_) | ManifestInvalid(_)
-            | NameInvalid(_) | SizeInvalid(_) | BadRequest(_) => 400,
+            BlobUploadInvalid(_)
+            | DigestInvalid(_)
+            | ManifestBlobUnknown(_)
+            | ManifestInvalid(_)
+            | NameInvalid(_)
+            | SizeInvalid(_)
+            | BadRequest(_) => 400,
             TooLarge(_) => 413,
             RangeInvalid(_) => 416,
             Unauthorized => 401,

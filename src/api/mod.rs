@@ -42,23 +42,45 @@ pub struct Request {
 
 impl Request {
     /// Builds a request head from a raw query string.
-    pub fn new(method: Method, path: &str, raw_query: &str, headers: Vec<(String, String)>) -> Self {
-        let query = form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
-        let headers = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-        Request { method, path: path.to_string(), query, headers }
+    pub fn new(
+        method: Method,
+        path: &str,
+        raw_query: &str,
+        headers: Vec<(String, String)>,
+    ) -> Self {
+        let query = form_urlencoded::parse(raw_query.as_bytes())
+            .into_owned()
+            .collect();
+        let headers = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        Request {
+            method,
+            path: path.to_string(),
+            query,
+            headers,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The declared body length, if any.
     pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|v| v.trim().parse().ok())
+        self.header("content-length")
+            .and_then(|v| v.trim().parse().ok())
     }
 }
 
@@ -77,7 +99,11 @@ pub struct Response<R> {
 
 impl<R> Response<R> {
     pub fn new(status: u16) -> Self {
-        Response { status, headers: vec![], body: Body::Empty }
+        Response {
+            status,
+            headers: vec![],
+            body: Body::Empty,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -91,9 +117,13 @@ impl<R> Response<R> {
 
     pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
         let len = bytes.len();
-        Response { status, headers: vec![], body: Body::Bytes(bytes) }
-            .header("content-type", content_type)
-            .header("content-length", len.to_string())
+        Response {
+            status,
+            headers: vec![],
+            body: Body::Bytes(bytes),
+        }
+        .header("content-type", content_type)
+        .header("content-length", len.to_string())
     }
 
     /// The one way an error becomes a response.
@@ -106,7 +136,10 @@ impl<R> Response<R> {
     }
 
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -123,12 +156,18 @@ where
     C: crate::registry::ports::Clock,
 {
     let result = match route::Route::parse(&req.path) {
-        None => Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
+        None => Err(RegistryError::NotFound(format!(
+            "route {}",
+            truncated(&req.path)
+        ))),
         Some(Err(e)) => Err(e),
         Some(Ok(route)) => distribution::dispatch(reg, route, req, body).await,
     };
     let mut resp = result.unwrap_or_else(|e| Response::error(&e));
-    resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
+    resp.headers.push((
+        "docker-distribution-api-version".into(),
+        "registry/2.0".into(),
+    ));
     resp
 }
 

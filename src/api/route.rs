@@ -15,7 +15,10 @@ pub enum Route {
     /// `/v2/<name>/blobs/uploads/<id>`
     Upload { repo: RepoName, id: String },
     /// `/v2/<name>/manifests/<reference>`
-    Manifest { repo: RepoName, reference: Reference },
+    Manifest {
+        repo: RepoName,
+        reference: Reference,
+    },
     /// `/v2/<name>/tags/list`
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`
@@ -41,13 +44,28 @@ impl Route {
             name_of(2).map(|repo| Route::UploadStart { repo })
         } else if n >= 4 && tail(3)[..2] == ["blobs", "uploads"] {
             let id = segs[n - 1];
-            name_of(3).map(|repo| if id.is_empty() { Route::UploadStart { repo } } else { Route::Upload { repo, id: id.to_string() } })
+            name_of(3).map(|repo| {
+                if id.is_empty() {
+                    Route::UploadStart { repo }
+                } else {
+                    Route::Upload {
+                        repo,
+                        id: id.to_string(),
+                    }
+                }
+            })
         } else if n >= 3 && segs[n - 2] == "manifests" {
-            name_of(2).and_then(|repo| Reference::parse(segs[n - 1]).map(|reference| Route::Manifest { repo, reference }))
+            name_of(2).and_then(|repo| {
+                Reference::parse(segs[n - 1]).map(|reference| Route::Manifest { repo, reference })
+            })
         } else if n >= 3 && segs[n - 2] == "blobs" {
-            name_of(2).and_then(|repo| Digest::parse(segs[n - 1]).map(|digest| Route::Blob { repo, digest }))
+            name_of(2).and_then(|repo| {
+                Digest::parse(segs[n - 1]).map(|digest| Route::Blob { repo, digest })
+            })
         } else if n >= 3 && segs[n - 2] == "referrers" {
-            name_of(2).and_then(|repo| Digest::parse(segs[n - 1]).map(|digest| Route::Referrers { repo, digest }))
+            name_of(2).and_then(|repo| {
+                Digest::parse(segs[n - 1]).map(|digest| Route::Referrers { repo, digest })
+            })
         } else {
             return None;
         };
@@ -106,8 +124,14 @@ mod tests {
 
     #[test]
     fn uploads() {
-        assert!(matches!(ok("/v2/a/b/blobs/uploads/"), Route::UploadStart { .. }));
-        assert!(matches!(ok("/v2/a/b/blobs/uploads"), Route::UploadStart { .. }));
+        assert!(matches!(
+            ok("/v2/a/b/blobs/uploads/"),
+            Route::UploadStart { .. }
+        ));
+        assert!(matches!(
+            ok("/v2/a/b/blobs/uploads"),
+            Route::UploadStart { .. }
+        ));
         match ok("/v2/a/b/blobs/uploads/0123abcd") {
             Route::Upload { repo, id } => {
                 assert_eq!(repo.as_str(), "a/b");
@@ -124,7 +148,10 @@ mod tests {
 
     #[test]
     fn referrers() {
-        assert!(matches!(ok(&format!("/v2/a/b/referrers/{}", d())), Route::Referrers { .. }));
+        assert!(matches!(
+            ok(&format!("/v2/a/b/referrers/{}", d())),
+            Route::Referrers { .. }
+        ));
     }
 
     #[test]

@@ -23,11 +23,24 @@ impl D1Metadata {
         self.db.prepare(sql).bind(args).map_err(d1_err)
     }
 
-    async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
-        self.stmt(sql, args)?.all().await.map_err(d1_err)?.results().map_err(d1_err)
+    async fn rows<T: for<'de> Deserialize<'de>>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Vec<T>> {
+        self.stmt(sql, args)?
+            .all()
+            .await
+            .map_err(d1_err)?
+            .results()
+            .map_err(d1_err)
     }
 
-    async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
+    async fn first<T: for<'de> Deserialize<'de>>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Option<T>> {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
 
@@ -46,7 +59,10 @@ fn d1_err(e: worker::Error) -> RegistryError {
 }
 
 fn changes(r: &D1Result) -> Result<usize> {
-    Ok(r.meta().map_err(d1_err)?.and_then(|m| m.changes).unwrap_or(0))
+    Ok(r.meta()
+        .map_err(d1_err)?
+        .and_then(|m| m.changes)
+        .unwrap_or(0))
 }
 
 fn s(v: impl AsRef<str>) -> JsValue {
@@ -74,7 +90,11 @@ struct BlobRow {
 
 impl BlobRow {
     fn record(self) -> Result<BlobRecord> {
-        Ok(BlobRecord { digest: digest(&self.digest)?, object_key: self.object_key, size: self.size })
+        Ok(BlobRecord {
+            digest: digest(&self.digest)?,
+            object_key: self.object_key,
+            size: self.size,
+        })
     }
 }
 
@@ -82,10 +102,18 @@ impl BlobIndex for D1Metadata {
     async fn linked_blob(&self, repo: &RepoName, d: &Digest) -> Result<Option<BlobRecord>> {
         let sql = "SELECT b.digest, b.object_key, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
                    WHERE rb.repository = ?1 AND rb.digest = ?2";
-        self.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(BlobRow::record).transpose()
+        self.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())])
+            .await?
+            .map(BlobRow::record)
+            .transpose()
     }
 
-    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
+    async fn commit_blob(
+        &self,
+        repo: &RepoName,
+        blob: &BlobRecord,
+        now_ms: u64,
+    ) -> Result<BlobRecord> {
         let d = s(blob.digest.to_string());
         let statements = vec![
             self.stmt(
@@ -100,9 +128,14 @@ impl BlobIndex for D1Metadata {
             self.stmt("SELECT digest, object_key, size FROM blobs WHERE digest = ?1", &[d])?,
         ];
         let results = self.batch(statements).await?;
-        let row: Option<BlobRow> =
-            results.last().map(|r| r.results()).transpose().map_err(d1_err)?.and_then(|v| v.into_iter().next());
-        row.ok_or_else(|| RegistryError::internal("blob row missing after insert"))?.record()
+        let row: Option<BlobRow> = results
+            .last()
+            .map(|r| r.results())
+            .transpose()
+            .map_err(d1_err)?
+            .and_then(|v| v.into_iter().next());
+        row.ok_or_else(|| RegistryError::internal("blob row missing after insert"))?
+            .record()
     }
 
     async fn link_blob(&self, repo: &RepoName, d: &Digest, now_ms: u64) -> Result<()> {
@@ -126,7 +159,10 @@ impl BlobIndex for D1Metadata {
 
 impl D1Metadata {
     fn repository_stmt(&self, repo: &RepoName, now_ms: u64) -> Result<D1PreparedStatement> {
-        self.stmt("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?1, ?2)", &[s(repo.as_str()), n(now_ms)])
+        self.stmt(
+            "INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?1, ?2)",
+            &[s(repo.as_str()), n(now_ms)],
+        )
     }
 }
 
@@ -146,12 +182,15 @@ struct UploadRow {
 
 impl UploadRow {
     fn session(self) -> Result<UploadSession> {
-        let corrupt = |what: &str| RegistryError::internal(format!("corrupt upload {}: {what}", self.id));
+        let corrupt =
+            |what: &str| RegistryError::internal(format!("corrupt upload {}: {what}", self.id));
         Ok(UploadSession {
             repo: RepoName::parse(&self.repository).map_err(|_| corrupt("repository"))?,
             multipart_id: self.multipart_id.clone(),
             parts: serde_json::from_str(&self.parts).map_err(|_| corrupt("parts"))?,
-            hash_state: B64.decode(&self.hash_state).map_err(|_| corrupt("hash state"))?,
+            hash_state: B64
+                .decode(&self.hash_state)
+                .map_err(|_| corrupt("hash state"))?,
             object_key: self.object_key.clone(),
             received: self.received,
             tail_len: self.tail_len,
@@ -189,7 +228,10 @@ impl UploadIndex for D1Metadata {
 
     async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
         let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1 AND repository = ?2");
-        self.first::<UploadRow>(&sql, &[s(id), s(repo.as_str())]).await?.map(UploadRow::session).transpose()
+        self.first::<UploadRow>(&sql, &[s(id), s(repo.as_str())])
+            .await?
+            .map(UploadRow::session)
+            .transpose()
     }
 
     async fn save_upload(&self, u: &UploadSession, expected_received: u64) -> Result<bool> {
@@ -209,7 +251,9 @@ impl UploadIndex for D1Metadata {
     }
 
     async fn delete_upload(&self, id: &str) -> Result<()> {
-        self.run("DELETE FROM uploads WHERE id = ?1", &[s(id)]).await.map(|_| ())
+        self.run("DELETE FROM uploads WHERE id = ?1", &[s(id)])
+            .await
+            .map(|_| ())
     }
 
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
@@ -242,7 +286,8 @@ impl ManifestRow {
     }
 }
 
-const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
+const MANIFEST_COLUMNS: &str =
+    "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
 /// D1 binds at most 100 values per statement: references go in groups.
 const REFERENCES_PER_STATEMENT: usize = 45;
 
@@ -270,8 +315,13 @@ impl ManifestIndex for D1Metadata {
             ],
         )?];
         for group in references.chunks(REFERENCES_PER_STATEMENT) {
-            let values: Vec<String> = (0..group.len()).map(|i| format!("(?1, ?{})", i + 2)).collect();
-            let sql = format!("INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}", values.join(", "));
+            let values: Vec<String> = (0..group.len())
+                .map(|i| format!("(?1, ?{})", i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}",
+                values.join(", ")
+            );
             let mut args = vec![d.clone()];
             args.extend(group.iter().map(|c| s(c.to_string())));
             statements.push(self.stmt(&sql, &args)?);
@@ -296,7 +346,10 @@ impl ManifestIndex for D1Metadata {
             "SELECT {MANIFEST_COLUMNS} FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest \
              WHERE rm.repository = ?1 AND rm.digest = ?2"
         );
-        self.first::<ManifestRow>(&sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(ManifestRow::record).transpose()
+        self.first::<ManifestRow>(&sql, &[s(repo.as_str()), s(d.to_string())])
+            .await?
+            .map(ManifestRow::record)
+            .transpose()
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
@@ -305,17 +358,30 @@ impl ManifestIndex for D1Metadata {
             digest: String,
         }
         let sql = "SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2";
-        self.first::<Row>(sql, &[s(repo.as_str()), s(tag.as_str())]).await?.map(|r| digest(&r.digest)).transpose()
+        self.first::<Row>(sql, &[s(repo.as_str()), s(tag.as_str())])
+            .await?
+            .map(|r| digest(&r.digest))
+            .transpose()
     }
 
-    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Row {
             tag: String,
         }
         // Lexical order is byte order: BINARY collation, which is SQLite's default.
         let sql = "SELECT tag FROM tags WHERE repository = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3";
-        let rows: Vec<Row> = self.rows(sql, &[s(repo.as_str()), s(last.unwrap_or("")), n(limit as u64)]).await?;
+        let rows: Vec<Row> = self
+            .rows(
+                sql,
+                &[s(repo.as_str()), s(last.unwrap_or("")), n(limit as u64)],
+            )
+            .await?;
         Ok(rows.into_iter().map(|r| r.tag).collect())
     }
 
@@ -324,7 +390,9 @@ impl ManifestIndex for D1Metadata {
             "SELECT {MANIFEST_COLUMNS} FROM manifests m JOIN repository_manifests rm ON rm.digest = m.digest \
              WHERE m.subject = ?2 AND rm.repository = ?1 ORDER BY m.digest"
         );
-        let rows: Vec<ManifestRow> = self.rows(&sql, &[s(repo.as_str()), s(subject.to_string())]).await?;
+        let rows: Vec<ManifestRow> = self
+            .rows(&sql, &[s(repo.as_str()), s(subject.to_string())])
+            .await?;
         rows.into_iter().map(ManifestRow::record).collect()
     }
 
@@ -332,8 +400,14 @@ impl ManifestIndex for D1Metadata {
         let args = [s(repo.as_str()), s(d.to_string())];
         let results = self
             .batch(vec![
-                self.stmt("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", &args)?,
-                self.stmt("DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2", &args)?,
+                self.stmt(
+                    "DELETE FROM tags WHERE repository = ?1 AND digest = ?2",
+                    &args,
+                )?,
+                self.stmt(
+                    "DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2",
+                    &args,
+                )?,
             ])
             .await?;
         Ok(results.last().map(changes).transpose()?.unwrap_or(0) > 0)
@@ -350,6 +424,12 @@ impl ManifestIndex for D1Metadata {
             #[allow(dead_code)]
             name: String,
         }
-        Ok(self.first::<Row>("SELECT name FROM repositories WHERE name = ?1", &[s(repo.as_str())]).await?.is_some())
+        Ok(self
+            .first::<Row>(
+                "SELECT name FROM repositories WHERE name = ?1",
+                &[s(repo.as_str())],
+            )
+            .await?
+            .is_some())
     }
 }

@@ -29,14 +29,20 @@ impl ChunkSource for RequestBody {
             Some(stream) => match stream.next().await {
                 None => Ok(None),
                 Some(Ok(chunk)) => Ok(Some(chunk)),
-                Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!("reading the request body: {e}"))),
+                Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!(
+                    "reading the request body: {e}"
+                ))),
             },
         }
     }
 }
 
 fn config(env: &Env) -> Config {
-    let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().parse::<u64>().ok());
+    let var = |name: &str| {
+        env.var(name)
+            .ok()
+            .and_then(|v| v.to_string().parse::<u64>().ok())
+    };
     let mut c = Config::default();
     if let Some(secs) = var("UPLOAD_TTL_SECONDS") {
         c.upload_ttl_ms = secs * 1000;
@@ -48,31 +54,57 @@ fn config(env: &Env) -> Config {
 }
 
 fn registry(env: &Env) -> worker::Result<Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>> {
-    Ok(Registry::new(d1::D1Metadata::new(env.d1("DB")?), r2::R2Objects::new(env.bucket("BLOBS")?), WorkerClock, config(env)))
+    Ok(Registry::new(
+        d1::D1Metadata::new(env.d1("DB")?),
+        r2::R2Objects::new(env.bucket("BLOBS")?),
+        WorkerClock,
+        config(env),
+    ))
 }
 
 #[event(fetch)]
-async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(
+    mut req: worker::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
     let url = req.url()?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
-    let head = api::Request::new(Method::parse(req.method().as_ref()), url.path(), url.query().unwrap_or(""), headers);
+    let head = api::Request::new(
+        Method::parse(req.method().as_ref()),
+        url.path(),
+        url.query().unwrap_or(""),
+        headers,
+    );
     let has_body = req.inner().body().is_some();
     let mut body = RequestBody(if has_body { Some(req.stream()?) } else { None });
     let reg = registry(&env)?;
-    if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
+    if head.path == "/_contract"
+        && env
+            .var("CONTRACT_TESTS")
+            .is_ok_and(|v| v.to_string() == "on")
+    {
         return contract(&reg).await;
     }
     let resp = api::serve(&reg, &head, &mut body).await;
     if resp.status >= 500 {
-        worker::console_error!("{} {} -> {}", req.method().as_ref(), url.path(), resp.status);
+        worker::console_error!(
+            "{} {} -> {}",
+            req.method().as_ref(),
+            url.path(),
+            resp.status
+        );
     }
     to_worker(resp, head.method == Method::Head)
 }
 
 /// Runs the ports' contract over the real bindings (enabled only by the test suite).
-async fn contract(reg: &Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>) -> worker::Result<worker::Response> {
-    let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
+async fn contract(
+    reg: &Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>,
+) -> worker::Result<worker::Response> {
+    let unique =
+        crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
     let failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
@@ -89,14 +121,20 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     }
 }
 
-fn to_worker(resp: api::Response<worker::ResponseBody>, head: bool) -> worker::Result<worker::Response> {
+fn to_worker(
+    resp: api::Response<worker::ResponseBody>,
+    head: bool,
+) -> worker::Result<worker::Response> {
     let headers = Headers::new();
     for (k, v) in &resp.headers {
         headers.append(k, v)?;
     }
     // Bodies go out as stored: layers are compressed already, and re-compressing them
     // on the fly makes pulls many times slower.
-    let builder = ResponseBuilder::new().with_status(resp.status).with_headers(headers).with_encode_body(EncodeBody::Manual);
+    let builder = ResponseBuilder::new()
+        .with_status(resp.status)
+        .with_headers(headers)
+        .with_encode_body(EncodeBody::Manual);
     Ok(match (resp.body, head) {
         (_, true) | (Body::Empty, _) => builder.empty(),
         (Body::Bytes(b), false) => builder.fixed(b),

@@ -26,7 +26,9 @@ impl RepoName {
             return Err(invalid("a name is NAMESPACE/IMAGE"));
         }
         if !components.iter().all(|c| valid_component(c)) {
-            return Err(invalid("components are lowercase letters and digits joined by . _ __ or -"));
+            return Err(invalid(
+                "components are lowercase letters and digits joined by . _ __ or -",
+            ));
         }
         Ok(RepoName(s.to_string()))
     }
@@ -91,7 +93,9 @@ pub struct Tag(String);
 impl Tag {
     pub fn parse(s: &str) -> Result<Self> {
         let b = s.as_bytes();
-        let first_ok = b.first().is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let first_ok = b
+            .first()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
         let rest_ok = b
             .iter()
             .skip(1)
@@ -100,7 +104,9 @@ impl Tag {
             Ok(Tag(s.to_string()))
         } else {
             let shown: String = s.chars().take(80).collect();
-            Err(RegistryError::ManifestInvalid(format!("invalid tag {shown:?}")))
+            Err(RegistryError::ManifestInvalid(format!(
+                "invalid tag {shown:?}"
+            )))
         }
     }
 
@@ -147,7 +153,13 @@ mod tests {
 
     #[test]
     fn accepts_names_of_the_grammar() {
-        for ok in ["a/b", "acme/web-app", "acme/a.b/c__d/e---f", "u1/x_y", "library/ubuntu"] {
+        for ok in [
+            "a/b",
+            "acme/web-app",
+            "acme/a.b/c__d/e---f",
+            "u1/x_y",
+            "library/ubuntu",
+        ] {
             assert!(RepoName::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(RepoName::parse("acme/app/api").unwrap().namespace(), "acme");
@@ -157,10 +169,26 @@ mod tests {
     fn rejects_names_outside_the_grammar() {
         let long = format!("a/{}", "b".repeat(254));
         for bad in [
-            "", "single", "A/b", "a//b", "a/b/", "/a/b", "a/-b", "a/b-", "a/b___c", "a/b..c",
-            "a/b c", "a/b:c", "a/ü", long.as_str(),
+            "",
+            "single",
+            "A/b",
+            "a//b",
+            "a/b/",
+            "/a/b",
+            "a/-b",
+            "a/b-",
+            "a/b___c",
+            "a/b..c",
+            "a/b c",
+            "a/b:c",
+            "a/ü",
+            long.as_str(),
         ] {
-            assert_eq!(RepoName::parse(bad).unwrap_err().code(), "NAME_INVALID", "{bad:?}");
+            assert_eq!(
+                RepoName::parse(bad).unwrap_err().code(),
+                "NAME_INVALID",
+                "{bad:?}"
+            );
         }
     }
 
@@ -176,9 +204,18 @@ mod tests {
 
     #[test]
     fn references_are_tags_or_digests() {
-        assert!(matches!(Reference::parse("latest").unwrap(), Reference::Tag(_)));
+        assert!(matches!(
+            Reference::parse("latest").unwrap(),
+            Reference::Tag(_)
+        ));
         let d = format!("sha256:{}", "a".repeat(64));
-        assert!(matches!(Reference::parse(&d).unwrap(), Reference::Digest(_)));
-        assert_eq!(Reference::parse("sha256:zz").unwrap_err().code(), "DIGEST_INVALID");
+        assert!(matches!(
+            Reference::parse(&d).unwrap(),
+            Reference::Digest(_)
+        ));
+        assert_eq!(
+            Reference::parse("sha256:zz").unwrap_err().code(),
+            "DIGEST_INVALID"
+        );
     }
 }

@@ -9,7 +9,6 @@ pub mod memory;
 pub mod ports;
 pub mod uploads;
 
-
 use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, UploadIndex};
 
 /// Everything the metadata database offers.
@@ -30,7 +29,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { part_size: 5 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
+        Config {
+            part_size: 5 * 1024 * 1024,
+            upload_ttl_ms: 10 * 60 * 1000,
+            max_blob_bytes: 10_000_000_000,
+        }
     }
 }
 
@@ -44,7 +47,12 @@ pub struct Registry<M, O, C> {
 
 impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     pub fn new(meta: M, objects: O, clock: C, config: Config) -> Self {
-        Registry { meta, objects, clock, config }
+        Registry {
+            meta,
+            objects,
+            clock,
+            config,
+        }
     }
 
     fn now(&self) -> u64 {

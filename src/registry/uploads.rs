@@ -27,7 +27,11 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         self.start_upload_with(repo, Algorithm::Sha256).await
     }
 
-    async fn start_upload_with(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
+    async fn start_upload_with(
+        &self,
+        repo: &RepoName,
+        algorithm: Algorithm,
+    ) -> Result<UploadSession> {
         let id = random_id()?;
         let now = self.now();
         let session = UploadSession {
@@ -112,7 +116,12 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     }
 
     /// POST `?mount=&from=`: links a blob `from` holds, when the caller may read `from`.
-    pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<MountOutcome> {
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<MountOutcome> {
         if let Some(from) = from {
             if self.meta.linked_blob(from, digest).await?.is_some() {
                 self.meta.link_blob(repo, digest, self.now()).await?;
@@ -134,15 +143,24 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
 
     async fn discard(&self, session: &UploadSession) -> Result<()> {
         if let Some(mp) = &session.multipart_id {
-            self.objects.abort_multipart(&session.object_key, mp).await?;
+            self.objects
+                .abort_multipart(&session.object_key, mp)
+                .await?;
         }
         if session.tail_len > 0 {
-            self.objects.delete(&keys::upload_tail(&session.id, session.received)).await?;
+            self.objects
+                .delete(&keys::upload_tail(&session.id, session.received))
+                .await?;
         }
         self.meta.delete_upload(&session.id).await
     }
 
-    async fn writer(&self, session: UploadSession, range: Option<ByteSpan>, declared_len: Option<u64>) -> Result<Writer> {
+    async fn writer(
+        &self,
+        session: UploadSession,
+        range: Option<ByteSpan>,
+        declared_len: Option<u64>,
+    ) -> Result<Writer> {
         if let Some(r) = range {
             if r.start != session.received {
                 return Err(RegistryError::RangeInvalid(format!(
@@ -159,7 +177,11 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         let hasher = DigestHasher::restore(&session.hash_state)?;
         let buf = if session.tail_len > 0 {
             let key = keys::upload_tail(&session.id, session.received);
-            let tail = self.objects.get_bytes(&key).await?.ok_or_else(|| RegistryError::internal("upload tail missing"))?;
+            let tail = self
+                .objects
+                .get_bytes(&key)
+                .await?
+                .ok_or_else(|| RegistryError::internal("upload tail missing"))?;
             if tail.len() as u64 != session.tail_len {
                 return Err(RegistryError::internal("upload tail has the wrong length"));
             }
@@ -167,7 +189,13 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         } else {
             Vec::new()
         };
-        Ok(Writer { saved_received: session.received, saved_tail_len: session.tail_len, session, hasher, buf })
+        Ok(Writer {
+            saved_received: session.received,
+            saved_tail_len: session.tail_len,
+            session,
+            hasher,
+            buf,
+        })
     }
 }
 
@@ -193,7 +221,8 @@ impl Writer {
         body: &mut impl ChunkSource,
     ) -> Result<()> {
         let part_size = reg.config.part_size;
-        self.buf.reserve_exact(part_size.saturating_sub(self.buf.len()));
+        self.buf
+            .reserve_exact(part_size.saturating_sub(self.buf.len()));
         while let Some(chunk) = body.next_chunk().await? {
             self.session.received += chunk.len() as u64;
             if self.session.received > reg.config.max_blob_bytes {
@@ -243,15 +272,22 @@ impl Writer {
 
     fn check_range(&self, range: Option<ByteSpan>) -> Result<()> {
         match range {
-            Some(r) if self.session.received - self.saved_received != r.len() => Err(RegistryError::BlobUploadInvalid(
-                format!("Content-Range announced {} bytes, the body had {}", r.len(), self.session.received - self.saved_received),
-            )),
+            Some(r) if self.session.received - self.saved_received != r.len() => {
+                Err(RegistryError::BlobUploadInvalid(format!(
+                    "Content-Range announced {} bytes, the body had {}",
+                    r.len(),
+                    self.session.received - self.saved_received
+                )))
+            }
             _ => Ok(()),
         }
     }
 
     /// Keeps the leftover bytes for the next request and saves the session.
-    async fn save<M: MetadataStore, O: ObjectStore, C: Clock>(mut self, reg: &Registry<M, O, C>) -> Result<UploadSession> {
+    async fn save<M: MetadataStore, O: ObjectStore, C: Clock>(
+        mut self,
+        reg: &Registry<M, O, C>,
+    ) -> Result<UploadSession> {
         if self.session.received == self.saved_received {
             return Ok(self.session);
         }
@@ -262,8 +298,14 @@ impl Writer {
         }
         self.session.hash_state = self.hasher.save();
         self.session.updated_ms = reg.now();
-        if !reg.meta.save_upload(&self.session, self.saved_received).await? {
-            return Err(RegistryError::BlobUploadInvalid("another request changed this upload".into()));
+        if !reg
+            .meta
+            .save_upload(&self.session, self.saved_received)
+            .await?
+        {
+            return Err(RegistryError::BlobUploadInvalid(
+                "another request changed this upload".into(),
+            ));
         }
         self.delete_saved_tail(reg).await?;
         Ok(self.session)
@@ -277,9 +319,15 @@ impl Writer {
     ) -> Result<()> {
         let actual = self.hasher.clone().finish();
         if &actual != expected {
-            let as_saved = UploadSession { received: self.saved_received, tail_len: self.saved_tail_len, ..self.session };
+            let as_saved = UploadSession {
+                received: self.saved_received,
+                tail_len: self.saved_tail_len,
+                ..self.session
+            };
             reg.discard(&as_saved).await?;
-            return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
+            return Err(RegistryError::DigestInvalid(format!(
+                "content hashes to {actual}, not {expected}"
+            )));
         }
         let key = self.session.object_key.clone();
         match self.session.multipart_id.clone() {
@@ -288,12 +336,21 @@ impl Writer {
                     let last = std::mem::take(&mut self.buf);
                     self.write_part(reg, last).await?;
                 }
-                reg.objects.complete_multipart(&key, &mp, &self.session.parts).await?;
+                reg.objects
+                    .complete_multipart(&key, &mp, &self.session.parts)
+                    .await?;
             }
             None => reg.objects.put(&key, std::mem::take(&mut self.buf)).await?,
         }
-        let record = BlobRecord { digest: actual, object_key: key.clone(), size: self.session.received };
-        let standing = reg.meta.commit_blob(&self.session.repo, &record, reg.now()).await?;
+        let record = BlobRecord {
+            digest: actual,
+            object_key: key.clone(),
+            size: self.session.received,
+        };
+        let standing = reg
+            .meta
+            .commit_blob(&self.session.repo, &record, reg.now())
+            .await?;
         if standing.object_key != key {
             // The digest was already held: keep one copy.
             reg.objects.delete(&key).await?;
@@ -302,9 +359,14 @@ impl Writer {
         reg.meta.delete_upload(&self.session.id).await
     }
 
-    async fn delete_saved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(&self, reg: &Registry<M, O, C>) -> Result<()> {
+    async fn delete_saved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(
+        &self,
+        reg: &Registry<M, O, C>,
+    ) -> Result<()> {
         if self.saved_tail_len > 0 {
-            reg.objects.delete(&keys::upload_tail(&self.session.id, self.saved_received)).await?;
+            reg.objects
+                .delete(&keys::upload_tail(&self.session.id, self.saved_received))
+                .await?;
         }
         Ok(())
     }

@@ -35,8 +35,17 @@ impl ChunkSource for Chunks {
 
 /// A registry with a small part size, so multipart paths run on small test data.
 pub fn registry() -> MemRegistry {
-    let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000 };
-    Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config)
+    let config = Config {
+        part_size: 64,
+        upload_ttl_ms: 60_000,
+        max_blob_bytes: 10_000,
+    };
+    Registry::new(
+        MemoryMetadata::default(),
+        MemoryObjects::default(),
+        ManualClock::default(),
+        config,
+    )
 }
 
 pub struct Reply {
@@ -47,14 +56,20 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
     /// The OCI error code of an error reply.
     pub fn code(&self) -> String {
-        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_string()
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -63,13 +78,26 @@ fn reply(resp: Response<Vec<u8>>) -> Reply {
         Body::Empty => vec![],
         Body::Bytes(b) | Body::Object(b) => b,
     };
-    Reply { status: resp.status, headers: resp.headers, body }
+    Reply {
+        status: resp.status,
+        headers: resp.headers,
+        body,
+    }
 }
 
 /// Sends one request: `target` is a path with an optional query.
-pub fn send(reg: &MemRegistry, method: Method, target: &str, headers: &[(&str, &str)], mut body: Chunks) -> Reply {
+pub fn send(
+    reg: &MemRegistry,
+    method: Method,
+    target: &str,
+    headers: &[(&str, &str)],
+    mut body: Chunks,
+) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let req = Request::new(method, path, query, headers);
     reply(futures_executor::block_on(api::serve(reg, &req, &mut body)))
 }
@@ -85,8 +113,19 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// Pushes a blob monolithically; returns its digest.
 pub fn push_blob(reg: &MemRegistry, repo: &str, bytes: &[u8]) -> String {
     let d = digest_of(bytes);
-    let r = send(reg, Method::Post, &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], Chunks::one(bytes));
-    assert_eq!(r.status, 201, "blob push: {}", String::from_utf8_lossy(&r.body));
+    let r = send(
+        reg,
+        Method::Post,
+        &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+        &[],
+        Chunks::one(bytes),
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "blob push: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     d
 }
 
@@ -106,7 +145,13 @@ pub fn image_manifest(config: &str, layers: &[(&str, usize)], extra: &str) -> Ve
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 pub fn put_manifest(reg: &MemRegistry, repo: &str, reference: &str, body: &[u8]) -> Reply {
-    send(reg, Method::Put, &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", OCI_MANIFEST)], Chunks::one(body))
+    send(
+        reg,
+        Method::Put,
+        &format!("/v2/{repo}/manifests/{reference}"),
+        &[("content-type", OCI_MANIFEST)],
+        Chunks::one(body),
+    )
 }
 
 /// Pushes a one-layer image tagged `tag`; returns the manifest digest.
@@ -115,6 +160,11 @@ pub fn push_image(reg: &MemRegistry, repo: &str, tag: &str, layer: &[u8]) -> Str
     let l = push_blob(reg, repo, layer);
     let m = image_manifest(&config, &[(&l, layer.len())], "");
     let r = put_manifest(reg, repo, tag, &m);
-    assert_eq!(r.status, 201, "manifest push: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        201,
+        "manifest push: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     digest_of(&m)
 }
