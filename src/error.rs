@@ -30,8 +30,9 @@ pub enum RegistryError {
     TooLarge(String),
     #[error("requested range not satisfiable: {0}")]
     RangeInvalid(String),
+    /// Missing or bad credentials. `scope` is what to ask the token service for.
     #[error("authentication required")]
-    Unauthorized,
+    Unauthorized { scope: Option<String> },
     #[error("requested access to the resource is denied")]
     Denied,
     #[error("the operation is unsupported: {0}")]
@@ -69,7 +70,7 @@ impl RegistryError {
             NameUnknown => "NAME_UNKNOWN",
             SizeInvalid(_) | TooLarge(_) => "SIZE_INVALID",
             RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
-            Unauthorized => "UNAUTHORIZED",
+            Unauthorized { .. } => "UNAUTHORIZED",
             Denied => "DENIED",
             Unsupported(_) => "UNSUPPORTED",
             TooManyRequests { .. } => "TOOMANYREQUESTS",
@@ -93,7 +94,7 @@ impl RegistryError {
             | BadRequest(_) => 400,
             TooLarge(_) => 413,
             RangeInvalid(_) => 416,
-            Unauthorized => 401,
+            Unauthorized { .. } => 401,
             Denied => 403,
             Unsupported(_) => 405,
             Conflict(_) => 409,
@@ -112,9 +113,7 @@ impl RegistryError {
 
     /// The OCI error envelope: `{"errors":[{"code","message","detail"}]}`.
     pub fn body(&self) -> Vec<u8> {
-        json!({"errors": [{"code": self.code(), "message": self.message(), "detail": null}]})
-            .to_string()
-            .into_bytes()
+        json!({"errors": [{"code": self.code(), "message": self.message(), "detail": null}]}).to_string().into_bytes()
     }
 }
 
@@ -134,8 +133,7 @@ mod tests {
 
     #[test]
     fn envelope_has_code_and_message() {
-        let v: serde_json::Value =
-            serde_json::from_slice(&RegistryError::NameInvalid("A".into()).body()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&RegistryError::NameInvalid("A".into()).body()).unwrap();
         assert_eq!(v["errors"][0]["code"], "NAME_INVALID");
         assert!(v["errors"][0]["message"].as_str().unwrap().contains('A'));
     }

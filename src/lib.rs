@@ -4,6 +4,7 @@
 //! `edge` is platform-neutral and tested natively.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod oci;
 pub mod registry;

@@ -7,19 +7,11 @@ use edge_registry::api::Method::*;
 const REPO: &str = "alice/app";
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 fn start(reg: &MemRegistry, repo: &str) -> String {
-    let r = send(
-        reg,
-        Post,
-        &format!("/v2/{repo}/blobs/uploads/"),
-        &[],
-        Chunks::none(),
-    );
+    let r = send(reg, Post, &format!("/v2/{repo}/blobs/uploads/"), &[], Chunks::none());
     assert_eq!(r.status, 202);
     assert!(r.header("oci-chunk-min-length").is_some());
     r.header("location").unwrap().to_string()
@@ -28,11 +20,16 @@ fn start(reg: &MemRegistry, repo: &str) -> String {
 #[test]
 fn api_base_answers() {
     let reg = registry();
-    let r = get(&reg, "/v2/");
+    let token = user_token(&reg, "alice", &["read:packages"]);
+    let r = send_raw(&reg, Get, "/v2/", vec![("authorization".into(), basic("alice", &token))], Chunks::none());
     assert_eq!(r.status, 200);
+    assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
+    // Anonymous callers are told where to get a token.
+    let r = get(&reg, "/v2/");
+    assert_eq!(r.status, 401);
     assert_eq!(
-        r.header("docker-distribution-api-version"),
-        Some("registry/2.0")
+        r.header("www-authenticate"),
+        Some(r#"Bearer realm="https://registry.test/token",service="registry.test""#)
     );
 }
 
@@ -54,26 +51,17 @@ fn docker_shape_one_unsized_patch_then_put() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, blob);
     assert_eq!(r.header("content-length"), Some("1000"));
-    let r = send(
-        &reg,
-        Head,
-        &format!("/v2/{REPO}/blobs/{d}"),
-        &[],
-        Chunks::none(),
-    );
+    let r = send(&reg, Head, &format!("/v2/{REPO}/blobs/{d}"), &[], Chunks::none());
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("1000"));
     assert!(r.body.is_empty());
     // Nothing of the session is left behind.
     assert!(
-        reg.objects
-            .keys()
-            .iter()
-            .all(|k| !k.starts_with("uploads/")),
+        reg.registry.objects.keys().iter().all(|k| !k.starts_with("uploads/")),
         "{:?}",
-        reg.objects.keys()
+        reg.registry.objects.keys()
     );
-    assert_eq!(reg.objects.open_multiparts(), 0);
+    assert_eq!(reg.registry.objects.open_multiparts(), 0);
 }
 
 #[test]
@@ -100,13 +88,7 @@ fn chunked_upload_with_content_range_and_last_chunk_on_put() {
     assert_eq!(status.header("range"), Some("0-249"));
 
     let d = digest_of(&blob);
-    let r = send(
-        &reg,
-        Put,
-        &format!("{loc}?digest={d}"),
-        &[("content-range", "250-299")],
-        Chunks::one(&blob[250..]),
-    );
+    let r = send(&reg, Put, &format!("{loc}?digest={d}"), &[("content-range", "250-299")], Chunks::one(&blob[250..]));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, blob);
 }
@@ -115,24 +97,8 @@ fn chunked_upload_with_content_range_and_last_chunk_on_put() {
 fn out_of_order_chunk_is_416_and_changes_nothing() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    assert_eq!(
-        send(
-            &reg,
-            Patch,
-            &loc,
-            &[("content-range", "0-9")],
-            Chunks::one(&[1; 10])
-        )
-        .status,
-        202
-    );
-    let r = send(
-        &reg,
-        Patch,
-        &loc,
-        &[("content-range", "20-29")],
-        Chunks::one(&[2; 10]),
-    );
+    assert_eq!(send(&reg, Patch, &loc, &[("content-range", "0-9")], Chunks::one(&[1; 10])).status, 202);
+    let r = send(&reg, Patch, &loc, &[("content-range", "20-29")], Chunks::one(&[2; 10]));
     assert_eq!(r.status, 416);
     assert_eq!(get(&reg, &loc).header("range"), Some("0-9"));
 }
@@ -141,13 +107,7 @@ fn out_of_order_chunk_is_416_and_changes_nothing() {
 fn malformed_content_range_is_400() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    let r = send(
-        &reg,
-        Patch,
-        &loc,
-        &[("content-range", "ten-twenty")],
-        Chunks::one(&[1; 10]),
-    );
+    let r = send(&reg, Patch, &loc, &[("content-range", "ten-twenty")], Chunks::one(&[1; 10]));
     assert_eq!((r.status, r.code().as_str()), (400, "BLOB_UPLOAD_INVALID"));
 }
 
@@ -155,13 +115,7 @@ fn malformed_content_range_is_400() {
 fn chunk_shorter_than_its_range_is_refused_and_not_saved() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    let r = send(
-        &reg,
-        Patch,
-        &loc,
-        &[("content-range", "0-99")],
-        Chunks::one(&[1; 10]),
-    );
+    let r = send(&reg, Patch, &loc, &[("content-range", "0-99")], Chunks::one(&[1; 10]));
     assert_eq!(r.status, 400);
     assert_eq!(get(&reg, &loc).header("range"), Some("0-0"));
 }
@@ -173,23 +127,11 @@ fn wrong_digest_at_close_is_digest_invalid_and_nothing_is_visible() {
     let loc = start(&reg, REPO);
     send(&reg, Patch, &loc, &[], Chunks::one(&blob));
     let wrong = digest_of(b"something else");
-    let r = send(
-        &reg,
-        Put,
-        &format!("{loc}?digest={wrong}"),
-        &[],
-        Chunks::none(),
-    );
+    let r = send(&reg, Put, &format!("{loc}?digest={wrong}"), &[], Chunks::none());
     assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/blobs/{wrong}")).code(),
-        "BLOB_UNKNOWN"
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/blobs/{}", digest_of(&blob))).code(),
-        "BLOB_UNKNOWN"
-    );
-    assert_eq!(reg.objects.open_multiparts(), 0);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{wrong}")).code(), "BLOB_UNKNOWN");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{}", digest_of(&blob))).code(), "BLOB_UNKNOWN");
+    assert_eq!(reg.registry.objects.open_multiparts(), 0);
 }
 
 #[test]
@@ -197,23 +139,9 @@ fn bad_digests_are_digest_invalid() {
     let reg = registry();
     for bad in ["md5:abc", "sha256:xyz", "sha256:ABCDEF", "nonsense"] {
         let r = get(&reg, &format!("/v2/{REPO}/blobs/{bad}"));
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (400, "DIGEST_INVALID"),
-            "{bad}"
-        );
-        let r = send(
-            &reg,
-            Post,
-            &format!("/v2/{REPO}/blobs/uploads/?digest={bad}"),
-            &[],
-            Chunks::one(b"x"),
-        );
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (400, "DIGEST_INVALID"),
-            "{bad}"
-        );
+        assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"), "{bad}");
+        let r = send(&reg, Post, &format!("/v2/{REPO}/blobs/uploads/?digest={bad}"), &[], Chunks::one(b"x"));
+        assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"), "{bad}");
     }
 }
 
@@ -222,31 +150,21 @@ fn unknown_upload_is_blob_upload_unknown() {
     let reg = registry();
     for id in ["0123456789abcdef0123456789abcdef", "not-hex", "sha256:abc"] {
         let r = get(&reg, &format!("/v2/{REPO}/blobs/uploads/{id}"));
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (404, "BLOB_UPLOAD_UNKNOWN"),
-            "{id}"
-        );
+        assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UPLOAD_UNKNOWN"), "{id}");
     }
     // A session belongs to its repository.
     let loc = start(&reg, REPO);
     let id = loc.rsplit('/').next().unwrap();
-    assert_eq!(
-        get(&reg, &format!("/v2/other/app/blobs/uploads/{id}")).status,
-        404
-    );
+    assert_eq!(get(&reg, &format!("/v2/other/app/blobs/uploads/{id}")).status, 404);
 }
 
 #[test]
 fn sessions_expire() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    reg.clock.advance(61_000);
+    reg.registry.clock.advance(61_000);
     assert_eq!(get(&reg, &loc).code(), "BLOB_UPLOAD_UNKNOWN");
-    assert_eq!(
-        futures_executor::block_on(reg.expire_uploads(10)).unwrap(),
-        1
-    );
+    assert_eq!(futures_executor::block_on(reg.registry.expire_uploads(10)).unwrap(), 1);
 }
 
 #[test]
@@ -256,21 +174,15 @@ fn cancelled_upload_is_gone() {
     send(&reg, Patch, &loc, &[], Chunks::one(&bytes(100, 4)));
     assert_eq!(send(&reg, Delete, &loc, &[], Chunks::none()).status, 204);
     assert_eq!(get(&reg, &loc).code(), "BLOB_UPLOAD_UNKNOWN");
-    assert_eq!(reg.objects.open_multiparts(), 0);
-    assert!(reg.objects.keys().is_empty());
+    assert_eq!(reg.registry.objects.open_multiparts(), 0);
+    assert!(reg.registry.objects.keys().is_empty());
 }
 
 #[test]
 fn oversized_blob_is_refused() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    let r = send(
-        &reg,
-        Patch,
-        &loc,
-        &[("content-length", "20000")],
-        Chunks::one(&[0; 10]),
-    );
+    let r = send(&reg, Patch, &loc, &[("content-length", "20000")], Chunks::one(&[0; 10]));
     assert_eq!((r.status, r.code().as_str()), (413, "SIZE_INVALID"));
     let r = send(&reg, Patch, &loc, &[], Chunks::split(&[0; 12_000], 1000));
     assert_eq!(r.code(), "SIZE_INVALID");
@@ -281,38 +193,17 @@ fn oversized_blob_is_refused() {
 fn cross_repository_mount() {
     let reg = registry();
     let d = push_blob(&reg, REPO, b"shared layer");
-    let r = send(
-        &reg,
-        Post,
-        &format!("/v2/bob/app/blobs/uploads/?mount={d}&from={REPO}"),
-        &[],
-        Chunks::none(),
-    );
+    make_public(&reg, REPO);
+    let r = send(&reg, Post, &format!("/v2/bob/app/blobs/uploads/?mount={d}&from={REPO}"), &[], Chunks::none());
     assert_eq!(r.status, 201);
-    assert_eq!(
-        get(&reg, &format!("/v2/bob/app/blobs/{d}")).body,
-        b"shared layer"
-    );
+    assert_eq!(get(&reg, &format!("/v2/bob/app/blobs/{d}")).body, b"shared layer");
     // Not in `from`: a normal session instead.
     let other = digest_of(b"absent");
-    let r = send(
-        &reg,
-        Post,
-        &format!("/v2/carol/app/blobs/uploads/?mount={other}&from={REPO}"),
-        &[],
-        Chunks::none(),
-    );
+    let r = send(&reg, Post, &format!("/v2/carol/app/blobs/uploads/?mount={other}&from={REPO}"), &[], Chunks::none());
     assert_eq!(r.status, 202);
     assert!(r.header("location").unwrap().contains("/blobs/uploads/"));
     // One object serves both repositories.
-    assert_eq!(
-        reg.objects
-            .keys()
-            .iter()
-            .filter(|k| k.starts_with("blobs/"))
-            .count(),
-        1
-    );
+    assert_eq!(reg.registry.objects.keys().iter().filter(|k| k.starts_with("blobs/")).count(), 1);
 }
 
 #[test]
@@ -320,14 +211,7 @@ fn same_blob_pushed_twice_is_stored_once() {
     let reg = registry();
     push_blob(&reg, REPO, &bytes(500, 5));
     push_blob(&reg, "bob/app", &bytes(500, 5));
-    assert_eq!(
-        reg.objects
-            .keys()
-            .iter()
-            .filter(|k| k.starts_with("blobs/"))
-            .count(),
-        1
-    );
+    assert_eq!(reg.registry.objects.keys().iter().filter(|k| k.starts_with("blobs/")).count(), 1);
 }
 
 #[test]
@@ -357,16 +241,11 @@ fn manifest_by_tag_and_digest_byte_exact() {
         assert_eq!(digest_of(&r.body), d);
         assert_eq!(r.header("docker-content-digest"), Some(d.as_str()));
         assert_eq!(r.header("content-type"), Some(OCI_MANIFEST));
-        assert_eq!(
-            r.header("content-length").unwrap(),
-            r.body.len().to_string()
-        );
+        assert_eq!(r.header("content-length").unwrap(), r.body.len().to_string());
     }
     // Another repository does not see it.
-    assert_eq!(
-        get(&reg, &format!("/v2/bob/app/manifests/{d}")).code(),
-        "MANIFEST_UNKNOWN"
-    );
+    push_image(&reg, "alice/other", "v1", b"other");
+    assert_eq!(get(&reg, &format!("/v2/alice/other/manifests/{d}")).code(), "MANIFEST_UNKNOWN");
 }
 
 #[test]
@@ -387,35 +266,20 @@ fn manifest_with_missing_blob_is_refused_and_invisible() {
     let missing = digest_of(b"never pushed");
     let m = image_manifest(&config, &[(&missing, 12)], "");
     let r = put_manifest(&reg, REPO, "latest", &m);
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (400, "MANIFEST_BLOB_UNKNOWN")
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/manifests/latest")).code(),
-        "MANIFEST_UNKNOWN"
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/manifests/{}", digest_of(&m))).code(),
-        "MANIFEST_UNKNOWN"
-    );
+    assert_eq!((r.status, r.code().as_str()), (400, "MANIFEST_BLOB_UNKNOWN"));
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/latest")).code(), "MANIFEST_UNKNOWN");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/{}", digest_of(&m))).code(), "MANIFEST_UNKNOWN");
     // A blob of another repository does not count.
     let elsewhere = push_blob(&reg, "bob/app", b"bob's layer");
     let m = image_manifest(&config, &[(&elsewhere, 11)], "");
-    assert_eq!(
-        put_manifest(&reg, REPO, "latest", &m).code(),
-        "MANIFEST_BLOB_UNKNOWN"
-    );
+    assert_eq!(put_manifest(&reg, REPO, "latest", &m).code(), "MANIFEST_BLOB_UNKNOWN");
 }
 
 #[test]
 fn manifest_over_4_mib_is_413() {
     let reg = registry();
     let config = push_blob(&reg, REPO, b"{}");
-    let pad = format!(
-        r#","annotations":{{"pad":"{}"}}"#,
-        "x".repeat(4 * 1024 * 1024)
-    );
+    let pad = format!(r#","annotations":{{"pad":"{}"}}"#, "x".repeat(4 * 1024 * 1024));
     let m = image_manifest(&config, &[], &pad);
     let r = send(
         &reg,
@@ -441,19 +305,9 @@ fn invalid_manifest_and_tag() {
 fn invalid_names_are_name_invalid() {
     let reg = registry();
     let long = format!("a/{}", "b".repeat(300));
-    for name in [
-        "Alice/app",
-        "alice//app",
-        "alice/app-",
-        "solo",
-        long.as_str(),
-    ] {
+    for name in ["Alice/app", "alice//app", "alice/app-", "solo", long.as_str()] {
         let r = get(&reg, &format!("/v2/{name}/tags/list"));
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (400, "NAME_INVALID"),
-            "{name}"
-        );
+        assert_eq!((r.status, r.code().as_str()), (400, "NAME_INVALID"), "{name}");
     }
 }
 
@@ -474,28 +328,13 @@ fn index_children_must_exist() {
     };
     let ct = [("content-type", "application/vnd.oci.image.index.v1+json")];
     let bad = index(&[&child, &missing]);
-    let r = send(
-        &reg,
-        Put,
-        &format!("/v2/{REPO}/manifests/multi"),
-        &ct,
-        Chunks::one(bad.as_bytes()),
-    );
+    let r = send(&reg, Put, &format!("/v2/{REPO}/manifests/multi"), &ct, Chunks::one(bad.as_bytes()));
     assert_eq!(r.code(), "MANIFEST_BLOB_UNKNOWN");
     let good = index(&[&child]);
-    let r = send(
-        &reg,
-        Put,
-        &format!("/v2/{REPO}/manifests/multi"),
-        &ct,
-        Chunks::one(good.as_bytes()),
-    );
+    let r = send(&reg, Put, &format!("/v2/{REPO}/manifests/multi"), &ct, Chunks::one(good.as_bytes()));
     assert_eq!(r.status, 201);
     let r = get(&reg, &format!("/v2/{REPO}/manifests/multi"));
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/vnd.oci.image.index.v1+json")
-    );
+    assert_eq!(r.header("content-type"), Some("application/vnd.oci.image.index.v1+json"));
 }
 
 #[test]
@@ -510,19 +349,13 @@ fn foreign_layers_need_not_be_uploaded() {
         &reg,
         Put,
         &format!("/v2/{REPO}/manifests/win"),
-        &[(
-            "content-type",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )],
+        &[("content-type", "application/vnd.docker.distribution.manifest.v2+json")],
         Chunks::one(m.as_bytes()),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/win")).status, 200);
     // The registry does not claim to hold the foreign blob.
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/blobs/{foreign}")).code(),
-        "BLOB_UNKNOWN"
-    );
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{foreign}")).code(), "BLOB_UNKNOWN");
 }
 
 #[test]
@@ -534,10 +367,7 @@ fn tag_moves_atomically() {
     let r = get(&reg, &format!("/v2/{REPO}/manifests/latest"));
     assert_eq!(digest_of(&r.body), second);
     // The old manifest is still there by digest.
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/manifests/{first}")).status,
-        200
-    );
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/{first}")).status, 200);
 }
 
 #[test]
@@ -547,20 +377,14 @@ fn tags_are_listed_in_lexical_order_with_pagination() {
         push_image(&reg, REPO, tag, tag.as_bytes());
     }
     let r = get(&reg, &format!("/v2/{REPO}/tags/list"));
-    assert_eq!(
-        r.json()["tags"],
-        serde_json::json!(["A", "latest", "v1", "v10", "v2"])
-    );
+    assert_eq!(r.json()["tags"], serde_json::json!(["A", "latest", "v1", "v10", "v2"]));
     assert_eq!(r.json()["name"], REPO);
     assert!(r.header("link").is_none());
 
     let r = get(&reg, &format!("/v2/{REPO}/tags/list?n=2"));
     assert_eq!(r.json()["tags"], serde_json::json!(["A", "latest"]));
     let link = r.header("link").unwrap();
-    assert_eq!(
-        link,
-        format!("</v2/{REPO}/tags/list?n=2&last=latest>; rel=\"next\"")
-    );
+    assert_eq!(link, format!("</v2/{REPO}/tags/list?n=2&last=latest>; rel=\"next\""));
     let next = link.trim_start_matches('<').split('>').next().unwrap();
     let r = get(&reg, next);
     assert_eq!(r.json()["tags"], serde_json::json!(["v1", "v10"]));
@@ -568,10 +392,7 @@ fn tags_are_listed_in_lexical_order_with_pagination() {
     assert_eq!(r.json()["tags"], serde_json::json!(["v2"]));
     assert!(r.header("link").is_none());
 
-    assert_eq!(
-        get(&reg, "/v2/nobody/here/tags/list").code(),
-        "NAME_UNKNOWN"
-    );
+    assert_eq!(get(&reg, "/v2/nobody/here/tags/list").code(), "NAME_UNKNOWN");
 }
 
 #[test]
@@ -596,31 +417,18 @@ fn referrers_list_and_filter() {
     }
     let r = get(&reg, &format!("/v2/{REPO}/referrers/{subject}"));
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/vnd.oci.image.index.v1+json")
-    );
+    assert_eq!(r.header("content-type"), Some("application/vnd.oci.image.index.v1+json"));
     let all = r.json();
     assert_eq!(all["manifests"].as_array().unwrap().len(), 2);
-    assert!(all["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|m| m["annotations"]["kind"] == m["artifactType"]));
+    assert!(all["manifests"].as_array().unwrap().iter().all(|m| m["annotations"]["kind"] == m["artifactType"]));
 
-    let r = get(
-        &reg,
-        &format!("/v2/{REPO}/referrers/{subject}?artifactType=application/x-sig"),
-    );
+    let r = get(&reg, &format!("/v2/{REPO}/referrers/{subject}?artifactType=application/x-sig"));
     assert_eq!(r.header("oci-filters-applied"), Some("artifactType"));
     let only = r.json();
     assert_eq!(only["manifests"].as_array().unwrap().len(), 1);
     assert_eq!(only["manifests"][0]["artifactType"], "application/x-sig");
 
-    let r = get(
-        &reg,
-        &format!("/v2/{REPO}/referrers/{}", digest_of(b"nothing refers")),
-    );
+    let r = get(&reg, &format!("/v2/{REPO}/referrers/{}", digest_of(b"nothing refers")));
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["manifests"], serde_json::json!([]));
 }
@@ -630,75 +438,27 @@ fn deletion_of_tags_manifests_and_blobs() {
     let reg = registry();
     let d = push_image(&reg, REPO, "v1", b"doomed");
     push_image(&reg, REPO, "v2", b"kept");
-    assert_eq!(
-        send(
-            &reg,
-            Delete,
-            &format!("/v2/{REPO}/manifests/v2"),
-            &[],
-            Chunks::none()
-        )
-        .status,
-        202
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/manifests/v2")).code(),
-        "MANIFEST_UNKNOWN"
-    );
+    assert_eq!(send(&reg, Delete, &format!("/v2/{REPO}/manifests/v2"), &[], Chunks::none()).status, 202);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/v2")).code(), "MANIFEST_UNKNOWN");
 
+    assert_eq!(send(&reg, Delete, &format!("/v2/{REPO}/manifests/{d}"), &[], Chunks::none()).status, 202);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/{d}")).code(), "MANIFEST_UNKNOWN");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/v1")).code(), "MANIFEST_UNKNOWN");
     assert_eq!(
-        send(
-            &reg,
-            Delete,
-            &format!("/v2/{REPO}/manifests/{d}"),
-            &[],
-            Chunks::none()
-        )
-        .status,
-        202
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/manifests/{d}")).code(),
-        "MANIFEST_UNKNOWN"
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/manifests/v1")).code(),
-        "MANIFEST_UNKNOWN"
-    );
-    assert_eq!(
-        send(
-            &reg,
-            Delete,
-            &format!("/v2/{REPO}/manifests/{d}"),
-            &[],
-            Chunks::none()
-        )
-        .code(),
+        send(&reg, Delete, &format!("/v2/{REPO}/manifests/{d}"), &[], Chunks::none()).code(),
         "MANIFEST_UNKNOWN"
     );
 
     let b = push_blob(&reg, REPO, b"blob to delete");
-    assert_eq!(
-        send(
-            &reg,
-            Delete,
-            &format!("/v2/{REPO}/blobs/{b}"),
-            &[],
-            Chunks::none()
-        )
-        .status,
-        202
-    );
-    assert_eq!(
-        get(&reg, &format!("/v2/{REPO}/blobs/{b}")).code(),
-        "BLOB_UNKNOWN"
-    );
+    assert_eq!(send(&reg, Delete, &format!("/v2/{REPO}/blobs/{b}"), &[], Chunks::none()).status, 202);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{b}")).code(), "BLOB_UNKNOWN");
 }
 
 #[test]
 fn unknown_routes_and_methods() {
     let reg = registry();
     assert_eq!(get(&reg, "/nothing").status, 404);
-    let r = send(&reg, Put, "/v2/", &[], Chunks::none());
+    let token = user_token(&reg, "alice", &["read:packages"]);
+    let r = send_raw(&reg, Put, "/v2/", vec![("authorization".into(), basic("alice", &token))], Chunks::none());
     assert_eq!((r.status, r.code().as_str()), (405, "UNSUPPORTED"));
 }

@@ -24,37 +24,22 @@ pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
     use Method::*;
     match (route, req.method) {
         (Route::ApiBase, Get | Head) => Ok(Response::json(200, &json!({}))),
-        (Route::Blob { repo, digest }, m @ (Get | Head)) => {
-            get_blob(reg, &repo, &digest, req, m == Head).await
-        }
+        (Route::Blob { repo, digest }, m @ (Get | Head)) => get_blob(reg, &repo, &digest, req, m == Head).await,
         (Route::Blob { repo, digest }, Delete) => {
             reg.delete_blob(&repo, &digest).await?;
             Ok(Response::new(202).header("content-length", "0"))
         }
         (Route::UploadStart { repo }, Post) => start_upload(reg, &repo, req, body).await,
-        (Route::Upload { repo, id }, Get) => Ok(upload_accepted(
-            reg,
-            204,
-            &reg.upload_status(&repo, &id).await?,
-        )),
+        (Route::Upload { repo, id }, Get) => Ok(upload_accepted(reg, 204, &reg.upload_status(&repo, &id).await?)),
         (Route::Upload { repo, id }, Patch) => {
-            let range = req
-                .header("content-range")
-                .map(parse_chunk_range)
-                .transpose()?;
-            let session = reg
-                .append_chunk(&repo, &id, range, req.content_length(), body)
-                .await?;
+            let range = req.header("content-range").map(parse_chunk_range).transpose()?;
+            let session = reg.append_chunk(&repo, &id, range, req.content_length(), body).await?;
             Ok(upload_accepted(reg, 202, &session))
         }
         (Route::Upload { repo, id }, Put) => {
             let digest = required_digest(req)?;
-            let range = req
-                .header("content-range")
-                .map(parse_chunk_range)
-                .transpose()?;
-            reg.finish_upload(&repo, &id, &digest, range, req.content_length(), body)
-                .await?;
+            let range = req.header("content-range").map(parse_chunk_range).transpose()?;
+            reg.finish_upload(&repo, &id, &digest, range, req.content_length(), body).await?;
             Ok(blob_created(&repo, &digest))
         }
         (Route::Upload { repo, id }, Delete) => {
@@ -65,14 +50,9 @@ pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
             get_manifest(reg, &repo, &reference, m == Head).await
         }
         (Route::Manifest { repo, reference }, Put) => {
-            let pushed = reg
-                .push_manifest(&repo, &reference, req.header("content-type"), body)
-                .await?;
+            let pushed = reg.push_manifest(&repo, &reference, req.header("content-type"), body).await?;
             let mut r = Response::new(201)
-                .header(
-                    "location",
-                    format!("/v2/{repo}/manifests/{}", pushed.digest),
-                )
+                .header("location", format!("/v2/{repo}/manifests/{}", pushed.digest))
                 .header("docker-content-digest", pushed.digest.to_string())
                 .header("content-length", "0");
             if let Some(subject) = pushed.subject {
@@ -91,9 +71,8 @@ pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
 }
 
 fn required_digest(req: &Request) -> Result<Digest> {
-    let d = req
-        .query("digest")
-        .ok_or_else(|| RegistryError::DigestInvalid("the digest parameter is required".into()))?;
+    let d =
+        req.query("digest").ok_or_else(|| RegistryError::DigestInvalid("the digest parameter is required".into()))?;
     Digest::parse(d)
 }
 
@@ -121,17 +100,13 @@ async fn get_blob<M: MetadataStore, O: ObjectStore, C: Clock>(
     let (mut resp, span) = match range {
         RangeRequest::Whole => (base(200, blob.size), None),
         RangeRequest::Partial(span) => (
-            base(206, span.len()).header(
-                "content-range",
-                format!("bytes {}-{}/{}", span.start, span.end - 1, blob.size),
-            ),
+            base(206, span.len())
+                .header("content-range", format!("bytes {}-{}/{}", span.start, span.end - 1, blob.size)),
             Some(span),
         ),
         RangeRequest::Unsatisfiable => {
             let e = RegistryError::RangeInvalid(format!("the blob has {} bytes", blob.size));
-            return Ok(
-                Response::error(&e).header("content-range", format!("bytes */{}", blob.size))
-            );
+            return Ok(Response::error(&e).header("content-range", format!("bytes */{}", blob.size)));
         }
     };
     if !head {
@@ -157,8 +132,7 @@ async fn start_upload<M: MetadataStore, O: ObjectStore, C: Clock>(
     }
     if let Some(d) = req.query("digest") {
         let digest = Digest::parse(d)?;
-        reg.upload_whole(repo, &digest, req.content_length(), body)
-            .await?;
+        reg.upload_whole(repo, &digest, req.content_length(), body).await?;
         return Ok(blob_created(repo, &digest));
     }
     let session = reg.start_upload(repo).await?;
@@ -172,11 +146,7 @@ fn blob_created<R>(repo: &RepoName, digest: &Digest) -> Response<R> {
         .header("content-length", "0")
 }
 
-fn upload_accepted<M, O, C, R>(
-    reg: &Registry<M, O, C>,
-    status: u16,
-    s: &UploadSession,
-) -> Response<R> {
+fn upload_accepted<M, O, C, R>(reg: &Registry<M, O, C>, status: u16, s: &UploadSession) -> Response<R> {
     Response::new(status)
         .header("location", format!("/v2/{}/blobs/uploads/{}", s.repo, s.id))
         .header("range", format!("0-{}", s.received.saturating_sub(1)))
@@ -214,10 +184,7 @@ async fn list_tags<M: MetadataStore, O: ObjectStore, C: Clock>(
     req: &Request,
 ) -> Result<Response<O::Reader>> {
     let n = match req.query("n") {
-        Some(v) => Some(
-            v.parse::<u32>()
-                .map_err(|_| RegistryError::BadRequest(format!("invalid n {v:?}")))?,
-        ),
+        Some(v) => Some(v.parse::<u32>().map_err(|_| RegistryError::BadRequest(format!("invalid n {v:?}")))?),
         None => None,
     };
     let page = reg.list_tags(repo, n, req.query("last")).await?;
@@ -227,10 +194,7 @@ async fn list_tags<M: MetadataStore, O: ObjectStore, C: Clock>(
             .append_pair("n", &page.tags.len().to_string())
             .append_pair("last", &after)
             .finish();
-        resp = resp.header(
-            "link",
-            format!("</v2/{repo}/tags/list?{query}>; rel=\"next\""),
-        );
+        resp = resp.header("link", format!("</v2/{repo}/tags/list?{query}>; rel=\"next\""));
     }
     Ok(resp)
 }
@@ -246,15 +210,12 @@ async fn referrers<M: MetadataStore, O: ObjectStore, C: Clock>(
     let manifests: Vec<serde_json::Value> = found
         .iter()
         .map(|m| {
-            let mut d =
-                json!({"mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.size});
+            let mut d = json!({"mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.size});
             if let Some(t) = &m.artifact_type {
                 d["artifactType"] = json!(t);
             }
-            if let Some(a) = m
-                .annotations_json
-                .as_deref()
-                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+            if let Some(a) =
+                m.annotations_json.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
             {
                 d["annotations"] = a;
             }

@@ -1,8 +1,13 @@
 //! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, goes
 //! through authenticate -> authorize -> dispatch, and leaves as a `Response`.
 
+pub mod admin;
 pub mod distribution;
+pub mod gate;
+mod json_body;
+pub mod packages;
 pub mod route;
+pub mod token;
 
 use crate::error::RegistryError;
 
@@ -35,6 +40,8 @@ impl Method {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: Method,
+    /// `scheme://host[:port]` as the client reached us (token realm, links).
+    pub origin: String,
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
@@ -42,45 +49,28 @@ pub struct Request {
 
 impl Request {
     /// Builds a request head from a raw query string.
-    pub fn new(
-        method: Method,
-        path: &str,
-        raw_query: &str,
-        headers: Vec<(String, String)>,
-    ) -> Self {
-        let query = form_urlencoded::parse(raw_query.as_bytes())
-            .into_owned()
-            .collect();
-        let headers = headers
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        Request {
-            method,
-            path: path.to_string(),
-            query,
-            headers,
-        }
+    pub fn new(method: Method, origin: &str, path: &str, raw_query: &str, headers: Vec<(String, String)>) -> Self {
+        let query = form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
+        let headers = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        Request { method, origin: origin.to_string(), path: path.to_string(), query, headers }
+    }
+
+    /// The host (and port) part of the origin: the token `service`.
+    pub fn host(&self) -> &str {
+        self.origin.split_once("://").map_or(self.origin.as_str(), |(_, h)| h)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The declared body length, if any.
     pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length")
-            .and_then(|v| v.trim().parse().ok())
+        self.header("content-length").and_then(|v| v.trim().parse().ok())
     }
 }
 
@@ -99,11 +89,7 @@ pub struct Response<R> {
 
 impl<R> Response<R> {
     pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: vec![],
-            body: Body::Empty,
-        }
+        Response { status, headers: vec![], body: Body::Empty }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -117,13 +103,9 @@ impl<R> Response<R> {
 
     pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
         let len = bytes.len();
-        Response {
-            status,
-            headers: vec![],
-            body: Body::Bytes(bytes),
-        }
-        .header("content-type", content_type)
-        .header("content-length", len.to_string())
+        Response { status, headers: vec![], body: Body::Bytes(bytes) }
+            .header("content-type", content_type)
+            .header("content-length", len.to_string())
     }
 
     /// The one way an error becomes a response.
@@ -136,17 +118,24 @@ impl<R> Response<R> {
     }
 
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+}
+
+/// The application: the registry, the identity store and the secrets it signs with.
+pub struct App<M, O, C, I> {
+    pub registry: crate::registry::Registry<M, O, C>,
+    pub identity: I,
+    /// Key of the HMAC that signs registry tokens.
+    pub signing_key: Vec<u8>,
+    /// The operator's token for `/admin`; `None` turns the admin API off.
+    pub admin_token: Option<String>,
 }
 
 /// The whole application: a request head and its body in, a response out. Errors of
 /// any layer become OCI error responses here and nowhere else.
-pub async fn serve<M, O, C>(
-    reg: &crate::registry::Registry<M, O, C>,
+pub async fn serve<M, O, C, I>(
+    app: &App<M, O, C, I>,
     req: &Request,
     body: &mut impl crate::registry::ports::ChunkSource,
 ) -> Response<O::Reader>
@@ -154,21 +143,73 @@ where
     M: crate::registry::MetadataStore,
     O: crate::registry::ports::ObjectStore,
     C: crate::registry::ports::Clock,
+    I: crate::auth::identity::IdentityStore,
 {
-    let result = match route::Route::parse(&req.path) {
-        None => Err(RegistryError::NotFound(format!(
-            "route {}",
-            truncated(&req.path)
-        ))),
-        Some(Err(e)) => Err(e),
-        Some(Ok(route)) => distribution::dispatch(reg, route, req, body).await,
+    let result = if req.path == "/token" {
+        token::issue(app, req).await
+    } else if let Some(rest) = req.path.strip_prefix("/admin/") {
+        admin::handle(app, rest, req, body).await
+    } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
+        packages::handle(app, rest, req, body).await
+    } else {
+        registry_route(app, req, body).await
     };
-    let mut resp = result.unwrap_or_else(|e| Response::error(&e));
-    resp.headers.push((
-        "docker-distribution-api-version".into(),
-        "registry/2.0".into(),
-    ));
+    let mut resp = result.unwrap_or_else(|e| {
+        let mut r = Response::error(&e);
+        if let RegistryError::Unauthorized { scope } = &e {
+            r = r.header("www-authenticate", challenge(req, scope.as_deref()));
+        }
+        r
+    });
+    resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
     resp
+}
+
+/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
+fn challenge(req: &Request, scope: Option<&str>) -> String {
+    let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
+    if let Some(s) = scope {
+        c.push_str(&format!(",scope=\"{s}\""));
+    }
+    c
+}
+
+/// `/v2/...`: authenticate, authorize, dispatch.
+async fn registry_route<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    req: &Request,
+    body: &mut impl crate::registry::ports::ChunkSource,
+) -> Result<Response<O::Reader>, RegistryError>
+where
+    M: crate::registry::MetadataStore,
+    O: crate::registry::ports::ObjectStore,
+    C: crate::registry::ports::Clock,
+    I: crate::auth::identity::IdentityStore,
+{
+    let route = match route::Route::parse(&req.path) {
+        None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
+        Some(r) => r?,
+    };
+    let caller = gate::authenticate(app, req).await?;
+    let Some((repo, action)) = route.access(req.method) else {
+        // `/v2/` itself: clients probe it to learn whether and how to authenticate.
+        return match caller {
+            gate::Caller::Anonymous => Err(RegistryError::Unauthorized { scope: None }),
+            _ => distribution::dispatch(&app.registry, route, req, body).await,
+        };
+    };
+    if !gate::allowed(app, &caller, &repo, action).await? {
+        return Err(gate::refusal(&caller, &repo, action));
+    }
+    let mut req = req.clone();
+    if let Some(from) = req.query("from").and_then(|f| crate::oci::RepoName::parse(f).ok()) {
+        // A mount reads its source: a source the caller may not read is treated as
+        // absent, so the mount falls back to an upload and reveals nothing.
+        if !gate::allowed(app, &caller, &from, crate::auth::Action::Pull).await? {
+            req.query.retain(|(k, _)| k != "from");
+        }
+    }
+    distribution::dispatch(&app.registry, route, &req, body).await
 }
 
 fn truncated(s: &str) -> String {

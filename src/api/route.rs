@@ -1,6 +1,8 @@
 //! The route table: every URL the registry answers, parsed in one place. Repository
 //! names contain slashes, so `/v2/` paths are read from the right.
 
+use super::Method;
+use crate::auth::Action;
 use crate::error::Result;
 use crate::oci::{Digest, Reference, RepoName};
 
@@ -15,10 +17,7 @@ pub enum Route {
     /// `/v2/<name>/blobs/uploads/<id>`
     Upload { repo: RepoName, id: String },
     /// `/v2/<name>/manifests/<reference>`
-    Manifest {
-        repo: RepoName,
-        reference: Reference,
-    },
+    Manifest { repo: RepoName, reference: Reference },
     /// `/v2/<name>/tags/list`
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`
@@ -48,28 +47,35 @@ impl Route {
                 if id.is_empty() {
                     Route::UploadStart { repo }
                 } else {
-                    Route::Upload {
-                        repo,
-                        id: id.to_string(),
-                    }
+                    Route::Upload { repo, id: id.to_string() }
                 }
             })
         } else if n >= 3 && segs[n - 2] == "manifests" {
-            name_of(2).and_then(|repo| {
-                Reference::parse(segs[n - 1]).map(|reference| Route::Manifest { repo, reference })
-            })
+            name_of(2)
+                .and_then(|repo| Reference::parse(segs[n - 1]).map(|reference| Route::Manifest { repo, reference }))
         } else if n >= 3 && segs[n - 2] == "blobs" {
-            name_of(2).and_then(|repo| {
-                Digest::parse(segs[n - 1]).map(|digest| Route::Blob { repo, digest })
-            })
+            name_of(2).and_then(|repo| Digest::parse(segs[n - 1]).map(|digest| Route::Blob { repo, digest }))
         } else if n >= 3 && segs[n - 2] == "referrers" {
-            name_of(2).and_then(|repo| {
-                Digest::parse(segs[n - 1]).map(|digest| Route::Referrers { repo, digest })
-            })
+            name_of(2).and_then(|repo| Digest::parse(segs[n - 1]).map(|digest| Route::Referrers { repo, digest }))
         } else {
             return None;
         };
         Some(route)
+    }
+
+    /// The repository a request acts on and what it does to it; `None` for `/v2/`.
+    /// Unsupported methods count as pulls: they fail later, after authorization, so
+    /// they reveal nothing either.
+    pub fn access(&self, method: Method) -> Option<(RepoName, Action)> {
+        let repo = self.repo()?.clone();
+        let action = match (self, method) {
+            (Route::UploadStart { .. } | Route::Upload { .. }, _) => Action::Push,
+            (_, Method::Get | Method::Head) => Action::Pull,
+            (Route::Blob { .. } | Route::Manifest { .. }, Method::Delete) => Action::Delete,
+            (Route::Manifest { .. }, _) => Action::Push,
+            _ => Action::Pull,
+        };
+        Some((repo, action))
     }
 
     /// The repository a route acts on.
@@ -124,14 +130,8 @@ mod tests {
 
     #[test]
     fn uploads() {
-        assert!(matches!(
-            ok("/v2/a/b/blobs/uploads/"),
-            Route::UploadStart { .. }
-        ));
-        assert!(matches!(
-            ok("/v2/a/b/blobs/uploads"),
-            Route::UploadStart { .. }
-        ));
+        assert!(matches!(ok("/v2/a/b/blobs/uploads/"), Route::UploadStart { .. }));
+        assert!(matches!(ok("/v2/a/b/blobs/uploads"), Route::UploadStart { .. }));
         match ok("/v2/a/b/blobs/uploads/0123abcd") {
             Route::Upload { repo, id } => {
                 assert_eq!(repo.as_str(), "a/b");
@@ -148,10 +148,7 @@ mod tests {
 
     #[test]
     fn referrers() {
-        assert!(matches!(
-            ok(&format!("/v2/a/b/referrers/{}", d())),
-            Route::Referrers { .. }
-        ));
+        assert!(matches!(ok(&format!("/v2/a/b/referrers/{}", d())), Route::Referrers { .. }));
     }
 
     #[test]

@@ -10,46 +10,36 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
-pub struct D1Metadata {
+/// Statement helpers over one D1 database, shared by the metadata and identity stores.
+pub struct D1Access {
     db: D1Database,
 }
 
-impl D1Metadata {
+pub struct D1Metadata(pub D1Access);
+
+impl D1Access {
     pub fn new(db: D1Database) -> Self {
-        D1Metadata { db }
+        D1Access { db }
     }
 
-    fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+    pub(super) fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
         self.db.prepare(sql).bind(args).map_err(d1_err)
     }
 
-    async fn rows<T: for<'de> Deserialize<'de>>(
-        &self,
-        sql: &str,
-        args: &[JsValue],
-    ) -> Result<Vec<T>> {
-        self.stmt(sql, args)?
-            .all()
-            .await
-            .map_err(d1_err)?
-            .results()
-            .map_err(d1_err)
+    pub(super) async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
+        self.stmt(sql, args)?.all().await.map_err(d1_err)?.results().map_err(d1_err)
     }
 
-    async fn first<T: for<'de> Deserialize<'de>>(
-        &self,
-        sql: &str,
-        args: &[JsValue],
-    ) -> Result<Option<T>> {
+    pub(super) async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
 
     /// Runs one statement; returns how many rows it changed.
-    async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
+    pub(super) async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
         changes(&self.stmt(sql, args)?.run().await.map_err(d1_err)?)
     }
 
-    async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+    pub(super) async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
         self.db.batch(statements).await.map_err(d1_err)
     }
 }
@@ -58,22 +48,19 @@ fn d1_err(e: worker::Error) -> RegistryError {
     RegistryError::internal(format!("D1: {e}"))
 }
 
-fn changes(r: &D1Result) -> Result<usize> {
-    Ok(r.meta()
-        .map_err(d1_err)?
-        .and_then(|m| m.changes)
-        .unwrap_or(0))
+pub(super) fn changes(r: &D1Result) -> Result<usize> {
+    Ok(r.meta().map_err(d1_err)?.and_then(|m| m.changes).unwrap_or(0))
 }
 
-fn s(v: impl AsRef<str>) -> JsValue {
+pub(super) fn s(v: impl AsRef<str>) -> JsValue {
     JsValue::from_str(v.as_ref())
 }
 
-fn n(v: u64) -> JsValue {
+pub(super) fn n(v: u64) -> JsValue {
     JsValue::from_f64(v as f64)
 }
 
-fn opt(v: Option<impl AsRef<str>>) -> JsValue {
+pub(super) fn opt(v: Option<impl AsRef<str>>) -> JsValue {
     v.map_or(JsValue::NULL, s)
 }
 
@@ -90,76 +77,60 @@ struct BlobRow {
 
 impl BlobRow {
     fn record(self) -> Result<BlobRecord> {
-        Ok(BlobRecord {
-            digest: digest(&self.digest)?,
-            object_key: self.object_key,
-            size: self.size,
-        })
+        Ok(BlobRecord { digest: digest(&self.digest)?, object_key: self.object_key, size: self.size })
     }
 }
 
 impl BlobIndex for D1Metadata {
     async fn linked_blob(&self, repo: &RepoName, d: &Digest) -> Result<Option<BlobRecord>> {
-        let sql = "SELECT b.digest, b.object_key, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+        let sql =
+            "SELECT b.digest, b.object_key, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
                    WHERE rb.repository = ?1 AND rb.digest = ?2";
-        self.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())])
-            .await?
-            .map(BlobRow::record)
-            .transpose()
+        self.0.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(BlobRow::record).transpose()
     }
 
-    async fn commit_blob(
-        &self,
-        repo: &RepoName,
-        blob: &BlobRecord,
-        now_ms: u64,
-    ) -> Result<BlobRecord> {
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
         let d = s(blob.digest.to_string());
         let statements = vec![
-            self.stmt(
+            self.0.stmt(
                 "INSERT OR IGNORE INTO blobs (digest, object_key, size, created_at) VALUES (?1, ?2, ?3, ?4)",
                 &[d.clone(), s(&blob.object_key), n(blob.size), n(now_ms)],
             )?,
             self.repository_stmt(repo, now_ms)?,
-            self.stmt(
+            self.0.stmt(
                 "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) VALUES (?1, ?2, ?3)",
                 &[s(repo.as_str()), d.clone(), n(now_ms)],
             )?,
-            self.stmt("SELECT digest, object_key, size FROM blobs WHERE digest = ?1", &[d])?,
+            self.0.stmt("SELECT digest, object_key, size FROM blobs WHERE digest = ?1", &[d])?,
         ];
-        let results = self.batch(statements).await?;
-        let row: Option<BlobRow> = results
-            .last()
-            .map(|r| r.results())
-            .transpose()
-            .map_err(d1_err)?
-            .and_then(|v| v.into_iter().next());
-        row.ok_or_else(|| RegistryError::internal("blob row missing after insert"))?
-            .record()
+        let results = self.0.batch(statements).await?;
+        let row: Option<BlobRow> =
+            results.last().map(|r| r.results()).transpose().map_err(d1_err)?.and_then(|v| v.into_iter().next());
+        row.ok_or_else(|| RegistryError::internal("blob row missing after insert"))?.record()
     }
 
     async fn link_blob(&self, repo: &RepoName, d: &Digest, now_ms: u64) -> Result<()> {
         let statements = vec![
             self.repository_stmt(repo, now_ms)?,
-            self.stmt(
+            self.0.stmt(
                 "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) \
                  SELECT ?1, digest, ?3 FROM blobs WHERE digest = ?2",
                 &[s(repo.as_str()), s(d.to_string()), n(now_ms)],
             )?,
         ];
-        self.batch(statements).await?;
+        self.0.batch(statements).await?;
         Ok(())
     }
 
     async fn unlink_blob(&self, repo: &RepoName, d: &Digest) -> Result<bool> {
         let sql = "DELETE FROM repository_blobs WHERE repository = ?1 AND digest = ?2";
-        Ok(self.run(sql, &[s(repo.as_str()), s(d.to_string())]).await? > 0)
+        Ok(self.0.run(sql, &[s(repo.as_str()), s(d.to_string())]).await? > 0)
     }
 }
 
 impl D1Metadata {
     fn repository_stmt(&self, repo: &RepoName, now_ms: u64) -> Result<D1PreparedStatement> {
-        self.stmt(
+        self.0.stmt(
             "INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?1, ?2)",
             &[s(repo.as_str()), n(now_ms)],
         )
@@ -182,15 +153,12 @@ struct UploadRow {
 
 impl UploadRow {
     fn session(self) -> Result<UploadSession> {
-        let corrupt =
-            |what: &str| RegistryError::internal(format!("corrupt upload {}: {what}", self.id));
+        let corrupt = |what: &str| RegistryError::internal(format!("corrupt upload {}: {what}", self.id));
         Ok(UploadSession {
             repo: RepoName::parse(&self.repository).map_err(|_| corrupt("repository"))?,
             multipart_id: self.multipart_id.clone(),
             parts: serde_json::from_str(&self.parts).map_err(|_| corrupt("parts"))?,
-            hash_state: B64
-                .decode(&self.hash_state)
-                .map_err(|_| corrupt("hash state"))?,
+            hash_state: B64.decode(&self.hash_state).map_err(|_| corrupt("hash state"))?,
             object_key: self.object_key.clone(),
             received: self.received,
             tail_len: self.tail_len,
@@ -223,15 +191,12 @@ impl UploadIndex for D1Metadata {
             n(u.created_ms),
             n(u.updated_ms),
         ];
-        self.run(&sql, &args).await.map(|_| ())
+        self.0.run(&sql, &args).await.map(|_| ())
     }
 
     async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
         let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1 AND repository = ?2");
-        self.first::<UploadRow>(&sql, &[s(id), s(repo.as_str())])
-            .await?
-            .map(UploadRow::session)
-            .transpose()
+        self.0.first::<UploadRow>(&sql, &[s(id), s(repo.as_str())]).await?.map(UploadRow::session).transpose()
     }
 
     async fn save_upload(&self, u: &UploadSession, expected_received: u64) -> Result<bool> {
@@ -247,18 +212,16 @@ impl UploadIndex for D1Metadata {
             n(u.updated_ms),
             n(expected_received),
         ];
-        Ok(self.run(sql, &args).await? == 1)
+        Ok(self.0.run(sql, &args).await? == 1)
     }
 
     async fn delete_upload(&self, id: &str) -> Result<()> {
-        self.run("DELETE FROM uploads WHERE id = ?1", &[s(id)])
-            .await
-            .map(|_| ())
+        self.0.run("DELETE FROM uploads WHERE id = ?1", &[s(id)]).await.map(|_| ())
     }
 
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
         let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ?1 ORDER BY updated_at LIMIT ?2");
-        let rows: Vec<UploadRow> = self.rows(&sql, &[n(before_ms), n(limit as u64)]).await?;
+        let rows: Vec<UploadRow> = self.0.rows(&sql, &[n(before_ms), n(limit as u64)]).await?;
         rows.into_iter().map(UploadRow::session).collect()
     }
 }
@@ -286,8 +249,7 @@ impl ManifestRow {
     }
 }
 
-const MANIFEST_COLUMNS: &str =
-    "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
+const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
 /// D1 binds at most 100 values per statement: references go in groups.
 const REFERENCES_PER_STATEMENT: usize = 45;
 
@@ -301,7 +263,7 @@ impl ManifestIndex for D1Metadata {
         now_ms: u64,
     ) -> Result<()> {
         let d = s(m.digest.to_string());
-        let mut statements = vec![self.stmt(
+        let mut statements = vec![self.0.stmt(
             "INSERT OR IGNORE INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &[
@@ -315,30 +277,26 @@ impl ManifestIndex for D1Metadata {
             ],
         )?];
         for group in references.chunks(REFERENCES_PER_STATEMENT) {
-            let values: Vec<String> = (0..group.len())
-                .map(|i| format!("(?1, ?{})", i + 2))
-                .collect();
-            let sql = format!(
-                "INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}",
-                values.join(", ")
-            );
+            let values: Vec<String> = (0..group.len()).map(|i| format!("(?1, ?{})", i + 2)).collect();
+            let sql =
+                format!("INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}", values.join(", "));
             let mut args = vec![d.clone()];
             args.extend(group.iter().map(|c| s(c.to_string())));
-            statements.push(self.stmt(&sql, &args)?);
+            statements.push(self.0.stmt(&sql, &args)?);
         }
         statements.push(self.repository_stmt(repo, now_ms)?);
-        statements.push(self.stmt(
+        statements.push(self.0.stmt(
             "INSERT OR REPLACE INTO repository_manifests (repository, digest, pushed_at) VALUES (?1, ?2, ?3)",
             &[s(repo.as_str()), d.clone(), n(now_ms)],
         )?);
         if let Some(t) = tag {
-            statements.push(self.stmt(
+            statements.push(self.0.stmt(
                 "INSERT INTO tags (repository, tag, digest, updated_at) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
                 &[s(repo.as_str()), s(t.as_str()), d, n(now_ms)],
             )?);
         }
-        self.batch(statements).await.map(|_| ())
+        self.0.batch(statements).await.map(|_| ())
     }
 
     async fn linked_manifest(&self, repo: &RepoName, d: &Digest) -> Result<Option<ManifestRecord>> {
@@ -346,7 +304,8 @@ impl ManifestIndex for D1Metadata {
             "SELECT {MANIFEST_COLUMNS} FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest \
              WHERE rm.repository = ?1 AND rm.digest = ?2"
         );
-        self.first::<ManifestRow>(&sql, &[s(repo.as_str()), s(d.to_string())])
+        self.0
+            .first::<ManifestRow>(&sql, &[s(repo.as_str()), s(d.to_string())])
             .await?
             .map(ManifestRow::record)
             .transpose()
@@ -358,30 +317,17 @@ impl ManifestIndex for D1Metadata {
             digest: String,
         }
         let sql = "SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2";
-        self.first::<Row>(sql, &[s(repo.as_str()), s(tag.as_str())])
-            .await?
-            .map(|r| digest(&r.digest))
-            .transpose()
+        self.0.first::<Row>(sql, &[s(repo.as_str()), s(tag.as_str())]).await?.map(|r| digest(&r.digest)).transpose()
     }
 
-    async fn list_tags(
-        &self,
-        repo: &RepoName,
-        last: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>> {
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Row {
             tag: String,
         }
         // Lexical order is byte order: BINARY collation, which is SQLite's default.
         let sql = "SELECT tag FROM tags WHERE repository = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3";
-        let rows: Vec<Row> = self
-            .rows(
-                sql,
-                &[s(repo.as_str()), s(last.unwrap_or("")), n(limit as u64)],
-            )
-            .await?;
+        let rows: Vec<Row> = self.0.rows(sql, &[s(repo.as_str()), s(last.unwrap_or("")), n(limit as u64)]).await?;
         Ok(rows.into_iter().map(|r| r.tag).collect())
     }
 
@@ -390,24 +336,17 @@ impl ManifestIndex for D1Metadata {
             "SELECT {MANIFEST_COLUMNS} FROM manifests m JOIN repository_manifests rm ON rm.digest = m.digest \
              WHERE m.subject = ?2 AND rm.repository = ?1 ORDER BY m.digest"
         );
-        let rows: Vec<ManifestRow> = self
-            .rows(&sql, &[s(repo.as_str()), s(subject.to_string())])
-            .await?;
+        let rows: Vec<ManifestRow> = self.0.rows(&sql, &[s(repo.as_str()), s(subject.to_string())]).await?;
         rows.into_iter().map(ManifestRow::record).collect()
     }
 
     async fn unlink_manifest(&self, repo: &RepoName, d: &Digest) -> Result<bool> {
         let args = [s(repo.as_str()), s(d.to_string())];
         let results = self
+            .0
             .batch(vec![
-                self.stmt(
-                    "DELETE FROM tags WHERE repository = ?1 AND digest = ?2",
-                    &args,
-                )?,
-                self.stmt(
-                    "DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2",
-                    &args,
-                )?,
+                self.0.stmt("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", &args)?,
+                self.0.stmt("DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2", &args)?,
             ])
             .await?;
         Ok(results.last().map(changes).transpose()?.unwrap_or(0) > 0)
@@ -415,7 +354,7 @@ impl ManifestIndex for D1Metadata {
 
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
         let sql = "DELETE FROM tags WHERE repository = ?1 AND tag = ?2";
-        Ok(self.run(sql, &[s(repo.as_str()), s(tag.as_str())]).await? > 0)
+        Ok(self.0.run(sql, &[s(repo.as_str()), s(tag.as_str())]).await? > 0)
     }
 
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
@@ -424,12 +363,6 @@ impl ManifestIndex for D1Metadata {
             #[allow(dead_code)]
             name: String,
         }
-        Ok(self
-            .first::<Row>(
-                "SELECT name FROM repositories WHERE name = ?1",
-                &[s(repo.as_str())],
-            )
-            .await?
-            .is_some())
+        Ok(self.0.first::<Row>("SELECT name FROM repositories WHERE name = ?1", &[s(repo.as_str())]).await?.is_some())
     }
 }

@@ -2,6 +2,7 @@
 //! the registry over R2 and D1. Nothing else in the crate touches `worker`.
 
 mod d1;
+mod identity;
 mod r2;
 
 use crate::api::{self, Body, Method};
@@ -29,20 +30,14 @@ impl ChunkSource for RequestBody {
             Some(stream) => match stream.next().await {
                 None => Ok(None),
                 Some(Ok(chunk)) => Ok(Some(chunk)),
-                Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!(
-                    "reading the request body: {e}"
-                ))),
+                Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!("reading the request body: {e}"))),
             },
         }
     }
 }
 
 fn config(env: &Env) -> Config {
-    let var = |name: &str| {
-        env.var(name)
-            .ok()
-            .and_then(|v| v.to_string().parse::<u64>().ok())
-    };
+    let var = |name: &str| env.var(name).ok().and_then(|v| v.to_string().parse::<u64>().ok());
     let mut c = Config::default();
     if let Some(secs) = var("UPLOAD_TTL_SECONDS") {
         c.upload_ttl_ms = secs * 1000;
@@ -53,58 +48,59 @@ fn config(env: &Env) -> Config {
     c
 }
 
-fn registry(env: &Env) -> worker::Result<Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>> {
-    Ok(Registry::new(
-        d1::D1Metadata::new(env.d1("DB")?),
-        r2::R2Objects::new(env.bucket("BLOBS")?),
-        WorkerClock,
-        config(env),
-    ))
+type WorkerRegistry = Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>;
+type WorkerApp = api::App<d1::D1Metadata, r2::R2Objects, WorkerClock, identity::D1Identity>;
+
+fn registry(env: &Env) -> worker::Result<WorkerRegistry> {
+    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?));
+    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?), WorkerClock, config(env)))
+}
+
+/// A secret from `wrangler secret put` (or `.dev.vars` locally); plain vars work too.
+fn secret(env: &Env, name: &str) -> Option<String> {
+    let value = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()?;
+    (!value.is_empty()).then_some(value)
+}
+
+fn app(env: &Env) -> worker::Result<WorkerApp> {
+    let signing_key = secret(env, "TOKEN_SIGNING_KEY")
+        .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
+    Ok(api::App {
+        registry: registry(env)?,
+        identity: identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+        signing_key: signing_key.into_bytes(),
+        admin_token: secret(env, "ADMIN_TOKEN"),
+    })
 }
 
 #[event(fetch)]
-async fn fetch(
-    mut req: worker::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<worker::Response> {
+async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
     let url = req.url()?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
     let head = api::Request::new(
         Method::parse(req.method().as_ref()),
+        &url.origin().ascii_serialization(),
         url.path(),
         url.query().unwrap_or(""),
         headers,
     );
     let has_body = req.inner().body().is_some();
     let mut body = RequestBody(if has_body { Some(req.stream()?) } else { None });
-    let reg = registry(&env)?;
-    if head.path == "/_contract"
-        && env
-            .var("CONTRACT_TESTS")
-            .is_ok_and(|v| v.to_string() == "on")
-    {
-        return contract(&reg).await;
+    let app = app(&env)?;
+    if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
+        return contract(&app.registry).await;
     }
-    let resp = api::serve(&reg, &head, &mut body).await;
+    let resp = api::serve(&app, &head, &mut body).await;
     if resp.status >= 500 {
-        worker::console_error!(
-            "{} {} -> {}",
-            req.method().as_ref(),
-            url.path(),
-            resp.status
-        );
+        worker::console_error!("{} {} -> {}", req.method().as_ref(), url.path(), resp.status);
     }
     to_worker(resp, head.method == Method::Head)
 }
 
 /// Runs the ports' contract over the real bindings (enabled only by the test suite).
-async fn contract(
-    reg: &Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>,
-) -> worker::Result<worker::Response> {
-    let unique =
-        crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
+async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
+    let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
     let failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
@@ -121,20 +117,15 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     }
 }
 
-fn to_worker(
-    resp: api::Response<worker::ResponseBody>,
-    head: bool,
-) -> worker::Result<worker::Response> {
+fn to_worker(resp: api::Response<worker::ResponseBody>, head: bool) -> worker::Result<worker::Response> {
     let headers = Headers::new();
     for (k, v) in &resp.headers {
         headers.append(k, v)?;
     }
     // Bodies go out as stored: layers are compressed already, and re-compressing them
     // on the fly makes pulls many times slower.
-    let builder = ResponseBuilder::new()
-        .with_status(resp.status)
-        .with_headers(headers)
-        .with_encode_body(EncodeBody::Manual);
+    let builder =
+        ResponseBuilder::new().with_status(resp.status).with_headers(headers).with_encode_body(EncodeBody::Manual);
     Ok(match (resp.body, head) {
         (_, true) | (Body::Empty, _) => builder.empty(),
         (Body::Bytes(b), false) => builder.fixed(b),

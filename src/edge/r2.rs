@@ -23,22 +23,12 @@ impl ObjectStore for R2Objects {
     type Reader = ResponseBody;
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
-        self.bucket
-            .put(key, bytes)
-            .execute()
-            .await
-            .map_err(r2_err("put"))?;
+        self.bucket.put(key, bytes).execute().await.map_err(r2_err("put"))?;
         Ok(())
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let Some(object) = self
-            .bucket
-            .get(key)
-            .execute()
-            .await
-            .map_err(r2_err("get"))?
-        else {
+        let Some(object) = self.bucket.get(key).execute().await.map_err(r2_err("get"))? else {
             return Ok(None);
         };
         match object.body() {
@@ -50,10 +40,7 @@ impl ObjectStore for R2Objects {
     async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<ResponseBody>> {
         let mut get = self.bucket.get(key);
         if let Some(s) = span {
-            get = get.range(Range::OffsetWithLength {
-                offset: s.start,
-                length: s.len(),
-            });
+            get = get.range(Range::OffsetWithLength { offset: s.start, length: s.len() });
         }
         let Some(object) = get.execute().await.map_err(r2_err("get"))? else {
             return Ok(None);
@@ -69,61 +56,25 @@ impl ObjectStore for R2Objects {
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
-        let upload = self
-            .bucket
-            .create_multipart_upload(key)
-            .execute()
-            .await
-            .map_err(r2_err("create multipart"))?;
+        let upload = self.bucket.create_multipart_upload(key).execute().await.map_err(r2_err("create multipart"))?;
         Ok(upload.upload_id().await)
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: u16,
-        bytes: Vec<u8>,
-    ) -> Result<PartTag> {
-        let upload = self
-            .bucket
-            .resume_multipart_upload(key, upload_id)
-            .map_err(r2_err("resume multipart"))?;
-        let part = upload
-            .upload_part(number, bytes)
-            .await
-            .map_err(r2_err("upload part"))?;
-        Ok(PartTag {
-            number,
-            etag: part.etag(),
-        })
+    async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag> {
+        let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
+        let part = upload.upload_part(number, bytes).await.map_err(r2_err("upload part"))?;
+        Ok(PartTag { number, etag: part.etag() })
     }
 
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[PartTag],
-    ) -> Result<()> {
-        let upload = self
-            .bucket
-            .resume_multipart_upload(key, upload_id)
-            .map_err(r2_err("resume multipart"))?;
-        let parts = parts
-            .iter()
-            .map(|p| UploadedPart::new(p.number, p.etag.clone()));
-        upload
-            .complete(parts)
-            .await
-            .map_err(r2_err("complete multipart"))?;
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()> {
+        let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
+        let parts = parts.iter().map(|p| UploadedPart::new(p.number, p.etag.clone()));
+        upload.complete(parts).await.map_err(r2_err("complete multipart"))?;
         Ok(())
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
-        let upload = self
-            .bucket
-            .resume_multipart_upload(key, upload_id)
-            .map_err(r2_err("resume multipart"))?;
+        let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
         upload.abort().await.map_err(r2_err("abort multipart"))
     }
 }

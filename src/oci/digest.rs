@@ -43,17 +43,12 @@ impl Digest {
             "sha512" => Algorithm::Sha512,
             _ => return Err(invalid()),
         };
-        let hex_ok = hex.len() == algorithm.hex_len()
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex_ok =
+            hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex_ok {
             return Err(invalid());
         }
-        Ok(Digest {
-            algorithm,
-            hex: hex.to_string(),
-        })
+        Ok(Digest { algorithm, hex: hex.to_string() })
     }
 
     /// The sha256 digest of a whole byte slice (manifests, small bodies).
@@ -106,12 +101,10 @@ fn truncate(s: &str) -> &str {
 
 fn to_hex(bytes: &[u8]) -> String {
     use fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// An incremental hash whose state can be saved with an upload session and resumed.

@@ -50,8 +50,7 @@ impl Descriptor {
     /// Foreign (non-distributable) layers with `urls` are fetched from elsewhere and
     /// need not be in the registry.
     pub fn is_foreign(&self) -> bool {
-        let foreign_type =
-            self.media_type.contains(".foreign.") || self.media_type.contains("nondistributable");
+        let foreign_type = self.media_type.contains(".foreign.") || self.media_type.contains("nondistributable");
         foreign_type && !self.urls.is_empty()
     }
 }
@@ -87,19 +86,14 @@ impl Manifest {
     /// Parses a manifest body sent with `content_type` (which may be absent).
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Self> {
         let invalid = |why: String| RegistryError::ManifestInvalid(why);
-        let raw: RawManifest =
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a manifest: {e}")))?;
+        let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a manifest: {e}")))?;
         if raw.schema_version != Some(2) {
             return Err(invalid("schemaVersion must be 2".into()));
         }
-        let header = content_type
-            .map(|c| c.split(';').next().unwrap_or("").trim())
-            .filter(|c| !c.is_empty());
+        let header = content_type.map(|c| c.split(';').next().unwrap_or("").trim()).filter(|c| !c.is_empty());
         if let (Some(h), Some(b)) = (header, raw.media_type.as_deref()) {
             if h != b {
-                return Err(invalid(format!(
-                    "Content-Type {h} differs from mediaType {b}"
-                )));
+                return Err(invalid(format!("Content-Type {h} differs from mediaType {b}")));
             }
         }
         let media_type = match (header, raw.media_type.as_deref()) {
@@ -115,9 +109,7 @@ impl Manifest {
         };
         let manifest = match kind {
             ManifestKind::Image => {
-                let config = raw
-                    .config
-                    .ok_or_else(|| invalid("an image manifest needs a config".into()))?;
+                let config = raw.config.ok_or_else(|| invalid("an image manifest needs a config".into()))?;
                 let layers = raw.layers.unwrap_or_default();
                 if raw.manifests.is_some() {
                     return Err(invalid("an image manifest has no manifests".into()));
@@ -134,9 +126,7 @@ impl Manifest {
                 }
             }
             ManifestKind::Index => {
-                let children = raw
-                    .manifests
-                    .ok_or_else(|| invalid("an index needs manifests".into()))?;
+                let children = raw.manifests.ok_or_else(|| invalid("an index needs manifests".into()))?;
                 if raw.config.is_some() || raw.layers.is_some() {
                     return Err(invalid("an index has no config or layers".into()));
                 }
@@ -160,17 +150,12 @@ impl Manifest {
 
     /// Blobs that must be present in the repository for this manifest to be accepted.
     pub fn required_blobs(&self) -> impl Iterator<Item = &Digest> {
-        self.config
-            .iter()
-            .chain(self.layers.iter().filter(|l| !l.is_foreign()))
-            .map(|d| &d.digest)
+        self.config.iter().chain(self.layers.iter().filter(|l| !l.is_foreign())).map(|d| &d.digest)
     }
 
     /// The artifact type a referrers listing reports: `artifactType`, else the config's media type.
     pub fn effective_artifact_type(&self) -> Option<&str> {
-        self.artifact_type
-            .as_deref()
-            .or(self.config.as_ref().map(|c| c.media_type.as_str()))
+        self.artifact_type.as_deref().or(self.config.as_ref().map(|c| c.media_type.as_str()))
     }
 }
 
@@ -198,10 +183,7 @@ mod tests {
         assert_eq!(m.kind, ManifestKind::Image);
         let req: Vec<String> = m.required_blobs().map(|x| x.to_string()).collect();
         assert_eq!(req, vec![d('a'), d('b')]);
-        assert_eq!(
-            m.effective_artifact_type(),
-            Some("application/vnd.oci.image.config.v1+json")
-        );
+        assert_eq!(m.effective_artifact_type(), Some("application/vnd.oci.image.config.v1+json"));
     }
 
     #[test]
@@ -239,10 +221,7 @@ mod tests {
         let m = Manifest::parse(body.as_bytes(), Some(OCI_INDEX)).unwrap();
         assert_eq!(m.kind, ManifestKind::Index);
         assert_eq!(m.children.len(), 1);
-        assert_eq!(
-            m.children[0].platform.as_ref().unwrap().architecture,
-            "arm64"
-        );
+        assert_eq!(m.children[0].platform.as_ref().unwrap().architecture, "arm64");
         assert_eq!(m.annotations["org.opencontainers.image.description"], "hi");
     }
 
@@ -255,15 +234,8 @@ mod tests {
             (image(""), Some(OCI_INDEX)),
             (image("").replace(&d('b'), "sha256:nothex"), None),
             (image("").replace("\"size\":3", "\"size\":-3"), None),
-            (
-                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#
-                    .into(),
-                None,
-            ),
-            (
-                r#"{"schemaVersion":2,"mediaType":"text/plain","manifests":[]}"#.into(),
-                None,
-            ),
+            (r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.into(), None),
+            (r#"{"schemaVersion":2,"mediaType":"text/plain","manifests":[]}"#.into(), None),
         ];
         for (body, ct) in cases {
             let e = Manifest::parse(body.as_bytes(), ct).unwrap_err();

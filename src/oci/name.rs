@@ -26,9 +26,7 @@ impl RepoName {
             return Err(invalid("a name is NAMESPACE/IMAGE"));
         }
         if !components.iter().all(|c| valid_component(c)) {
-            return Err(invalid(
-                "components are lowercase letters and digits joined by . _ __ or -",
-            ));
+            return Err(invalid("components are lowercase letters and digits joined by . _ __ or -"));
         }
         Ok(RepoName(s.to_string()))
     }
@@ -93,20 +91,13 @@ pub struct Tag(String);
 impl Tag {
     pub fn parse(s: &str) -> Result<Self> {
         let b = s.as_bytes();
-        let first_ok = b
-            .first()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
-        let rest_ok = b
-            .iter()
-            .skip(1)
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        let first_ok = b.first().is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let rest_ok = b.iter().skip(1).all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
         if first_ok && rest_ok && b.len() <= 128 {
             Ok(Tag(s.to_string()))
         } else {
             let shown: String = s.chars().take(80).collect();
-            Err(RegistryError::ManifestInvalid(format!(
-                "invalid tag {shown:?}"
-            )))
+            Err(RegistryError::ManifestInvalid(format!("invalid tag {shown:?}")))
         }
     }
 
@@ -153,13 +144,7 @@ mod tests {
 
     #[test]
     fn accepts_names_of_the_grammar() {
-        for ok in [
-            "a/b",
-            "acme/web-app",
-            "acme/a.b/c__d/e---f",
-            "u1/x_y",
-            "library/ubuntu",
-        ] {
+        for ok in ["a/b", "acme/web-app", "acme/a.b/c__d/e---f", "u1/x_y", "library/ubuntu"] {
             assert!(RepoName::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(RepoName::parse("acme/app/api").unwrap().namespace(), "acme");
@@ -184,11 +169,7 @@ mod tests {
             "a/ü",
             long.as_str(),
         ] {
-            assert_eq!(
-                RepoName::parse(bad).unwrap_err().code(),
-                "NAME_INVALID",
-                "{bad:?}"
-            );
+            assert_eq!(RepoName::parse(bad).unwrap_err().code(), "NAME_INVALID", "{bad:?}");
         }
     }
 
@@ -204,18 +185,9 @@ mod tests {
 
     #[test]
     fn references_are_tags_or_digests() {
-        assert!(matches!(
-            Reference::parse("latest").unwrap(),
-            Reference::Tag(_)
-        ));
+        assert!(matches!(Reference::parse("latest").unwrap(), Reference::Tag(_)));
         let d = format!("sha256:{}", "a".repeat(64));
-        assert!(matches!(
-            Reference::parse(&d).unwrap(),
-            Reference::Digest(_)
-        ));
-        assert_eq!(
-            Reference::parse("sha256:zz").unwrap_err().code(),
-            "DIGEST_INVALID"
-        );
+        assert!(matches!(Reference::parse(&d).unwrap(), Reference::Digest(_)));
+        assert_eq!(Reference::parse("sha256:zz").unwrap_err().code(), "DIGEST_INVALID");
     }
 }

@@ -26,20 +26,14 @@ pub fn parse_chunk_range(value: &str) -> Result<ByteSpan> {
         RegistryError::BlobUploadInvalid(format!("malformed Content-Range {shown:?}"))
     };
     let v = value.trim();
-    let v = v
-        .strip_prefix("bytes")
-        .map(|r| r.trim_start_matches([' ', '=']))
-        .unwrap_or(v);
+    let v = v.strip_prefix("bytes").map(|r| r.trim_start_matches([' ', '='])).unwrap_or(v);
     let (a, b) = v.split_once('-').ok_or_else(malformed)?;
     let start = parse_u64(a).ok_or_else(malformed)?;
     let last = parse_u64(b).ok_or_else(malformed)?;
     if last < start {
         return Err(malformed());
     }
-    Ok(ByteSpan {
-        start,
-        end: last + 1,
-    })
+    Ok(ByteSpan { start, end: last + 1 })
 }
 
 /// What a `Range` request header asks of a blob of `size` bytes.
@@ -65,10 +59,7 @@ pub fn parse_read_range(value: &str, size: u64) -> RangeRequest {
     let span = match (a.is_empty(), b.is_empty()) {
         (true, false) => match parse_u64(b) {
             Some(0) => return RangeRequest::Unsatisfiable,
-            Some(n) => ByteSpan {
-                start: size.saturating_sub(n),
-                end: size,
-            },
+            Some(n) => ByteSpan { start: size.saturating_sub(n), end: size },
             None => return RangeRequest::Whole,
         },
         (false, _) => {
@@ -110,35 +101,15 @@ mod tests {
 
     #[test]
     fn chunk_ranges_are_inclusive() {
-        assert_eq!(
-            parse_chunk_range("0-99").unwrap(),
-            ByteSpan { start: 0, end: 100 }
-        );
-        assert_eq!(
-            parse_chunk_range("bytes 5-5").unwrap(),
-            ByteSpan { start: 5, end: 6 }
-        );
+        assert_eq!(parse_chunk_range("0-99").unwrap(), ByteSpan { start: 0, end: 100 });
+        assert_eq!(parse_chunk_range("bytes 5-5").unwrap(), ByteSpan { start: 5, end: 6 });
         assert_eq!(parse_chunk_range("bytes=10-19").unwrap().len(), 10);
     }
 
     #[test]
     fn malformed_chunk_ranges_are_upload_invalid() {
-        for bad in [
-            "",
-            "-",
-            "5",
-            "a-b",
-            "9-3",
-            "-3",
-            "1-",
-            "0-99999999999999999999999",
-            "1 - 2",
-        ] {
-            assert_eq!(
-                parse_chunk_range(bad).unwrap_err().code(),
-                "BLOB_UPLOAD_INVALID",
-                "{bad}"
-            );
+        for bad in ["", "-", "5", "a-b", "9-3", "-3", "1-", "0-99999999999999999999999", "1 - 2"] {
+            assert_eq!(parse_chunk_range(bad).unwrap_err().code(), "BLOB_UPLOAD_INVALID", "{bad}");
         }
     }
 

@@ -9,10 +9,7 @@ use crate::oci::{Digest, RepoName};
 impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     /// The blob, if `repo` holds it.
     pub async fn stat_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobRecord> {
-        self.meta
-            .linked_blob(repo, digest)
-            .await?
-            .ok_or(RegistryError::BlobUnknown)
+        self.meta.linked_blob(repo, digest).await?.ok_or(RegistryError::BlobUnknown)
     }
 
     /// The blob's bytes, or a span of them, as a stream.
@@ -20,12 +17,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         self.objects
             .open(&blob.object_key, span)
             .await?
-            .ok_or_else(|| {
-                RegistryError::internal(format!(
-                    "object {} of {} is missing",
-                    blob.object_key, blob.digest
-                ))
-            })
+            .ok_or_else(|| RegistryError::internal(format!("object {} of {} is missing", blob.object_key, blob.digest)))
     }
 
     /// Unlinks the blob from `repo`; its bytes stay until collected.

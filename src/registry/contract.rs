@@ -23,11 +23,7 @@ fn ok<T>(r: crate::error::Result<T>, what: &str) -> Result<T, String> {
 
 /// Runs every check; returns the failures (empty when the implementation keeps the contract).
 /// `unique` keeps keys and names of one run apart from earlier runs on the same storage.
-pub async fn run<M: MetadataStore, O: ObjectStore>(
-    meta: &M,
-    objects: &O,
-    unique: &str,
-) -> Vec<String>
+pub async fn run<M: MetadataStore, O: ObjectStore>(meta: &M, objects: &O, unique: &str) -> Vec<String>
 where
     O::Reader: ReadAll,
 {
@@ -65,22 +61,13 @@ where
 {
     let key = format!("contract/{u}/object");
     ok(o.put(&key, b"0123456789".to_vec()).await, "put")?;
-    ensure(
-        ok(o.get_bytes(&key).await, "get")? == Some(b"0123456789".to_vec()),
-        "get returns what was put",
-    )?;
+    ensure(ok(o.get_bytes(&key).await, "get")? == Some(b"0123456789".to_vec()), "get returns what was put")?;
     let span = ByteSpan { start: 2, end: 5 };
     let part = ok(o.open(&key, Some(span)).await, "open span")?.ok_or("open finds the object")?;
     ensure(part.read_all().await? == b"234", "a span reads those bytes")?;
     ok(o.delete(&key).await, "delete")?;
-    ensure(
-        ok(o.get_bytes(&key).await, "get deleted")?.is_none(),
-        "deleted objects are gone",
-    )?;
-    ensure(
-        ok(o.open(&key, None).await, "open deleted")?.is_none(),
-        "open of a missing object is None",
-    )?;
+    ensure(ok(o.get_bytes(&key).await, "get deleted")?.is_none(), "deleted objects are gone")?;
+    ensure(ok(o.open(&key, None).await, "open deleted")?.is_none(), "open of a missing object is None")?;
     ok(o.delete(&key).await, "deleting twice is fine")
 }
 
@@ -95,32 +82,17 @@ where
     let p1 = ok(o.upload_part(&key, &id, 1, part.clone()).await, "part 1")?;
     let p2 = ok(o.upload_part(&key, &id, 2, b"end".to_vec()).await, "part 2")?;
     ok(o.complete_multipart(&key, &id, &[p1, p2]).await, "complete")?;
-    let tail = ok(
-        o.open(
-            &key,
-            Some(ByteSpan {
-                start: part.len() as u64 - 1,
-                end: part.len() as u64 + 3,
-            }),
-        )
-        .await,
-        "open",
-    )?
-    .ok_or("completed object exists")?;
-    ensure(
-        tail.read_all().await? == b"\x07end",
-        "parts are joined in order",
-    )?;
+    let tail =
+        ok(o.open(&key, Some(ByteSpan { start: part.len() as u64 - 1, end: part.len() as u64 + 3 })).await, "open")?
+            .ok_or("completed object exists")?;
+    ensure(tail.read_all().await? == b"\x07end", "parts are joined in order")?;
     ok(o.delete(&key).await, "delete")?;
 
     let key = format!("contract/{u}/aborted");
     let id = ok(o.create_multipart(&key).await, "create")?;
     ok(o.upload_part(&key, &id, 1, b"x".to_vec()).await, "part")?;
     ok(o.abort_multipart(&key, &id).await, "abort")?;
-    ensure(
-        ok(o.get_bytes(&key).await, "get aborted")?.is_none(),
-        "an aborted upload leaves no object",
-    )
+    ensure(ok(o.get_bytes(&key).await, "get aborted")?.is_none(), "an aborted upload leaves no object")
 }
 
 fn digest(u: &str, what: &str) -> Digest {
@@ -134,52 +106,21 @@ fn repo(u: &str, name: &str) -> RepoName {
 async fn blob_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let (a, b) = (repo(u, "a"), repo(u, "b"));
     let d = digest(u, "blob");
-    let first = BlobRecord {
-        digest: d.clone(),
-        object_key: format!("blobs/{u}-1"),
-        size: 3,
-    };
-    let second = BlobRecord {
-        object_key: format!("blobs/{u}-2"),
-        ..first.clone()
-    };
-    ensure(
-        ok(m.linked_blob(&a, &d).await, "linked")?.is_none(),
-        "nothing is linked at first",
-    )?;
-    ensure(
-        ok(m.commit_blob(&a, &first, 1).await, "commit")? == first,
-        "the first commit stands",
-    )?;
+    let first = BlobRecord { digest: d.clone(), object_key: format!("blobs/{u}-1"), size: 3 };
+    let second = BlobRecord { object_key: format!("blobs/{u}-2"), ..first.clone() };
+    ensure(ok(m.linked_blob(&a, &d).await, "linked")?.is_none(), "nothing is linked at first")?;
+    ensure(ok(m.commit_blob(&a, &first, 1).await, "commit")? == first, "the first commit stands")?;
     ensure(
         ok(m.commit_blob(&b, &second, 2).await, "commit again")? == first,
         "a second commit of a digest keeps the first object",
     )?;
-    ensure(
-        ok(m.linked_blob(&b, &d).await, "linked b")? == Some(first.clone()),
-        "the second repository is linked",
-    )?;
-    ensure(
-        ok(m.unlink_blob(&a, &d).await, "unlink")?,
-        "unlink reports a link",
-    )?;
-    ensure(
-        !ok(m.unlink_blob(&a, &d).await, "unlink again")?,
-        "unlink of nothing reports none",
-    )?;
-    ensure(
-        ok(m.linked_blob(&a, &d).await, "linked a")?.is_none(),
-        "unlinked blobs are not visible",
-    )?;
+    ensure(ok(m.linked_blob(&b, &d).await, "linked b")? == Some(first.clone()), "the second repository is linked")?;
+    ensure(ok(m.unlink_blob(&a, &d).await, "unlink")?, "unlink reports a link")?;
+    ensure(!ok(m.unlink_blob(&a, &d).await, "unlink again")?, "unlink of nothing reports none")?;
+    ensure(ok(m.linked_blob(&a, &d).await, "linked a")?.is_none(), "unlinked blobs are not visible")?;
     ok(m.link_blob(&a, &d, 3).await, "link")?;
-    ensure(
-        ok(m.linked_blob(&a, &d).await, "relinked")?.is_some(),
-        "link makes a held blob visible",
-    )?;
-    ensure(
-        ok(m.repository_exists(&a).await, "exists")?,
-        "linking creates the repository",
-    )
+    ensure(ok(m.linked_blob(&a, &d).await, "relinked")?.is_some(), "link makes a held blob visible")?;
+    ensure(ok(m.repository_exists(&a).await, "exists")?, "linking creates the repository")
 }
 
 async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
@@ -197,53 +138,30 @@ async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         updated_ms: 10,
     };
     ok(m.create_upload(&s).await, "create")?;
-    ensure(
-        ok(m.upload(&r, &s.id).await, "load")? == Some(s.clone()),
-        "a session loads as saved",
-    )?;
+    ensure(ok(m.upload(&r, &s.id).await, "load")? == Some(s.clone()), "a session loads as saved")?;
     ensure(
         ok(m.upload(&repo(u, "other"), &s.id).await, "load other")?.is_none(),
         "a session belongs to its repository",
     )?;
     let next = UploadSession {
         multipart_id: Some("mp".into()),
-        parts: vec![PartTag {
-            number: 1,
-            etag: "e".into(),
-        }],
+        parts: vec![PartTag { number: 1, etag: "e".into() }],
         received: 9,
         tail_len: 4,
         updated_ms: 20,
         ..s.clone()
     };
-    ensure(
-        ok(m.save_upload(&next, 0).await, "save")?,
-        "a save at the expected offset succeeds",
-    )?;
-    ensure(
-        !ok(m.save_upload(&next, 0).await, "stale save")?,
-        "a save at a stale offset fails",
-    )?;
-    ensure(
-        ok(m.upload(&r, &s.id).await, "reload")? == Some(next.clone()),
-        "the saved progress loads",
-    )?;
+    ensure(ok(m.save_upload(&next, 0).await, "save")?, "a save at the expected offset succeeds")?;
+    ensure(!ok(m.save_upload(&next, 0).await, "stale save")?, "a save at a stale offset fails")?;
+    ensure(ok(m.upload(&r, &s.id).await, "reload")? == Some(next.clone()), "the saved progress loads")?;
     let expired = ok(m.expired_uploads(21, 1000).await, "expired")?;
+    ensure(expired.iter().any(|e| e.id == s.id), "old sessions are listed as expired")?;
     ensure(
-        expired.iter().any(|e| e.id == s.id),
-        "old sessions are listed as expired",
-    )?;
-    ensure(
-        !ok(m.expired_uploads(20, 1000).await, "not expired")?
-            .iter()
-            .any(|e| e.id == s.id),
+        !ok(m.expired_uploads(20, 1000).await, "not expired")?.iter().any(|e| e.id == s.id),
         "fresh sessions are not",
     )?;
     ok(m.delete_upload(&s.id).await, "delete")?;
-    ensure(
-        ok(m.upload(&r, &s.id).await, "load deleted")?.is_none(),
-        "deleted sessions are gone",
-    )
+    ensure(ok(m.upload(&r, &s.id).await, "load deleted")?.is_none(), "deleted sessions are gone")
 }
 
 async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
@@ -261,75 +179,30 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let two = record("two", Some(subject.clone()));
     let latest = Tag::parse("latest").map_err(|e| e.to_string())?;
     let refs: Vec<Digest> = (0..120).map(|i| digest(u, &format!("ref{i}"))).collect();
-    ok(
-        m.commit_manifest(&r, &one, &refs, Some(&latest), 1).await,
-        "commit one",
-    )?;
-    ensure(
-        ok(m.tag_target(&r, &latest).await, "tag")? == Some(one.digest.clone()),
-        "the tag points at the manifest",
-    )?;
-    ok(
-        m.commit_manifest(&r, &two, &[], Some(&latest), 2).await,
-        "commit two",
-    )?;
-    ensure(
-        ok(m.tag_target(&r, &latest).await, "tag moved")? == Some(two.digest.clone()),
-        "a tag moves",
-    )?;
-    ensure(
-        ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(one.clone()),
-        "records load as saved",
-    )?;
+    ok(m.commit_manifest(&r, &one, &refs, Some(&latest), 1).await, "commit one")?;
+    ensure(ok(m.tag_target(&r, &latest).await, "tag")? == Some(one.digest.clone()), "the tag points at the manifest")?;
+    ok(m.commit_manifest(&r, &two, &[], Some(&latest), 2).await, "commit two")?;
+    ensure(ok(m.tag_target(&r, &latest).await, "tag moved")? == Some(two.digest.clone()), "a tag moves")?;
+    ensure(ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(one.clone()), "records load as saved")?;
     ensure(
         ok(m.referrers(&r, &subject).await, "referrers")? == vec![two.clone()],
         "referrers list manifests with the subject",
     )?;
-    ensure(
-        ok(m.referrers(&repo(u, "x"), &subject).await, "referrers x")?.is_empty(),
-        "referrers are per repository",
-    )?;
+    ensure(ok(m.referrers(&repo(u, "x"), &subject).await, "referrers x")?.is_empty(), "referrers are per repository")?;
 
     for t in ["b", "a", "c"] {
         let tag = Tag::parse(t).map_err(|e| e.to_string())?;
-        ok(
-            m.commit_manifest(&r, &one, &[], Some(&tag), 3).await,
-            "tag more",
-        )?;
+        ok(m.commit_manifest(&r, &one, &[], Some(&tag), 3).await, "tag more")?;
     }
-    ensure(
-        ok(m.list_tags(&r, None, 2).await, "list")? == ["a", "b"],
-        "tags list in order with a limit",
-    )?;
-    ensure(
-        ok(m.list_tags(&r, Some("b"), 10).await, "list after")? == ["c", "latest"],
-        "tags list after `last`",
-    )?;
+    ensure(ok(m.list_tags(&r, None, 2).await, "list")? == ["a", "b"], "tags list in order with a limit")?;
+    ensure(ok(m.list_tags(&r, Some("b"), 10).await, "list after")? == ["c", "latest"], "tags list after `last`")?;
 
-    ensure(
-        ok(m.unlink_manifest(&r, &one.digest).await, "unlink")?,
-        "unlink reports a link",
-    )?;
-    ensure(
-        ok(m.list_tags(&r, None, 10).await, "list after unlink")? == ["latest"],
-        "unlinking drops its tags",
-    )?;
-    ensure(
-        ok(m.linked_manifest(&r, &one.digest).await, "unlinked")?.is_none(),
-        "unlinked manifests are not visible",
-    )?;
-    ensure(
-        ok(m.delete_tag(&r, &latest).await, "delete tag")?,
-        "delete_tag reports the tag",
-    )?;
-    ensure(
-        !ok(m.delete_tag(&r, &latest).await, "delete tag again")?,
-        "deleting a missing tag reports none",
-    )?;
-    ensure(
-        ok(m.linked_manifest(&r, &two.digest).await, "still linked")?.is_some(),
-        "deleting a tag keeps the manifest",
-    )
+    ensure(ok(m.unlink_manifest(&r, &one.digest).await, "unlink")?, "unlink reports a link")?;
+    ensure(ok(m.list_tags(&r, None, 10).await, "list after unlink")? == ["latest"], "unlinking drops its tags")?;
+    ensure(ok(m.linked_manifest(&r, &one.digest).await, "unlinked")?.is_none(), "unlinked manifests are not visible")?;
+    ensure(ok(m.delete_tag(&r, &latest).await, "delete tag")?, "delete_tag reports the tag")?;
+    ensure(!ok(m.delete_tag(&r, &latest).await, "delete tag again")?, "deleting a missing tag reports none")?;
+    ensure(ok(m.linked_manifest(&r, &two.digest).await, "still linked")?.is_some(), "deleting a tag keeps the manifest")
 }
 
 #[cfg(test)]
@@ -338,11 +211,8 @@ mod tests {
 
     #[test]
     fn memory_ports_keep_the_contract() {
-        let failures = futures_executor::block_on(super::run(
-            &MemoryMetadata::default(),
-            &MemoryObjects::default(),
-            "t1",
-        ));
+        let failures =
+            futures_executor::block_on(super::run(&MemoryMetadata::default(), &MemoryObjects::default(), "t1"));
         assert!(failures.is_empty(), "{failures:#?}");
     }
 }

@@ -44,9 +44,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         let digest = hasher.finish();
         if let Reference::Digest(claimed) = reference {
             if claimed != &digest {
-                return Err(RegistryError::DigestInvalid(format!(
-                    "manifest hashes to {digest}, not {claimed}"
-                )));
+                return Err(RegistryError::DigestInvalid(format!("manifest hashes to {digest}, not {claimed}")));
             }
         }
         let manifest = Manifest::parse(&bytes, content_type)?;
@@ -67,20 +65,13 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
                 .transpose()
                 .map_err(RegistryError::internal)?,
         };
-        self.objects
-            .put(&keys::manifest_object(&digest), bytes)
-            .await?;
+        self.objects.put(&keys::manifest_object(&digest), bytes).await?;
         let tag = match reference {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
-        self.meta
-            .commit_manifest(repo, &record, &references, tag, self.now())
-            .await?;
-        Ok(Pushed {
-            digest,
-            subject: record.subject,
-        })
+        self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await?;
+        Ok(Pushed { digest, subject: record.subject })
     }
 
     /// Every blob an image needs, and every child of an index, must be in the repository.
@@ -91,12 +82,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
             }
         }
         for child in &manifest.children {
-            if self
-                .meta
-                .linked_manifest(repo, &child.digest)
-                .await?
-                .is_none()
-            {
+            if self.meta.linked_manifest(repo, &child.digest).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(child.digest.to_string()));
             }
         }
@@ -104,32 +90,19 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     }
 
     /// The manifest a tag or digest names in `repo`.
-    pub async fn resolve_manifest(
-        &self,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<ManifestRecord> {
+    pub async fn resolve_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord> {
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => self
-                .meta
-                .tag_target(repo, t)
-                .await?
-                .ok_or(RegistryError::ManifestUnknown)?,
+            Reference::Tag(t) => self.meta.tag_target(repo, t).await?.ok_or(RegistryError::ManifestUnknown)?,
         };
-        self.meta
-            .linked_manifest(repo, &digest)
-            .await?
-            .ok_or(RegistryError::ManifestUnknown)
+        self.meta.linked_manifest(repo, &digest).await?.ok_or(RegistryError::ManifestUnknown)
     }
 
     pub async fn manifest_bytes(&self, record: &ManifestRecord) -> Result<Vec<u8>> {
         self.objects
             .get_bytes(&keys::manifest_object(&record.digest))
             .await?
-            .ok_or_else(|| {
-                RegistryError::internal(format!("manifest object {} is missing", record.digest))
-            })
+            .ok_or_else(|| RegistryError::internal(format!("manifest object {} is missing", record.digest)))
     }
 
     /// Deletes a tag, or a manifest (and the tags on it) by digest.
@@ -146,21 +119,13 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     }
 
     /// Tags in lexical order; `n` caps the page (and is itself capped).
-    pub async fn list_tags(
-        &self,
-        repo: &RepoName,
-        n: Option<u32>,
-        last: Option<&str>,
-    ) -> Result<TagPage> {
+    pub async fn list_tags(&self, repo: &RepoName, n: Option<u32>, last: Option<&str>) -> Result<TagPage> {
         if !self.meta.repository_exists(repo).await? {
             return Err(RegistryError::NameUnknown);
         }
         let limit = n.unwrap_or(MAX_TAGS_PER_PAGE).min(MAX_TAGS_PER_PAGE);
         if limit == 0 {
-            return Ok(TagPage {
-                tags: vec![],
-                next_after: None,
-            });
+            return Ok(TagPage { tags: vec![], next_after: None });
         }
         let mut tags = self.meta.list_tags(repo, last, limit + 1).await?;
         let next_after = if tags.len() > limit as usize {
@@ -192,9 +157,7 @@ async fn read_bounded(body: &mut impl ChunkSource, limit: usize) -> Result<Vec<u
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next_chunk().await? {
         if bytes.len() + chunk.len() > limit {
-            return Err(RegistryError::TooLarge(format!(
-                "a manifest over {limit} bytes"
-            )));
+            return Err(RegistryError::TooLarge(format!("a manifest over {limit} bytes")));
         }
         bytes.extend_from_slice(&chunk);
     }

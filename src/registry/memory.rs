@@ -75,23 +75,11 @@ impl ObjectStore for MemoryObjects {
     async fn create_multipart(&self, key: &str) -> Result<String> {
         let id = format!("mp{}", self.next_id.get());
         self.next_id.set(self.next_id.get() + 1);
-        self.multiparts.borrow_mut().insert(
-            id.clone(),
-            Multipart {
-                key: key.to_string(),
-                ..Default::default()
-            },
-        );
+        self.multiparts.borrow_mut().insert(id.clone(), Multipart { key: key.to_string(), ..Default::default() });
         Ok(id)
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: u16,
-        bytes: Vec<u8>,
-    ) -> Result<PartTag> {
+    async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag> {
         let mut mps = self.multiparts.borrow_mut();
         let mp = mps
             .get_mut(upload_id)
@@ -102,32 +90,20 @@ impl ObjectStore for MemoryObjects {
         Ok(PartTag { number, etag })
     }
 
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[PartTag],
-    ) -> Result<()> {
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()> {
         let mp = self
             .multiparts
             .borrow_mut()
             .remove(upload_id)
             .ok_or_else(|| RegistryError::internal("no such multipart upload"))?;
-        let sizes: Vec<usize> = parts
-            .iter()
-            .map(|p| mp.parts.get(&p.number).map_or(0, Vec::len))
-            .collect();
+        let sizes: Vec<usize> = parts.iter().map(|p| mp.parts.get(&p.number).map_or(0, Vec::len)).collect();
         // R2's rule: every part but the last has the same size.
         if sizes.len() > 1 && sizes[..sizes.len() - 1].iter().any(|s| *s != sizes[0]) {
             return Err(RegistryError::internal("multipart parts of unequal size"));
         }
         let mut whole = Vec::new();
         for p in parts {
-            whole.extend_from_slice(
-                mp.parts
-                    .get(&p.number)
-                    .ok_or_else(|| RegistryError::internal("missing part"))?,
-            );
+            whole.extend_from_slice(mp.parts.get(&p.number).ok_or_else(|| RegistryError::internal("missing part"))?);
         }
         self.objects.borrow_mut().insert(key.to_string(), whole);
         Ok(())
@@ -160,24 +136,12 @@ pub struct MemoryMetadata {
 impl BlobIndex for MemoryMetadata {
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>> {
         let s = self.state.borrow();
-        Ok(s.blob_links
-            .contains(&(repo.clone(), digest.clone()))
-            .then(|| s.blobs.get(digest).cloned())
-            .flatten())
+        Ok(s.blob_links.contains(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
     }
 
-    async fn commit_blob(
-        &self,
-        repo: &RepoName,
-        blob: &BlobRecord,
-        _now_ms: u64,
-    ) -> Result<BlobRecord> {
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, _now_ms: u64) -> Result<BlobRecord> {
         let mut s = self.state.borrow_mut();
-        let standing = s
-            .blobs
-            .entry(blob.digest.clone())
-            .or_insert_with(|| blob.clone())
-            .clone();
+        let standing = s.blobs.entry(blob.digest.clone()).or_insert_with(|| blob.clone()).clone();
         s.blob_links.insert((repo.clone(), blob.digest.clone()));
         s.repositories.insert(repo.clone());
         Ok(standing)
@@ -194,31 +158,18 @@ impl BlobIndex for MemoryMetadata {
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        Ok(self
-            .state
-            .borrow_mut()
-            .blob_links
-            .remove(&(repo.clone(), digest.clone())))
+        Ok(self.state.borrow_mut().blob_links.remove(&(repo.clone(), digest.clone())))
     }
 }
 
 impl UploadIndex for MemoryMetadata {
     async fn create_upload(&self, session: &UploadSession) -> Result<()> {
-        self.state
-            .borrow_mut()
-            .uploads
-            .insert(session.id.clone(), session.clone());
+        self.state.borrow_mut().uploads.insert(session.id.clone(), session.clone());
         Ok(())
     }
 
     async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
-        Ok(self
-            .state
-            .borrow()
-            .uploads
-            .get(id)
-            .filter(|s| &s.repo == repo)
-            .cloned())
+        Ok(self.state.borrow().uploads.get(id).filter(|s| &s.repo == repo).cloned())
     }
 
     async fn save_upload(&self, session: &UploadSession, expected_received: u64) -> Result<bool> {
@@ -239,12 +190,7 @@ impl UploadIndex for MemoryMetadata {
 
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
         let s = self.state.borrow();
-        let mut old: Vec<UploadSession> = s
-            .uploads
-            .values()
-            .filter(|u| u.updated_ms < before_ms)
-            .cloned()
-            .collect();
+        let mut old: Vec<UploadSession> = s.uploads.values().filter(|u| u.updated_ms < before_ms).cloned().collect();
         old.sort_by_key(|u| u.updated_ms);
         old.truncate(limit as usize);
         Ok(old)
@@ -261,26 +207,17 @@ impl ManifestIndex for MemoryMetadata {
         _now_ms: u64,
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
-        s.references
-            .entry(m.digest.clone())
-            .or_insert_with(|| references.to_vec());
-        s.manifests
-            .entry(m.digest.clone())
-            .or_insert_with(|| m.clone());
+        s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
+        s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
         s.manifest_links.insert((repo.clone(), m.digest.clone()));
         if let Some(t) = tag {
-            s.tags
-                .insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
+            s.tags.insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
         }
         s.repositories.insert(repo.clone());
         Ok(())
     }
 
-    async fn linked_manifest(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> Result<Option<ManifestRecord>> {
+    async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {
         let s = self.state.borrow();
         Ok(s.manifest_links
             .contains(&(repo.clone(), digest.clone()))
@@ -289,20 +226,10 @@ impl ManifestIndex for MemoryMetadata {
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
-        Ok(self
-            .state
-            .borrow()
-            .tags
-            .get(&(repo.clone(), tag.as_str().to_string()))
-            .cloned())
+        Ok(self.state.borrow().tags.get(&(repo.clone(), tag.as_str().to_string())).cloned())
     }
 
-    async fn list_tags(
-        &self,
-        repo: &RepoName,
-        last: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>> {
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
         let s = self.state.borrow();
         Ok(s.tags
             .keys()
@@ -331,12 +258,7 @@ impl ManifestIndex for MemoryMetadata {
     }
 
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
-        Ok(self
-            .state
-            .borrow_mut()
-            .tags
-            .remove(&(repo.clone(), tag.as_str().to_string()))
-            .is_some())
+        Ok(self.state.borrow_mut().tags.remove(&(repo.clone(), tag.as_str().to_string())).is_some())
     }
 
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {

@@ -29,11 +29,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            part_size: 5 * 1024 * 1024,
-            upload_ttl_ms: 10 * 60 * 1000,
-            max_blob_bytes: 10_000_000_000,
-        }
+        Config { part_size: 5 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
     }
 }
 
@@ -47,12 +43,7 @@ pub struct Registry<M, O, C> {
 
 impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     pub fn new(meta: M, objects: O, clock: C, config: Config) -> Self {
-        Registry {
-            meta,
-            objects,
-            clock,
-            config,
-        }
+        Registry { meta, objects, clock, config }
     }
 
     fn now(&self) -> u64 {

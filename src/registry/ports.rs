@@ -43,15 +43,8 @@ pub trait ObjectStore {
 
     /// Starts a multipart upload to `key`; returns its id.
     async fn create_multipart(&self, key: &str) -> Result<String>;
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: u16,
-        bytes: Vec<u8>,
-    ) -> Result<PartTag>;
-    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag])
-        -> Result<()>;
+    async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag>;
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()>;
 }
 
@@ -103,12 +96,7 @@ pub trait BlobIndex {
     /// Records the blob (first writer wins) and links it into `repo`, in one step.
     /// Returns the record that stands, which names another object if the digest was
     /// already held.
-    async fn commit_blob(
-        &self,
-        repo: &RepoName,
-        blob: &BlobRecord,
-        now_ms: u64,
-    ) -> Result<BlobRecord>;
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord>;
     /// Links an already-held blob into `repo` (a cross-repository mount).
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, now_ms: u64) -> Result<()>;
     /// Removes the link; the bytes stay until collected. Returns whether a link existed.
@@ -141,19 +129,10 @@ pub trait ManifestIndex {
         tag: Option<&Tag>,
         now_ms: u64,
     ) -> Result<()>;
-    async fn linked_manifest(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> Result<Option<ManifestRecord>>;
+    async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>>;
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
     /// Tags in lexical order, after `last`, at most `limit`.
-    async fn list_tags(
-        &self,
-        repo: &RepoName,
-        last: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<String>>;
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
     /// Manifests in `repo` whose subject is `subject`.
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>>;
     /// Unlinks the manifest from `repo` and drops the tags pointing at it. Returns

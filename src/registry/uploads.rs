@@ -27,11 +27,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         self.start_upload_with(repo, Algorithm::Sha256).await
     }
 
-    async fn start_upload_with(
-        &self,
-        repo: &RepoName,
-        algorithm: Algorithm,
-    ) -> Result<UploadSession> {
+    async fn start_upload_with(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
         let id = random_id()?;
         let now = self.now();
         let session = UploadSession {
@@ -116,12 +112,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
     }
 
     /// POST `?mount=&from=`: links a blob `from` holds, when the caller may read `from`.
-    pub async fn mount_blob(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-        from: Option<&RepoName>,
-    ) -> Result<MountOutcome> {
+    pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<MountOutcome> {
         if let Some(from) = from {
             if self.meta.linked_blob(from, digest).await?.is_some() {
                 self.meta.link_blob(repo, digest, self.now()).await?;
@@ -143,14 +134,10 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
 
     async fn discard(&self, session: &UploadSession) -> Result<()> {
         if let Some(mp) = &session.multipart_id {
-            self.objects
-                .abort_multipart(&session.object_key, mp)
-                .await?;
+            self.objects.abort_multipart(&session.object_key, mp).await?;
         }
         if session.tail_len > 0 {
-            self.objects
-                .delete(&keys::upload_tail(&session.id, session.received))
-                .await?;
+            self.objects.delete(&keys::upload_tail(&session.id, session.received)).await?;
         }
         self.meta.delete_upload(&session.id).await
     }
@@ -177,11 +164,8 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         let hasher = DigestHasher::restore(&session.hash_state)?;
         let buf = if session.tail_len > 0 {
             let key = keys::upload_tail(&session.id, session.received);
-            let tail = self
-                .objects
-                .get_bytes(&key)
-                .await?
-                .ok_or_else(|| RegistryError::internal("upload tail missing"))?;
+            let tail =
+                self.objects.get_bytes(&key).await?.ok_or_else(|| RegistryError::internal("upload tail missing"))?;
             if tail.len() as u64 != session.tail_len {
                 return Err(RegistryError::internal("upload tail has the wrong length"));
             }
@@ -189,13 +173,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         } else {
             Vec::new()
         };
-        Ok(Writer {
-            saved_received: session.received,
-            saved_tail_len: session.tail_len,
-            session,
-            hasher,
-            buf,
-        })
+        Ok(Writer { saved_received: session.received, saved_tail_len: session.tail_len, session, hasher, buf })
     }
 }
 
@@ -221,8 +199,7 @@ impl Writer {
         body: &mut impl ChunkSource,
     ) -> Result<()> {
         let part_size = reg.config.part_size;
-        self.buf
-            .reserve_exact(part_size.saturating_sub(self.buf.len()));
+        self.buf.reserve_exact(part_size.saturating_sub(self.buf.len()));
         while let Some(chunk) = body.next_chunk().await? {
             self.session.received += chunk.len() as u64;
             if self.session.received > reg.config.max_blob_bytes {
@@ -298,14 +275,8 @@ impl Writer {
         }
         self.session.hash_state = self.hasher.save();
         self.session.updated_ms = reg.now();
-        if !reg
-            .meta
-            .save_upload(&self.session, self.saved_received)
-            .await?
-        {
-            return Err(RegistryError::BlobUploadInvalid(
-                "another request changed this upload".into(),
-            ));
+        if !reg.meta.save_upload(&self.session, self.saved_received).await? {
+            return Err(RegistryError::BlobUploadInvalid("another request changed this upload".into()));
         }
         self.delete_saved_tail(reg).await?;
         Ok(self.session)
@@ -319,15 +290,10 @@ impl Writer {
     ) -> Result<()> {
         let actual = self.hasher.clone().finish();
         if &actual != expected {
-            let as_saved = UploadSession {
-                received: self.saved_received,
-                tail_len: self.saved_tail_len,
-                ..self.session
-            };
+            let as_saved =
+                UploadSession { received: self.saved_received, tail_len: self.saved_tail_len, ..self.session };
             reg.discard(&as_saved).await?;
-            return Err(RegistryError::DigestInvalid(format!(
-                "content hashes to {actual}, not {expected}"
-            )));
+            return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
         }
         let key = self.session.object_key.clone();
         match self.session.multipart_id.clone() {
@@ -336,21 +302,12 @@ impl Writer {
                     let last = std::mem::take(&mut self.buf);
                     self.write_part(reg, last).await?;
                 }
-                reg.objects
-                    .complete_multipart(&key, &mp, &self.session.parts)
-                    .await?;
+                reg.objects.complete_multipart(&key, &mp, &self.session.parts).await?;
             }
             None => reg.objects.put(&key, std::mem::take(&mut self.buf)).await?,
         }
-        let record = BlobRecord {
-            digest: actual,
-            object_key: key.clone(),
-            size: self.session.received,
-        };
-        let standing = reg
-            .meta
-            .commit_blob(&self.session.repo, &record, reg.now())
-            .await?;
+        let record = BlobRecord { digest: actual, object_key: key.clone(), size: self.session.received };
+        let standing = reg.meta.commit_blob(&self.session.repo, &record, reg.now()).await?;
         if standing.object_key != key {
             // The digest was already held: keep one copy.
             reg.objects.delete(&key).await?;
@@ -364,9 +321,7 @@ impl Writer {
         reg: &Registry<M, O, C>,
     ) -> Result<()> {
         if self.saved_tail_len > 0 {
-            reg.objects
-                .delete(&keys::upload_tail(&self.session.id, self.saved_received))
-                .await?;
+            reg.objects.delete(&keys::upload_tail(&self.session.id, self.saved_received)).await?;
         }
         Ok(())
     }

@@ -1,15 +1,33 @@
 //! Drives the whole api in-process on the in-memory ports.
 #![allow(dead_code)]
 
-use edge_registry::api::{self, Body, Method, Request, Response};
+use base64::Engine;
+use edge_registry::api::{self, App, Body, Method, Request, Response};
+use edge_registry::auth::identity::{IdentityStore, TokenRecord};
+use edge_registry::auth::memory::MemoryIdentity;
+use edge_registry::auth::{pat, Login, Scopes, Visibility};
 use edge_registry::error::Result;
-use edge_registry::oci::Digest;
+use edge_registry::oci::{Digest, RepoName};
 use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
 use edge_registry::registry::ports::ChunkSource;
 use edge_registry::registry::{Config, Registry};
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 
-pub type MemRegistry = Registry<MemoryMetadata, MemoryObjects, ManualClock>;
+pub type MemApp = App<MemoryMetadata, MemoryObjects, ManualClock, MemoryIdentity>;
+
+/// The app and the tokens the harness made for it, one per namespace.
+pub struct MemRegistry {
+    pub app: MemApp,
+    tokens: RefCell<HashMap<String, String>>,
+}
+
+impl std::ops::Deref for MemRegistry {
+    type Target = MemApp;
+    fn deref(&self) -> &MemApp {
+        &self.app
+    }
+}
 
 /// A body delivered in the given chunks.
 pub struct Chunks(pub VecDeque<Vec<u8>>);
@@ -33,19 +51,47 @@ impl ChunkSource for Chunks {
     }
 }
 
+pub const ADMIN_TOKEN: &str = "operator-secret";
+
 /// A registry with a small part size, so multipart paths run on small test data.
 pub fn registry() -> MemRegistry {
-    let config = Config {
-        part_size: 64,
-        upload_ttl_ms: 60_000,
-        max_blob_bytes: 10_000,
+    let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000 };
+    let app = App {
+        registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
+        identity: MemoryIdentity::default(),
+        signing_key: b"test signing key".to_vec(),
+        admin_token: Some(ADMIN_TOKEN.to_string()),
     };
-    Registry::new(
-        MemoryMetadata::default(),
-        MemoryObjects::default(),
-        ManualClock::default(),
-        config,
-    )
+    MemRegistry { app, tokens: Default::default() }
+}
+
+/// Creates `login` (if new) and a token with `scopes`; returns the token.
+pub fn user_token(app: &MemApp, login: &str, scopes: &[&str]) -> String {
+    futures_executor::block_on(async {
+        let login = Login::parse(login).unwrap();
+        app.identity.create_user(&login, 0).await.unwrap();
+        let t = pat::generate().unwrap();
+        let record = TokenRecord {
+            id: t.id,
+            login,
+            hash: t.hash,
+            scopes: Scopes::parse_list(scopes.iter().copied()).unwrap(),
+            note: None,
+            expires_ms: None,
+            revoked: false,
+        };
+        app.identity.create_token(&record, 0).await.unwrap();
+        t.secret
+    })
+}
+
+pub fn basic(login: &str, token: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{login}:{token}")))
+}
+
+pub fn make_public(app: &MemApp, repo: &str) {
+    let repo = RepoName::parse(repo).unwrap();
+    futures_executor::block_on(app.identity.set_visibility(&repo, Visibility::Public)).unwrap();
 }
 
 pub struct Reply {
@@ -56,20 +102,14 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
     /// The OCI error code of an error reply.
     pub fn code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_string()
     }
 }
 
@@ -78,28 +118,37 @@ fn reply(resp: Response<Vec<u8>>) -> Reply {
         Body::Empty => vec![],
         Body::Bytes(b) | Body::Object(b) => b,
     };
-    Reply {
-        status: resp.status,
-        headers: resp.headers,
-        body,
-    }
+    Reply { status: resp.status, headers: resp.headers, body }
 }
 
-/// Sends one request: `target` is a path with an optional query.
-pub fn send(
-    reg: &MemRegistry,
-    method: Method,
-    target: &str,
-    headers: &[(&str, &str)],
-    mut body: Chunks,
-) -> Reply {
+/// Sends one request: `target` is a path with an optional query. Requests to
+/// `/v2/NAMESPACE/...` go as the user NAMESPACE (made on first use, with every scope)
+/// unless they carry their own `authorization`.
+pub fn send(reg: &MemRegistry, method: Method, target: &str, headers: &[(&str, &str)], body: Chunks) -> Reply {
+    let mut headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let namespace = target.strip_prefix("/v2/").and_then(|r| r.split('/').next()).filter(|n| Login::parse(n).is_ok());
+    if let Some(ns) = namespace {
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            headers.push(("authorization".into(), basic(ns, &namespace_token(reg, ns))));
+        }
+    }
+    send_raw(reg, method, target, headers, body)
+}
+
+/// Sends one request exactly as given.
+pub fn send_raw(reg: &MemApp, method: Method, target: &str, headers: Vec<(String, String)>, mut body: Chunks) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let headers = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let req = Request::new(method, path, query, headers);
+    let req = Request::new(method, "https://registry.test", path, query, headers);
     reply(futures_executor::block_on(api::serve(reg, &req, &mut body)))
+}
+
+fn namespace_token(reg: &MemRegistry, ns: &str) -> String {
+    if let Some(t) = reg.tokens.borrow().get(ns) {
+        return t.clone();
+    }
+    let t = user_token(reg, ns, &["read:packages", "write:packages", "delete:packages"]);
+    reg.tokens.borrow_mut().insert(ns.to_string(), t.clone());
+    t
 }
 
 pub fn get(reg: &MemRegistry, target: &str) -> Reply {
@@ -113,19 +162,8 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// Pushes a blob monolithically; returns its digest.
 pub fn push_blob(reg: &MemRegistry, repo: &str, bytes: &[u8]) -> String {
     let d = digest_of(bytes);
-    let r = send(
-        reg,
-        Method::Post,
-        &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
-        &[],
-        Chunks::one(bytes),
-    );
-    assert_eq!(
-        r.status,
-        201,
-        "blob push: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let r = send(reg, Method::Post, &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], Chunks::one(bytes));
+    assert_eq!(r.status, 201, "blob push: {}", String::from_utf8_lossy(&r.body));
     d
 }
 
@@ -133,7 +171,9 @@ pub fn push_blob(reg: &MemRegistry, repo: &str, bytes: &[u8]) -> String {
 pub fn image_manifest(config: &str, layers: &[(&str, usize)], extra: &str) -> Vec<u8> {
     let layers: Vec<String> = layers
         .iter()
-        .map(|(d, size)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{size}}}"#))
+        .map(|(d, size)| {
+            format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{size}}}"#)
+        })
         .collect();
     format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[{}]{extra}}}"#,
@@ -160,11 +200,6 @@ pub fn push_image(reg: &MemRegistry, repo: &str, tag: &str, layer: &[u8]) -> Str
     let l = push_blob(reg, repo, layer);
     let m = image_manifest(&config, &[(&l, layer.len())], "");
     let r = put_manifest(reg, repo, tag, &m);
-    assert_eq!(
-        r.status,
-        201,
-        "manifest push: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, 201, "manifest push: {}", String::from_utf8_lossy(&r.body));
     digest_of(&m)
 }

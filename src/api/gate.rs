@@ -1,0 +1,147 @@
+//! Authentication (who calls) and authorization (may they) for registry routes.
+
+use super::{App, Request};
+use crate::auth::bearer::{self, Claims};
+use crate::auth::credentials::{self, Credentials};
+use crate::auth::identity::{AccountKind, IdentityStore};
+use crate::auth::pat::PresentedToken;
+use crate::auth::policy::{self, Facts, Relation};
+use crate::auth::{Action, Login, Scopes};
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use crate::registry::ports::{Clock, ObjectStore};
+use crate::registry::MetadataStore;
+
+/// The caller of one request.
+pub enum Caller {
+    Anonymous,
+    /// A personal access token, sent as Basic `user:PAT` or as a Bearer PAT.
+    Pat {
+        login: Login,
+        scopes: Scopes,
+    },
+    /// A registry token from `/token`: what it grants was decided when it was issued.
+    Token(Claims),
+}
+
+impl Caller {
+    pub fn login(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Pat { login, .. } => Some(login.as_str()),
+            Caller::Token(c) => c.sub.as_deref(),
+        }
+    }
+}
+
+fn bad_credentials() -> RegistryError {
+    RegistryError::Unauthorized { scope: None }
+}
+
+/// Who is calling. Presented credentials that do not check out are an error (401),
+/// never a silent fall back to anonymous.
+pub async fn authenticate<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Caller>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    match credentials::parse(req.header("authorization")) {
+        Credentials::None => Ok(Caller::Anonymous),
+        Credentials::Malformed => Err(bad_credentials()),
+        Credentials::Basic { user, password } => pat_caller(app, Some(&user), &password).await,
+        Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => pat_caller(app, None, &token).await,
+        Credentials::Bearer(token) => {
+            let now = app.registry.clock.now_ms() / 1000;
+            bearer::verify(&token, &app.signing_key, now).map(Caller::Token).ok_or_else(bad_credentials)
+        }
+    }
+}
+
+/// Checks a PAT (and, for Basic, that it belongs to the user named).
+pub async fn pat_caller<M, O, C, I>(app: &App<M, O, C, I>, user: Option<&str>, secret: &str) -> Result<Caller>
+where
+    C: Clock,
+    I: IdentityStore,
+{
+    let presented = PresentedToken::parse(secret).ok_or_else(bad_credentials)?;
+    let record = app.identity.token(presented.id()).await?.ok_or_else(bad_credentials)?;
+    let now = app.registry.clock.now_ms();
+    let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
+    let owner_ok = user.is_none_or(|u| u == record.login.as_str());
+    if presented.matches(&record.hash) && live && owner_ok {
+        Ok(Caller::Pat { login: record.login, scopes: record.scopes })
+    } else {
+        Err(bad_credentials())
+    }
+}
+
+/// The facts the policy needs about `repo` and the calling user.
+pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<Facts> {
+    let package = identity.package(repo).await?;
+    let Some(login) = login else {
+        return Ok(Facts { visibility: package.map(|p| p.visibility), granted: None, relation: Relation::Stranger });
+    };
+    let namespace = repo.namespace();
+    let relation = if namespace == login.as_str() {
+        Relation::Own
+    } else {
+        match identity.org_role(namespace, login).await? {
+            Some(role) => Relation::Org(role),
+            None => Relation::Stranger,
+        }
+    };
+    let granted = match &package {
+        Some(_) => identity.collaborator_role(repo, login).await?,
+        None => None,
+    };
+    Ok(Facts { visibility: package.map(|p| p.visibility), granted, relation })
+}
+
+/// Whether `caller` may do `action` on `repo`. A permitted first push creates the
+/// package (private, the pusher its admin).
+pub async fn allowed<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    caller: &Caller,
+    repo: &RepoName,
+    action: Action,
+) -> Result<bool>
+where
+    C: Clock,
+    I: IdentityStore,
+{
+    let (ok, creator) = match caller {
+        Caller::Token(claims) => {
+            (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))
+        }
+        Caller::Anonymous => (policy::decide(None, &facts(&app.identity, repo, None).await?, action), None),
+        Caller::Pat { login, scopes } => {
+            let f = facts(&app.identity, repo, Some(login)).await?;
+            (policy::decide(Some(scopes), &f, action), Some(login.clone()))
+        }
+    };
+    if ok && action == Action::Push {
+        if let Some(creator) = creator {
+            // Only users create packages, in namespaces that exist.
+            if app.identity.account(&creator).await? == Some(AccountKind::User) {
+                app.identity.create_package(repo, &creator, app.registry.clock.now_ms()).await?;
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The answer to a refused request. Anonymous callers are asked to authenticate;
+/// authenticated callers who may not read get what a missing repository gets, so a
+/// private package's existence does not leak.
+pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
+    match (caller, action) {
+        (Caller::Anonymous, _) => {
+            let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
+            RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
+        }
+        (_, Action::Pull) => RegistryError::NameUnknown,
+        _ => RegistryError::Denied,
+    }
+}

@@ -1,0 +1,119 @@
+//! `GET /token`: the docker token service. Grants the intersection of what was asked
+//! and what the caller may do; partial grants are not errors.
+
+use super::gate::{self, Caller};
+use super::{App, Request, Response};
+use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
+use crate::auth::identity::IdentityStore;
+use crate::auth::Action;
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use crate::registry::ports::{Clock, ObjectStore};
+use crate::registry::MetadataStore;
+use serde_json::json;
+
+/// More scopes than this in one request is abuse.
+const MAX_SCOPES: usize = 32;
+
+/// A repository scope: `repository[(class)]:NAME:ACTIONS`. NAME may hold `host:port/`
+/// in some clients' requests, so it is everything between the first and the last colon.
+pub fn parse_scope(s: &str) -> Option<(RepoName, Vec<Action>)> {
+    let (kind, rest) = s.split_once(':')?;
+    if kind != "repository" && !kind.starts_with("repository(") {
+        return None;
+    }
+    let (name, actions) = rest.rsplit_once(':')?;
+    let repo = RepoName::parse(name).ok()?;
+    let mut acts: Vec<Action> = actions.split(',').flat_map(Action::parse_docker).collect();
+    acts.sort();
+    acts.dedup();
+    Some((repo, acts))
+}
+
+pub async fn issue<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Response<O::Reader>>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let caller = gate::authenticate(app, req).await?;
+    if matches!(caller, Caller::Token(_)) {
+        // A registry token does not buy another one.
+        return Err(RegistryError::Unauthorized { scope: None });
+    }
+    let scopes: Vec<&str> = req.query.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ')).collect();
+    if scopes.len() > MAX_SCOPES {
+        return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
+    }
+    let mut access = vec![];
+    for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
+        let mut granted = vec![];
+        for action in wanted {
+            // Deciding must not create packages: only a push itself does.
+            let f = gate::facts(&app.identity, &repo, caller_login(&caller).as_ref()).await?;
+            let scopes = match &caller {
+                Caller::Pat { scopes, .. } => Some(scopes),
+                _ => None,
+            };
+            if crate::auth::policy::decide(scopes, &f, action) {
+                granted.push(action);
+            }
+        }
+        access.push(Grant { repository: repo.to_string(), actions: granted });
+    }
+    let now = app.registry.clock.now_ms() / 1000;
+    let claims = Claims { sub: caller.login().map(str::to_string), access, iat: now, exp: now + TOKEN_TTL_SECS };
+    let token = bearer::sign(&claims, &app.signing_key);
+    Ok(Response::json(
+        200,
+        &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
+    ))
+}
+
+fn caller_login(caller: &Caller) -> Option<crate::auth::Login> {
+    match caller {
+        Caller::Pat { login, .. } => Some(login.clone()),
+        _ => None,
+    }
+}
+
+/// RFC 3339 UTC time of a Unix timestamp.
+pub fn iso8601(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        let (r, a) = parse_scope("repository:alice/app:pull,push").unwrap();
+        assert_eq!((r.as_str(), a), ("alice/app", vec![Action::Pull, Action::Push]));
+        let (r, a) = parse_scope("repository(plugin):acme/x/y:*").unwrap();
+        assert_eq!((r.as_str(), a.len()), ("acme/x/y", 3));
+        assert_eq!(parse_scope("repository:alice/app:bogus").unwrap().1, vec![]);
+        for bad in ["registry:catalog:*", "repository:Alice/app:pull", "repository:pull", "", "repository::pull"] {
+            assert!(parse_scope(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

@@ -1,0 +1,56 @@
+//! The identity port: accounts, organization membership, tokens, packages and their
+//! collaborators. In-memory in `memory`, over D1 in the Worker.
+
+use super::model::{Login, OrgRole, Role, Scopes, Visibility};
+use crate::error::Result;
+use crate::oci::RepoName;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    User,
+    Org,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub login: Login,
+    /// SHA-256 of the whole token; the token itself is never stored.
+    pub hash: Vec<u8>,
+    pub scopes: Scopes,
+    pub note: Option<String>,
+    pub expires_ms: Option<u64>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub repo: RepoName,
+    pub visibility: Visibility,
+    pub created_ms: u64,
+    pub created_by: Login,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait IdentityStore {
+    async fn account(&self, login: &Login) -> Result<Option<AccountKind>>;
+    /// Creates a user; `false` when the login is taken.
+    async fn create_user(&self, login: &Login, now_ms: u64) -> Result<bool>;
+    /// Creates an organization with its first owner; `false` when the login is taken.
+    async fn create_org(&self, org: &Login, owner: &Login, now_ms: u64) -> Result<bool>;
+    async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()>;
+    async fn org_role(&self, org: &str, login: &Login) -> Result<Option<OrgRole>>;
+
+    async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()>;
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool>;
+
+    async fn package(&self, repo: &RepoName) -> Result<Option<Package>>;
+    /// Creates a private package with `creator` as admin, unless it exists.
+    async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()>;
+    async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()>;
+    async fn collaborator_role(&self, repo: &RepoName, login: &Login) -> Result<Option<Role>>;
+    async fn set_collaborator(&self, repo: &RepoName, login: &Login, role: Role) -> Result<()>;
+    async fn remove_collaborator(&self, repo: &RepoName, login: &Login) -> Result<bool>;
+    async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>>;
+}

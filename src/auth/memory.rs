@@ -1,0 +1,114 @@
+//! The identity port in memory, for native tests.
+
+use super::identity::*;
+use super::model::{Login, OrgRole, Role, Visibility};
+use crate::error::Result;
+use crate::oci::RepoName;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<Login, AccountKind>,
+    members: HashMap<(Login, Login), OrgRole>,
+    tokens: HashMap<String, TokenRecord>,
+    packages: HashMap<RepoName, Package>,
+    collaborators: BTreeMap<(RepoName, Login), Role>,
+}
+
+#[derive(Default)]
+pub struct MemoryIdentity {
+    state: RefCell<State>,
+}
+
+impl IdentityStore for MemoryIdentity {
+    async fn account(&self, login: &Login) -> Result<Option<AccountKind>> {
+        Ok(self.state.borrow().accounts.get(login).copied())
+    }
+
+    async fn create_user(&self, login: &Login, _now_ms: u64) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if s.accounts.contains_key(login) {
+            return Ok(false);
+        }
+        s.accounts.insert(login.clone(), AccountKind::User);
+        Ok(true)
+    }
+
+    async fn create_org(&self, org: &Login, owner: &Login, _now_ms: u64) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if s.accounts.contains_key(org) {
+            return Ok(false);
+        }
+        s.accounts.insert(org.clone(), AccountKind::Org);
+        s.members.insert((org.clone(), owner.clone()), OrgRole::Owner);
+        Ok(true)
+    }
+
+    async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()> {
+        self.state.borrow_mut().members.insert((org.clone(), login.clone()), role);
+        Ok(())
+    }
+
+    async fn org_role(&self, org: &str, login: &Login) -> Result<Option<OrgRole>> {
+        let Ok(org) = Login::parse(org) else { return Ok(None) };
+        Ok(self.state.borrow().members.get(&(org, login.clone())).copied())
+    }
+
+    async fn create_token(&self, token: &TokenRecord, _now_ms: u64) -> Result<()> {
+        self.state.borrow_mut().tokens.insert(token.id.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        Ok(self.state.borrow().tokens.get(id).cloned())
+    }
+
+    async fn revoke_token(&self, id: &str, _now_ms: u64) -> Result<bool> {
+        Ok(self.state.borrow_mut().tokens.get_mut(id).map(|t| t.revoked = true).is_some())
+    }
+
+    async fn package(&self, repo: &RepoName) -> Result<Option<Package>> {
+        Ok(self.state.borrow().packages.get(repo).cloned())
+    }
+
+    async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        if !s.packages.contains_key(repo) {
+            let p = Package {
+                repo: repo.clone(),
+                visibility: Visibility::Private,
+                created_ms: now_ms,
+                created_by: creator.clone(),
+            };
+            s.packages.insert(repo.clone(), p);
+            s.collaborators.insert((repo.clone(), creator.clone()), Role::Admin);
+        }
+        Ok(())
+    }
+
+    async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()> {
+        if let Some(p) = self.state.borrow_mut().packages.get_mut(repo) {
+            p.visibility = visibility;
+        }
+        Ok(())
+    }
+
+    async fn collaborator_role(&self, repo: &RepoName, login: &Login) -> Result<Option<Role>> {
+        Ok(self.state.borrow().collaborators.get(&(repo.clone(), login.clone())).copied())
+    }
+
+    async fn set_collaborator(&self, repo: &RepoName, login: &Login, role: Role) -> Result<()> {
+        self.state.borrow_mut().collaborators.insert((repo.clone(), login.clone()), role);
+        Ok(())
+    }
+
+    async fn remove_collaborator(&self, repo: &RepoName, login: &Login) -> Result<bool> {
+        Ok(self.state.borrow_mut().collaborators.remove(&(repo.clone(), login.clone())).is_some())
+    }
+
+    async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>> {
+        let s = self.state.borrow();
+        Ok(s.collaborators.iter().filter(|((r, _), _)| r == repo).map(|((_, l), role)| (l.clone(), *role)).collect())
+    }
+}

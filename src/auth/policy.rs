@@ -1,0 +1,142 @@
+//! The access decision, as one pure function over facts gathered beforehand.
+
+use super::model::{Action, OrgRole, Role, Scopes, Visibility};
+
+/// How the caller relates to the namespace a package lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The namespace is the caller's own user.
+    Own,
+    /// The namespace is an organization the caller belongs to.
+    Org(OrgRole),
+    Stranger,
+}
+
+/// What is known of the package and the caller's standing on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// `None`: no such package yet.
+    pub visibility: Option<Visibility>,
+    /// The role granted on the package to the caller (as a collaborator).
+    pub granted: Option<Role>,
+    pub relation: Relation,
+}
+
+impl Facts {
+    /// The caller's role on the package: owners of a namespace (the user, or an
+    /// organization's owners) administer every package in it.
+    pub fn role(&self) -> Option<Role> {
+        let implied = match self.relation {
+            Relation::Own | Relation::Org(OrgRole::Owner) => Some(Role::Admin),
+            _ => None,
+        };
+        implied.max(self.granted)
+    }
+
+    /// Whether a first push may create a package in this namespace.
+    pub fn may_create(&self) -> bool {
+        self.visibility.is_none() && !matches!(self.relation, Relation::Stranger)
+    }
+}
+
+/// The decision. `scopes` is `None` for an anonymous caller.
+pub fn decide(scopes: Option<&Scopes>, facts: &Facts, action: Action) -> bool {
+    let role = facts.role();
+    match (scopes, action) {
+        (None, Action::Pull) => facts.visibility == Some(Visibility::Public),
+        (None, _) => false,
+        (Some(s), Action::Pull) => {
+            facts.visibility == Some(Visibility::Public)
+                || (facts.visibility.is_some() && s.can_read() && role >= Some(Role::Read))
+        }
+        (Some(s), Action::Push) => s.write && (role >= Some(Role::Write) || facts.may_create()),
+        (Some(s), Action::Delete) => s.delete && facts.visibility.is_some() && role == Some(Role::Admin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rule as the product states it, written plainly and independently of `decide`.
+    fn expected(token: &str, public: bool, granted: &str, relation: &str, action: Action) -> bool {
+        let owner = relation == "own" || relation == "org-owner";
+        let role_rank = |r: &str| match r {
+            "read" => 1,
+            "write" => 2,
+            "admin" => 3,
+            _ => 0,
+        };
+        let rank = if owner { 3 } else { role_rank(granted) };
+        let (read, write, delete) = match token {
+            "read" => (true, false, false),
+            "write" => (true, true, false),
+            "delete" => (false, false, true),
+            _ => (false, false, false),
+        };
+        let anonymous = token == "anonymous";
+        match action {
+            Action::Pull => public || (!anonymous && read && rank >= 1),
+            Action::Push => !anonymous && write && rank >= 2,
+            Action::Delete => !anonymous && delete && rank == 3,
+        }
+    }
+
+    #[test]
+    fn truth_table_for_existing_packages() {
+        let mut rows = 0;
+        for token in ["anonymous", "read", "write", "delete"] {
+            let scopes = match token {
+                "anonymous" => None,
+                "read" => Some(Scopes { read: true, ..Default::default() }),
+                "write" => Some(Scopes { write: true, ..Default::default() }),
+                _ => Some(Scopes { delete: true, ..Default::default() }),
+            };
+            for public in [true, false] {
+                for granted in ["none", "read", "write", "admin"] {
+                    for relation in ["own", "org-member", "org-owner", "stranger"] {
+                        for action in Action::ALL {
+                            let facts = Facts {
+                                visibility: Some(if public { Visibility::Public } else { Visibility::Private }),
+                                granted: match granted {
+                                    "read" => Some(Role::Read),
+                                    "write" => Some(Role::Write),
+                                    "admin" => Some(Role::Admin),
+                                    _ => None,
+                                },
+                                relation: match relation {
+                                    "own" => Relation::Own,
+                                    "org-member" => Relation::Org(OrgRole::Member),
+                                    "org-owner" => Relation::Org(OrgRole::Owner),
+                                    _ => Relation::Stranger,
+                                },
+                            };
+                            assert_eq!(
+                                decide(scopes.as_ref(), &facts, action),
+                                expected(token, public, granted, relation, action),
+                                "{token} token, public={public}, role {granted}, {relation}, {action:?}"
+                            );
+                            rows += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(rows, 4 * 2 * 4 * 4 * 3);
+    }
+
+    #[test]
+    fn first_push_creates_only_in_own_or_member_namespace() {
+        let write = Scopes { write: true, ..Default::default() };
+        let read = Scopes { read: true, ..Default::default() };
+        let new = |relation| Facts { visibility: None, granted: None, relation };
+        assert!(decide(Some(&write), &new(Relation::Own), Action::Push));
+        assert!(decide(Some(&write), &new(Relation::Org(OrgRole::Member)), Action::Push));
+        assert!(!decide(Some(&write), &new(Relation::Stranger), Action::Push));
+        assert!(!decide(Some(&read), &new(Relation::Own), Action::Push));
+        assert!(!decide(None, &new(Relation::Own), Action::Push));
+        // Nothing to pull or delete yet.
+        assert!(!decide(Some(&write), &new(Relation::Own), Action::Pull));
+        assert!(!decide(Some(&Scopes { delete: true, ..Default::default() }), &new(Relation::Own), Action::Delete));
+    }
+}

@@ -1,0 +1,206 @@
+//! The identity port over D1 (schema: migrations/0002_identity.sql).
+
+use super::d1::{n, opt, s, D1Access};
+use crate::auth::identity::*;
+use crate::auth::{Login, OrgRole, Role, Scopes, Visibility};
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use serde::Deserialize;
+
+pub struct D1Identity(pub D1Access);
+
+fn corrupt(what: &str) -> RegistryError {
+    RegistryError::internal(format!("corrupt identity row: {what}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| corrupt("token hash")))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct TokenRow {
+    id: String,
+    login: String,
+    hash: String,
+    scopes: String,
+    note: Option<String>,
+    expires_at: Option<u64>,
+    revoked_at: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct KindRow {
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct RoleRow {
+    role: String,
+}
+
+#[derive(Deserialize)]
+struct PackageRow {
+    repository: String,
+    visibility: String,
+    created_at: u64,
+    created_by: String,
+}
+
+#[derive(Deserialize)]
+struct CollaboratorRow {
+    login: String,
+    role: String,
+}
+
+impl IdentityStore for D1Identity {
+    async fn account(&self, login: &Login) -> Result<Option<AccountKind>> {
+        let row: Option<KindRow> =
+            self.0.first("SELECT kind FROM accounts WHERE login = ?1", &[s(login.as_str())]).await?;
+        Ok(row.map(|r| if r.kind == "org" { AccountKind::Org } else { AccountKind::User }))
+    }
+
+    async fn create_user(&self, login: &Login, now_ms: u64) -> Result<bool> {
+        let sql = "INSERT OR IGNORE INTO accounts (login, kind, created_at) VALUES (?1, 'user', ?2)";
+        Ok(self.0.run(sql, &[s(login.as_str()), n(now_ms)]).await? == 1)
+    }
+
+    async fn create_org(&self, org: &Login, owner: &Login, now_ms: u64) -> Result<bool> {
+        let results = self
+            .0
+            .batch(vec![
+                self.0.stmt(
+                    "INSERT OR IGNORE INTO accounts (login, kind, created_at) VALUES (?1, 'org', ?2)",
+                    &[s(org.as_str()), n(now_ms)],
+                )?,
+                // The first owner joins only an organization created just now.
+                self.0.stmt(
+                    "INSERT INTO org_members (org, login, role) SELECT ?1, ?2, 'owner' \
+                     WHERE (SELECT kind FROM accounts WHERE login = ?1) = 'org' \
+                     AND (SELECT created_at FROM accounts WHERE login = ?1) = ?3 \
+                     AND NOT EXISTS (SELECT 1 FROM org_members WHERE org = ?1)",
+                    &[s(org.as_str()), s(owner.as_str()), n(now_ms)],
+                )?,
+            ])
+            .await?;
+        Ok(super::d1::changes(&results[0])? == 1)
+    }
+
+    async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()> {
+        let sql = "INSERT INTO org_members (org, login, role) VALUES (?1, ?2, ?3) \
+                   ON CONFLICT (org, login) DO UPDATE SET role = excluded.role";
+        self.0.run(sql, &[s(org.as_str()), s(login.as_str()), s(role.as_str())]).await.map(|_| ())
+    }
+
+    async fn org_role(&self, org: &str, login: &Login) -> Result<Option<OrgRole>> {
+        let sql = "SELECT role FROM org_members WHERE org = ?1 AND login = ?2";
+        let row: Option<RoleRow> = self.0.first(sql, &[s(org), s(login.as_str())]).await?;
+        row.map(|r| OrgRole::parse(&r.role).map_err(|_| corrupt("org role"))).transpose()
+    }
+
+    async fn create_token(&self, t: &TokenRecord, now_ms: u64) -> Result<()> {
+        let sql = "INSERT INTO tokens (id, login, hash, scopes, note, expires_at, revoked_at, created_at) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)";
+        let args = [
+            s(&t.id),
+            s(t.login.as_str()),
+            s(hex(&t.hash)),
+            s(t.scopes.names().join(" ")),
+            opt(t.note.as_ref()),
+            t.expires_ms.map_or(wasm_bindgen::JsValue::NULL, n),
+            n(now_ms),
+        ];
+        self.0.run(sql, &args).await.map(|_| ())
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let sql = "SELECT id, login, hash, scopes, note, expires_at, revoked_at FROM tokens WHERE id = ?1";
+        let Some(r): Option<TokenRow> = self.0.first(sql, &[s(id)]).await? else { return Ok(None) };
+        Ok(Some(TokenRecord {
+            login: Login::parse(&r.login).map_err(|_| corrupt("token login"))?,
+            hash: unhex(&r.hash)?,
+            scopes: Scopes::parse_list(r.scopes.split(' ').filter(|x| !x.is_empty())).map_err(|_| corrupt("scopes"))?,
+            note: r.note,
+            expires_ms: r.expires_at,
+            revoked: r.revoked_at.is_some(),
+            id: r.id,
+        }))
+    }
+
+    async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool> {
+        let sql = "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+        Ok(self.0.run(sql, &[s(id), n(now_ms)]).await? == 1)
+    }
+
+    async fn package(&self, repo: &RepoName) -> Result<Option<Package>> {
+        let sql = "SELECT repository, visibility, created_at, created_by FROM packages WHERE repository = ?1";
+        let Some(r): Option<PackageRow> = self.0.first(sql, &[s(repo.as_str())]).await? else { return Ok(None) };
+        Ok(Some(Package {
+            repo: RepoName::parse(&r.repository).map_err(|_| corrupt("repository"))?,
+            visibility: Visibility::parse(&r.visibility).map_err(|_| corrupt("visibility"))?,
+            created_ms: r.created_at,
+            created_by: Login::parse(&r.created_by).map_err(|_| corrupt("creator"))?,
+        }))
+    }
+
+    async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {
+        let args = [s(repo.as_str()), s(creator.as_str()), n(now_ms)];
+        self.0
+            .batch(vec![
+                self.0.stmt(
+                    "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by) \
+                     VALUES (?1, 'private', ?3, ?2)",
+                    &args,
+                )?,
+                // The creator becomes admin only of a package created by this very call.
+                self.0.stmt(
+                    "INSERT OR IGNORE INTO package_roles (repository, login, role) SELECT ?1, ?2, 'admin' \
+                     WHERE EXISTS (SELECT 1 FROM packages WHERE repository = ?1 AND created_by = ?2 AND created_at = ?3)",
+                    &args,
+                )?,
+            ])
+            .await
+            .map(|_| ())
+    }
+
+    async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()> {
+        let sql = "UPDATE packages SET visibility = ?2 WHERE repository = ?1";
+        self.0.run(sql, &[s(repo.as_str()), s(visibility.as_str())]).await.map(|_| ())
+    }
+
+    async fn collaborator_role(&self, repo: &RepoName, login: &Login) -> Result<Option<Role>> {
+        let sql = "SELECT role FROM package_roles WHERE repository = ?1 AND login = ?2";
+        let row: Option<RoleRow> = self.0.first(sql, &[s(repo.as_str()), s(login.as_str())]).await?;
+        row.map(|r| Role::parse(&r.role).map_err(|_| corrupt("role"))).transpose()
+    }
+
+    async fn set_collaborator(&self, repo: &RepoName, login: &Login, role: Role) -> Result<()> {
+        let sql = "INSERT INTO package_roles (repository, login, role) VALUES (?1, ?2, ?3) \
+                   ON CONFLICT (repository, login) DO UPDATE SET role = excluded.role";
+        self.0.run(sql, &[s(repo.as_str()), s(login.as_str()), s(role.as_str())]).await.map(|_| ())
+    }
+
+    async fn remove_collaborator(&self, repo: &RepoName, login: &Login) -> Result<bool> {
+        let sql = "DELETE FROM package_roles WHERE repository = ?1 AND login = ?2";
+        Ok(self.0.run(sql, &[s(repo.as_str()), s(login.as_str())]).await? == 1)
+    }
+
+    async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>> {
+        let sql = "SELECT login, role FROM package_roles WHERE repository = ?1 ORDER BY login";
+        let rows: Vec<CollaboratorRow> = self.0.rows(sql, &[s(repo.as_str())]).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    Login::parse(&r.login).map_err(|_| corrupt("login"))?,
+                    Role::parse(&r.role).map_err(|_| corrupt("role"))?,
+                ))
+            })
+            .collect()
+    }
+}
