@@ -271,3 +271,19 @@ fn expired_tokens_are_refused() {
     reg.registry.clock.advance(86_400_001);
     assert_eq!(push_as(&reg, "alice/app", "alice", &token), 401);
 }
+
+#[test]
+fn token_service_takes_the_oauth2_password_form() {
+    let reg = registry();
+    let alice = pat(&reg, "alice", &["write:packages"]);
+    let form = format!("grant_type=password&username=alice&password={alice}&service=registry.test&scope=repository%3Aalice%2Fapp%3Apull%2Cpush");
+    let r = send_raw(&reg, Post, "/token", vec![], Chunks::one(form.as_bytes()));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let token = r.json()["access_token"].as_str().unwrap().to_string();
+    let r = send_raw(&reg, Post, "/v2/alice/app/blobs/uploads/", auth(&format!("Bearer {token}")), Chunks::none());
+    assert_eq!(r.status, 202);
+    let bad = "grant_type=password&username=alice&password=erp_nope";
+    assert_eq!(send_raw(&reg, Post, "/token", vec![], Chunks::one(bad.as_bytes())).status, 401);
+    let refresh = "grant_type=refresh_token&refresh_token=x";
+    assert_eq!(send_raw(&reg, Post, "/token", vec![], Chunks::one(refresh.as_bytes())).status, 401);
+}

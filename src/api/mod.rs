@@ -146,7 +146,7 @@ where
     I: crate::auth::identity::IdentityStore,
 {
     let result = if req.path == "/token" {
-        token::issue(app, req).await
+        token::issue(app, req, body).await
     } else if let Some(rest) = req.path.strip_prefix("/admin/") {
         admin::handle(app, rest, req, body).await
     } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {

@@ -2,13 +2,13 @@
 //! and what the caller may do; partial grants are not errors.
 
 use super::gate::{self, Caller};
-use super::{App, Request, Response};
+use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
 use crate::auth::identity::IdentityStore;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore};
+use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
 use crate::registry::MetadataStore;
 use serde_json::json;
 
@@ -30,19 +30,42 @@ pub fn parse_scope(s: &str) -> Option<(RepoName, Vec<Action>)> {
     Some((repo, acts))
 }
 
-pub async fn issue<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Response<O::Reader>>
+/// The OAuth2 form of the token request (`POST /token`), as containerd sends it.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+pub async fn issue<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    req: &Request,
+    body: &mut impl ChunkSource,
+) -> Result<Response<O::Reader>>
 where
     M: MetadataStore,
     O: ObjectStore,
     C: Clock,
     I: IdentityStore,
 {
-    let caller = gate::authenticate(app, req).await?;
+    let (caller, params) = match req.method {
+        Method::Get => (gate::authenticate(app, req).await?, req.query.clone()),
+        Method::Post => {
+            let form = read_form(body).await?;
+            let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let caller = match (field("grant_type"), field("username"), field("password")) {
+                (Some("password"), Some(user), Some(password)) => gate::pat_caller(app, Some(user), password).await?,
+                // No refresh tokens are issued, so none can be redeemed.
+                (Some("password") | Some("refresh_token"), _, _) => {
+                    return Err(RegistryError::Unauthorized { scope: None })
+                }
+                _ => gate::authenticate(app, req).await?,
+            };
+            (caller, form)
+        }
+        _ => return Err(RegistryError::Unsupported("the token service takes GET or POST".into())),
+    };
     if matches!(caller, Caller::Token(_)) {
         // A registry token does not buy another one.
         return Err(RegistryError::Unauthorized { scope: None });
     }
-    let scopes: Vec<&str> = req.query.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ')).collect();
+    let scopes: Vec<&str> = params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ')).collect();
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
@@ -69,6 +92,17 @@ where
         200,
         &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
     ))
+}
+
+async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next_chunk().await? {
+        if bytes.len() + chunk.len() > MAX_FORM_BYTES {
+            return Err(RegistryError::TooLarge("a token request form".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
 fn caller_login(caller: &Caller) -> Option<crate::auth::Login> {

@@ -10,6 +10,9 @@ from client import Client
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "wrangler-dev.sh")
+# Secrets of this test instance only, made fresh for each run.
+ADMIN_TOKEN = "adm-" + uuid.uuid4().hex
+SIGNING_KEY = uuid.uuid4().hex + uuid.uuid4().hex
 
 
 def free_port():
@@ -28,7 +31,8 @@ class Registry:
         self.base = f"https://{self.host}"
 
     def start(self):
-        args = [SCRIPT, "start", str(self.port), self.state, self.log, "https", "--var", "CONTRACT_TESTS:on"]
+        args = [SCRIPT, "start", str(self.port), self.state, self.log, "https", "--var", "CONTRACT_TESTS:on",
+                "--var", f"ADMIN_TOKEN:{ADMIN_TOKEN}", "--var", f"TOKEN_SIGNING_KEY:{SIGNING_KEY}"]
         subprocess.run(args, check=True, cwd=ROOT)
 
     def stop(self):
@@ -73,10 +77,41 @@ def registry(tmp_path_factory):
     reg.stop()
 
 
+class Admin:
+    """The operator API of the instance under test."""
+
+    def __init__(self, registry):
+        self.client = Client(registry.base)
+        self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def post(self, path, body):
+        return self.client.req("POST", path, json=body, headers=self.headers)
+
+    def put(self, path, body):
+        return self.client.req("PUT", path, json=body, headers=self.headers)
+
+    def delete(self, path):
+        return self.client.req("DELETE", path, headers=self.headers)
+
+    def user(self, login, scopes=("read:packages", "write:packages", "delete:packages")):
+        """Makes the user (if new) and a PAT; returns (login, token, token id)."""
+        r = self.post("/admin/users", {"login": login})
+        assert r.status_code in (201, 409), r.text
+        r = self.post(f"/admin/users/{login}/tokens", {"scopes": list(scopes), "note": "e2e"})
+        assert r.status_code == 201, r.text
+        return login, r.json()["token"], r.json()["id"]
+
+
 @pytest.fixture(scope="session")
-def creds(registry):
-    """Credentials for pushes, as (user, token), or None while the registry runs open."""
-    return None
+def admin(registry):
+    return Admin(registry)
+
+
+@pytest.fixture(scope="session")
+def creds(admin):
+    """The user `e2e` with every scope: repositories under e2e/ are theirs."""
+    login, token, _ = admin.user("e2e")
+    return (login, token)
 
 
 @pytest.fixture
