@@ -132,16 +132,17 @@ where
     Ok(ok)
 }
 
-/// The answer to a refused request. Anonymous callers are asked to authenticate;
-/// authenticated callers who may not read get what a missing repository gets, so a
-/// private package's existence does not leak.
+/// The answer to a refused request. Callers without credentials, or with a registry
+/// token that lacks the access, are told which scope to ask the token service for (as
+/// the token protocol's `insufficient_scope`); callers with a PAT who may not read get
+/// what a missing repository gets, so a private package's existence does not leak.
 pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
     match (caller, action) {
-        (Caller::Anonymous, _) => {
+        (Caller::Anonymous | Caller::Token(_), _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }
-        (_, Action::Pull) => RegistryError::NameUnknown,
-        _ => RegistryError::Denied,
+        (Caller::Pat { .. }, Action::Pull) => RegistryError::NameUnknown,
+        (Caller::Pat { .. }, _) => RegistryError::Denied,
     }
 }
