@@ -46,8 +46,10 @@ pub fn decide(scopes: Option<&Scopes>, facts: &Facts, action: Action) -> bool {
         (None, Action::Pull) => facts.visibility == Some(Visibility::Public),
         (None, _) => false,
         (Some(s), Action::Pull) => {
-            facts.visibility == Some(Visibility::Public)
-                || (facts.visibility.is_some() && s.can_read() && role >= Some(Role::Read))
+            let readable = facts.visibility.is_some() && s.can_read() && role >= Some(Role::Read);
+            // A caller may look where they could create: pushing clients check for blobs first.
+            let creatable = facts.may_create() && s.write;
+            facts.visibility == Some(Visibility::Public) || readable || creatable
         }
         (Some(s), Action::Push) => s.write && (role >= Some(Role::Write) || facts.may_create()),
         (Some(s), Action::Delete) => s.delete && facts.visibility.is_some() && role == Some(Role::Admin),
@@ -135,8 +137,11 @@ mod tests {
         assert!(!decide(Some(&write), &new(Relation::Stranger), Action::Push));
         assert!(!decide(Some(&read), &new(Relation::Own), Action::Push));
         assert!(!decide(None, &new(Relation::Own), Action::Push));
-        // Nothing to pull or delete yet.
-        assert!(!decide(Some(&write), &new(Relation::Own), Action::Pull));
+        // A pusher may look for what is not there yet; nobody else may.
+        assert!(decide(Some(&write), &new(Relation::Own), Action::Pull));
+        assert!(!decide(Some(&read), &new(Relation::Stranger), Action::Pull));
+        assert!(!decide(Some(&write), &new(Relation::Stranger), Action::Pull));
+        assert!(!decide(None, &new(Relation::Own), Action::Pull));
         assert!(!decide(Some(&Scopes { delete: true, ..Default::default() }), &new(Relation::Own), Action::Delete));
     }
 }
