@@ -23,12 +23,31 @@ impl Clock for WorkerClock {
 /// A request body, read as the client sends it.
 struct RequestBody(Option<ByteStream>);
 
+/// Unread bodies up to this size are drained after an early answer (an error before the
+/// body was needed), so the connection that carried them stays usable.
+const DRAIN_LIMIT: usize = 1 << 20;
+
+impl RequestBody {
+    async fn drain(&mut self) {
+        let mut read = 0;
+        while read < DRAIN_LIMIT {
+            match self.next_chunk().await {
+                Ok(Some(chunk)) => read += chunk.len(),
+                _ => break,
+            }
+        }
+    }
+}
+
 impl ChunkSource for RequestBody {
     async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
         match &mut self.0 {
             None => Ok(None),
             Some(stream) => match stream.next().await {
-                None => Ok(None),
+                None => {
+                    self.0 = None;
+                    Ok(None)
+                }
                 Some(Ok(chunk)) => Ok(Some(chunk)),
                 Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!("reading the request body: {e}"))),
             },
@@ -92,6 +111,7 @@ async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Res
         return contract(&app.registry).await;
     }
     let resp = api::serve(&app, &head, &mut body).await;
+    body.drain().await;
     if resp.status >= 500 {
         worker::console_error!("{} {} -> {}", req.method().as_ref(), url.path(), resp.status);
     }

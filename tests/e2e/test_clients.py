@@ -168,7 +168,9 @@ def test_containerd_ctr_push_and_pull(registry, creds, repo, containerd, tmp_pat
 def test_oras_artifact_push_and_pull(registry, creds, repo, tmp_path):
     import oras.client
 
-    c = oras.client.OrasClient(hostname=registry.host, tls_verify=False)
+    # oras-py's token backend keeps the first (pull-only) token for the pushes that follow;
+    # Basic auth with the PAT, which the registry accepts on every request, avoids that.
+    c = oras.client.OrasClient(hostname=registry.host, tls_verify=False, auth_backend="basic")
     if creds:
         c.login(username=creds[0], password=creds[1], hostname=registry.host, tls_verify=False)
     work = tmp_path / "push"
