@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The operator's API from the shell, against the local registry by default.
+#   scripts/admin.sh user LOGIN
+#   scripts/admin.sh org LOGIN OWNER
+#   scripts/admin.sh member ORG LOGIN member|owner
+#   scripts/admin.sh token LOGIN SCOPE[,SCOPE...] [NOTE]     prints the token once
+#   scripts/admin.sh revoke TOKEN_ID
+# REGISTRY (default https://127.0.0.1:8787) and ADMIN_TOKEN (default: from .dev.vars).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REGISTRY=${REGISTRY:-https://127.0.0.1:${PORT:-8787}}
+if [ -z "${ADMIN_TOKEN:-}" ] && [ -f .dev.vars ]; then
+  ADMIN_TOKEN=$(sed -n 's/^ADMIN_TOKEN="\(.*\)"$/\1/p' .dev.vars)
+fi
+: "${ADMIN_TOKEN:?set ADMIN_TOKEN or run make dev once to create .dev.vars}"
+
+call() { # METHOD PATH [JSON]
+  curl -sSk -X "$1" "$REGISTRY$2" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' ${3:+--data "$3"} -w '\n'
+}
+
+case "${1:-}" in
+  user)   call POST /admin/users "{\"login\":\"$2\"}" ;;
+  org)    call POST /admin/orgs "{\"login\":\"$2\",\"owner\":\"$3\"}" ;;
+  member) call PUT "/admin/orgs/$2/members/$3" "{\"role\":\"$4\"}" ;;
+  token)
+    scopes=$(printf '"%s",' ${3//,/ }); scopes="[${scopes%,}]"
+    call POST "/admin/users/$2/tokens" "{\"scopes\":$scopes,\"note\":\"${4:-cli}\"}" ;;
+  revoke) call DELETE "/admin/tokens/$2" ;;
+  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+esac
