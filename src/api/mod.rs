@@ -85,11 +85,13 @@ pub struct Response<R> {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Body<R>,
+    /// Why a request failed on the registry's side: logged once at the edge, never sent.
+    pub fault: Option<String>,
 }
 
 impl<R> Response<R> {
     pub fn new(status: u16) -> Self {
-        Response { status, headers: vec![], body: Body::Empty }
+        Response { status, headers: vec![], body: Body::Empty, fault: None }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -103,7 +105,7 @@ impl<R> Response<R> {
 
     pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
         let len = bytes.len();
-        Response { status, headers: vec![], body: Body::Bytes(bytes) }
+        Response { status, headers: vec![], body: Body::Bytes(bytes), fault: None }
             .header("content-type", content_type)
             .header("content-length", len.to_string())
     }
@@ -113,6 +115,9 @@ impl<R> Response<R> {
         let mut r = Self::bytes(e.status(), "application/json", e.body());
         if let RegistryError::TooManyRequests { retry_after_secs } = e {
             r = r.header("retry-after", retry_after_secs.to_string());
+        }
+        if let RegistryError::Internal(cause) = e {
+            r.fault = Some(cause.clone());
         }
         r
     }

@@ -106,14 +106,24 @@ async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Res
     );
     let has_body = req.inner().body().is_some();
     let mut body = RequestBody(if has_body { Some(req.stream()?) } else { None });
-    let app = app(&env)?;
+    let app = match app(&env) {
+        Ok(app) => app,
+        Err(e) => {
+            // A misconfigured deployment: say so in the log, answer like any fault.
+            worker::console_error!("cannot start the registry: {e}");
+            let resp = api::Response::error(&crate::error::RegistryError::internal(e));
+            return to_worker(resp, head.method == Method::Head);
+        }
+    };
     if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
         return contract(&app.registry).await;
     }
     let resp = api::serve(&app, &head, &mut body).await;
     body.drain().await;
     if resp.status >= 500 {
-        worker::console_error!("{} {} -> {}", req.method().as_ref(), url.path(), resp.status);
+        // The path and the cause only: never headers, which may carry credentials.
+        let cause = resp.fault.as_deref().unwrap_or("-");
+        worker::console_error!("{} {} -> {}: {cause}", req.method().as_ref(), url.path(), resp.status);
     }
     to_worker(resp, head.method == Method::Head)
 }
