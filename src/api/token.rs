@@ -8,7 +8,7 @@ use crate::auth::identity::IdentityStore;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
+use crate::registry::ports::{read_small, ChunkSource, Clock, ObjectStore};
 use crate::registry::MetadataStore;
 use serde_json::json;
 
@@ -95,13 +95,7 @@ where
 }
 
 async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next_chunk().await? {
-        if bytes.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(RegistryError::TooLarge("a token request form".into()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = read_small(body, MAX_FORM_BYTES, "a token request form").await?;
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
 }
 

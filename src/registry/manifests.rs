@@ -1,7 +1,7 @@
 //! Pushing, pulling and deleting manifests; tags and referrers.
 
 use super::keys;
-use super::ports::{ChunkSource, Clock, ManifestRecord, ObjectStore};
+use super::ports::{read_small, ChunkSource, Clock, ManifestRecord, ObjectStore};
 use super::{MetadataStore, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
@@ -38,7 +38,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
             Reference::Digest(d) => d.algorithm(),
             Reference::Tag(_) => Algorithm::Sha256,
         };
-        let bytes = read_bounded(body, MAX_MANIFEST_BYTES).await?;
+        let bytes = read_small(body, MAX_MANIFEST_BYTES, "a manifest").await?;
         let mut hasher = DigestHasher::new(algorithm);
         hasher.update(&bytes);
         let digest = hasher.finish();
@@ -150,16 +150,4 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         }
         Ok(found)
     }
-}
-
-/// Reads a body of at most `limit` bytes; more is 413.
-async fn read_bounded(body: &mut impl ChunkSource, limit: usize) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next_chunk().await? {
-        if bytes.len() + chunk.len() > limit {
-            return Err(RegistryError::TooLarge(format!("a manifest over {limit} bytes")));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }

@@ -20,6 +20,19 @@ pub trait ChunkSource {
     async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>>;
 }
 
+/// Reads a small body whole: manifests, JSON and forms. More than `limit` bytes is
+/// refused with 413 naming `what`, before more is read.
+pub async fn read_small(body: &mut impl ChunkSource, limit: usize, what: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next_chunk().await? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(crate::error::RegistryError::TooLarge(format!("{what} over {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// One uploaded part of a multipart object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartTag {
