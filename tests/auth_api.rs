@@ -293,3 +293,16 @@ fn token_service_takes_the_oauth2_password_form() {
     let refresh = "grant_type=refresh_token&refresh_token=x";
     assert_eq!(send_raw(&reg, Post, "/token", vec![], Chunks::one(refresh.as_bytes())).status, 401);
 }
+
+#[test]
+fn private_content_stays_out_of_shared_caches() {
+    let reg = registry();
+    let alice = pat(&reg, "alice", &["write:packages"]);
+    assert_eq!(push_as(&reg, "alice/app", "alice", &alice), 201);
+    let blob = format!("/v2/alice/app/blobs/{}", digest_of(b"{}"));
+    let r = as_user(&reg, Get, &blob, "alice", &alice, Chunks::none());
+    assert_eq!(r.header("cache-control"), Some("private, max-age=31536000, immutable"));
+    make_public(&reg, "alice/app");
+    let r = anonymous_get(&reg, &blob);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
+}

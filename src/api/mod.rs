@@ -214,7 +214,31 @@ where
             req.query.retain(|(k, _)| k != "from");
         }
     }
-    distribution::dispatch(&app.registry, route, &req, body).await
+    let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
+    if action == crate::auth::Action::Pull {
+        keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
+    }
+    Ok(resp)
+}
+
+/// Digest-addressed content is cacheable forever, but only a public package's content
+/// may sit in a shared cache.
+async fn keep_private_out_of_shared_caches<R, M, O, C, I>(
+    app: &App<M, O, C, I>,
+    repo: &crate::oci::RepoName,
+    resp: &mut Response<R>,
+) -> Result<(), RegistryError>
+where
+    I: crate::auth::identity::IdentityStore,
+{
+    let Some(i) = resp.headers.iter().position(|(k, v)| k == "cache-control" && v.starts_with("public")) else {
+        return Ok(());
+    };
+    let public = app.identity.package(repo).await?.is_some_and(|p| p.visibility == crate::auth::Visibility::Public);
+    if !public {
+        resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
+    }
+    Ok(())
 }
 
 fn truncated(s: &str) -> String {
