@@ -162,9 +162,14 @@ fn unknown_upload_is_blob_upload_unknown() {
 fn sessions_expire() {
     let reg = registry();
     let loc = start(&reg, REPO);
+    send(&reg, Patch, &loc, &[], Chunks::one(&bytes(200, 9)));
+    assert_eq!(reg.registry.objects.open_multiparts(), 1);
     reg.registry.clock.advance(61_000);
     assert_eq!(get(&reg, &loc).code(), "BLOB_UPLOAD_UNKNOWN");
     assert_eq!(futures_executor::block_on(reg.registry.expire_uploads(10)).unwrap(), 1);
+    // The scheduled clean-up leaves no multipart upload and no staged bytes behind.
+    assert_eq!(reg.registry.objects.open_multiparts(), 0);
+    assert!(reg.registry.objects.keys().is_empty(), "{:?}", reg.registry.objects.keys());
 }
 
 #[test]

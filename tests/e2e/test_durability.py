@@ -95,3 +95,33 @@ def test_everything_pushed_survives_a_restart(registry, client, repo):
     assert r.status_code == 200
     assert digest(r.content) == manifest_digest
     assert client.req("GET", f"/v2/{repo}/blobs/{d}").content == blob
+
+
+def test_scheduled_handler_removes_expired_upload_sessions(tmp_path):
+    """A second instance whose sessions expire after a second: the cron handler cleans up."""
+    from conftest import ADMIN_TOKEN, SIGNING_KEY, Registry, ROOT, SCRIPT
+    import subprocess
+
+    short = Registry(tmp_path / "state", tmp_path / "wrangler.log")
+    subprocess.run([SCRIPT, "start", str(short.port), short.state, short.log, "https",
+                    "--var", "UPLOAD_TTL_SECONDS:1", "--var", f"ADMIN_TOKEN:{ADMIN_TOKEN}",
+                    "--var", f"TOKEN_SIGNING_KEY:{SIGNING_KEY}"], check=True, cwd=ROOT)
+    try:
+        from conftest import Admin
+        from client import Client, error_code
+
+        login, token, _ = Admin(short).user("ttl")
+        c = Client(short.base, auth=(login, token))
+        loc = c.start("ttl/app")
+        # Past one part, so an R2 multipart upload is open too.
+        assert c.req("PATCH", loc, data=b"x" * (6 << 20)).status_code == 202
+        time.sleep(1.5)
+        assert error_code(c.req("GET", loc)) == "BLOB_UPLOAD_UNKNOWN"
+        r = c.req("GET", "/cdn-cgi/handler/scheduled")
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 10
+        while "expired 1 upload sessions" not in short.log_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "expired 1 upload sessions" in short.log_text()
+    finally:
+        short.stop()
