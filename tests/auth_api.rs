@@ -306,3 +306,22 @@ fn private_content_stays_out_of_shared_caches() {
     let r = anonymous_get(&reg, &blob);
     assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
 }
+
+#[test]
+fn responses_say_what_the_log_line_needs_and_no_secret() {
+    let reg = registry();
+    let alice = pat(&reg, "alice", &["write:packages"]);
+    assert_eq!(push_as(&reg, "alice/app", "alice", &alice), 201);
+    let req = edge_registry::api::Request::new(
+        Get,
+        "https://registry.test",
+        "/v2/alice/app/manifests/v1",
+        "",
+        auth(&basic("alice", &alice)),
+    );
+    let resp = futures_executor::block_on(edge_registry::api::serve(&reg.app, &req, &mut Chunks::none()));
+    assert_eq!(resp.trace.route, "manifest");
+    assert_eq!(resp.trace.repository.as_deref(), Some("alice/app"));
+    assert_eq!(resp.trace.principal.as_deref(), Some("alice"));
+    assert!(!format!("{:?}", resp.trace).contains(&alice));
+}

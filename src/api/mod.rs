@@ -23,6 +23,18 @@ pub enum Method {
 }
 
 impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Other => "OTHER",
+        }
+    }
+
     pub fn parse(s: &str) -> Method {
         match s {
             "GET" => Method::Get,
@@ -87,11 +99,21 @@ pub struct Response<R> {
     pub body: Body<R>,
     /// Why a request failed on the registry's side: logged once at the edge, never sent.
     pub fault: Option<String>,
+    pub trace: Trace,
+}
+
+/// What the request log line says of a request beyond its method and status. Never a
+/// credential: the principal is a login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub route: &'static str,
+    pub repository: Option<String>,
+    pub principal: Option<String>,
 }
 
 impl<R> Response<R> {
     pub fn new(status: u16) -> Self {
-        Response { status, headers: vec![], body: Body::Empty, fault: None }
+        Response { status, headers: vec![], body: Body::Empty, fault: None, trace: Trace::default() }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -105,7 +127,7 @@ impl<R> Response<R> {
 
     pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
         let len = bytes.len();
-        Response { status, headers: vec![], body: Body::Bytes(bytes), fault: None }
+        Response { status, headers: vec![], body: Body::Bytes(bytes), fault: None, trace: Trace::default() }
             .header("content-type", content_type)
             .header("content-length", len.to_string())
     }
@@ -150,14 +172,18 @@ where
     C: crate::registry::ports::Clock,
     I: crate::auth::identity::IdentityStore,
 {
+    let mut trace = Trace::default();
     let result = if req.path == "/token" {
+        trace.route = "token";
         token::issue(app, req, body).await
     } else if let Some(rest) = req.path.strip_prefix("/admin/") {
+        trace.route = "admin";
         admin::handle(app, rest, req, body).await
     } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
+        trace.route = "packages";
         packages::handle(app, rest, req, body).await
     } else {
-        registry_route(app, req, body).await
+        registry_route(app, req, body, &mut trace).await
     };
     let mut resp = result.unwrap_or_else(|e| {
         let mut r = Response::error(&e);
@@ -167,6 +193,7 @@ where
         r
     });
     resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
+    resp.trace = trace;
     resp
 }
 
@@ -184,6 +211,7 @@ async fn registry_route<M, O, C, I>(
     app: &App<M, O, C, I>,
     req: &Request,
     body: &mut impl crate::registry::ports::ChunkSource,
+    trace: &mut Trace,
 ) -> Result<Response<O::Reader>, RegistryError>
 where
     M: crate::registry::MetadataStore,
@@ -191,11 +219,15 @@ where
     C: crate::registry::ports::Clock,
     I: crate::auth::identity::IdentityStore,
 {
+    trace.route = "unknown";
     let route = match route::Route::parse(&req.path) {
         None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
         Some(r) => r?,
     };
+    trace.route = route.name();
+    trace.repository = route.repo().map(|r| r.to_string());
     let caller = gate::authenticate(app, req).await?;
+    trace.principal = caller.login().map(str::to_string);
     let Some((repo, action)) = route.access(req.method) else {
         // `/v2/` itself: clients probe it to learn whether and how to authenticate.
         return match caller {

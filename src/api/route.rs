@@ -78,6 +78,19 @@ impl Route {
         Some((repo, action))
     }
 
+    /// The route's name in the request log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::ApiBase => "base",
+            Route::Blob { .. } => "blob",
+            Route::UploadStart { .. } => "upload-start",
+            Route::Upload { .. } => "upload",
+            Route::Manifest { .. } => "manifest",
+            Route::Tags { .. } => "tags",
+            Route::Referrers { .. } => "referrers",
+        }
+    }
+
     /// The repository a route acts on.
     pub fn repo(&self) -> Option<&RepoName> {
         match self {

@@ -118,14 +118,35 @@ async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Res
     if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
         return contract(&app.registry).await;
     }
-    let resp = api::serve(&app, &head, &mut body).await;
+    let started = worker::Date::now().as_millis();
+    let request_id = crate::registry::random_id().unwrap_or_default();
+    let mut resp = api::serve(&app, &head, &mut body).await;
     body.drain().await;
-    if resp.status >= 500 {
-        // The path and the cause only: never headers, which may carry credentials.
-        let cause = resp.fault.as_deref().unwrap_or("-");
-        worker::console_error!("{} {} -> {}: {cause}", req.method().as_ref(), url.path(), resp.status);
-    }
+    log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started));
+    resp.headers.push(("x-request-id".into(), request_id));
     to_worker(resp, head.method == Method::Head)
+}
+
+/// One JSON line per request. Headers are never logged: they may carry credentials.
+fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str, duration_ms: u64) {
+    let bytes = |h: Option<&str>| h.and_then(|v| v.parse::<u64>().ok());
+    let line = serde_json::json!({
+        "request_id": request_id,
+        "method": req.method.as_str(),
+        "route": resp.trace.route,
+        "repository": resp.trace.repository,
+        "principal": resp.trace.principal,
+        "status": resp.status,
+        "bytes_in": bytes(req.header("content-length")),
+        "bytes_out": bytes(resp.get_header("content-length")),
+        "duration_ms": duration_ms,
+        "fault": resp.fault,
+    });
+    if resp.status >= 500 {
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
 }
 
 /// Runs the ports' contract over the real bindings (enabled only by the test suite).

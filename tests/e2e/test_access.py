@@ -89,8 +89,16 @@ def test_mount_from_an_unreadable_package_reveals_nothing(registry, admin):
 def test_tokens_never_reach_the_log(registry, admin, creds):
     from conftest import ADMIN_TOKEN
     login, token, _ = admin.user("logcheck")
-    Client(registry.base, auth=(login, token)).req("GET", "/v2/")
+    r = Client(registry.base, auth=(login, token)).req("GET", "/v2/logcheck/app/tags/list")
+    request_id = r.headers["X-Request-Id"]
     Client(registry.base, auth=(login, "erp_" + "f" * 56)).req("GET", "/v2/")
     log = registry.log_text()
     for secret in (token, creds[1], ADMIN_TOKEN):
         assert secret not in log
+    # One structured line per request, findable by the id the client was given.
+    lines = [json.loads(l[l.index("{"):]) for l in log.splitlines() if request_id in l]
+    assert len(lines) == 1, lines
+    assert lines[0]["route"] == "tags"
+    assert lines[0]["repository"] == "logcheck/app"
+    assert lines[0]["principal"] == "logcheck"
+    assert lines[0]["status"] == r.status_code
