@@ -1,0 +1,133 @@
+//! The application and its one entry point, `serve`: where every request goes.
+
+use super::http::{Request, Response, Trace};
+use super::{admin, distribution, gate, packages, route, token};
+use crate::error::RegistryError;
+
+/// The application: the registry, the identity store and the secrets it signs with.
+pub struct App<M, O, C, I> {
+    pub registry: crate::registry::Registry<M, O, C>,
+    pub identity: I,
+    /// Key of the HMAC that signs registry tokens.
+    pub signing_key: Vec<u8>,
+    /// The operator's token for `/admin`; `None` turns the admin API off.
+    pub admin_token: Option<String>,
+}
+
+/// The whole application: a request head and its body in, a response out. Errors of
+/// any layer become OCI error responses here and nowhere else.
+pub async fn serve<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    req: &Request,
+    body: &mut impl crate::registry::ports::ChunkSource,
+) -> Response<O::Reader>
+where
+    M: crate::registry::MetadataStore,
+    O: crate::registry::ports::ObjectStore,
+    C: crate::registry::ports::Clock,
+    I: crate::auth::identity::IdentityStore,
+{
+    let mut trace = Trace::default();
+    let result = if req.path == "/token" {
+        trace.route = "token";
+        token::issue(app, req, body).await
+    } else if let Some(rest) = req.path.strip_prefix("/admin/") {
+        trace.route = "admin";
+        admin::handle(app, rest, req, body).await
+    } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
+        trace.route = "packages";
+        packages::handle(app, rest, req, body).await
+    } else {
+        registry_route(app, req, body, &mut trace).await
+    };
+    let mut resp = result.unwrap_or_else(|e| {
+        let mut r = Response::error(&e);
+        if let RegistryError::Unauthorized { scope } = &e {
+            r = r.header("www-authenticate", challenge(req, scope.as_deref()));
+        }
+        r
+    });
+    resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
+    resp.trace = trace;
+    resp
+}
+
+/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
+fn challenge(req: &Request, scope: Option<&str>) -> String {
+    let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
+    if let Some(s) = scope {
+        c.push_str(&format!(",scope=\"{s}\""));
+    }
+    c
+}
+
+/// `/v2/...`: authenticate, authorize, dispatch.
+async fn registry_route<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    req: &Request,
+    body: &mut impl crate::registry::ports::ChunkSource,
+    trace: &mut Trace,
+) -> Result<Response<O::Reader>, RegistryError>
+where
+    M: crate::registry::MetadataStore,
+    O: crate::registry::ports::ObjectStore,
+    C: crate::registry::ports::Clock,
+    I: crate::auth::identity::IdentityStore,
+{
+    trace.route = "unknown";
+    let route = match route::Route::parse(&req.path) {
+        None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
+        Some(r) => r?,
+    };
+    trace.route = route.name();
+    trace.repository = route.repo().map(|r| r.to_string());
+    let caller = gate::authenticate(app, req).await?;
+    trace.principal = caller.login().map(str::to_string);
+    let Some((repo, action)) = route.access(req.method) else {
+        // `/v2/` itself: clients probe it to learn whether and how to authenticate.
+        return match caller {
+            gate::Caller::Anonymous => Err(RegistryError::Unauthorized { scope: None }),
+            _ => distribution::dispatch(&app.registry, route, req, body).await,
+        };
+    };
+    if !gate::allowed(app, &caller, &repo, action).await? {
+        return Err(gate::refusal(&caller, &repo, action));
+    }
+    let mut req = req.clone();
+    if let Some(from) = req.query("from").and_then(|f| crate::oci::RepoName::parse(f).ok()) {
+        // A mount reads its source: a source the caller may not read is treated as
+        // absent, so the mount falls back to an upload and reveals nothing.
+        if !gate::allowed(app, &caller, &from, crate::auth::Action::Pull).await? {
+            req.query.retain(|(k, _)| k != "from");
+        }
+    }
+    let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
+    if action == crate::auth::Action::Pull {
+        keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
+    }
+    Ok(resp)
+}
+
+/// Digest-addressed content is cacheable forever, but only a public package's content
+/// may sit in a shared cache.
+async fn keep_private_out_of_shared_caches<R, M, O, C, I>(
+    app: &App<M, O, C, I>,
+    repo: &crate::oci::RepoName,
+    resp: &mut Response<R>,
+) -> Result<(), RegistryError>
+where
+    I: crate::auth::identity::IdentityStore,
+{
+    let Some(i) = resp.headers.iter().position(|(k, v)| k == "cache-control" && v.starts_with("public")) else {
+        return Ok(());
+    };
+    let public = app.identity.package(repo).await?.is_some_and(|p| p.visibility == crate::auth::Visibility::Public);
+    if !public {
+        resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
+    }
+    Ok(())
+}
+
+fn truncated(s: &str) -> String {
+    s.chars().take(80).collect()
+}
