@@ -467,3 +467,29 @@ fn unknown_routes_and_methods() {
     let r = send_raw(&reg, Put, "/v2/", vec![("authorization".into(), basic("alice", &token))], Chunks::none());
     assert_eq!((r.status, r.code().as_str()), (405, "UNSUPPORTED"));
 }
+
+#[test]
+fn collection_removes_only_blobs_nothing_links_or_needs() {
+    let reg = registry();
+    let orphan = push_blob(&reg, REPO, b"deleted layer");
+    let shared = push_blob(&reg, REPO, b"shared layer");
+    push_blob(&reg, "bob/app", b"shared layer");
+    let manifest = push_image(&reg, REPO, "v1", b"kept layer");
+    let kept_layer = digest_of(b"kept layer");
+    for d in [&orphan, &shared, &kept_layer] {
+        assert_eq!(send(&reg, Delete, &format!("/v2/{REPO}/blobs/{d}"), &[], Chunks::none()).status, 202);
+    }
+    let objects_before = reg.registry.objects.keys().len();
+    // Within the grace period nothing goes.
+    reg.registry.clock.advance(1000);
+    assert_eq!(futures_executor::block_on(reg.registry.collect_blobs(60_000, 100)).unwrap(), 0);
+    reg.registry.clock.advance(60_000);
+    assert_eq!(futures_executor::block_on(reg.registry.collect_blobs(60_000, 100)).unwrap(), 1);
+    assert_eq!(reg.registry.objects.keys().len(), objects_before - 1);
+    // Still served: the shared layer to bob, the image (its layer needed by a manifest).
+    assert_eq!(get(&reg, &format!("/v2/bob/app/blobs/{shared}")).body, b"shared layer");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/{manifest}")).status, 200);
+    // A fresh push of the collected digest stores it again.
+    push_blob(&reg, REPO, b"deleted layer");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{orphan}")).body, b"deleted layer");
+}

@@ -126,6 +126,19 @@ impl BlobIndex for D1Metadata {
         let sql = "DELETE FROM repository_blobs WHERE repository = ?1 AND digest = ?2";
         Ok(self.0.run(sql, &[s(repo.as_str()), s(d.to_string())]).await? > 0)
     }
+
+    async fn orphaned_blobs(&self, before_ms: u64, limit: u32) -> Result<Vec<BlobRecord>> {
+        let sql =
+            format!("SELECT b.digest, b.object_key, b.size FROM blobs b WHERE {ORPHAN} ORDER BY b.created_at LIMIT ?2");
+        let rows: Vec<BlobRow> = self.0.rows(&sql, &[n(before_ms), n(limit as u64)]).await?;
+        rows.into_iter().map(BlobRow::record).collect()
+    }
+
+    async fn forget_orphan(&self, d: &Digest, before_ms: u64) -> Result<bool> {
+        // One statement: SQLite runs it atomically, so a concurrent link wins.
+        let sql = format!("DELETE FROM blobs AS b WHERE b.digest = ?3 AND {ORPHAN}");
+        Ok(self.0.run(&sql, &[n(before_ms), n(0), s(d.to_string())]).await? == 1)
+    }
 }
 
 impl D1Metadata {
@@ -248,6 +261,12 @@ impl ManifestRow {
         })
     }
 }
+
+/// A blob (`b`) held since before ?1 that no repository links and no linked manifest needs.
+const ORPHAN: &str = "b.created_at < ?1 \
+    AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm ON rm.digest = mr.manifest \
+                    WHERE mr.child = b.digest)";
 
 const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
 /// D1 binds at most 100 values per statement: references go in groups.

@@ -159,12 +159,19 @@ async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
-    match registry(&env) {
-        Ok(reg) => match reg.expire_uploads(100).await {
-            Ok(n) => worker::console_log!("expired {n} upload sessions"),
-            Err(e) => worker::console_error!("expiring uploads: {e:?}"),
-        },
-        Err(e) => worker::console_error!("scheduled: {e}"),
+    let reg = match registry(&env) {
+        Ok(reg) => reg,
+        Err(e) => return worker::console_error!("scheduled: {e}"),
+    };
+    // Bounded work per run: what is left waits for the next run.
+    match reg.expire_uploads(100).await {
+        Ok(n) => worker::console_log!("expired {n} upload sessions"),
+        Err(e) => worker::console_error!("expiring uploads: {e:?}"),
+    }
+    let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
+    match reg.collect_blobs(grace_secs * 1000, 200).await {
+        Ok(n) => worker::console_log!("collected {n} orphaned blobs"),
+        Err(e) => worker::console_error!("collecting blobs: {e:?}"),
     }
 }
 

@@ -28,4 +28,19 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
             Err(RegistryError::BlobUnknown)
         }
     }
+
+    /// Deletes blobs nothing links or needs, untouched for `grace_ms` (so a push between
+    /// its blob upload and its manifest never loses a layer); at most `limit` a run, oldest
+    /// first, so a later run goes on where this one stopped. Returns how many went.
+    pub async fn collect_blobs(&self, grace_ms: u64, limit: u32) -> Result<usize> {
+        let before = self.now().saturating_sub(grace_ms);
+        let mut collected = 0;
+        for blob in self.meta.orphaned_blobs(before, limit).await? {
+            if self.meta.forget_orphan(&blob.digest, before).await? {
+                self.objects.delete(&blob.object_key).await?;
+                collected += 1;
+            }
+        }
+        Ok(collected)
+    }
 }

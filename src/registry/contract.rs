@@ -120,7 +120,20 @@ async fn blob_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.linked_blob(&a, &d).await, "linked a")?.is_none(), "unlinked blobs are not visible")?;
     ok(m.link_blob(&a, &d, 3).await, "link")?;
     ensure(ok(m.linked_blob(&a, &d).await, "relinked")?.is_some(), "link makes a held blob visible")?;
-    ensure(ok(m.repository_exists(&a).await, "exists")?, "linking creates the repository")
+    ensure(ok(m.repository_exists(&a).await, "exists")?, "linking creates the repository")?;
+
+    // Collection: only blobs nothing links or needs, and only old enough ones.
+    let orphan = BlobRecord { digest: digest(u, "orphan"), object_key: format!("blobs/{u}-3"), size: 1 };
+    ok(m.commit_blob(&a, &orphan, 10).await, "commit orphan")?;
+    ok(m.unlink_blob(&a, &orphan.digest).await, "unlink orphan")?;
+    let listed = |v: Vec<BlobRecord>, d: &Digest| v.iter().any(|b| &b.digest == d);
+    ensure(!listed(ok(m.orphaned_blobs(10, 1000).await, "young")?, &orphan.digest), "young orphans are kept")?;
+    let old = ok(m.orphaned_blobs(11, 1000).await, "orphans")?;
+    ensure(listed(old.clone(), &orphan.digest), "an old unlinked blob is an orphan")?;
+    ensure(!listed(old, &d), "a linked blob is no orphan")?;
+    ensure(!ok(m.forget_orphan(&d, 11).await, "forget linked")?, "a linked blob is never forgotten")?;
+    ensure(ok(m.forget_orphan(&orphan.digest, 11).await, "forget")?, "an orphan is forgotten")?;
+    ensure(!ok(m.forget_orphan(&orphan.digest, 11).await, "forget again")?, "only once")
 }
 
 async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
@@ -202,7 +215,19 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.linked_manifest(&r, &one.digest).await, "unlinked")?.is_none(), "unlinked manifests are not visible")?;
     ensure(ok(m.delete_tag(&r, &latest).await, "delete tag")?, "delete_tag reports the tag")?;
     ensure(!ok(m.delete_tag(&r, &latest).await, "delete tag again")?, "deleting a missing tag reports none")?;
-    ensure(ok(m.linked_manifest(&r, &two.digest).await, "still linked")?.is_some(), "deleting a tag keeps the manifest")
+    ensure(
+        ok(m.linked_manifest(&r, &two.digest).await, "still linked")?.is_some(),
+        "deleting a tag keeps the manifest",
+    )?;
+
+    // A blob a linked manifest needs is kept even when no repository links it.
+    let needed = BlobRecord { digest: refs[0].clone(), object_key: format!("blobs/{u}-needed"), size: 1 };
+    ok(m.commit_blob(&r, &needed, 1).await, "commit needed")?;
+    ok(m.unlink_blob(&r, &needed.digest).await, "unlink needed")?;
+    ok(m.commit_manifest(&r, &one, &refs, None, 4).await, "relink one")?;
+    ensure(!ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget needed")?, "a needed blob is kept")?;
+    ok(m.unlink_manifest(&r, &one.digest).await, "unlink one again")?;
+    ensure(ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget unneeded")?, "then it is an orphan")
 }
 
 #[cfg(test)]

@@ -118,6 +118,7 @@ impl ObjectStore for MemoryObjects {
 #[derive(Default)]
 struct MetaState {
     blobs: HashMap<Digest, BlobRecord>,
+    blob_created: HashMap<Digest, u64>,
     blob_links: BTreeSet<(RepoName, Digest)>,
     uploads: HashMap<String, UploadSession>,
     manifests: HashMap<Digest, ManifestRecord>,
@@ -125,6 +126,18 @@ struct MetaState {
     manifest_links: BTreeSet<(RepoName, Digest)>,
     tags: BTreeMap<(RepoName, String), Digest>,
     repositories: BTreeSet<RepoName>,
+}
+
+impl MetaState {
+    fn is_orphan(&self, digest: &Digest, before_ms: u64) -> bool {
+        let old = self.blob_created.get(digest).is_some_and(|t| *t < before_ms);
+        let linked = self.blob_links.iter().any(|(_, d)| d == digest);
+        let needed = self
+            .references
+            .iter()
+            .any(|(m, children)| children.contains(digest) && self.manifest_links.iter().any(|(_, d)| d == m));
+        self.blobs.contains_key(digest) && old && !linked && !needed
+    }
 }
 
 /// All metadata in maps.
@@ -139,8 +152,9 @@ impl BlobIndex for MemoryMetadata {
         Ok(s.blob_links.contains(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
     }
 
-    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, _now_ms: u64) -> Result<BlobRecord> {
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
         let mut s = self.state.borrow_mut();
+        s.blob_created.entry(blob.digest.clone()).or_insert(now_ms);
         let standing = s.blobs.entry(blob.digest.clone()).or_insert_with(|| blob.clone()).clone();
         s.blob_links.insert((repo.clone(), blob.digest.clone()));
         s.repositories.insert(repo.clone());
@@ -159,6 +173,28 @@ impl BlobIndex for MemoryMetadata {
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         Ok(self.state.borrow_mut().blob_links.remove(&(repo.clone(), digest.clone())))
+    }
+
+    async fn orphaned_blobs(&self, before_ms: u64, limit: u32) -> Result<Vec<BlobRecord>> {
+        let s = self.state.borrow();
+        let mut found: Vec<(u64, BlobRecord)> = s
+            .blobs
+            .values()
+            .filter(|b| s.is_orphan(&b.digest, before_ms))
+            .map(|b| (s.blob_created[&b.digest], b.clone()))
+            .collect();
+        found.sort_by(|a, b| (a.0, &a.1.digest).cmp(&(b.0, &b.1.digest)));
+        Ok(found.into_iter().take(limit as usize).map(|(_, b)| b).collect())
+    }
+
+    async fn forget_orphan(&self, digest: &Digest, before_ms: u64) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if !s.is_orphan(digest, before_ms) {
+            return Ok(false);
+        }
+        s.blobs.remove(digest);
+        s.blob_created.remove(digest);
+        Ok(true)
     }
 }
 

@@ -114,6 +114,13 @@ pub trait BlobIndex {
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, now_ms: u64) -> Result<()>;
     /// Removes the link; the bytes stay until collected. Returns whether a link existed.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+    /// Blobs held since before `before_ms` that no repository links and no manifest linked
+    /// in any repository needs, oldest first, at most `limit`.
+    async fn orphaned_blobs(&self, before_ms: u64, limit: u32) -> Result<Vec<BlobRecord>>;
+    /// Forgets the blob only if it still is an orphan held since before `before_ms`, in
+    /// one step, so a push that links it meanwhile wins. Returns whether it forgot it
+    /// (then, and only then, its object may be deleted).
+    async fn forget_orphan(&self, digest: &Digest, before_ms: u64) -> Result<bool>;
 }
 
 /// Upload sessions.

@@ -96,14 +96,15 @@ def test_everything_pushed_survives_a_restart(registry, client, repo):
     assert client.req("GET", f"/v2/{repo}/blobs/{d}").content == blob
 
 
-def test_scheduled_handler_removes_expired_upload_sessions(tmp_path):
-    """A second instance whose sessions expire after a second: the cron handler cleans up."""
+def test_scheduled_handler_removes_expired_sessions_and_orphaned_blobs(tmp_path):
+    """A second instance whose sessions expire after a second and whose collector has no
+    grace period: the cron handler cleans up, and keeps what is still used."""
     from conftest import ADMIN_TOKEN, SIGNING_KEY, Registry, ROOT, SCRIPT
     import subprocess
 
     short = Registry(tmp_path / "state", tmp_path / "wrangler.log")
     subprocess.run([SCRIPT, "start", str(short.port), short.state, short.log, "https",
-                    "--var", "UPLOAD_TTL_SECONDS:1", "--var", f"ADMIN_TOKEN:{ADMIN_TOKEN}",
+                    "--var", "UPLOAD_TTL_SECONDS:1", "--var", "GC_GRACE_SECONDS:0", "--var", f"ADMIN_TOKEN:{ADMIN_TOKEN}",
                     "--var", f"TOKEN_SIGNING_KEY:{SIGNING_KEY}"], check=True, cwd=ROOT)
     try:
         from conftest import Admin
@@ -114,6 +115,12 @@ def test_scheduled_handler_removes_expired_upload_sessions(tmp_path):
         loc = c.start("ttl/app")
         # Past one part, so an R2 multipart upload is open too.
         assert c.req("PATCH", loc, data=b"x" * (6 << 20)).status_code == 202
+        # One blob deleted from its only repository, one deleted from one of two.
+        gone = c.push_blob("ttl/app", b"deleted layer")
+        shared = c.push_blob("ttl/app", b"shared layer")
+        c.push_blob("ttl/other", b"shared layer")
+        for d in (gone, shared):
+            assert c.req("DELETE", f"/v2/ttl/app/blobs/{d}").status_code == 202
         time.sleep(1.5)
         assert error_code(c.req("GET", loc)) == "BLOB_UPLOAD_UNKNOWN"
         r = c.req("GET", "/cdn-cgi/handler/scheduled")
@@ -122,5 +129,10 @@ def test_scheduled_handler_removes_expired_upload_sessions(tmp_path):
         while "expired 1 upload sessions" not in short.log_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "expired 1 upload sessions" in short.log_text()
+        assert "collected 1 orphaned blobs" in short.log_text()
+        assert c.req("GET", f"/v2/ttl/other/blobs/{shared}").content == b"shared layer"
+        # The collected digest can be pushed and pulled again.
+        assert c.push_blob("ttl/app", b"deleted layer") == gone
+        assert c.req("GET", f"/v2/ttl/app/blobs/{gone}").content == b"deleted layer"
     finally:
         short.stop()
