@@ -126,7 +126,8 @@ def test_scheduled_handler_removes_expired_sessions_and_orphaned_blobs(tmp_path)
         r = c.req("GET", "/cdn-cgi/handler/scheduled")
         assert r.status_code == 200, r.text
         deadline = time.monotonic() + 10
-        while "expired 1 upload sessions" not in short.log_text() and time.monotonic() < deadline:
+        # The collector runs after the sessions' clean-up: wait for its line.
+        while "orphaned blobs" not in short.log_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "expired 1 upload sessions" in short.log_text()
         assert "collected 1 orphaned blobs" in short.log_text()
