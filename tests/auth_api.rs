@@ -325,3 +325,32 @@ fn responses_say_what_the_log_line_needs_and_no_secret() {
     assert_eq!(resp.trace.principal.as_deref(), Some("alice"));
     assert!(!format!("{:?}", resp.trace).contains(&alice));
 }
+
+#[test]
+fn failed_logins_are_rate_limited_without_locking_the_owner_out() {
+    let reg = registry();
+    let alice = pat(&reg, "alice", &["read:packages"]);
+    let from = |ip: &str, login: &str, token: &str| {
+        let mut h = auth(&basic(login, token));
+        h.push(("cf-connecting-ip".into(), ip.into()));
+        send_raw(&reg, Get, "/v2/", h, Chunks::none())
+    };
+    let wrong = format!("erp_{}", "0".repeat(56));
+    for i in 0..10 {
+        assert_eq!(from(&format!("10.0.0.{i}"), "alice", &wrong).status, 401);
+    }
+    let r = from("10.0.1.1", "alice", &wrong);
+    assert_eq!((r.status, r.code().as_str()), (429, "TOOMANYREQUESTS"));
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Alice's own token still works while her login is under attack.
+    assert_eq!(from("10.0.2.1", "alice", &alice).status, 200);
+
+    // An address with many failures is refused outright, for the rest of the minute.
+    for i in 0..30 {
+        from("192.0.2.7", &format!("user{i}"), "hunter2");
+    }
+    assert_eq!(from("192.0.2.7", "alice", &alice).status, 429);
+    reg.registry.clock.advance(60_000);
+    assert_eq!(from("192.0.2.7", "alice", &alice).status, 200);
+}

@@ -50,8 +50,10 @@ where
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
-        Credentials::Basic { user, password } => pat_caller(app, Some(&user), &password).await,
-        Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => pat_caller(app, None, &token).await,
+        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password).await,
+        Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
+            pat_caller(app, req, None, &token).await
+        }
         Credentials::Bearer(token) => {
             let now = app.registry.clock.now_ms() / 1000;
             bearer::verify(&token, &app.signing_key, now).map(Caller::Token).ok_or_else(bad_credentials)
@@ -59,22 +61,66 @@ where
     }
 }
 
-/// Checks a PAT (and, for Basic, that it belongs to the user named).
-pub async fn pat_caller<M, O, C, I>(app: &App<M, O, C, I>, user: Option<&str>, secret: &str) -> Result<Caller>
+/// Failed authentications are counted per one-minute window.
+const FAILURE_WINDOW_MS: u64 = 60_000;
+/// A client address with this many failures in a window is refused outright until the
+/// window ends.
+const MAX_FAILURES_PER_ADDRESS: u32 = 30;
+/// A login with this many failures in a window gets 429 instead of 401 for further
+/// failures. Valid credentials still work, so an attacker cannot lock its owner out.
+const MAX_FAILURES_PER_LOGIN: u32 = 10;
+
+fn too_many(now_ms: u64) -> RegistryError {
+    let retry_after_secs = (FAILURE_WINDOW_MS - now_ms % FAILURE_WINDOW_MS).div_ceil(1000);
+    RegistryError::TooManyRequests { retry_after_secs }
+}
+
+/// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
+/// attempts rate limited per client address and per login.
+pub async fn pat_caller<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    req: &Request,
+    user: Option<&str>,
+    secret: &str,
+) -> Result<Caller>
 where
     C: Clock,
     I: IdentityStore,
 {
-    let presented = PresentedToken::parse(secret).ok_or_else(bad_credentials)?;
-    let record = app.identity.token(presented.id()).await?.ok_or_else(bad_credentials)?;
     let now = app.registry.clock.now_ms();
+    let window = now / FAILURE_WINDOW_MS;
+    let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
+    if app.identity.auth_failures(&address, window).await? >= MAX_FAILURES_PER_ADDRESS {
+        return Err(too_many(now));
+    }
+    if let Some(caller) = verify_pat(app, user, secret, now).await? {
+        return Ok(caller);
+    }
+    app.identity.record_auth_failure(&address, window).await?;
+    if let Some(user) = user {
+        let failures = app.identity.record_auth_failure(&format!("login:{user}"), window).await?;
+        if failures > MAX_FAILURES_PER_LOGIN {
+            return Err(too_many(now));
+        }
+    }
+    Err(bad_credentials())
+}
+
+async fn verify_pat<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    user: Option<&str>,
+    secret: &str,
+    now: u64,
+) -> Result<Option<Caller>>
+where
+    I: IdentityStore,
+{
+    let Some(presented) = PresentedToken::parse(secret) else { return Ok(None) };
+    let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
     let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
     let owner_ok = user.is_none_or(|u| u == record.login.as_str());
-    if presented.matches(&record.hash) && live && owner_ok {
-        Ok(Caller::Pat { login: record.login, scopes: record.scopes })
-    } else {
-        Err(bad_credentials())
-    }
+    Ok((presented.matches(&record.hash) && live && owner_ok)
+        .then_some(Caller::Pat { login: record.login, scopes: record.scopes }))
 }
 
 /// The facts the policy needs about `repo` and the calling user.

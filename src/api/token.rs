@@ -50,7 +50,9 @@ where
             let form = read_form(body).await?;
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let caller = match (field("grant_type"), field("username"), field("password")) {
-                (Some("password"), Some(user), Some(password)) => gate::pat_caller(app, Some(user), password).await?,
+                (Some("password"), Some(user), Some(password)) => {
+                    gate::pat_caller(app, req, Some(user), password).await?
+                }
                 // No refresh tokens are issued, so none can be redeemed.
                 (Some("password") | Some("refresh_token"), _, _) => {
                     return Err(RegistryError::Unauthorized { scope: None })

@@ -53,4 +53,12 @@ pub trait IdentityStore {
     async fn set_collaborator(&self, repo: &RepoName, login: &Login, role: Role) -> Result<()>;
     async fn remove_collaborator(&self, repo: &RepoName, login: &Login) -> Result<bool>;
     async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>>;
+
+    /// Failed authentications counted under `key` (a client address or a login) in the
+    /// time window numbered `window`.
+    async fn auth_failures(&self, key: &str, window: u64) -> Result<u32>;
+    /// Counts one more failure; returns the window's count including it.
+    async fn record_auth_failure(&self, key: &str, window: u64) -> Result<u32>;
+    /// Drops the counts of windows before `window`.
+    async fn prune_auth_failures(&self, window: u64) -> Result<()>;
 }

@@ -14,6 +14,7 @@ struct State {
     tokens: HashMap<String, TokenRecord>,
     packages: HashMap<RepoName, Package>,
     collaborators: BTreeMap<(RepoName, Login), Role>,
+    failures: HashMap<(String, u64), u32>,
 }
 
 #[derive(Default)]
@@ -110,5 +111,21 @@ impl IdentityStore for MemoryIdentity {
     async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>> {
         let s = self.state.borrow();
         Ok(s.collaborators.iter().filter(|((r, _), _)| r == repo).map(|((_, l), role)| (l.clone(), *role)).collect())
+    }
+
+    async fn auth_failures(&self, key: &str, window: u64) -> Result<u32> {
+        Ok(self.state.borrow().failures.get(&(key.to_string(), window)).copied().unwrap_or(0))
+    }
+
+    async fn record_auth_failure(&self, key: &str, window: u64) -> Result<u32> {
+        let mut s = self.state.borrow_mut();
+        let n = s.failures.entry((key.to_string(), window)).or_insert(0);
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn prune_auth_failures(&self, window: u64) -> Result<()> {
+        self.state.borrow_mut().failures.retain(|(_, w), _| *w >= window);
+        Ok(())
     }
 }

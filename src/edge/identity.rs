@@ -203,4 +203,26 @@ impl IdentityStore for D1Identity {
             })
             .collect()
     }
+
+    async fn auth_failures(&self, key: &str, window: u64) -> Result<u32> {
+        let sql = "SELECT count FROM auth_failures WHERE key = ?1 AND slot = ?2";
+        let row: Option<CountRow> = self.0.first(sql, &[s(key), n(window)]).await?;
+        Ok(row.map_or(0, |r| r.count))
+    }
+
+    async fn record_auth_failure(&self, key: &str, window: u64) -> Result<u32> {
+        let sql = "INSERT INTO auth_failures (key, slot, count) VALUES (?1, ?2, 1) \
+                   ON CONFLICT (key, slot) DO UPDATE SET count = count + 1 RETURNING count";
+        let row: Option<CountRow> = self.0.first(sql, &[s(key), n(window)]).await?;
+        Ok(row.map_or(1, |r| r.count))
+    }
+
+    async fn prune_auth_failures(&self, window: u64) -> Result<()> {
+        self.0.run("DELETE FROM auth_failures WHERE slot < ?1", &[n(window)]).await.map(|_| ())
+    }
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    count: u32,
 }

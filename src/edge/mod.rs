@@ -173,6 +173,14 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Ok(n) => worker::console_log!("collected {n} orphaned blobs"),
         Err(e) => worker::console_error!("collecting blobs: {e:?}"),
     }
+    if let Ok(db) = env.d1("DB") {
+        use crate::auth::identity::IdentityStore;
+        // Failure counts matter only for the current minute.
+        let current = worker::Date::now().as_millis() / 60_000;
+        if let Err(e) = identity::D1Identity(d1::D1Access::new(db)).prune_auth_failures(current).await {
+            worker::console_error!("pruning failure counts: {e:?}");
+        }
+    }
 }
 
 fn to_worker(resp: api::Response<worker::ResponseBody>, head: bool) -> worker::Result<worker::Response> {

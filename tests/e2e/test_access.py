@@ -102,3 +102,16 @@ def test_tokens_never_reach_the_log(registry, admin, creds):
     assert lines[0]["repository"] == "logcheck/app"
     assert lines[0]["principal"] == "logcheck"
     assert lines[0]["status"] == r.status_code
+
+
+def test_failed_logins_are_rate_limited(registry, admin):
+    login, token, _ = admin.user("ratelimit")
+    wrong = Client(registry.base, auth=(login, "erp_" + "0" * 56))
+    # A client address of its own, so other tests' failures do not count here.
+    headers = {"CF-Connecting-IP": "198.51.100.23"}
+    statuses = [wrong.req("GET", "/v2/", headers=headers).status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+    r = wrong.req("GET", "/v2/", headers=headers)
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+    # The owner's valid token still works.
+    assert Client(registry.base, auth=(login, token)).req("GET", "/v2/", headers=headers).status_code == 200
