@@ -354,3 +354,21 @@ fn failed_logins_are_rate_limited_without_locking_the_owner_out() {
     reg.registry.clock.advance(60_000);
     assert_eq!(from("192.0.2.7", "alice", &alice).status, 200);
 }
+
+#[test]
+fn rotating_the_signing_key_keeps_issued_tokens_valid_for_their_lifetime() {
+    let mut reg = registry();
+    let alice = pat(&reg, "alice", &["write:packages"]);
+    assert_eq!(push_as(&reg, "alice/app", "alice", &alice), 201);
+    let r =
+        send_raw(&reg, Get, "/token?scope=repository:alice/app:pull", auth(&basic("alice", &alice)), Chunks::none());
+    let bearer = auth(&format!("Bearer {}", r.json()["token"].as_str().unwrap()));
+    let old = std::mem::replace(&mut reg.app.signing_key, b"a new key".to_vec());
+    // Without the previous key the old token is refused; with it, accepted.
+    assert_eq!(send_raw(&reg, Get, "/v2/alice/app/manifests/v1", bearer.clone(), Chunks::none()).status, 401);
+    reg.app.previous_signing_key = Some(old);
+    assert_eq!(send_raw(&reg, Get, "/v2/alice/app/manifests/v1", bearer.clone(), Chunks::none()).status, 200);
+    // Until it expires.
+    reg.registry.clock.advance(301_000);
+    assert_eq!(send_raw(&reg, Get, "/v2/alice/app/manifests/v1", bearer, Chunks::none()).status, 401);
+}

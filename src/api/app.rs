@@ -10,6 +10,9 @@ pub struct App<M, O, C, I> {
     pub identity: I,
     /// Key of the HMAC that signs registry tokens.
     pub signing_key: Vec<u8>,
+    /// The key before the last rotation: tokens it signed stay valid until they expire
+    /// (one token lifetime), so rotating logs nobody out.
+    pub previous_signing_key: Option<Vec<u8>>,
     /// The operator's token for `/admin`; `None` turns the admin API off.
     pub admin_token: Option<String>,
 }

@@ -56,7 +56,11 @@ where
         }
         Credentials::Bearer(token) => {
             let now = app.registry.clock.now_ms() / 1000;
-            bearer::verify(&token, &app.signing_key, now).map(Caller::Token).ok_or_else(bad_credentials)
+            let previous = app.previous_signing_key.as_deref();
+            bearer::verify(&token, &app.signing_key, now)
+                .or_else(|| previous.and_then(|key| bearer::verify(&token, key, now)))
+                .map(Caller::Token)
+                .ok_or_else(bad_credentials)
         }
     }
 }

@@ -88,6 +88,7 @@ fn app(env: &Env) -> worker::Result<WorkerApp> {
         registry: registry(env)?,
         identity: identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
         signing_key: signing_key.into_bytes(),
+        previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
     })
 }

@@ -60,6 +60,7 @@ pub fn registry() -> MemRegistry {
         registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
         identity: MemoryIdentity::default(),
         signing_key: b"test signing key".to_vec(),
+        previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.to_string()),
     };
     MemRegistry { app, tokens: Default::default() }
