@@ -1,57 +1,23 @@
 //! The Worker: converts between workers-rs and the platform-neutral `api`, and builds
 //! the registry over R2 and D1. Nothing else in the crate touches `worker`.
 
+mod body;
 mod d1;
 mod identity;
 mod r2;
 
 use crate::api::{self, Body, Method};
-use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock};
+
+use crate::registry::ports::Clock;
 use crate::registry::{Config, Registry};
-use futures_util::StreamExt;
-use worker::{event, ByteStream, Context, EncodeBody, Env, Headers, ResponseBuilder};
+
+use worker::{event, Context, EncodeBody, Env, Headers, ResponseBuilder};
 
 struct WorkerClock;
 
 impl Clock for WorkerClock {
     fn now_ms(&self) -> u64 {
         worker::Date::now().as_millis()
-    }
-}
-
-/// A request body, read as the client sends it.
-struct RequestBody(Option<ByteStream>);
-
-/// Unread bodies up to this size are drained after an early answer (an error before the
-/// body was needed), so the connection that carried them stays usable.
-const DRAIN_LIMIT: usize = 1 << 20;
-
-impl RequestBody {
-    async fn drain(&mut self) {
-        let mut read = 0;
-        while read < DRAIN_LIMIT {
-            match self.next_chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                _ => break,
-            }
-        }
-    }
-}
-
-impl ChunkSource for RequestBody {
-    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
-        match &mut self.0 {
-            None => Ok(None),
-            Some(stream) => match stream.next().await {
-                None => {
-                    self.0 = None;
-                    Ok(None)
-                }
-                Some(Ok(chunk)) => Ok(Some(chunk)),
-                Some(Err(e)) => Err(RegistryError::BlobUploadInvalid(format!("reading the request body: {e}"))),
-            },
-        }
     }
 }
 
@@ -94,7 +60,7 @@ fn app(env: &Env) -> worker::Result<WorkerApp> {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
     let url = req.url()?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
@@ -105,8 +71,7 @@ async fn fetch(mut req: worker::Request, env: Env, _ctx: Context) -> worker::Res
         url.query().unwrap_or(""),
         headers,
     );
-    let has_body = req.inner().body().is_some();
-    let mut body = RequestBody(if has_body { Some(req.stream()?) } else { None });
+    let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let app = match app(&env) {
         Ok(app) => app,
         Err(e) => {
