@@ -13,6 +13,7 @@ use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, DigestHasher, RepoName};
+use futures_util::future::join;
 
 /// What a mount request came to.
 #[derive(Debug)]
@@ -193,57 +194,42 @@ struct Writer {
 }
 
 impl Writer {
+    /// Reads the body into parts, sending each full part to storage while the next one
+    /// is read and hashed.
     async fn absorb<M: MetadataStore, O: ObjectStore, C: Clock>(
         &mut self,
         reg: &Registry<M, O, C>,
         body: &mut impl ChunkSource,
     ) -> Result<()> {
         let part_size = reg.config.part_size;
-        self.buf.reserve_exact(part_size.saturating_sub(self.buf.len()));
-        while let Some(chunk) = body.next_chunk().await? {
-            self.session.received += chunk.len() as u64;
-            if self.session.received > reg.config.max_blob_bytes {
-                return Err(too_big(reg.config.max_blob_bytes));
+        let max = reg.config.max_blob_bytes;
+        let Writer { session, hasher, buf, .. } = self;
+        let mut sending: Option<Vec<u8>> = None;
+        loop {
+            let filling = fill_part(body, hasher, buf, part_size, session.received, max);
+            let (sent, filled) = match sending.take() {
+                Some(part) => join(send_part(reg, session, part), filling).await,
+                None => (Ok(()), filling.await),
+            };
+            sent?;
+            let (read, ended) = filled?;
+            session.received += read;
+            if buf.len() >= part_size {
+                let rest = buf.split_off(part_size);
+                sending = Some(std::mem::replace(buf, rest));
             }
-            self.hasher.update(&chunk);
-            // Fill a part-sized buffer; memory holds at most the part being filled and the one
-            // being sent.
-            let mut rest: &[u8] = &chunk;
-            while !rest.is_empty() {
-                let take = (part_size - self.buf.len()).min(rest.len());
-                self.buf.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                if self.buf.len() == part_size {
-                    let part = std::mem::replace(&mut self.buf, Vec::with_capacity(part_size));
-                    self.write_part(reg, part).await?;
-                }
+            if ended {
+                break;
             }
         }
-        Ok(())
-    }
-
-    /// Parts are numbered by position, so a request retried after a failure rewrites
-    /// the same parts rather than adding new ones.
-    async fn write_part<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &mut self,
-        reg: &Registry<M, O, C>,
-        part: Vec<u8>,
-    ) -> Result<()> {
-        let key = &self.session.object_key;
-        let mp = match &self.session.multipart_id {
-            Some(mp) => mp.clone(),
-            None => {
-                let mp = reg.objects.create_multipart(key).await?;
-                self.session.multipart_id = Some(mp.clone());
-                mp
-            }
-        };
-        let number = u16::try_from(self.session.parts.len() + 1)
-            .ok()
-            .filter(|n| *n <= 10_000)
-            .ok_or_else(|| too_big(reg.config.max_blob_bytes))?;
-        let tag = reg.objects.upload_part(key, &mp, number, part).await?;
-        self.session.parts.push(tag);
+        if let Some(part) = sending {
+            send_part(reg, session, part).await?;
+        }
+        // A chunk larger than a part can leave more than one behind.
+        while buf.len() >= part_size {
+            let rest = buf.split_off(part_size);
+            send_part(reg, session, std::mem::replace(buf, rest)).await?;
+        }
         Ok(())
     }
 
@@ -300,7 +286,7 @@ impl Writer {
             Some(mp) => {
                 if !self.buf.is_empty() {
                     let last = std::mem::take(&mut self.buf);
-                    self.write_part(reg, last).await?;
+                    send_part(reg, &mut self.session, last).await?;
                 }
                 reg.objects.complete_multipart(&key, &mp, &self.session.parts).await?;
             }
@@ -325,4 +311,52 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Reads and hashes until `buf` holds a part or the body ends; returns the bytes read and
+/// whether the body ended.
+async fn fill_part(
+    body: &mut impl ChunkSource,
+    hasher: &mut DigestHasher,
+    buf: &mut Vec<u8>,
+    part_size: usize,
+    received: u64,
+    max: u64,
+) -> Result<(u64, bool)> {
+    let mut read = 0u64;
+    while buf.len() < part_size {
+        let Some(chunk) = body.next_chunk().await? else { return Ok((read, true)) };
+        read += chunk.len() as u64;
+        if received + read > max {
+            return Err(too_big(max));
+        }
+        hasher.update(&chunk);
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((read, false))
+}
+
+/// Stores one full part. Parts are numbered by position, so a request retried after a
+/// failure rewrites the same parts rather than adding new ones.
+async fn send_part<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    session: &mut UploadSession,
+    part: Vec<u8>,
+) -> Result<()> {
+    let key = &session.object_key;
+    let mp = match &session.multipart_id {
+        Some(mp) => mp.clone(),
+        None => {
+            let mp = reg.objects.create_multipart(key).await?;
+            session.multipart_id = Some(mp.clone());
+            mp
+        }
+    };
+    let number = u16::try_from(session.parts.len() + 1)
+        .ok()
+        .filter(|n| *n <= 10_000)
+        .ok_or_else(|| too_big(reg.config.max_blob_bytes))?;
+    let tag = reg.objects.upload_part(key, &mp, number, part).await?;
+    session.parts.push(tag);
+    Ok(())
 }
