@@ -71,20 +71,16 @@ where
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
+    let login = caller_login(&caller);
+    let pat_scopes = match &caller {
+        Caller::Pat { scopes, .. } => Some(scopes),
+        _ => None,
+    };
     let mut access = vec![];
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        let mut granted = vec![];
-        for action in wanted {
-            // Deciding must not create packages: only a push itself does.
-            let f = gate::facts(&app.identity, &repo, caller_login(&caller).as_ref()).await?;
-            let scopes = match &caller {
-                Caller::Pat { scopes, .. } => Some(scopes),
-                _ => None,
-            };
-            if crate::auth::policy::decide(scopes, &f, action) {
-                granted.push(action);
-            }
-        }
+        // Deciding must not create packages: only a push itself does.
+        let f = gate::facts(&app.identity, &repo, login.as_ref()).await?;
+        let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
         access.push(Grant { repository: repo.to_string(), actions: granted });
     }
     let now = app.registry.clock.now_ms() / 1000;
