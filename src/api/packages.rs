@@ -1,17 +1,30 @@
-//! The package API (`/api/packages/NAMESPACE/NAME[...]`), for a user's PAT: visibility,
-//! collaborators, and what a package is.
+//! The package API (`/api/packages/...`), for a user's PAT:
+//!
+//! | request                                          | does                                  |
+//! |--------------------------------------------------|---------------------------------------|
+//! | `GET NAMESPACE`                                  | the namespace's packages the caller sees |
+//! | `GET, PATCH, DELETE NAMESPACE/NAME`              | describe, change visibility, delete   |
+//! | `POST NAMESPACE/NAME/restore`                    | undo the package's latest deletion    |
+//! | `GET NAMESPACE/NAME/versions`                    | versions with tags, sizes, metadata   |
+//! | `DELETE NAMESPACE/NAME/versions/DIGEST`          | delete one version                    |
+//! | `POST NAMESPACE/NAME/versions/DIGEST/restore`    | undo that version's latest deletion   |
+//! | `PUT, DELETE NAMESPACE/NAME/collaborators/LOGIN` | grant or take a role                  |
+//!
+//! Reading needs read access, as for pulls; changing needs the package's admin role, and
+//! deleting or restoring also `delete:packages`.
 
+use super::catalog::{self, PackageView, Viewer};
 use super::gate::{self, Caller};
+use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
-use crate::auth::identity::{AccountKind, IdentityStore};
-use crate::auth::policy::{self, Facts};
+use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
-use crate::oci::RepoName;
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
+use crate::oci::{Digest, RepoName};
+use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
 use crate::registry::MetadataStore;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,18 +38,49 @@ struct RoleChange {
     role: String,
 }
 
+/// What the identity store knew of a deleted package, kept with the deletion.
+#[derive(Serialize, Deserialize)]
+struct PackageSnapshot {
+    visibility: String,
+    created_ms: u64,
+    created_by: String,
+    collaborators: Vec<(String, String)>,
+}
+
 enum Target {
+    Namespace(Login),
     Package(RepoName),
+    RestorePackage(RepoName),
+    Versions(RepoName),
+    Version(RepoName, Digest),
+    RestoreVersion(RepoName, Digest),
     Collaborator(RepoName, Login),
 }
 
-fn target(path: &str) -> Result<Target> {
-    let not_found = || RegistryError::NotFound("package".into());
-    match path.rsplit_once("/collaborators/") {
-        Some((name, login)) => {
-            Ok(Target::Collaborator(RepoName::parse(name).map_err(|_| not_found())?, Login::parse(login)?))
+impl Target {
+    fn parse(path: &str) -> Result<Target> {
+        let not_found = || RegistryError::NotFound("package".into());
+        let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
+        let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
+        if let Some((n, login)) = path.rsplit_once("/collaborators/") {
+            return Ok(Target::Collaborator(name(n)?, Login::parse(login)?));
         }
-        None => Ok(Target::Package(RepoName::parse(path).map_err(|_| not_found())?)),
+        if let Some((n, rest)) = path.rsplit_once("/versions/") {
+            return Ok(match rest.strip_suffix("/restore") {
+                Some(d) => Target::RestoreVersion(name(n)?, digest(d)?),
+                None => Target::Version(name(n)?, digest(rest)?),
+            });
+        }
+        if let Some(n) = path.strip_suffix("/versions") {
+            return Ok(Target::Versions(name(n)?));
+        }
+        if let Some(n) = path.strip_suffix("/restore") {
+            return Ok(Target::RestorePackage(name(n)?));
+        }
+        if !path.contains('/') {
+            return Ok(Target::Namespace(Login::parse(path).map_err(|_| not_found())?));
+        }
+        Ok(Target::Package(name(path)?))
     }
 }
 
@@ -52,28 +96,33 @@ where
     C: Clock,
     I: IdentityStore,
 {
-    let (login, scopes) = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => (login, scopes),
+    let viewer = match gate::authenticate(app, req).await? {
+        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
         _ => return Err(RegistryError::Unauthorized { scope: None }),
     };
-    let repo = match target(path)? {
-        Target::Package(r) | Target::Collaborator(r, _) => r,
-    };
-    let facts: Facts = gate::facts(&app.identity, &repo, Some(&login)).await?;
-    // Without read access a package is as good as absent.
-    if !policy::decide(Some(&scopes), &facts, Action::Pull) {
-        return Err(RegistryError::NotFound("package".into()));
-    }
-    let admin = scopes.write && facts.role() == Some(Role::Admin);
     let id = &app.identity;
-    match (req.method, target(path)?) {
-        (Method::Get, Target::Package(repo)) => describe(id, &repo, admin).await,
-        (Method::Patch, Target::Package(repo)) if admin => {
+    match (req.method, Target::parse(path)?) {
+        (Method::Get, Target::Namespace(ns)) => {
+            let packages = catalog::namespace(app, &ns, &viewer).await?;
+            Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
+        }
+        (Method::Get, Target::Package(repo)) => {
+            let view = catalog::package(app, &repo, &viewer).await?;
+            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+        }
+        (Method::Get, Target::Versions(repo)) => {
+            let view = catalog::package(app, &repo, &viewer).await?;
+            Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
+        }
+        (Method::Patch, Target::Package(repo)) => {
+            administered(app, &repo, &viewer).await?;
             let change: VisibilityChange = json_body::read(body).await?;
             id.set_visibility(&repo, Visibility::parse(&change.visibility)?).await?;
-            describe(id, &repo, admin).await
+            let view = catalog::package(app, &repo, &viewer).await?;
+            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Put, Target::Collaborator(repo, who)) if admin => {
+        (Method::Put, Target::Collaborator(repo, who)) => {
+            administered(app, &repo, &viewer).await?;
             let change: RoleChange = json_body::read(body).await?;
             let role = Role::parse(&change.role)?;
             if id.account(&who).await? != Some(AccountKind::User) {
@@ -82,32 +131,184 @@ where
             id.set_collaborator(&repo, &who, role).await?;
             Ok(Response::json(200, &json!({"login": who, "role": role.as_str()})))
         }
-        (Method::Delete, Target::Collaborator(repo, who)) if admin => {
+        (Method::Delete, Target::Collaborator(repo, who)) => {
+            administered(app, &repo, &viewer).await?;
             if id.remove_collaborator(&repo, &who).await? {
                 Ok(Response::new(204))
             } else {
                 Err(RegistryError::NotFound(format!("collaborator {who}")))
             }
         }
-        (Method::Patch | Method::Put | Method::Delete, _) => Err(RegistryError::Denied),
+        (Method::Delete, Target::Package(repo)) => {
+            let by = deleter(app, &repo, &viewer).await?;
+            let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
+            let snapshot = PackageSnapshot {
+                visibility: package.visibility.as_str().into(),
+                created_ms: package.created_ms,
+                created_by: package.created_by.to_string(),
+                collaborators: id
+                    .collaborators(&repo)
+                    .await?
+                    .into_iter()
+                    .map(|(l, r)| (l.to_string(), r.as_str().to_string()))
+                    .collect(),
+            };
+            let snapshot = serde_json::to_string(&snapshot).map_err(RegistryError::internal)?;
+            // Content first: should the second step fail, an empty package is what shows,
+            // and deleting again finishes the job.
+            let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
+            id.remove_package(&repo).await?;
+            Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
+        }
+        (Method::Delete, Target::Version(repo, digest)) => {
+            let by = deleter(app, &repo, &viewer).await?;
+            let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
+            Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
+        }
+        (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Target::RestoreVersion(repo, digest)) => {
+            deleter(app, &repo, &viewer).await?;
+            let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
+            app.registry.restore(&deletion).await?;
+            let view = catalog::package(app, &repo, &viewer).await?;
+            let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
+            Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
+        }
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
 }
 
-async fn describe<R, I: IdentityStore>(id: &I, repo: &RepoName, admin: bool) -> Result<Response<R>> {
-    let p = id.package(repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
-    let mut v = json!({
-        "name": repo.as_str(),
-        "namespace": repo.namespace(),
-        "owner": repo.namespace(),
-        "visibility": p.visibility.as_str(),
-        "created_at": super::token::iso8601(p.created_ms / 1000),
-        "created_by": p.created_by,
-    });
-    if admin {
-        let collaborators: Vec<_> =
-            id.collaborators(repo).await?.into_iter().map(|(l, r)| json!({"login": l, "role": r.as_str()})).collect();
+/// The viewer may read the package and administers it; otherwise it is absent (no read
+/// access) or the change is denied.
+async fn administered<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<()>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let view = catalog::package(app, repo, viewer).await?;
+    if viewer.administers(&view.facts) {
+        Ok(())
+    } else {
+        Err(RegistryError::Denied)
+    }
+}
+
+/// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
+async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<Login>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let view = catalog::package(app, repo, viewer).await?;
+    match viewer.login() {
+        Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
+        _ => Err(RegistryError::Denied),
+    }
+}
+
+/// A deleted package has no roles left to ask: its namespace's owners, and whoever
+/// administered it when it was deleted, may bring it back.
+async fn restore_package<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    repo: &RepoName,
+    viewer: &Viewer,
+) -> Result<Response<O::Reader>>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let not_found = || RegistryError::NotFound("deleted package".into());
+    let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
+    let deletion = app.registry.restorable(repo, None).await?;
+    let snapshot: PackageSnapshot = deletion
+        .package_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
+    let facts = viewer.facts(&app.identity, repo).await?;
+    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login.as_str() && r == Role::Admin.as_str());
+    let namespace_admin = facts.role() == Some(Role::Admin);
+    if !(namespace_admin || was_admin) {
+        return Err(not_found());
+    }
+    if !scopes.delete {
+        return Err(RegistryError::Denied);
+    }
+    if app.identity.package(repo).await?.is_some() {
+        return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
+    }
+    app.registry.restore(&deletion).await?;
+    let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
+    let package = Package {
+        repo: repo.clone(),
+        visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
+        created_ms: snapshot.created_ms,
+        created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
+    };
+    let mut collaborators = vec![];
+    for (l, r) in &snapshot.collaborators {
+        collaborators
+            .push((Login::parse(l).map_err(|_| corrupt("login"))?, Role::parse(r).map_err(|_| corrupt("role"))?));
+    }
+    if !app.identity.restore_package(&package, &collaborators).await? {
+        return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
+    }
+    let view = catalog::package(app, repo, viewer).await?;
+    Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
+}
+
+/// A package as the API shows it.
+async fn describe<I: IdentityStore>(id: &I, view: &PackageView, viewer: &Viewer) -> Result<Value> {
+    let mut v = summary(view);
+    v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());
+    v["version_count"] = json!(view.versions.len());
+    if viewer.administers(&view.facts) {
+        let collaborators: Vec<_> = id
+            .collaborators(&view.package.repo)
+            .await?
+            .into_iter()
+            .map(|(l, r)| json!({"login": l, "role": r.as_str()}))
+            .collect();
         v["collaborators"] = json!(collaborators);
     }
-    Ok(Response::json(200, &v))
+    Ok(v)
+}
+
+fn summary(view: &PackageView) -> Value {
+    let p = &view.package;
+    let mut v = json!({
+        "name": p.repo.as_str(),
+        "namespace": p.repo.namespace(),
+        "owner": p.repo.namespace(),
+        "visibility": p.visibility.as_str(),
+        "created_at": iso8601(p.created_ms / 1000),
+        "created_by": p.created_by,
+        "metadata": view.metadata(),
+    });
+    if let Some(current) = view.current() {
+        v["updated_at"] = json!(iso8601(current.pushed_ms / 1000));
+    }
+    v
+}
+
+/// A version as the API shows it.
+fn version(v: &Version) -> Value {
+    let m = &v.manifest;
+    json!({
+        "digest": m.digest.to_string(),
+        "media_type": m.media_type,
+        "tags": v.tags,
+        "size": m.details.total_size,
+        "manifest_size": m.size,
+        "platforms": m.details.platforms,
+        "created": m.details.created,
+        "pushed_at": iso8601(v.pushed_ms / 1000),
+        "metadata": m.details.metadata,
+    })
 }

@@ -53,6 +53,12 @@ pub trait IdentityStore {
     async fn set_collaborator(&self, repo: &RepoName, login: &Login, role: Role) -> Result<()>;
     async fn remove_collaborator(&self, repo: &RepoName, login: &Login) -> Result<bool>;
     async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>>;
+    /// The packages of a namespace in name order, at most `limit`.
+    async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>>;
+    /// Forgets a package and its roles (its content is trashed by the registry).
+    async fn remove_package(&self, repo: &RepoName) -> Result<()>;
+    /// Puts back a removed package with its roles; `false` if the name is taken.
+    async fn restore_package(&self, package: &Package, collaborators: &[(Login, Role)]) -> Result<bool>;
 
     /// Failed authentications counted under `key` (a client address or a login) in the
     /// time window numbered `window`.

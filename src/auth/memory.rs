@@ -113,6 +113,34 @@ impl IdentityStore for MemoryIdentity {
         Ok(s.collaborators.iter().filter(|((r, _), _)| r == repo).map(|((_, l), role)| (l.clone(), *role)).collect())
     }
 
+    async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>> {
+        let s = self.state.borrow();
+        let mut found: Vec<Package> =
+            s.packages.values().filter(|p| p.repo.namespace() == namespace).cloned().collect();
+        found.sort_by(|a, b| a.repo.as_str().cmp(b.repo.as_str()));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn remove_package(&self, repo: &RepoName) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        s.packages.remove(repo);
+        s.collaborators.retain(|(r, _), _| r != repo);
+        Ok(())
+    }
+
+    async fn restore_package(&self, package: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if s.packages.contains_key(&package.repo) {
+            return Ok(false);
+        }
+        s.packages.insert(package.repo.clone(), package.clone());
+        for (login, role) in collaborators {
+            s.collaborators.insert((package.repo.clone(), login.clone()), *role);
+        }
+        Ok(true)
+    }
+
     async fn auth_failures(&self, key: &str, window: u64) -> Result<u32> {
         Ok(self.state.borrow().failures.get(&(key.to_string(), window)).copied().unwrap_or(0))
     }

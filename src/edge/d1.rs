@@ -247,6 +247,7 @@ struct ManifestRow {
     artifact_type: Option<String>,
     subject: Option<String>,
     annotations: Option<String>,
+    details: Option<String>,
 }
 
 impl ManifestRow {
@@ -258,6 +259,8 @@ impl ManifestRow {
             artifact_type: self.artifact_type,
             subject: self.subject.as_deref().map(digest).transpose()?,
             annotations_json: self.annotations,
+            // Details only feed package pages: unreadable ones show as unknown.
+            details: self.details.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
         })
     }
 }
@@ -268,7 +271,7 @@ const ORPHAN: &str = "b.created_at < ?1 \
     AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm ON rm.digest = mr.manifest \
                     WHERE mr.child = b.digest)";
 
-const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
+const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.details";
 /// D1 binds at most 100 values per statement: references go in groups.
 const REFERENCES_PER_STATEMENT: usize = 45;
 
@@ -282,9 +285,11 @@ impl ManifestIndex for D1Metadata {
         now_ms: u64,
     ) -> Result<()> {
         let d = s(m.digest.to_string());
+        let details = serde_json::to_string(&m.details).map_err(RegistryError::internal)?;
         let mut statements = vec![self.0.stmt(
-            "INSERT OR IGNORE INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details)",
             &[
                 d.clone(),
                 s(&m.media_type),
@@ -293,6 +298,7 @@ impl ManifestIndex for D1Metadata {
                 opt(m.subject.as_ref().map(|x| x.to_string())),
                 opt(m.annotations_json.as_ref()),
                 n(now_ms),
+                s(details),
             ],
         )?];
         for group in references.chunks(REFERENCES_PER_STATEMENT) {
@@ -383,5 +389,168 @@ impl ManifestIndex for D1Metadata {
             name: String,
         }
         Ok(self.0.first::<Row>("SELECT name FROM repositories WHERE name = ?1", &[s(repo.as_str())]).await?.is_some())
+    }
+
+    async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            manifest: ManifestRow,
+            pushed_at: u64,
+            tags: String,
+        }
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS}, rm.pushed_at, \
+               (SELECT json_group_array(tag) FROM (SELECT tag FROM tags t \
+                  WHERE t.repository = rm.repository AND t.digest = rm.digest ORDER BY tag)) AS tags \
+             FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest \
+             WHERE rm.repository = ?1 ORDER BY rm.pushed_at DESC, m.digest LIMIT ?2"
+        );
+        let rows: Vec<Row> = self.0.rows(&sql, &[s(repo.as_str()), n(limit as u64)]).await?;
+        rows.into_iter()
+            .map(|r| {
+                let tags = serde_json::from_str(&r.tags).map_err(RegistryError::internal)?;
+                Ok(Version { manifest: r.manifest.record()?, pushed_ms: r.pushed_at, tags })
+            })
+            .collect()
+    }
+}
+
+/// Where a deletion's rows wait: a repository name no client can use ('!' is not valid).
+fn holder(deletion_id: &str) -> String {
+    format!("!trash/{deletion_id}")
+}
+
+#[derive(Deserialize)]
+struct DeletionRow {
+    id: String,
+    repository: String,
+    version: Option<String>,
+    package: Option<String>,
+    deleted_at: u64,
+    deleted_by: String,
+}
+
+impl DeletionRow {
+    fn deletion(self) -> Result<Deletion> {
+        Ok(Deletion {
+            repo: RepoName::parse(&self.repository)
+                .map_err(|_| RegistryError::internal(format!("corrupt deletion {}", self.id)))?,
+            version: self.version.as_deref().map(digest).transpose()?,
+            package_json: self.package,
+            deleted_ms: self.deleted_at,
+            deleted_by: self.deleted_by,
+            id: self.id,
+        })
+    }
+}
+
+const DELETION_COLUMNS: &str = "id, repository, version, package, deleted_at, deleted_by";
+/// The tables whose rows belong to a repository, with the column that names it.
+const REPOSITORY_ROWS: [(&str, &str); 4] = [
+    ("repository_manifests", "repository"),
+    ("tags", "repository"),
+    ("repository_blobs", "repository"),
+    ("repositories", "name"),
+];
+
+impl TrashIndex for D1Metadata {
+    async fn trash(&self, del: &Deletion) -> Result<bool> {
+        let (repo, held) = (s(del.repo.as_str()), s(holder(&del.id)));
+        let record = [
+            s(&del.id),
+            repo.clone(),
+            opt(del.version.as_ref().map(|v| v.to_string())),
+            held.clone(),
+            opt(del.package_json.as_ref()),
+            n(del.deleted_ms),
+            s(&del.deleted_by),
+        ];
+        let insert = "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        let statements = match &del.version {
+            None => {
+                let mut all = vec![self.0.stmt(insert, &record)?];
+                for (table, column) in REPOSITORY_ROWS {
+                    let sql = format!("UPDATE {table} SET {column} = ?2 WHERE {column} = ?1");
+                    all.push(self.0.stmt(&sql, &[repo.clone(), held.clone()])?);
+                }
+                all
+            }
+            Some(v) => {
+                // Recorded only if the version is there; otherwise the batch changes nothing.
+                let conditional =
+                    "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+                     WHERE EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?2 AND digest = ?3)";
+                let args = [repo, held, s(v.to_string())];
+                vec![
+                    self.0.stmt(conditional, &record)?,
+                    self.0.stmt("UPDATE tags SET repository = ?2 WHERE repository = ?1 AND digest = ?3", &args)?,
+                    self.0.stmt(
+                        "UPDATE repository_manifests SET repository = ?2 WHERE repository = ?1 AND digest = ?3",
+                        &args,
+                    )?,
+                ]
+            }
+        };
+        let results = self.0.batch(statements).await?;
+        match del.version {
+            None => Ok(true),
+            Some(_) => Ok(results.get(2).map(changes).transpose()?.unwrap_or(0) > 0),
+        }
+    }
+
+    async fn deletions(&self, repo: &RepoName) -> Result<Vec<Deletion>> {
+        let sql = format!("SELECT {DELETION_COLUMNS} FROM deletions WHERE repository = ?1 ORDER BY deleted_at DESC");
+        let rows: Vec<DeletionRow> = self.0.rows(&sql, &[s(repo.as_str())]).await?;
+        rows.into_iter().map(DeletionRow::deletion).collect()
+    }
+
+    async fn restore(&self, del: &Deletion) -> Result<Restored> {
+        let (repo, held) = (s(del.repo.as_str()), s(holder(&del.id)));
+        // The first statement claims the deletion if its name is free; the others move the
+        // rows back only if it did, all in one transaction.
+        let claim = match &del.version {
+            None => "DELETE FROM deletions WHERE id = ?3 AND NOT EXISTS (SELECT 1 FROM repositories WHERE name = ?1)",
+            Some(_) => {
+                "DELETE FROM deletions WHERE id = ?3 \
+                   AND EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
+                   AND NOT EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?1 AND digest = ?4) \
+                   AND NOT EXISTS (SELECT 1 FROM tags h JOIN tags t ON t.tag = h.tag \
+                                   WHERE h.repository = ?2 AND t.repository = ?1)"
+            }
+        };
+        let args = [repo, held, s(&del.id), opt(del.version.as_ref().map(|v| v.to_string()))];
+        let mut statements = vec![self.0.stmt(claim, &args)?];
+        for (table, column) in REPOSITORY_ROWS {
+            let sql = format!(
+                "UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)"
+            );
+            statements.push(self.0.stmt(&sql, &args[..3])?);
+        }
+        let results = self.0.batch(statements).await?;
+        Ok(if results.first().map(changes).transpose()?.unwrap_or(0) == 1 {
+            Restored::Yes
+        } else {
+            Restored::NameReused
+        })
+    }
+
+    async fn expired_deletions(&self, before_ms: u64, limit: u32) -> Result<Vec<Deletion>> {
+        let sql =
+            format!("SELECT {DELETION_COLUMNS} FROM deletions WHERE deleted_at < ?1 ORDER BY deleted_at LIMIT ?2");
+        let rows: Vec<DeletionRow> = self.0.rows(&sql, &[n(before_ms), n(limit as u64)]).await?;
+        rows.into_iter().map(DeletionRow::deletion).collect()
+    }
+
+    async fn purge(&self, del: &Deletion) -> Result<()> {
+        let held = s(holder(&del.id));
+        let mut statements = vec![];
+        for (table, column) in REPOSITORY_ROWS {
+            statements.push(self.0.stmt(&format!("DELETE FROM {table} WHERE {column} = ?1"), &[held.clone()])?);
+        }
+        statements.push(self.0.stmt("DELETE FROM deletions WHERE id = ?1", &[s(&del.id)])?);
+        self.0.batch(statements).await.map(|_| ())
     }
 }

@@ -53,6 +53,17 @@ struct PackageRow {
     created_by: String,
 }
 
+impl PackageRow {
+    fn package(self) -> Result<Package> {
+        Ok(Package {
+            repo: RepoName::parse(&self.repository).map_err(|_| corrupt("repository"))?,
+            visibility: Visibility::parse(&self.visibility).map_err(|_| corrupt("visibility"))?,
+            created_ms: self.created_at,
+            created_by: Login::parse(&self.created_by).map_err(|_| corrupt("creator"))?,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct CollaboratorRow {
     login: String,
@@ -140,13 +151,45 @@ impl IdentityStore for D1Identity {
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>> {
         let sql = "SELECT repository, visibility, created_at, created_by FROM packages WHERE repository = ?1";
-        let Some(r): Option<PackageRow> = self.0.first(sql, &[s(repo.as_str())]).await? else { return Ok(None) };
-        Ok(Some(Package {
-            repo: RepoName::parse(&r.repository).map_err(|_| corrupt("repository"))?,
-            visibility: Visibility::parse(&r.visibility).map_err(|_| corrupt("visibility"))?,
-            created_ms: r.created_at,
-            created_by: Login::parse(&r.created_by).map_err(|_| corrupt("creator"))?,
-        }))
+        self.0.first::<PackageRow>(sql, &[s(repo.as_str())]).await?.map(PackageRow::package).transpose()
+    }
+
+    async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>> {
+        // Names in a namespace start with "NAMESPACE/": a range scan of the primary key.
+        let sql = "SELECT repository, visibility, created_at, created_by FROM packages \
+                   WHERE repository > ?1 AND repository < ?2 ORDER BY repository LIMIT ?3";
+        let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
+        let rows: Vec<PackageRow> = self.0.rows(sql, &[s(from), s(to), n(limit as u64)]).await?;
+        rows.into_iter().map(PackageRow::package).collect()
+    }
+
+    async fn remove_package(&self, repo: &RepoName) -> Result<()> {
+        let args = [s(repo.as_str())];
+        self.0
+            .batch(vec![
+                self.0.stmt("DELETE FROM package_roles WHERE repository = ?1", &args)?,
+                self.0.stmt("DELETE FROM packages WHERE repository = ?1", &args)?,
+            ])
+            .await
+            .map(|_| ())
+    }
+
+    async fn restore_package(&self, p: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
+        let repo = s(p.repo.as_str());
+        let mut statements = vec![self.0.stmt(
+            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+            &[repo.clone(), s(p.visibility.as_str()), n(p.created_ms), s(p.created_by.as_str())],
+        )?];
+        for (login, role) in collaborators {
+            // Roles come back only with the package restored (not onto one created meanwhile).
+            statements.push(self.0.stmt(
+                "INSERT OR IGNORE INTO package_roles (repository, login, role) SELECT ?1, ?2, ?3 \
+                 WHERE EXISTS (SELECT 1 FROM packages WHERE repository = ?1 AND created_at = ?4 AND created_by = ?5)",
+                &[repo.clone(), s(login.as_str()), s(role.as_str()), n(p.created_ms), s(p.created_by.as_str())],
+            )?);
+        }
+        let results = self.0.batch(statements).await?;
+        Ok(results.first().map(super::d1::changes).transpose()?.unwrap_or(0) == 1)
     }
 
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {

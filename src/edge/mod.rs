@@ -134,6 +134,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Ok(n) => worker::console_log!("expired {n} upload sessions"),
         Err(e) => worker::console_error!("expiring uploads: {e:?}"),
     }
+    // Before collecting: what a purged deletion alone kept becomes collectable.
+    match reg.purge_deletions(100).await {
+        Ok(n) => worker::console_log!("purged {n} deletions older than the restore window"),
+        Err(e) => worker::console_error!("purging deletions: {e:?}"),
+    }
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     match reg.collect_blobs(grace_secs * 1000, 200).await {
         Ok(n) => worker::console_log!("collected {n} orphaned blobs"),

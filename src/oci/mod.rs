@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod manifest;
+pub mod metadata;
 pub mod name;
 pub mod range;
 

@@ -4,8 +4,10 @@
 
 use super::ports::*;
 use super::MetadataStore;
+use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
+use crate::registry::versions::VersionDetails;
 
 type Check = Result<(), String>;
 
@@ -34,6 +36,7 @@ where
         ("blobs", blob_index_contract(meta, unique).await),
         ("uploads", upload_index_contract(meta, unique).await),
         ("manifests", manifest_index_contract(meta, unique).await),
+        ("trash", trash_contract(meta, unique).await),
     ];
     for (name, r) in results {
         if let Err(e) = r {
@@ -187,6 +190,12 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         artifact_type: Some("application/x-test".into()),
         subject,
         annotations_json: Some(r#"{"a":"b"}"#.into()),
+        details: VersionDetails {
+            total_size: 4242,
+            platforms: vec!["linux/arm64".into()],
+            created: Some("2026-01-01T00:00:00Z".into()),
+            metadata: PackageMetadata { description: Some(format!("about {what}")), ..Default::default() },
+        },
     };
     let one = record("one", None);
     let two = record("two", Some(subject.clone()));
@@ -228,6 +237,91 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(!ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget needed")?, "a needed blob is kept")?;
     ok(m.unlink_manifest(&r, &one.digest).await, "unlink one again")?;
     ensure(ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget unneeded")?, "then it is an orphan")
+}
+
+async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
+    let r = repo(u, "t");
+    let tag = |t: &str| Tag::parse(t).map_err(|e| e.to_string());
+    let record = |what: &str| ManifestRecord {
+        digest: digest(u, what),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 7,
+        artifact_type: None,
+        subject: None,
+        annotations_json: None,
+        details: VersionDetails { total_size: 70, ..Default::default() },
+    };
+    let (one, two, three) = (record("t1"), record("t2"), record("t3"));
+    let layer = BlobRecord { digest: digest(u, "t-layer"), object_key: format!("blobs/{u}-t-layer"), size: 3 };
+    ok(m.commit_blob(&r, &layer, 1).await, "commit layer")?;
+    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), Some(&tag("a")?), 10).await, "commit one")?;
+    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), Some(&tag("b")?), 20).await, "commit two")?;
+    ok(m.commit_manifest(&r, &two, &[], Some(&tag("c")?), 20).await, "tag two again")?;
+    ok(m.commit_manifest(&r, &three, &[], None, 30).await, "commit three")?;
+
+    let versions = ok(m.versions(&r, 10).await, "versions")?;
+    let listed: Vec<(Digest, u64, Vec<String>)> =
+        versions.iter().map(|v| (v.manifest.digest.clone(), v.pushed_ms, v.tags.clone())).collect();
+    let expected = vec![
+        (three.digest.clone(), 30, vec![]),
+        (two.digest.clone(), 20, vec!["b".to_string(), "c".to_string()]),
+        (one.digest.clone(), 10, vec!["a".to_string()]),
+    ];
+    ensure(listed == expected, "versions list newest first with their tags")?;
+    ensure(versions[0].manifest == three, "versions carry their records")?;
+    ensure(ok(m.versions(&r, 1).await, "versions limit")?.len() == 1, "versions take a limit")?;
+
+    let deletion = |id: &str, version: Option<&ManifestRecord>, at: u64| Deletion {
+        id: format!("{u}-{id}"),
+        repo: r.clone(),
+        version: version.map(|v| v.digest.clone()),
+        deleted_ms: at,
+        deleted_by: "someone".into(),
+        package_json: version.is_none().then(|| r#"{"visibility":"public"}"#.to_string()),
+    };
+    let missing = Deletion { version: Some(digest(u, "nothing")), ..deletion("v0", None, 40) };
+    ensure(!ok(m.trash(&missing).await, "trash missing")?, "trashing a missing version changes nothing")?;
+    let del_two = deletion("v2", Some(&two), 40);
+    ensure(ok(m.trash(&del_two).await, "trash two")?, "a version can be trashed")?;
+    ensure(ok(m.linked_manifest(&r, &two.digest).await, "two gone")?.is_none(), "a trashed version is not pullable")?;
+    ensure(ok(m.list_tags(&r, None, 10).await, "tags")? == ["a"], "a trashed version's tags go with it")?;
+    ensure(ok(m.deletions(&r).await, "deletions")? == vec![del_two.clone()], "deletions are listed as recorded")?;
+    ensure(ok(m.restore(&del_two).await, "restore two")? == Restored::Yes, "a version can be restored")?;
+    ensure(ok(m.versions(&r, 10).await, "versions again")? == versions, "a restore brings the version back exactly")?;
+    ensure(ok(m.deletions(&r).await, "deletions after")?.is_empty(), "a restored deletion is gone")?;
+
+    let del_two = deletion("v2b", Some(&two), 50);
+    ok(m.trash(&del_two).await, "trash two again")?;
+    ok(m.commit_manifest(&r, &one, &[], Some(&tag("b")?), 55).await, "reuse tag b")?;
+    ensure(
+        ok(m.restore(&del_two).await, "restore over tag")? == Restored::NameReused,
+        "a reused tag blocks a restore",
+    )?;
+    ok(m.delete_tag(&r, &tag("b")?).await, "free tag b")?;
+    ensure(ok(m.restore(&del_two).await, "restore freed")? == Restored::Yes, "a freed tag lets it restore")?;
+
+    let del_pkg = deletion("p", None, 60);
+    ensure(ok(m.trash(&del_pkg).await, "trash package")?, "a package can be trashed")?;
+    ensure(!ok(m.repository_exists(&r).await, "exists")?, "a trashed package's repository is gone")?;
+    ensure(ok(m.linked_blob(&r, &layer.digest).await, "blob")?.is_none(), "its blobs are not pullable")?;
+    ensure(ok(m.versions(&r, 10).await, "no versions")?.is_empty(), "its versions are not listed")?;
+    ensure(!ok(m.forget_orphan(&layer.digest, u64::MAX / 2).await, "orphan?")?, "trashed content keeps its blobs")?;
+    ensure(ok(m.restore(&del_pkg).await, "restore package")? == Restored::Yes, "a package can be restored")?;
+    ensure(ok(m.linked_blob(&r, &layer.digest).await, "blob back")? == Some(layer.clone()), "with its blobs")?;
+    ensure(ok(m.versions(&r, 10).await, "versions back")?.len() == 3, "with its versions")?;
+
+    let del_pkg = deletion("p2", None, 70);
+    ok(m.trash(&del_pkg).await, "trash package again")?;
+    ok(m.commit_manifest(&r, &three, &[], None, 75).await, "reuse the name")?;
+    ensure(ok(m.restore(&del_pkg).await, "restore reused")? == Restored::NameReused, "a reused name blocks a restore")?;
+    ensure(
+        ok(m.expired_deletions(71, 100).await, "expired")?.iter().any(|d| d.id == del_pkg.id),
+        "old deletions are listed as expired",
+    )?;
+    ok(m.purge(&del_pkg).await, "purge")?;
+    ok(m.unlink_manifest(&r, &three.digest).await, "unlink three")?;
+    ensure(ok(m.deletions(&r).await, "purged")?.is_empty(), "a purged deletion is gone")?;
+    ensure(ok(m.forget_orphan(&layer.digest, u64::MAX / 2).await, "collectable")?, "purged content frees its blobs")
 }
 
 #[cfg(test)]

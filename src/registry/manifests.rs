@@ -64,6 +64,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
                 .then(|| serde_json::to_string(&manifest.annotations))
                 .transpose()
                 .map_err(RegistryError::internal)?,
+            details: self.version_details(repo, &manifest, bytes.len() as u64).await?,
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
         let tag = match reference {

@@ -123,19 +123,34 @@ struct MetaState {
     uploads: HashMap<String, UploadSession>,
     manifests: HashMap<Digest, ManifestRecord>,
     references: HashMap<Digest, Vec<Digest>>,
-    manifest_links: BTreeSet<(RepoName, Digest)>,
+    /// Links of manifests into repositories, with when they were pushed.
+    manifest_links: BTreeMap<(RepoName, Digest), u64>,
     tags: BTreeMap<(RepoName, String), Digest>,
     repositories: BTreeSet<RepoName>,
+    trash: BTreeMap<String, Trashed>,
+}
+
+/// What a deletion took out of sight.
+#[derive(Default)]
+struct Trashed {
+    deletion: Option<Deletion>,
+    repository: bool,
+    blob_links: Vec<Digest>,
+    manifest_links: Vec<(Digest, u64)>,
+    tags: Vec<(String, Digest)>,
 }
 
 impl MetaState {
     fn is_orphan(&self, digest: &Digest, before_ms: u64) -> bool {
         let old = self.blob_created.get(digest).is_some_and(|t| *t < before_ms);
-        let linked = self.blob_links.iter().any(|(_, d)| d == digest);
-        let needed = self
-            .references
-            .iter()
-            .any(|(m, children)| children.contains(digest) && self.manifest_links.iter().any(|(_, d)| d == m));
+        let trashed = self.trash.values();
+        let linked =
+            self.blob_links.iter().any(|(_, d)| d == digest) || trashed.clone().any(|t| t.blob_links.contains(digest));
+        let manifest_kept = |m: &Digest| {
+            self.manifest_links.keys().any(|(_, d)| d == m)
+                || trashed.clone().any(|t| t.manifest_links.iter().any(|(d, _)| d == m))
+        };
+        let needed = self.references.iter().any(|(m, children)| children.contains(digest) && manifest_kept(m));
         self.blobs.contains_key(digest) && old && !linked && !needed
     }
 }
@@ -240,12 +255,12 @@ impl ManifestIndex for MemoryMetadata {
         m: &ManifestRecord,
         references: &[Digest],
         tag: Option<&Tag>,
-        _now_ms: u64,
+        now_ms: u64,
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
         s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
         s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
-        s.manifest_links.insert((repo.clone(), m.digest.clone()));
+        s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
         if let Some(t) = tag {
             s.tags.insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
         }
@@ -256,7 +271,7 @@ impl ManifestIndex for MemoryMetadata {
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {
         let s = self.state.borrow();
         Ok(s.manifest_links
-            .contains(&(repo.clone(), digest.clone()))
+            .contains_key(&(repo.clone(), digest.clone()))
             .then(|| s.manifests.get(digest).cloned())
             .flatten())
     }
@@ -278,7 +293,7 @@ impl ManifestIndex for MemoryMetadata {
     async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>> {
         let s = self.state.borrow();
         Ok(s.manifest_links
-            .iter()
+            .keys()
             .filter(|(r, _)| r == repo)
             .filter_map(|(_, d)| s.manifests.get(d))
             .filter(|m| m.subject.as_ref() == Some(subject))
@@ -288,7 +303,7 @@ impl ManifestIndex for MemoryMetadata {
 
     async fn unlink_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let mut s = self.state.borrow_mut();
-        let existed = s.manifest_links.remove(&(repo.clone(), digest.clone()));
+        let existed = s.manifest_links.remove(&(repo.clone(), digest.clone())).is_some();
         s.tags.retain(|(r, _), d| !(r == repo && d == digest));
         Ok(existed)
     }
@@ -299,5 +314,112 @@ impl ManifestIndex for MemoryMetadata {
 
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
         Ok(self.state.borrow().repositories.contains(repo))
+    }
+
+    async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {
+        let s = self.state.borrow();
+        let mut found: Vec<Version> = s
+            .manifest_links
+            .iter()
+            .filter(|((r, _), _)| r == repo)
+            .filter_map(|((_, d), pushed)| {
+                let tags = s.tags.iter().filter(|((r, _), t)| r == repo && *t == d).map(|((_, t), _)| t.clone());
+                Some(Version { manifest: s.manifests.get(d)?.clone(), pushed_ms: *pushed, tags: tags.collect() })
+            })
+            .collect();
+        found.sort_by(|a, b| b.pushed_ms.cmp(&a.pushed_ms).then_with(|| a.manifest.digest.cmp(&b.manifest.digest)));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+}
+
+impl TrashIndex for MemoryMetadata {
+    async fn trash(&self, deletion: &Deletion) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        let repo = &deletion.repo;
+        let mut t = Trashed { deletion: Some(deletion.clone()), ..Default::default() };
+        let in_scope = |d: &Digest| deletion.version.as_ref().is_none_or(|v| v == d);
+        t.manifest_links = s
+            .manifest_links
+            .iter()
+            .filter(|((r, d), _)| r == repo && in_scope(d))
+            .map(|((_, d), p)| (d.clone(), *p))
+            .collect();
+        if deletion.version.is_some() && t.manifest_links.is_empty() {
+            return Ok(false);
+        }
+        t.tags = s
+            .tags
+            .iter()
+            .filter(|((r, _), d)| r == repo && in_scope(d))
+            .map(|((_, n), d)| (n.clone(), d.clone()))
+            .collect();
+        for (d, _) in &t.manifest_links {
+            s.manifest_links.remove(&(repo.clone(), d.clone()));
+        }
+        for (n, _) in &t.tags {
+            s.tags.remove(&(repo.clone(), n.clone()));
+        }
+        if deletion.version.is_none() {
+            t.blob_links = s.blob_links.iter().filter(|(r, _)| r == repo).map(|(_, d)| d.clone()).collect();
+            s.blob_links.retain(|(r, _)| r != repo);
+            t.repository = s.repositories.remove(repo);
+            s.uploads.retain(|_, u| &u.repo != repo);
+        }
+        s.trash.insert(deletion.id.clone(), t);
+        Ok(true)
+    }
+
+    async fn deletions(&self, repo: &RepoName) -> Result<Vec<Deletion>> {
+        let s = self.state.borrow();
+        let mut found: Vec<Deletion> =
+            s.trash.values().filter_map(|t| t.deletion.clone()).filter(|d| &d.repo == repo).collect();
+        found.sort_by_key(|d| std::cmp::Reverse(d.deleted_ms));
+        Ok(found)
+    }
+
+    async fn restore(&self, deletion: &Deletion) -> Result<Restored> {
+        let mut s = self.state.borrow_mut();
+        let repo = &deletion.repo;
+        let Some(t) = s.trash.get(&deletion.id) else { return Err(RegistryError::NotFound("deletion".into())) };
+        let reused = match &deletion.version {
+            None => s.repositories.contains(repo),
+            Some(_) => {
+                !s.repositories.contains(repo)
+                    || t.manifest_links.iter().any(|(d, _)| s.manifest_links.contains_key(&(repo.clone(), d.clone())))
+                    || t.tags.iter().any(|(n, _)| s.tags.contains_key(&(repo.clone(), n.clone())))
+            }
+        };
+        if reused {
+            return Ok(Restored::NameReused);
+        }
+        let t = s.trash.remove(&deletion.id).unwrap_or_default();
+        for (d, pushed) in t.manifest_links {
+            s.manifest_links.insert((repo.clone(), d), pushed);
+        }
+        for (n, d) in t.tags {
+            s.tags.insert((repo.clone(), n), d);
+        }
+        for d in t.blob_links {
+            s.blob_links.insert((repo.clone(), d));
+        }
+        if t.repository {
+            s.repositories.insert(repo.clone());
+        }
+        Ok(Restored::Yes)
+    }
+
+    async fn expired_deletions(&self, before_ms: u64, limit: u32) -> Result<Vec<Deletion>> {
+        let s = self.state.borrow();
+        let mut found: Vec<Deletion> =
+            s.trash.values().filter_map(|t| t.deletion.clone()).filter(|d| d.deleted_ms < before_ms).collect();
+        found.sort_by_key(|d| d.deleted_ms);
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn purge(&self, deletion: &Deletion) -> Result<()> {
+        self.state.borrow_mut().trash.remove(&deletion.id);
+        Ok(())
     }
 }

@@ -7,13 +7,15 @@ pub mod keys;
 pub mod manifests;
 pub mod memory;
 pub mod ports;
+pub mod trash;
 pub mod uploads;
+pub mod versions;
 
-use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, UploadIndex};
+use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, TrashIndex, UploadIndex};
 
 /// Everything the metadata database offers.
-pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex {}
-impl<T: BlobIndex + UploadIndex + ManifestIndex> MetadataStore for T {}
+pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex + TrashIndex {}
+impl<T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex> MetadataStore for T {}
 
 /// Limits and sizes an operator may set.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! implementation (`memory`) and one over Cloudflare's bindings (`edge`), and both pass
 //! the same contract tests. Futures are `!Send`: Workers run on one thread.
 
+use super::versions::VersionDetails;
 use crate::error::Result;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
@@ -99,6 +100,39 @@ pub struct ManifestRecord {
     pub subject: Option<Digest>,
     /// The manifest's own annotations, as JSON (copied into referrers listings).
     pub annotations_json: Option<String>,
+    /// What the package page shows of it.
+    pub details: VersionDetails,
+}
+
+/// A manifest as a version of its package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub manifest: ManifestRecord,
+    pub pushed_ms: u64,
+    /// Its tags, in lexical order.
+    pub tags: Vec<String>,
+}
+
+/// A deleted package, or one deleted version of a package, kept restorable for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    pub id: String,
+    pub repo: RepoName,
+    /// `None`: the whole package.
+    pub version: Option<Digest>,
+    pub deleted_ms: u64,
+    pub deleted_by: String,
+    /// What the identity store knew of the package (its settings and roles), as JSON, to
+    /// bring back with it.
+    pub package_json: Option<String>,
+}
+
+/// Whether a restore happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    Yes,
+    /// The name (or a tag, or the digest, of a version) was taken meanwhile.
+    NameReused,
 }
 
 /// Metadata of blobs: the global digest -> object index and per-repository links.
@@ -161,4 +195,25 @@ pub trait ManifestIndex {
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool>;
     /// Whether anything was ever pushed to `repo`.
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool>;
+    /// The manifests linked in `repo` with their tags, most recently pushed first, at
+    /// most `limit`.
+    async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>>;
+}
+
+/// Deleted packages and versions. Trashing moves the content out of sight in one step;
+/// it still counts as referenced, so nothing it needs is collected until it is purged.
+#[allow(async_fn_in_trait)]
+pub trait TrashIndex {
+    /// Moves the package (or the version) named by `deletion` out of sight and records the
+    /// deletion, in one step. Returns `false`, changing nothing, when there is no such
+    /// version (a package is trashed even when empty).
+    async fn trash(&self, deletion: &Deletion) -> Result<bool>;
+    /// Deletions of `repo` not yet purged, newest first.
+    async fn deletions(&self, repo: &RepoName) -> Result<Vec<Deletion>>;
+    /// Brings a deletion back exactly, tags included, in one step; the record goes.
+    async fn restore(&self, deletion: &Deletion) -> Result<Restored>;
+    /// Deletions made before `before_ms`, oldest first, at most `limit`.
+    async fn expired_deletions(&self, before_ms: u64, limit: u32) -> Result<Vec<Deletion>>;
+    /// Forgets the deletion and what it kept; its blobs become collectable.
+    async fn purge(&self, deletion: &Deletion) -> Result<()>;
 }

@@ -1,0 +1,80 @@
+//! Deleting packages and versions so that they can be restored for a while, and purging
+//! them after.
+
+use super::ports::{Clock, Deletion, ObjectStore, Restored};
+use super::{random_id, MetadataStore, Registry};
+use crate::error::{RegistryError, Result};
+use crate::oci::{Digest, RepoName};
+
+/// How long a deletion can be undone.
+pub const RESTORE_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+    /// Takes the whole package out of sight: manifests, tags, blob links. `package_json`
+    /// is what the identity store knew of it, kept for a restore.
+    pub async fn trash_package(&self, repo: &RepoName, by: &str, package_json: String) -> Result<Deletion> {
+        let deletion = self.deletion(repo, None, by, Some(package_json))?;
+        self.meta.trash(&deletion).await?;
+        Ok(deletion)
+    }
+
+    /// Takes one version out of sight, with its tags.
+    pub async fn trash_version(&self, repo: &RepoName, digest: &Digest, by: &str) -> Result<Deletion> {
+        let deletion = self.deletion(repo, Some(digest.clone()), by, None)?;
+        if !self.meta.trash(&deletion).await? {
+            return Err(RegistryError::ManifestUnknown);
+        }
+        Ok(deletion)
+    }
+
+    fn deletion(
+        &self,
+        repo: &RepoName,
+        version: Option<Digest>,
+        by: &str,
+        package_json: Option<String>,
+    ) -> Result<Deletion> {
+        Ok(Deletion {
+            id: random_id()?,
+            repo: repo.clone(),
+            version,
+            deleted_ms: self.now(),
+            deleted_by: by.to_string(),
+            package_json,
+        })
+    }
+
+    /// The latest restorable deletion of the package (`version` `None`) or of a version.
+    pub async fn restorable(&self, repo: &RepoName, version: Option<&Digest>) -> Result<Deletion> {
+        let oldest_restorable = self.now().saturating_sub(RESTORE_WINDOW_MS);
+        self.meta
+            .deletions(repo)
+            .await?
+            .into_iter()
+            .find(|d| d.version.as_ref() == version && d.deleted_ms >= oldest_restorable)
+            .ok_or_else(|| RegistryError::NotFound("deletion".into()))
+    }
+
+    /// Brings a deletion back exactly, unless its name (or for a version, one of its tags)
+    /// was taken since.
+    pub async fn restore(&self, deletion: &Deletion) -> Result<()> {
+        match self.meta.restore(deletion).await? {
+            Restored::Yes => Ok(()),
+            Restored::NameReused => Err(RegistryError::Conflict(match deletion.version {
+                None => format!("{} was pushed to again since it was deleted", deletion.repo),
+                Some(_) => "the version's digest or one of its tags is in use again, or its package is gone".into(),
+            })),
+        }
+    }
+
+    /// Purges deletions older than the restore window, at most `limit` a run. Returns how
+    /// many went; the blobs only they needed are collected by `collect_blobs` later.
+    pub async fn purge_deletions(&self, limit: u32) -> Result<usize> {
+        let before = self.now().saturating_sub(RESTORE_WINDOW_MS);
+        let expired = self.meta.expired_deletions(before, limit).await?;
+        for deletion in &expired {
+            self.meta.purge(deletion).await?;
+        }
+        Ok(expired.len())
+    }
+}
