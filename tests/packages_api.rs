@@ -268,3 +268,60 @@ fn deletions_are_purged_after_thirty_days_and_their_blobs_collected() {
 fn anonymous(reg: &MemRegistry, target: &str) -> Reply {
     send_raw(reg, Get, target, vec![], Chunks::none())
 }
+
+fn page(reg: &MemRegistry, path: &str, auth: Option<(&str, &str)>) -> (u16, String, Reply) {
+    let headers = auth.map(|(l, t)| vec![("authorization".to_string(), basic(l, t))]).unwrap_or_default();
+    let r = send_raw(reg, Get, path, headers, Chunks::none());
+    (r.status, String::from_utf8_lossy(&r.body).into_owned(), r)
+}
+
+#[test]
+fn a_public_package_page_shows_what_a_person_needs() {
+    let reg = registry();
+    let labels = json!({
+        "org.opencontainers.image.description": "Fast <b>thing</b> & more",
+        "org.opencontainers.image.licenses": "MIT",
+        "org.opencontainers.image.source": "https://example.com/alice/app",
+    });
+    push_configured(&reg, "alice/app", "latest", &config("amd64", labels), json!({}));
+    make_public(&reg, "alice/app");
+
+    let (status, html, r) = page(&reg, "/alice/app", None);
+    assert_eq!(status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(r.header("content-security-policy").unwrap().starts_with("default-src 'none'"));
+    assert!(html.contains("Fast &lt;b&gt;thing&lt;/b&gt; &amp; more"), "descriptions are escaped: {html}");
+    assert!(!html.contains("<b>thing"));
+    assert!(html.contains("<dd class=\"license\">MIT</dd>"));
+    assert!(html.contains("href=\"https://example.com/alice/app\""));
+    assert!(html.contains("docker pull registry.test/alice/app:latest"));
+    assert!(html.contains("linux/amd64"));
+
+    let (status, html, _) = page(&reg, "/alice", None);
+    assert_eq!(status, 200);
+    assert!(html.contains("href=\"/alice/app\""));
+}
+
+#[test]
+fn a_private_package_page_needs_a_reader() {
+    let reg = registry();
+    let alice = all_scopes(&reg, "alice");
+    let bob = all_scopes(&reg, "bob");
+    let labels = json!({"org.opencontainers.image.source": "javascript:alert(1)"});
+    push_configured(&reg, "alice/secret", "v1", &config("amd64", labels), json!({}));
+
+    let (status, html, _) = page(&reg, "/alice/secret", None);
+    assert_eq!(status, 404);
+    assert!(!html.contains("alice/secret"), "a private package's name does not leak");
+    assert_eq!(page(&reg, "/alice/secret", Some(("bob", &bob))).0, 404);
+    let (status, _, r) = page(&reg, "/alice/secret?login", None);
+    assert_eq!(status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic "));
+
+    let (status, html, _) = page(&reg, "/alice/secret", Some(("alice", &alice)));
+    assert_eq!(status, 200);
+    assert!(html.contains("docker pull registry.test/alice/secret:v1"));
+    assert!(!html.contains("href=\"javascript:"), "only web links become links");
+    assert!(!page(&reg, "/alice", None).1.contains("alice/secret"));
+    assert!(page(&reg, "/alice", Some(("alice", &alice))).1.contains("alice/secret"));
+}

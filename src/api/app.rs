@@ -1,7 +1,7 @@
 //! The application and its one entry point, `serve`: where every request goes.
 
 use super::http::{Request, Response, Trace};
-use super::{admin, distribution, gate, packages, route, token};
+use super::{admin, distribution, gate, packages, pages, route, token};
 use crate::error::RegistryError;
 
 /// The application: the registry, the identity store and the secrets it signs with.
@@ -40,6 +40,11 @@ where
     } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
         trace.route = "packages";
         packages::handle(app, rest, req, body).await
+    } else if !is_registry_path(&req.path) {
+        trace.route = "page";
+        let mut resp = pages::handle(app, req).await;
+        resp.trace = trace;
+        return resp;
     } else {
         registry_route(app, req, body, &mut trace).await
     };
@@ -53,6 +58,11 @@ where
     resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
     resp.trace = trace;
     resp
+}
+
+/// `/v2` and below is the distribution API; other paths are package pages.
+fn is_registry_path(path: &str) -> bool {
+    path == "/v2" || path.starts_with("/v2/")
 }
 
 /// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.

@@ -6,9 +6,11 @@ mod app;
 pub mod catalog;
 pub mod distribution;
 pub mod gate;
+mod html;
 mod http;
 mod json_body;
 pub mod packages;
+mod pages;
 pub mod route;
 pub mod token;
 

@@ -1,0 +1,204 @@
+//! Package pages, in HTML: `/NAMESPACE` lists its packages, `/NAMESPACE/NAME` shows one
+//! package. Visibility is that of pulls: public packages to anyone, private ones to a
+//! viewer who may read them (a PAT by Basic auth; `?login` asks the browser for one).
+//! Every user-supplied string is escaped, and a strict Content-Security-Policy forbids
+//! anything but the page's own stylesheet.
+
+use super::catalog::{self, PackageView, Viewer};
+use super::gate::{self, Caller};
+use super::html::{escape, human_size, Page};
+use super::{App, Request, Response};
+use crate::auth::identity::IdentityStore;
+use crate::auth::Login;
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use crate::registry::ports::{Clock, ObjectStore, Version};
+use crate::registry::MetadataStore;
+
+pub async fn handle<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Response<O::Reader>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    match page(app, req).await {
+        Ok(html) => html.into_response(200),
+        Err(RegistryError::Unauthorized { .. }) => Page::message("Sign in", "Sign in with your user name and a personal access token.")
+            .into_response(401)
+            .header("www-authenticate", "Basic realm=\"packages\", charset=\"UTF-8\""),
+        Err(e @ RegistryError::Internal(_)) => {
+            let mut resp = Page::message("Something went wrong", "The registry could not show this page.").into_response(500);
+            resp.fault = Some(format!("{e:?}"));
+            resp
+        }
+        Err(RegistryError::TooManyRequests { retry_after_secs }) => {
+            Page::message("Too many attempts", "Wait a minute before signing in again.")
+                .into_response(429)
+                .header("retry-after", retry_after_secs.to_string())
+        }
+        Err(_) => Page::message("Not found", "There is no such package, or you may not see it. Private packages show after signing in: add ?login to the address.")
+            .into_response(404),
+    }
+}
+
+async fn page<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Page>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let viewer = match gate::authenticate(app, req).await? {
+        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
+        Caller::Anonymous if req.query("login").is_some() => return Err(RegistryError::Unauthorized { scope: None }),
+        _ => Viewer::default(),
+    };
+    let path = req.path.trim_matches('/');
+    let now_ms = app.registry.clock.now_ms();
+    if !path.contains('/') {
+        let namespace = Login::parse(path).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+        let packages = catalog::namespace(app, &namespace, &viewer).await?;
+        return Ok(namespace_page(&namespace, &packages, now_ms));
+    }
+    let repo = RepoName::parse(path).map_err(|_| RegistryError::NotFound("package".into()))?;
+    let view = catalog::package(app, &repo, &viewer).await?;
+    Ok(package_page(req.host(), &view, now_ms))
+}
+
+fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> Page {
+    let mut page = Page::new(namespace.as_str());
+    page.push(&format!("<header><h1>{}</h1></header>", escape(namespace.as_str())));
+    if packages.is_empty() {
+        page.push("<p class=\"muted\">No packages to show.</p>");
+    }
+    page.push("<ul class=\"packages\">");
+    for p in packages {
+        let name = p.package.repo.as_str();
+        let short = name.split_once('/').map_or(name, |(_, n)| n);
+        let updated = p.current().map(|v| format!(" · updated {}", age(now_ms, v.pushed_ms))).unwrap_or_default();
+        page.push(&format!(
+            "<li><a href=\"/{}\">{}</a> <span class=\"badge\">{}</span><p>{}</p><p class=\"muted\">{}{}</p></li>",
+            escape(name),
+            escape(short),
+            p.package.visibility.as_str(),
+            escape(p.metadata().description.as_deref().unwrap_or("")),
+            human_size(p.current().map_or(0, |v| v.manifest.details.total_size)),
+            updated,
+        ));
+    }
+    page.push("</ul>");
+    page
+}
+
+fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
+    let repo = view.package.repo.as_str();
+    let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
+    let meta = view.metadata();
+    let mut page = Page::new(repo);
+    page.push(&format!(
+        "<header><a href=\"/{ns}\">{ns}</a> / <h1>{name}</h1> <span class=\"badge\">{vis}</span></header>",
+        ns = escape(namespace),
+        name = escape(name),
+        vis = view.package.visibility.as_str(),
+    ));
+    match &meta.description {
+        Some(d) => page.push(&format!("<p class=\"description\">{}</p>", escape(d))),
+        None => page.push("<p class=\"description muted\">No description.</p>"),
+    }
+    page.push("<dl>");
+    if let Some(licenses) = &meta.licenses {
+        page.push(&format!("<dt>License</dt><dd class=\"license\">{}</dd>", escape(licenses)));
+    }
+    if let Some(source) = &meta.source {
+        // Only web links become links: a `javascript:` source stays text.
+        let link = source.starts_with("https://") || source.starts_with("http://");
+        page.push(&match link {
+            true => format!(
+                "<dt>Source</dt><dd><a class=\"source\" href=\"{0}\" rel=\"nofollow noopener noreferrer\">{0}</a></dd>",
+                escape(source)
+            ),
+            false => format!("<dt>Source</dt><dd class=\"source\">{}</dd>", escape(source)),
+        });
+    }
+    page.push("</dl>");
+    if let Some(tag) = view.pull_tag() {
+        page.push("<h2>Install from the command line</h2>");
+        page.push(&format!(
+            "<pre class=\"pull\"><code>docker pull {}/{}:{}</code></pre>",
+            escape(host),
+            escape(repo),
+            escape(tag)
+        ));
+    }
+    let tagged: Vec<&Version> = view.versions.iter().filter(|v| !v.tags.is_empty()).collect();
+    page.push("<h2>Tags</h2>");
+    if tagged.is_empty() {
+        page.push("<p class=\"muted\">No tags.</p>");
+    } else {
+        page.push("<table class=\"tags\"><thead><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Pushed</th></tr></thead><tbody>");
+        for v in &tagged {
+            for tag in &v.tags {
+                page.push(&format!(
+                    "<tr><td class=\"tag\">{}</td><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td></tr>",
+                    escape(tag),
+                    short_digest(&v.manifest.digest.to_string()),
+                    human_size(v.manifest.details.total_size),
+                    age(now_ms, v.pushed_ms),
+                    d = v.manifest.digest,
+                ));
+            }
+        }
+        page.push("</tbody></table>");
+    }
+    page.push(&format!("<h2>Versions <span class=\"muted\">({})</span></h2>", view.versions.len()));
+    page.push("<table class=\"versions\"><thead><tr><th>Digest</th><th>Tags</th><th>Platforms</th><th>Size</th><th>Pushed</th></tr></thead><tbody>");
+    for v in &view.versions {
+        let tags: Vec<String> = v.tags.iter().map(|t| escape(t)).collect();
+        page.push(&format!(
+            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            short_digest(&v.manifest.digest.to_string()),
+            tags.join(", "),
+            escape(&v.manifest.details.platforms.join(", ")),
+            human_size(v.manifest.details.total_size),
+            age(now_ms, v.pushed_ms),
+            d = v.manifest.digest,
+        ));
+    }
+    page.push("</tbody></table>");
+    page
+}
+
+/// `sha256:0123456789ab`: enough to recognise; the whole digest is in the title.
+fn short_digest(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+/// How long ago, roughly, as people say it.
+fn age(now_ms: u64, then_ms: u64) -> String {
+    let secs = now_ms.saturating_sub(then_ms) / 1000;
+    let (n, unit) = match secs {
+        0..60 => return "just now".into(),
+        60..3_600 => (secs / 60, "minute"),
+        3_600..86_400 => (secs / 3_600, "hour"),
+        86_400..2_592_000 => (secs / 86_400, "day"),
+        2_592_000..31_536_000 => (secs / 2_592_000, "month"),
+        _ => (secs / 31_536_000, "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        let min = 60_000;
+        assert_eq!(age(10 * min, 10 * min), "just now");
+        assert_eq!(age(10 * min, 9 * min), "1 minute ago");
+        assert_eq!(age(200 * min, 0), "3 hours ago");
+        assert_eq!(age(3 * 1440 * min, 0), "3 days ago");
+        assert_eq!(age(0, 5), "just now", "a clock that went back is not the future");
+    }
+}
