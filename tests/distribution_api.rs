@@ -469,11 +469,13 @@ fn unknown_routes_and_methods() {
 }
 
 #[test]
-fn collection_removes_only_blobs_nothing_links_or_needs() {
+fn collection_removes_only_blobs_no_manifest_needs() {
     let reg = registry();
     let orphan = push_blob(&reg, REPO, b"deleted layer");
     let shared = push_blob(&reg, REPO, b"shared layer");
-    push_blob(&reg, "bob/app", b"shared layer");
+    push_image(&reg, "bob/app", "v1", b"shared layer");
+    // Uploaded but never used by a manifest: garbage once the grace period is over.
+    let unused = push_blob(&reg, "bob/app", b"never in a manifest");
     let manifest = push_image(&reg, REPO, "v1", b"kept layer");
     let kept_layer = digest_of(b"kept layer");
     for d in [&orphan, &shared, &kept_layer] {
@@ -484,8 +486,9 @@ fn collection_removes_only_blobs_nothing_links_or_needs() {
     reg.registry.clock.advance(1000);
     assert_eq!(futures_executor::block_on(reg.registry.collect_blobs(60_000, 100)).unwrap(), 0);
     reg.registry.clock.advance(60_000);
-    assert_eq!(futures_executor::block_on(reg.registry.collect_blobs(60_000, 100)).unwrap(), 1);
-    assert_eq!(reg.registry.objects.keys().len(), objects_before - 1);
+    assert_eq!(futures_executor::block_on(reg.registry.collect_blobs(60_000, 100)).unwrap(), 2);
+    assert_eq!(reg.registry.objects.keys().len(), objects_before - 2);
+    assert_eq!(get(&reg, &format!("/v2/bob/app/blobs/{unused}")).code(), "BLOB_UNKNOWN");
     // Still served: the shared layer to bob, the image (its layer needed by a manifest).
     assert_eq!(get(&reg, &format!("/v2/bob/app/blobs/{shared}")).body, b"shared layer");
     assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/{manifest}")).status, 200);

@@ -135,9 +135,20 @@ impl BlobIndex for D1Metadata {
     }
 
     async fn forget_orphan(&self, d: &Digest, before_ms: u64) -> Result<bool> {
-        // One statement: SQLite runs it atomically, so a concurrent link wins.
-        let sql = format!("DELETE FROM blobs AS b WHERE b.digest = ?3 AND {ORPHAN}");
-        Ok(self.0.run(&sql, &[n(before_ms), n(0), s(d.to_string())]).await? == 1)
+        // One transaction: a concurrent link or manifest push wins, and the stale links
+        // go with the record.
+        let args = [n(before_ms), n(0), s(d.to_string())];
+        let results = self
+            .0
+            .batch(vec![
+                self.0.stmt(&format!("DELETE FROM blobs AS b WHERE b.digest = ?3 AND {ORPHAN}"), &args)?,
+                self.0.stmt(
+                    "DELETE FROM repository_blobs WHERE digest = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE digest = ?1)",
+                    &[s(d.to_string())],
+                )?,
+            ])
+            .await?;
+        Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)
     }
 }
 
@@ -265,9 +276,10 @@ impl ManifestRow {
     }
 }
 
-/// A blob (`b`) held since before ?1 that no repository links and no linked manifest needs.
+/// A blob (`b`) held since before ?1 that no linked manifest needs and no repository
+/// linked since ?1 (the grace period: a push between its blobs and its manifest).
 const ORPHAN: &str = "b.created_at < ?1 \
-    AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest) \
+    AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.linked_at >= ?1) \
     AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm ON rm.digest = mr.manifest \
                     WHERE mr.child = b.digest)";
 

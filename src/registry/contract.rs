@@ -125,18 +125,27 @@ async fn blob_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.linked_blob(&a, &d).await, "relinked")?.is_some(), "link makes a held blob visible")?;
     ensure(ok(m.repository_exists(&a).await, "exists")?, "linking creates the repository")?;
 
-    // Collection: only blobs nothing links or needs, and only old enough ones.
+    // Collection: blobs no manifest needs, once they are older than the grace period and
+    // not linked within it (a push between its blobs and its manifest).
     let orphan = BlobRecord { digest: digest(u, "orphan"), object_key: format!("blobs/{u}-3"), size: 1 };
     ok(m.commit_blob(&a, &orphan, 10).await, "commit orphan")?;
     ok(m.unlink_blob(&a, &orphan.digest).await, "unlink orphan")?;
+    ok(m.link_blob(&a, &d, 15).await, "link recently")?;
     let listed = |v: Vec<BlobRecord>, d: &Digest| v.iter().any(|b| &b.digest == d);
     ensure(!listed(ok(m.orphaned_blobs(10, 1000).await, "young")?, &orphan.digest), "young orphans are kept")?;
     let old = ok(m.orphaned_blobs(11, 1000).await, "orphans")?;
     ensure(listed(old.clone(), &orphan.digest), "an old unlinked blob is an orphan")?;
-    ensure(!listed(old, &d), "a linked blob is no orphan")?;
-    ensure(!ok(m.forget_orphan(&d, 11).await, "forget linked")?, "a linked blob is never forgotten")?;
+    ensure(!listed(old, &d), "a blob linked within the grace period is no orphan")?;
+    ensure(!ok(m.forget_orphan(&d, 11).await, "forget linked")?, "a recently linked blob is never forgotten")?;
     ensure(ok(m.forget_orphan(&orphan.digest, 11).await, "forget")?, "an orphan is forgotten")?;
-    ensure(!ok(m.forget_orphan(&orphan.digest, 11).await, "forget again")?, "only once")
+    ensure(!ok(m.forget_orphan(&orphan.digest, 11).await, "forget again")?, "only once")?;
+    ensure(
+        listed(ok(m.orphaned_blobs(16, 1000).await, "stale")?, &d),
+        "a blob no manifest needs is an orphan once its links are older than the grace period",
+    )?;
+    ensure(ok(m.forget_orphan(&d, 16).await, "forget stale")?, "and is forgotten")?;
+    ensure(ok(m.linked_blob(&a, &d).await, "stale link")?.is_none(), "its links go with it")?;
+    ensure(ok(m.linked_blob(&b, &d).await, "stale link b")?.is_none(), "in every repository")
 }
 
 async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {

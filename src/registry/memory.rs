@@ -119,7 +119,8 @@ impl ObjectStore for MemoryObjects {
 struct MetaState {
     blobs: HashMap<Digest, BlobRecord>,
     blob_created: HashMap<Digest, u64>,
-    blob_links: BTreeSet<(RepoName, Digest)>,
+    /// Links of blobs into repositories, with when they were made.
+    blob_links: BTreeMap<(RepoName, Digest), u64>,
     uploads: HashMap<String, UploadSession>,
     manifests: HashMap<Digest, ManifestRecord>,
     references: HashMap<Digest, Vec<Digest>>,
@@ -135,7 +136,7 @@ struct MetaState {
 struct Trashed {
     deletion: Option<Deletion>,
     repository: bool,
-    blob_links: Vec<Digest>,
+    blob_links: Vec<(Digest, u64)>,
     manifest_links: Vec<(Digest, u64)>,
     tags: Vec<(String, Digest)>,
 }
@@ -144,8 +145,9 @@ impl MetaState {
     fn is_orphan(&self, digest: &Digest, before_ms: u64) -> bool {
         let old = self.blob_created.get(digest).is_some_and(|t| *t < before_ms);
         let trashed = self.trash.values();
-        let linked =
-            self.blob_links.iter().any(|(_, d)| d == digest) || trashed.clone().any(|t| t.blob_links.contains(digest));
+        // A link keeps a blob only during the grace period: after it, only manifests do.
+        let linked = self.blob_links.iter().any(|((_, d), at)| d == digest && *at >= before_ms)
+            || trashed.clone().any(|t| t.blob_links.iter().any(|(d, at)| d == digest && *at >= before_ms));
         let manifest_kept = |m: &Digest| {
             self.manifest_links.keys().any(|(_, d)| d == m)
                 || trashed.clone().any(|t| t.manifest_links.iter().any(|(d, _)| d == m))
@@ -164,30 +166,30 @@ pub struct MemoryMetadata {
 impl BlobIndex for MemoryMetadata {
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>> {
         let s = self.state.borrow();
-        Ok(s.blob_links.contains(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
+        Ok(s.blob_links.contains_key(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
     }
 
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
         let mut s = self.state.borrow_mut();
         s.blob_created.entry(blob.digest.clone()).or_insert(now_ms);
         let standing = s.blobs.entry(blob.digest.clone()).or_insert_with(|| blob.clone()).clone();
-        s.blob_links.insert((repo.clone(), blob.digest.clone()));
+        s.blob_links.insert((repo.clone(), blob.digest.clone()), now_ms);
         s.repositories.insert(repo.clone());
         Ok(standing)
     }
 
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, _now_ms: u64) -> Result<()> {
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, now_ms: u64) -> Result<()> {
         let mut s = self.state.borrow_mut();
         if !s.blobs.contains_key(digest) {
             return Err(RegistryError::BlobUnknown);
         }
-        s.blob_links.insert((repo.clone(), digest.clone()));
+        s.blob_links.insert((repo.clone(), digest.clone()), now_ms);
         s.repositories.insert(repo.clone());
         Ok(())
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        Ok(self.state.borrow_mut().blob_links.remove(&(repo.clone(), digest.clone())))
+        Ok(self.state.borrow_mut().blob_links.remove(&(repo.clone(), digest.clone())).is_some())
     }
 
     async fn orphaned_blobs(&self, before_ms: u64, limit: u32) -> Result<Vec<BlobRecord>> {
@@ -209,6 +211,10 @@ impl BlobIndex for MemoryMetadata {
         }
         s.blobs.remove(digest);
         s.blob_created.remove(digest);
+        s.blob_links.retain(|(_, d), _| d != digest);
+        for t in s.trash.values_mut() {
+            t.blob_links.retain(|(d, _)| d != digest);
+        }
         Ok(true)
     }
 }
@@ -361,8 +367,9 @@ impl TrashIndex for MemoryMetadata {
             s.tags.remove(&(repo.clone(), n.clone()));
         }
         if deletion.version.is_none() {
-            t.blob_links = s.blob_links.iter().filter(|(r, _)| r == repo).map(|(_, d)| d.clone()).collect();
-            s.blob_links.retain(|(r, _)| r != repo);
+            t.blob_links =
+                s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
+            s.blob_links.retain(|(r, _), _| r != repo);
             t.repository = s.repositories.remove(repo);
             s.uploads.retain(|_, u| &u.repo != repo);
         }
@@ -400,8 +407,8 @@ impl TrashIndex for MemoryMetadata {
         for (n, d) in t.tags {
             s.tags.insert((repo.clone(), n), d);
         }
-        for d in t.blob_links {
-            s.blob_links.insert((repo.clone(), d));
+        for (d, at) in t.blob_links {
+            s.blob_links.insert((repo.clone(), d), at);
         }
         if t.repository {
             s.repositories.insert(repo.clone());
