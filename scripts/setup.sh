@@ -13,7 +13,8 @@ apt_pkgs=()
 if ! rustup_wasm; then
   for p in rustc-web cargo-web rust-web-src lld-22; do dpkg -s "$p" >/dev/null 2>&1 || apt_pkgs+=("$p"); done
 fi
-for p in skopeo podman containerd curl python3-venv; do dpkg -s "$p" >/dev/null 2>&1 || apt_pkgs+=("$p"); done
+# chromium + chromium-driver: the package pages are checked in a real headless browser.
+for p in skopeo podman containerd curl python3-venv chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || apt_pkgs+=("$p"); done
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

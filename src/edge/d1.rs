@@ -135,20 +135,23 @@ impl BlobIndex for D1Metadata {
     }
 
     async fn forget_orphan(&self, d: &Digest, before_ms: u64) -> Result<bool> {
-        // One transaction: a concurrent link or manifest push wins, and the stale links
-        // go with the record.
+        // One transaction, so a concurrent link or manifest push wins. The stale links go
+        // first (they reference the record), and only if the blob is an orphan.
         let args = [n(before_ms), n(0), s(d.to_string())];
         let results = self
             .0
             .batch(vec![
-                self.0.stmt(&format!("DELETE FROM blobs AS b WHERE b.digest = ?3 AND {ORPHAN}"), &args)?,
                 self.0.stmt(
-                    "DELETE FROM repository_blobs WHERE digest = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE digest = ?1)",
-                    &[s(d.to_string())],
+                    &format!(
+                        "DELETE FROM repository_blobs WHERE digest = ?3 \
+                         AND EXISTS (SELECT 1 FROM blobs AS b WHERE b.digest = ?3 AND {ORPHAN})"
+                    ),
+                    &args,
                 )?,
+                self.0.stmt(&format!("DELETE FROM blobs AS b WHERE b.digest = ?3 AND {ORPHAN}"), &args)?,
             ])
             .await?;
-        Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)
+        Ok(results.get(1).map(changes).transpose()?.unwrap_or(0) == 1)
     }
 }
 
@@ -534,7 +537,9 @@ impl TrashIndex for D1Metadata {
             }
         };
         let args = [repo, held, s(&del.id), opt(del.version.as_ref().map(|v| v.to_string()))];
-        let mut statements = vec![self.0.stmt(claim, &args)?];
+        // D1 wants exactly as many values as the statement has parameters.
+        let claim_args = if del.version.is_some() { &args[..] } else { &args[..3] };
+        let mut statements = vec![self.0.stmt(claim, claim_args)?];
         for (table, column) in REPOSITORY_ROWS {
             let sql = format!(
                 "UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)"

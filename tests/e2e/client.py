@@ -1,5 +1,6 @@
 """A small registry client of the project's own, for raw protocol tests."""
 import hashlib
+import json
 import urllib3
 
 import requests
@@ -37,6 +38,19 @@ class Client:
 
     def put_manifest(self, repo, ref, body, media_type):
         return self.req("PUT", f"/v2/{repo}/manifests/{ref}", data=body, headers={"Content-Type": media_type})
+
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def image_manifest(config, layers):
+    """The bytes of an OCI image manifest over blobs already pushed: the config `{}` and
+    `layers`, a list of (digest, size)."""
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n} for d, n in layers],
+    }).encode()
 
 
 def error_code(resp):

@@ -98,7 +98,7 @@ def test_everything_pushed_survives_a_restart(registry, client, repo):
 
 def test_scheduled_handler_removes_expired_sessions_and_orphaned_blobs(tmp_path):
     """A second instance whose sessions expire after a second and whose collector has no
-    grace period: the cron handler cleans up, and keeps what is still used."""
+    grace period: the cron handler removes what no manifest needs, and keeps what one does."""
     from conftest import ADMIN_TOKEN, SIGNING_KEY, Registry, ROOT, SCRIPT
     import subprocess
 
@@ -108,19 +108,26 @@ def test_scheduled_handler_removes_expired_sessions_and_orphaned_blobs(tmp_path)
                     "--var", f"TOKEN_SIGNING_KEY:{SIGNING_KEY}"], check=True, cwd=ROOT)
     try:
         from conftest import Admin
-        from client import Client, error_code
+        from client import OCI_MANIFEST, Client, error_code, image_manifest
 
         login, token, _ = Admin(short).user("ttl")
         c = Client(short.base, auth=(login, token))
         loc = c.start("ttl/app")
         # Past one part, so an R2 multipart upload is open too.
         assert c.req("PATCH", loc, data=b"x" * (6 << 20)).status_code == 202
-        # One blob deleted from its only repository, one deleted from one of two.
-        gone = c.push_blob("ttl/app", b"deleted layer")
+        # Two repositories share a layer and a config; ttl/app's image is deleted, and one
+        # blob was uploaded but never used by a manifest.
+        config = c.push_blob("ttl/app", b"{}")
         shared = c.push_blob("ttl/app", b"shared layer")
-        c.push_blob("ttl/other", b"shared layer")
-        for d in (gone, shared):
-            assert c.req("DELETE", f"/v2/ttl/app/blobs/{d}").status_code == 202
+        gone = c.push_blob("ttl/app", b"deleted layer")
+        unused = c.push_blob("ttl/app", b"never in a manifest")
+        app = image_manifest(config, [(gone, 13), (shared, 12)])
+        assert c.put_manifest("ttl/app", "v1", app, OCI_MANIFEST).status_code == 201
+        for data in (b"{}", b"shared layer"):
+            c.push_blob("ttl/other", data)
+        other = image_manifest(config, [(shared, 12)])
+        assert c.put_manifest("ttl/other", "v1", other, OCI_MANIFEST).status_code == 201
+        assert c.req("DELETE", f"/v2/ttl/app/manifests/{digest(app)}").status_code == 202
         time.sleep(1.5)
         assert error_code(c.req("GET", loc)) == "BLOB_UPLOAD_UNKNOWN"
         r = c.req("GET", "/cdn-cgi/handler/scheduled")
@@ -130,8 +137,13 @@ def test_scheduled_handler_removes_expired_sessions_and_orphaned_blobs(tmp_path)
         while "orphaned blobs" not in short.log_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "expired 1 upload sessions" in short.log_text()
-        assert "collected 1 orphaned blobs" in short.log_text()
+        assert "collected 2 orphaned blobs" in short.log_text()
+        for d in (gone, unused):
+            assert error_code(c.req("GET", f"/v2/ttl/app/blobs/{d}")) == "BLOB_UNKNOWN"
+        # Everything ttl/other's image needs is intact.
+        assert c.req("GET", "/v2/ttl/other/manifests/v1").content == other
         assert c.req("GET", f"/v2/ttl/other/blobs/{shared}").content == b"shared layer"
+        assert c.req("GET", f"/v2/ttl/other/blobs/{config}").content == b"{}"
         # The collected digest can be pushed and pulled again.
         assert c.push_blob("ttl/app", b"deleted layer") == gone
         assert c.req("GET", f"/v2/ttl/app/blobs/{gone}").content == b"deleted layer"
