@@ -20,3 +20,7 @@ CREATE TABLE deletions (
 );
 CREATE INDEX deletions_by_repository ON deletions(repository, deleted_at);
 CREATE INDEX deletions_by_age ON deletions(deleted_at);
+
+-- A package may ask that its untagged manifests (ones no tag, index or subject keeps)
+-- be collected once they are older than the grace period.
+ALTER TABLE packages ADD COLUMN collect_untagged INTEGER NOT NULL DEFAULT 0;

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use edge_registry::api::maintenance;
 use edge_registry::api::Method::{self, *};
 use serde_json::{json, Value};
 
@@ -324,4 +325,29 @@ fn a_private_package_page_needs_a_reader() {
     assert!(!html.contains("href=\"javascript:"), "only web links become links");
     assert!(!page(&reg, "/alice", None).1.contains("alice/secret"));
     assert!(page(&reg, "/alice", Some(("alice", &alice))).1.contains("alice/secret"));
+}
+
+#[test]
+fn untagged_manifests_are_collected_only_where_the_package_asks() {
+    let reg = registry();
+    let alice = all_scopes(&reg, "alice");
+    for repo in ["alice/tidy", "alice/hoard"] {
+        push_image(&reg, repo, "v1", format!("{repo} old").as_bytes());
+        push_image(&reg, repo, "v1", format!("{repo} new").as_bytes());
+    }
+    let r = api(&reg, Patch, "alice/tidy", "alice", &alice, Some(json!({"untagged": "collect"})));
+    assert_eq!((r.status, r.json()["untagged"].as_str()), (200, Some("collect")));
+    assert_eq!(api(&reg, Patch, "alice/tidy", "alice", &alice, Some(json!({"untagged": "sometimes"}))).status, 400);
+
+    let run = || futures_executor::block_on(maintenance::run(&reg.registry, &reg.identity, 60_000));
+    let first = run();
+    assert_eq!(first.untagged_manifests, 0, "within the grace period nothing goes");
+    reg.registry.clock.advance(120_000);
+    let second = run();
+    assert!(second.failures.is_empty(), "{:?}", second.failures);
+    assert_eq!(second.untagged_manifests, 1, "only the package that asked");
+    assert_eq!(versions(&reg, "alice/tidy", "alice", &alice).len(), 1);
+    assert_eq!(get(&reg, "/v2/alice/tidy/manifests/v1").status, 200, "the tagged one stays");
+    assert_eq!(second.collected_blobs, 1, "the old image's own layer went with it");
+    assert_eq!(versions(&reg, "alice/hoard", "alice", &alice).len(), 2, "hoard keeps its untagged version");
 }

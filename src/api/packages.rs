@@ -26,10 +26,13 @@ use crate::registry::MetadataStore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// Package settings a PATCH may change; absent fields stay as they are.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VisibilityChange {
-    visibility: String,
+struct SettingsChange {
+    visibility: Option<String>,
+    /// `keep` (the default) or `collect`: whether untagged manifests are collected.
+    untagged: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +47,8 @@ struct PackageSnapshot {
     visibility: String,
     created_ms: u64,
     created_by: String,
+    #[serde(default)]
+    collect_untagged: bool,
     collaborators: Vec<(String, String)>,
 }
 
@@ -116,8 +121,22 @@ where
         }
         (Method::Patch, Target::Package(repo)) => {
             administered(app, &repo, &viewer).await?;
-            let change: VisibilityChange = json_body::read(body).await?;
-            id.set_visibility(&repo, Visibility::parse(&change.visibility)?).await?;
+            let change: SettingsChange = json_body::read(body).await?;
+            let collect = match change.untagged.as_deref() {
+                None => None,
+                Some("keep") => Some(false),
+                Some("collect") => Some(true),
+                Some(other) => {
+                    return Err(RegistryError::BadRequest(format!("untagged must be keep or collect, not {other}")))
+                }
+            };
+            let visibility = change.visibility.as_deref().map(Visibility::parse).transpose()?;
+            if let Some(v) = visibility {
+                id.set_visibility(&repo, v).await?;
+            }
+            if let Some(c) = collect {
+                id.set_collect_untagged(&repo, c).await?;
+            }
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
@@ -146,6 +165,7 @@ where
                 visibility: package.visibility.as_str().into(),
                 created_ms: package.created_ms,
                 created_by: package.created_by.to_string(),
+                collect_untagged: package.collect_untagged,
                 collaborators: id
                     .collaborators(&repo)
                     .await?
@@ -250,6 +270,7 @@ where
         visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
         created_ms: snapshot.created_ms,
         created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
+        collect_untagged: snapshot.collect_untagged,
     };
     let mut collaborators = vec![];
     for (l, r) in &snapshot.collaborators {
@@ -289,6 +310,7 @@ fn summary(view: &PackageView) -> Value {
         "visibility": p.visibility.as_str(),
         "created_at": iso8601(p.created_ms / 1000),
         "created_by": p.created_by,
+        "untagged": if p.collect_untagged { "collect" } else { "keep" },
         "metadata": view.metadata(),
     });
     if let Some(current) = view.current() {

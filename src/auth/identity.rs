@@ -29,6 +29,8 @@ pub struct Package {
     pub visibility: Visibility,
     pub created_ms: u64,
     pub created_by: Login,
+    /// Untagged manifests that nothing else keeps are collected.
+    pub collect_untagged: bool,
 }
 
 #[allow(async_fn_in_trait)]
@@ -49,6 +51,9 @@ pub trait IdentityStore {
     /// Creates a private package with `creator` as admin, unless it exists.
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()>;
     async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()>;
+    async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()>;
+    /// Packages that asked for untagged manifests to be collected, by name, after `after`.
+    async fn packages_collecting_untagged(&self, after: &str, limit: u32) -> Result<Vec<RepoName>>;
     async fn collaborator_role(&self, repo: &RepoName, login: &Login) -> Result<Option<Role>>;
     async fn set_collaborator(&self, repo: &RepoName, login: &Login, role: Role) -> Result<()>;
     async fn remove_collaborator(&self, repo: &RepoName, login: &Login) -> Result<bool>;

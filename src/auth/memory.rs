@@ -81,6 +81,7 @@ impl IdentityStore for MemoryIdentity {
                 visibility: Visibility::Private,
                 created_ms: now_ms,
                 created_by: creator.clone(),
+                collect_untagged: false,
             };
             s.packages.insert(repo.clone(), p);
             s.collaborators.insert((repo.clone(), creator.clone()), Role::Admin);
@@ -93,6 +94,26 @@ impl IdentityStore for MemoryIdentity {
             p.visibility = visibility;
         }
         Ok(())
+    }
+
+    async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()> {
+        if let Some(p) = self.state.borrow_mut().packages.get_mut(repo) {
+            p.collect_untagged = collect;
+        }
+        Ok(())
+    }
+
+    async fn packages_collecting_untagged(&self, after: &str, limit: u32) -> Result<Vec<RepoName>> {
+        let s = self.state.borrow();
+        let mut found: Vec<RepoName> = s
+            .packages
+            .values()
+            .filter(|p| p.collect_untagged && p.repo.as_str() > after)
+            .map(|p| p.repo.clone())
+            .collect();
+        found.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn collaborator_role(&self, repo: &RepoName, login: &Login) -> Result<Option<Role>> {

@@ -286,6 +286,16 @@ const ORPHAN: &str = "b.created_at < ?1 \
     AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm ON rm.digest = mr.manifest \
                     WHERE mr.child = b.digest)";
 
+/// A manifest linked in repository ?1 (`rm`) pushed before ?2 that no tag, no index linked
+/// in ?1 and no subject in ?1 keeps.
+const UNTAGGED: &str = "rm.pushed_at < ?2 \
+    AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = ?1 AND t.digest = rm.digest) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_references mr \
+                    JOIN repository_manifests p ON p.digest = mr.manifest AND p.repository = ?1 \
+                    WHERE mr.child = rm.digest) \
+    AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repository_manifests s ON s.digest = m.subject \
+                    WHERE m.digest = rm.digest AND s.repository = ?1)";
+
 const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.details";
 /// D1 binds at most 100 values per statement: references go in groups.
 const REFERENCES_PER_STATEMENT: usize = 45;
@@ -404,6 +414,27 @@ impl ManifestIndex for D1Metadata {
             name: String,
         }
         Ok(self.0.first::<Row>("SELECT name FROM repositories WHERE name = ?1", &[s(repo.as_str())]).await?.is_some())
+    }
+
+    async fn untagged_manifests(&self, repo: &RepoName, before_ms: u64, limit: u32) -> Result<Vec<Digest>> {
+        #[derive(Deserialize)]
+        struct Row {
+            digest: String,
+        }
+        let sql = format!(
+            "SELECT rm.digest FROM repository_manifests rm WHERE rm.repository = ?1 AND {UNTAGGED} \
+             ORDER BY rm.pushed_at LIMIT ?3"
+        );
+        let rows: Vec<Row> = self.0.rows(&sql, &[s(repo.as_str()), n(before_ms), n(limit as u64)]).await?;
+        rows.iter().map(|r| digest(&r.digest)).collect()
+    }
+
+    async fn forget_untagged(&self, repo: &RepoName, d: &Digest, before_ms: u64) -> Result<bool> {
+        // One statement: SQLite runs it atomically, so a concurrent tag push wins.
+        let sql = format!(
+            "DELETE FROM repository_manifests AS rm WHERE rm.repository = ?1 AND rm.digest = ?3 AND {UNTAGGED}"
+        );
+        Ok(self.0.run(&sql, &[s(repo.as_str()), n(before_ms), s(d.to_string())]).await? == 1)
     }
 
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {

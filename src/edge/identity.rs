@@ -45,12 +45,15 @@ struct RoleRow {
     role: String,
 }
 
+const PACKAGE_COLUMNS: &str = "repository, visibility, created_at, created_by, collect_untagged";
+
 #[derive(Deserialize)]
 struct PackageRow {
     repository: String,
     visibility: String,
     created_at: u64,
     created_by: String,
+    collect_untagged: u32,
 }
 
 impl PackageRow {
@@ -60,6 +63,7 @@ impl PackageRow {
             visibility: Visibility::parse(&self.visibility).map_err(|_| corrupt("visibility"))?,
             created_ms: self.created_at,
             created_by: Login::parse(&self.created_by).map_err(|_| corrupt("creator"))?,
+            collect_untagged: self.collect_untagged != 0,
         })
     }
 }
@@ -150,16 +154,18 @@ impl IdentityStore for D1Identity {
     }
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>> {
-        let sql = "SELECT repository, visibility, created_at, created_by FROM packages WHERE repository = ?1";
-        self.0.first::<PackageRow>(sql, &[s(repo.as_str())]).await?.map(PackageRow::package).transpose()
+        let sql = format!("SELECT {PACKAGE_COLUMNS} FROM packages WHERE repository = ?1");
+        self.0.first::<PackageRow>(&sql, &[s(repo.as_str())]).await?.map(PackageRow::package).transpose()
     }
 
     async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>> {
         // Names in a namespace start with "NAMESPACE/": a range scan of the primary key.
-        let sql = "SELECT repository, visibility, created_at, created_by FROM packages \
-                   WHERE repository > ?1 AND repository < ?2 ORDER BY repository LIMIT ?3";
+        let sql = format!(
+            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE repository > ?1 AND repository < ?2 \
+             ORDER BY repository LIMIT ?3"
+        );
         let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
-        let rows: Vec<PackageRow> = self.0.rows(sql, &[s(from), s(to), n(limit as u64)]).await?;
+        let rows: Vec<PackageRow> = self.0.rows(&sql, &[s(from), s(to), n(limit as u64)]).await?;
         rows.into_iter().map(PackageRow::package).collect()
     }
 
@@ -177,8 +183,15 @@ impl IdentityStore for D1Identity {
     async fn restore_package(&self, p: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
         let repo = s(p.repo.as_str());
         let mut statements = vec![self.0.stmt(
-            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
-            &[repo.clone(), s(p.visibility.as_str()), n(p.created_ms), s(p.created_by.as_str())],
+            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by, collect_untagged) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                repo.clone(),
+                s(p.visibility.as_str()),
+                n(p.created_ms),
+                s(p.created_by.as_str()),
+                n(p.collect_untagged as u64),
+            ],
         )?];
         for (login, role) in collaborators {
             // Roles come back only with the package restored (not onto one created meanwhile).
@@ -210,6 +223,22 @@ impl IdentityStore for D1Identity {
             ])
             .await
             .map(|_| ())
+    }
+
+    async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()> {
+        let sql = "UPDATE packages SET collect_untagged = ?2 WHERE repository = ?1";
+        self.0.run(sql, &[s(repo.as_str()), n(collect as u64)]).await.map(|_| ())
+    }
+
+    async fn packages_collecting_untagged(&self, after: &str, limit: u32) -> Result<Vec<RepoName>> {
+        #[derive(Deserialize)]
+        struct Row {
+            repository: String,
+        }
+        let sql = "SELECT repository FROM packages WHERE collect_untagged = 1 AND repository > ?1 \
+                   ORDER BY repository LIMIT ?2";
+        let rows: Vec<Row> = self.0.rows(sql, &[s(after), n(limit as u64)]).await?;
+        rows.into_iter().map(|r| RepoName::parse(&r.repository).map_err(|_| corrupt("repository"))).collect()
     }
 
     async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()> {

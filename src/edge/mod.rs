@@ -125,32 +125,18 @@ async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
-    let reg = match registry(&env) {
-        Ok(reg) => reg,
-        Err(e) => return worker::console_error!("scheduled: {e}"),
+    let (reg, db) = match (registry(&env), env.d1("DB")) {
+        (Ok(reg), Ok(db)) => (reg, db),
+        (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
-    // Bounded work per run: what is left waits for the next run.
-    match reg.expire_uploads(100).await {
-        Ok(n) => worker::console_log!("expired {n} upload sessions"),
-        Err(e) => worker::console_error!("expiring uploads: {e:?}"),
-    }
-    // Before collecting: what a purged deletion alone kept becomes collectable.
-    match reg.purge_deletions(100).await {
-        Ok(n) => worker::console_log!("purged {n} deletions older than the restore window"),
-        Err(e) => worker::console_error!("purging deletions: {e:?}"),
-    }
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
-    match reg.collect_blobs(grace_secs * 1000, 200).await {
-        Ok(n) => worker::console_log!("collected {n} orphaned blobs"),
-        Err(e) => worker::console_error!("collecting blobs: {e:?}"),
-    }
-    if let Ok(db) = env.d1("DB") {
-        use crate::auth::identity::IdentityStore;
-        // Failure counts matter only for the current minute.
-        let current = worker::Date::now().as_millis() / 60_000;
-        if let Err(e) = identity::D1Identity(d1::D1Access::new(db)).prune_auth_failures(current).await {
-            worker::console_error!("pruning failure counts: {e:?}");
-        }
+    let identity = identity::D1Identity(d1::D1Access::new(db));
+    let report = api::maintenance::run(&reg, &identity, grace_secs * 1000).await;
+    let line = serde_json::json!({ "scheduled": report });
+    if report.failures.is_empty() {
+        worker::console_log!("{line}");
+    } else {
+        worker::console_error!("{line}");
     }
 }
 

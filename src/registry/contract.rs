@@ -37,6 +37,7 @@ where
         ("uploads", upload_index_contract(meta, unique).await),
         ("manifests", manifest_index_contract(meta, unique).await),
         ("trash", trash_contract(meta, unique).await),
+        ("untagged", untagged_contract(meta, unique).await),
     ];
     for (name, r) in results {
         if let Err(e) = r {
@@ -331,6 +332,47 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ok(m.unlink_manifest(&r, &three.digest).await, "unlink three")?;
     ensure(ok(m.deletions(&r).await, "purged")?.is_empty(), "a purged deletion is gone")?;
     ensure(ok(m.forget_orphan(&layer.digest, u64::MAX / 2).await, "collectable")?, "purged content frees its blobs")
+}
+
+async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
+    let r = repo(u, "u");
+    let record = |what: &str, subject: Option<Digest>| ManifestRecord {
+        digest: digest(u, what),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: 5,
+        artifact_type: None,
+        subject,
+        annotations_json: None,
+        details: VersionDetails::default(),
+    };
+    let (old, child, index, tagged) =
+        (record("u-old", None), record("u-child", None), record("u-index", None), record("u-tagged", None));
+    let referrer = record("u-sig", Some(tagged.digest.clone()));
+    let v1 = Tag::parse("v1").map_err(|e| e.to_string())?;
+    ok(m.commit_manifest(&r, &old, &[], None, 10).await, "old")?;
+    ok(m.commit_manifest(&r, &child, &[], None, 10).await, "child")?;
+    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), None, 10).await, "index")?;
+    ok(m.commit_manifest(&r, &tagged, &[], Some(&v1), 10).await, "tagged")?;
+    ok(m.commit_manifest(&r, &referrer, &[], None, 10).await, "referrer")?;
+    let young = record("u-young", None);
+    ok(m.commit_manifest(&r, &young, &[], None, 30).await, "young")?;
+
+    let found = ok(m.untagged_manifests(&r, 20, 100).await, "untagged")?;
+    let mut expected = vec![old.digest.clone(), index.digest.clone()];
+    expected.sort();
+    let mut sorted = found.clone();
+    sorted.sort();
+    ensure(sorted == expected, "untagged: not tagged, not in a linked index, not a referrer, old enough")?;
+    ensure(ok(m.untagged_manifests(&r, 20, 1).await, "limit")?.len() == 1, "untagged takes a limit")?;
+    let v0 = Tag::parse("v0").map_err(|e| e.to_string())?;
+    ok(m.commit_manifest(&r, &old, &[], Some(&v0), 25).await, "tag old meanwhile")?;
+    ensure(!ok(m.forget_untagged(&r, &old.digest, 20).await, "forget tagged")?, "a manifest tagged meanwhile stays")?;
+    ensure(ok(m.forget_untagged(&r, &index.digest, 20).await, "forget index")?, "an untagged one goes")?;
+    ensure(ok(m.linked_manifest(&r, &index.digest).await, "gone")?.is_none(), "and is no longer linked")?;
+    ensure(
+        ok(m.untagged_manifests(&r, 20, 100).await, "child freed")? == vec![child.digest.clone()],
+        "an index's children are untagged once the index is gone",
+    )
 }
 
 #[cfg(test)]

@@ -119,6 +119,20 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         }
     }
 
+    /// Unlinks manifests of `repo` that no tag, index or subject keeps and that were pushed
+    /// more than `grace_ms` ago (an index's children are pushed, untagged, before it), at
+    /// most `limit`. Their blobs are then collected by `collect_blobs`. Returns how many.
+    pub async fn collect_untagged(&self, repo: &RepoName, grace_ms: u64, limit: u32) -> Result<usize> {
+        let before = self.now().saturating_sub(grace_ms);
+        let mut collected = 0;
+        for digest in self.meta.untagged_manifests(repo, before, limit).await? {
+            if self.meta.forget_untagged(repo, &digest, before).await? {
+                collected += 1;
+            }
+        }
+        Ok(collected)
+    }
+
     /// Tags in lexical order; `n` caps the page (and is itself capped).
     pub async fn list_tags(&self, repo: &RepoName, n: Option<u32>, last: Option<&str>) -> Result<TagPage> {
         if !self.meta.repository_exists(repo).await? {

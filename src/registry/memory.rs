@@ -157,6 +157,19 @@ impl MetaState {
     }
 }
 
+impl MetaState {
+    fn is_untagged(&self, repo: &RepoName, digest: &Digest, before_ms: u64) -> bool {
+        let key = (repo.clone(), digest.clone());
+        let old = self.manifest_links.get(&key).is_some_and(|pushed| *pushed < before_ms);
+        let tagged = self.tags.iter().any(|((r, _), d)| r == repo && d == digest);
+        let linked_here = |m: &Digest| self.manifest_links.contains_key(&(repo.clone(), m.clone()));
+        let in_index =
+            self.references.iter().any(|(parent, children)| children.contains(digest) && linked_here(parent));
+        let refers = self.manifests.get(digest).and_then(|m| m.subject.as_ref()).is_some_and(linked_here);
+        old && !tagged && !in_index && !refers
+    }
+}
+
 /// All metadata in maps.
 #[derive(Default)]
 pub struct MemoryMetadata {
@@ -320,6 +333,26 @@ impl ManifestIndex for MemoryMetadata {
 
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
         Ok(self.state.borrow().repositories.contains(repo))
+    }
+
+    async fn untagged_manifests(&self, repo: &RepoName, before_ms: u64, limit: u32) -> Result<Vec<Digest>> {
+        let s = self.state.borrow();
+        let mut found: Vec<(u64, Digest)> = s
+            .manifest_links
+            .iter()
+            .filter(|((r, d), _)| r == repo && s.is_untagged(repo, d, before_ms))
+            .map(|((_, d), pushed)| (*pushed, d.clone()))
+            .collect();
+        found.sort();
+        Ok(found.into_iter().take(limit as usize).map(|(_, d)| d).collect())
+    }
+
+    async fn forget_untagged(&self, repo: &RepoName, digest: &Digest, before_ms: u64) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if !s.is_untagged(repo, digest, before_ms) {
+            return Ok(false);
+        }
+        Ok(s.manifest_links.remove(&(repo.clone(), digest.clone())).is_some())
     }
 
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {

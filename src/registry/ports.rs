@@ -195,6 +195,13 @@ pub trait ManifestIndex {
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool>;
     /// Whether anything was ever pushed to `repo`.
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool>;
+    /// Manifests of `repo` pushed before `before_ms` that nothing keeps: no tag, no index
+    /// linked in `repo` that includes them, no subject in `repo` they refer to. Oldest
+    /// first, at most `limit`.
+    async fn untagged_manifests(&self, repo: &RepoName, before_ms: u64, limit: u32) -> Result<Vec<Digest>>;
+    /// Unlinks the manifest only if it still is untagged as above, in one step, so a push
+    /// that tags it meanwhile wins. Returns whether it did.
+    async fn forget_untagged(&self, repo: &RepoName, digest: &Digest, before_ms: u64) -> Result<bool>;
     /// The manifests linked in `repo` with their tags, most recently pushed first, at
     /// most `limit`.
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>>;
