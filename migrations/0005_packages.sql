@@ -24,3 +24,7 @@ CREATE INDEX deletions_by_age ON deletions(deleted_at);
 -- A package may ask that its untagged manifests (ones no tag, index or subject keeps)
 -- be collected once they are older than the grace period.
 ALTER TABLE packages ADD COLUMN collect_untagged INTEGER NOT NULL DEFAULT 0;
+
+-- Bumped by every deletion in a package: edge-cache keys include it, so deleted content
+-- stops being served from caches as soon as the new epoch is seen.
+ALTER TABLE packages ADD COLUMN content_epoch INTEGER NOT NULL DEFAULT 0;

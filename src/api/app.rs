@@ -1,7 +1,7 @@
 //! The application and its one entry point, `serve`: where every request goes.
 
 use super::http::{Request, Response, Trace};
-use super::{admin, distribution, gate, packages, pages, route, token};
+use super::{admin, distribution, gate, packages, pages, route, shared_cache, token};
 use crate::error::RegistryError;
 
 /// The application: the registry, the identity store and the secrets it signs with.
@@ -115,8 +115,14 @@ where
         }
     }
     let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
-    if action == crate::auth::Action::Pull {
-        keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
+    match action {
+        crate::auth::Action::Pull => {
+            keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
+            shared_cache::mark_storable(app, &req, &mut resp).await;
+        }
+        // Cached copies of what was deleted must not be served any more.
+        crate::auth::Action::Delete => app.identity.bump_content_epoch(&repo).await?,
+        crate::auth::Action::Push => {}
     }
     Ok(resp)
 }

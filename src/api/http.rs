@@ -92,6 +92,8 @@ pub struct Response<R> {
     /// Why a request failed on the registry's side: logged once at the edge, never sent.
     pub fault: Option<String>,
     pub trace: Trace,
+    /// Set when the shared cache may keep this response under this key.
+    pub shared_cache_key: Option<String>,
 }
 
 /// What the request log line says of a request beyond its method and status. Never a
@@ -105,7 +107,14 @@ pub struct Trace {
 
 impl<R> Response<R> {
     pub fn new(status: u16) -> Self {
-        Response { status, headers: vec![], body: Body::Empty, fault: None, trace: Trace::default() }
+        Response {
+            status,
+            headers: vec![],
+            body: Body::Empty,
+            fault: None,
+            trace: Trace::default(),
+            shared_cache_key: None,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -119,7 +128,7 @@ impl<R> Response<R> {
 
     pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
         let len = bytes.len();
-        Response { status, headers: vec![], body: Body::Bytes(bytes), fault: None, trace: Trace::default() }
+        Response { body: Body::Bytes(bytes), ..Self::new(status) }
             .header("content-type", content_type)
             .header("content-length", len.to_string())
     }

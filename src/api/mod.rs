@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod packages;
 mod pages;
 pub mod route;
+pub mod shared_cache;
 pub mod token;
 
 pub use app::{serve, App};

@@ -49,6 +49,8 @@ struct PackageSnapshot {
     created_by: String,
     #[serde(default)]
     collect_untagged: bool,
+    #[serde(default)]
+    content_epoch: u64,
     collaborators: Vec<(String, String)>,
 }
 
@@ -166,6 +168,7 @@ where
                 created_ms: package.created_ms,
                 created_by: package.created_by.to_string(),
                 collect_untagged: package.collect_untagged,
+                content_epoch: package.content_epoch,
                 collaborators: id
                     .collaborators(&repo)
                     .await?
@@ -183,6 +186,7 @@ where
         (Method::Delete, Target::Version(repo, digest)) => {
             let by = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
+            id.bump_content_epoch(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
         }
         (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
@@ -190,6 +194,7 @@ where
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
+            id.bump_content_epoch(&repo).await?;
             let view = catalog::package(app, &repo, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
             Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
@@ -271,6 +276,8 @@ where
         created_ms: snapshot.created_ms,
         created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
         collect_untagged: snapshot.collect_untagged,
+        // A fresh epoch: nothing cached under an older one can be mistaken for it.
+        content_epoch: snapshot.content_epoch + 1,
     };
     let mut collaborators = vec![];
     for (l, r) in &snapshot.collaborators {

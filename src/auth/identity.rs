@@ -31,6 +31,8 @@ pub struct Package {
     pub created_by: Login,
     /// Untagged manifests that nothing else keeps are collected.
     pub collect_untagged: bool,
+    /// Bumped by every deletion in the package; shared-cache keys include it.
+    pub content_epoch: u64,
 }
 
 #[allow(async_fn_in_trait)]
@@ -52,6 +54,8 @@ pub trait IdentityStore {
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()>;
     async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()>;
     async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()>;
+    /// Something was deleted from the package: cached copies of its content must go.
+    async fn bump_content_epoch(&self, repo: &RepoName) -> Result<()>;
     /// Packages that asked for untagged manifests to be collected, by name, after `after`.
     async fn packages_collecting_untagged(&self, after: &str, limit: u32) -> Result<Vec<RepoName>>;
     async fn collaborator_role(&self, repo: &RepoName, login: &Login) -> Result<Option<Role>>;

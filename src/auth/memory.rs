@@ -82,6 +82,7 @@ impl IdentityStore for MemoryIdentity {
                 created_ms: now_ms,
                 created_by: creator.clone(),
                 collect_untagged: false,
+                content_epoch: 0,
             };
             s.packages.insert(repo.clone(), p);
             s.collaborators.insert((repo.clone(), creator.clone()), Role::Admin);
@@ -99,6 +100,13 @@ impl IdentityStore for MemoryIdentity {
     async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()> {
         if let Some(p) = self.state.borrow_mut().packages.get_mut(repo) {
             p.collect_untagged = collect;
+        }
+        Ok(())
+    }
+
+    async fn bump_content_epoch(&self, repo: &RepoName) -> Result<()> {
+        if let Some(p) = self.state.borrow_mut().packages.get_mut(repo) {
+            p.content_epoch += 1;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! Authentication (who is calling) and authorization (`policy::decide`) are separate.
 
 pub mod bearer;
+pub mod cached;
 pub mod credentials;
 pub mod identity;
 pub mod memory;

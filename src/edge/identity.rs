@@ -45,7 +45,7 @@ struct RoleRow {
     role: String,
 }
 
-const PACKAGE_COLUMNS: &str = "repository, visibility, created_at, created_by, collect_untagged";
+const PACKAGE_COLUMNS: &str = "repository, visibility, created_at, created_by, collect_untagged, content_epoch";
 
 #[derive(Deserialize)]
 struct PackageRow {
@@ -54,6 +54,7 @@ struct PackageRow {
     created_at: u64,
     created_by: String,
     collect_untagged: u32,
+    content_epoch: u64,
 }
 
 impl PackageRow {
@@ -64,6 +65,7 @@ impl PackageRow {
             created_ms: self.created_at,
             created_by: Login::parse(&self.created_by).map_err(|_| corrupt("creator"))?,
             collect_untagged: self.collect_untagged != 0,
+            content_epoch: self.content_epoch,
         })
     }
 }
@@ -183,14 +185,15 @@ impl IdentityStore for D1Identity {
     async fn restore_package(&self, p: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
         let repo = s(p.repo.as_str());
         let mut statements = vec![self.0.stmt(
-            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by, collect_untagged) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by, collect_untagged, \
+             content_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &[
                 repo.clone(),
                 s(p.visibility.as_str()),
                 n(p.created_ms),
                 s(p.created_by.as_str()),
                 n(p.collect_untagged as u64),
+                n(p.content_epoch),
             ],
         )?];
         for (login, role) in collaborators {
@@ -228,6 +231,11 @@ impl IdentityStore for D1Identity {
     async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()> {
         let sql = "UPDATE packages SET collect_untagged = ?2 WHERE repository = ?1";
         self.0.run(sql, &[s(repo.as_str()), n(collect as u64)]).await.map(|_| ())
+    }
+
+    async fn bump_content_epoch(&self, repo: &RepoName) -> Result<()> {
+        let sql = "UPDATE packages SET content_epoch = content_epoch + 1 WHERE repository = ?1";
+        self.0.run(sql, &[s(repo.as_str())]).await.map(|_| ())
     }
 
     async fn packages_collecting_untagged(&self, after: &str, limit: u32) -> Result<Vec<RepoName>> {

@@ -43,14 +43,17 @@ class Client:
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def image_manifest(config, layers):
+def image_manifest(config, layers, annotations=None):
     """The bytes of an OCI image manifest over blobs already pushed: the config `{}` and
     `layers`, a list of (digest, size)."""
-    return json.dumps({
+    manifest = {
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n} for d, n in layers],
-    }).encode()
+    }
+    if annotations:
+        manifest["annotations"] = annotations
+    return json.dumps(manifest).encode()
 
 
 def error_code(resp):

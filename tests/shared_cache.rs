@@ -1,0 +1,90 @@
+//! What the edge may answer from its shared cache, and what it may store there.
+
+mod common;
+
+use common::*;
+use edge_registry::api::{self, shared_cache, Method, Request};
+
+fn request(method: Method, target: &str, auth: Option<String>) -> Request {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let headers = auth.map(|a| vec![("authorization".to_string(), a)]).unwrap_or_default();
+    Request::new(method, "https://registry.test", path, query, headers)
+}
+
+fn lookup(reg: &MemRegistry, req: &Request) -> Option<String> {
+    futures_executor::block_on(shared_cache::lookup_key(reg, req))
+}
+
+/// The key the registry's own answer may be stored under.
+fn stored(reg: &MemRegistry, req: &Request) -> Option<String> {
+    let resp = futures_executor::block_on(api::serve(reg, req, &mut Chunks::none()));
+    resp.shared_cache_key
+}
+
+#[test]
+fn public_content_by_digest_is_looked_up_and_stored() {
+    let reg = registry();
+    let manifest = push_image(&reg, "alice/app", "v1", b"layer");
+    let layer = digest_of(b"layer");
+    make_public(&reg, "alice/app");
+    for target in [format!("/v2/alice/app/manifests/{manifest}"), format!("/v2/alice/app/blobs/{layer}")] {
+        let req = request(Method::Get, &target, None);
+        let key = lookup(&reg, &req).expect("anonymous pulls of public content use the cache");
+        assert!(key.contains(&target), "{key}");
+        assert_eq!(stored(&reg, &req), Some(key.clone()), "and store what the origin answers");
+        let head = request(Method::Head, &target, None);
+        assert_eq!(lookup(&reg, &head), Some(key), "HEAD is answered from the same entry");
+        assert_eq!(stored(&reg, &head), None, "a HEAD answer has no body to store");
+    }
+    let by_tag = request(Method::Get, "/v2/alice/app/manifests/v1", None);
+    assert_eq!(lookup(&reg, &by_tag), None, "tags resolve at the origin, every time");
+    assert_eq!(stored(&reg, &by_tag), None);
+    let ranged = Request::new(
+        Method::Get,
+        "https://registry.test",
+        &format!("/v2/alice/app/blobs/{layer}"),
+        "",
+        vec![("range".into(), "bytes=0-1".into())],
+    );
+    assert_eq!(lookup(&reg, &ranged), None);
+}
+
+#[test]
+fn private_content_is_never_stored_nor_served_to_the_unauthorized() {
+    let reg = registry();
+    let manifest = push_image(&reg, "alice/secret", "v1", b"layer");
+    let target = format!("/v2/alice/secret/manifests/{manifest}");
+    assert_eq!(lookup(&reg, &request(Method::Get, &target, None)), None, "anonymous may not pull");
+    let pat = user_token(&reg, "alice", &["read:packages"]);
+    let with_pat = request(Method::Get, &target, Some(basic("alice", &pat)));
+    assert_eq!(lookup(&reg, &with_pat), None, "PAT callers go to the origin");
+    assert_eq!(stored(&reg, &with_pat), None, "private content is never stored");
+}
+
+#[test]
+fn making_a_package_private_or_deleting_from_it_stops_cache_hits() {
+    let reg = registry();
+    let manifest = push_image(&reg, "alice/app", "v1", b"layer");
+    make_public(&reg, "alice/app");
+    let target = format!("/v2/alice/app/manifests/{manifest}");
+    let before = lookup(&reg, &request(Method::Get, &target, None)).unwrap();
+
+    // Deleting any content bumps the package's epoch: old entries are never looked up again.
+    let other = push_image(&reg, "alice/app", "v2", b"other");
+    assert_eq!(
+        send(&reg, Method::Delete, &format!("/v2/alice/app/manifests/{other}"), &[], Chunks::none()).status,
+        202
+    );
+    let after = lookup(&reg, &request(Method::Get, &target, None)).unwrap();
+    assert_ne!(before, after);
+
+    let r = send(
+        &reg,
+        Method::Patch,
+        "/api/packages/alice/app",
+        &[("authorization", &basic("alice", &user_token(&reg, "alice", &["write:packages"])))],
+        Chunks::one(br#"{"visibility":"private"}"#),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(lookup(&reg, &request(Method::Get, &target, None)), None, "private now: no cache for anonymous");
+}
