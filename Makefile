@@ -11,7 +11,7 @@ export VENV
 WRANGLER := node_modules/.bin/wrangler
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: dev test setup build migrate dev-vars unit e2e deploy-check check clean
+.PHONY: dev test setup build migrate dev-vars unit e2e deploy-check check clean bench
 
 setup:
 	@scripts/setup.sh
@@ -51,6 +51,10 @@ e2e: build
 # Proves the deployable bundle offline and reports its size.
 deploy-check: build
 	$(WRANGLER) deploy --dry-run --outdir dist 2>&1 | grep -E 'Total Upload|--dry-run'
+
+# This registry against CNCF distribution 2.8 and the R2 floor; see README "Speed".
+bench: build
+	$(VENV)/bin/python bench/run.py
 
 check:
 	cargo fmt --check

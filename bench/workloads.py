@@ -1,0 +1,186 @@
+"""What `make bench` measures, each against one system. Times are seconds of wall clock on
+loopback; every function takes fresh names so no run reuses another's blobs."""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
+from client import Client, digest  # noqa: E402
+
+# skopeo remembers where blobs are; a remembered blob is not pushed again.
+BLOB_INFO_CACHES = ["/var/lib/containers/cache/blob-info-cache-v1.sqlite",
+                    os.path.expanduser("~/.local/share/containers/cache/blob-info-cache-v1.sqlite")]
+CHUNK = 1 << 20
+# What pulling clients accept; distribution refuses an OCI manifest to a request without it.
+ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+          "application/vnd.docker.distribution.manifest.v2+json")
+
+
+def forget_blob_locations():
+    for path in BLOB_INFO_CACHES:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def timed(fn):
+    started = time.monotonic()
+    fn()
+    return time.monotonic() - started
+
+
+def layout_blobs(layout):
+    """The blob files of an OCI layout, big ones included."""
+    return sorted(glob.glob(os.path.join(layout, "blobs", "sha256", "*")))
+
+
+def skopeo(*args):
+    r = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"skopeo {' '.join(args[:2])}: {r.stderr.strip()}")
+
+
+def push_image(system, layout, repo):
+    forget_blob_locations()
+    return timed(lambda: skopeo("copy", "--dest-tls-verify=false", "--dest-creds", ":".join(system.creds),
+                                f"oci:{layout}:v1", f"docker://{system.host}/{repo}:v1"))
+
+
+def pull_image(system, repo, dest):
+    forget_blob_locations()
+    shutil.rmtree(dest, ignore_errors=True)
+    return timed(lambda: skopeo("copy", "--src-tls-verify=false", "--src-creds", ":".join(system.creds),
+                                f"docker://{system.host}/{repo}:v1", f"oci:{dest}:v1"))
+
+
+def file_chunks(path):
+    with open(path, "rb") as f:
+        while piece := f.read(CHUNK):
+            yield piece
+
+
+def retry_dev_proxy(send):
+    """Local `wrangler dev` fails the request after one longer than ~10 s with a 503 that
+    never reached the Worker; deployed Workers have no such proxy. Retry that one."""
+    for _ in range(10):
+        r = send()
+        if r.status_code != 503 or "restarted mid-request" not in r.text:
+            return r
+        time.sleep(0.5)
+    return r
+
+
+def floor_put(floor, key, path):
+    """The floor's push: the file in one chunked PUT, as an unsized PATCH would send it."""
+    r = retry_dev_proxy(lambda: requests.put(f"{floor.base}/{key}", data=file_chunks(path), verify=False))
+    assert r.status_code == 201, r.text
+
+
+def floor_get(floor, key, out):
+    with requests.get(f"{floor.base}/{key}", stream=True, verify=False) as r:
+        assert r.status_code == 200, r.text
+        with open(out, "wb") as f:
+            for piece in r.iter_content(CHUNK):
+                f.write(piece)
+
+
+def floor_push_image(floor, layout, prefix):
+    return timed(lambda: [floor_put(floor, f"{prefix}/{os.path.basename(p)}", p) for p in layout_blobs(layout)])
+
+
+def floor_pull_image(floor, layout, prefix, dest):
+    os.makedirs(dest, exist_ok=True)
+    return timed(lambda: [floor_get(floor, f"{prefix}/{os.path.basename(p)}", os.path.join(dest, "b"))
+                          for p in layout_blobs(layout)])
+
+
+def docker_style_push(system, repo, path):
+    """docker's way: POST, one PATCH with the whole layer and no Content-Length, PUT."""
+    c = Client(system.base, auth=system.creds)
+    d = "sha256:" + os.path.basename(path)
+
+    def push():
+        r = c.req("POST", f"/v2/{repo}/blobs/uploads/")
+        assert r.status_code == 202, r.text
+        r = c.req("PATCH", r.headers["Location"], data=file_chunks(path))
+        assert r.status_code == 202, r.text
+        location = r.headers["Location"]
+        r = retry_dev_proxy(lambda: c.req("PUT", location, params={"digest": d}))
+        assert r.status_code == 201, r.text
+    return timed(push)
+
+
+def sequential_gets(url, authorization=None, count=200):
+    """`count` GETs one after another on one kept-alive connection; returns seconds."""
+    s = requests.Session()
+    headers = {"Accept": ACCEPT, **({"Authorization": authorization} if authorization else {})}
+
+    def run():
+        for _ in range(count):
+            r = s.get(url, headers=headers, verify=False)
+            assert r.status_code == 200, (url, r.status_code, r.text[:200])
+    return timed(run)
+
+
+def wrk(url, authorization=None, seconds=10, connections=8):
+    """Requests per second and p99 latency (ms) of a `wrk` load on one URL."""
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Accept: {ACCEPT}"]
+    if authorization:
+        args += ["-H", f"Authorization: {authorization}"]
+    out = subprocess.run(args + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk {url}: {errors.group(1)} error responses")
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale}
+
+
+class PeakMemory:
+    """Peak resident memory (MB) over a system's server processes while a block runs."""
+
+    def __init__(self, system):
+        self.pids = system.pids()
+        self.peak = 0
+        self.done = threading.Event()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._sample)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while not self.done.is_set():
+            total = 0
+            for pid in self.pids:
+                try:
+                    with open(f"/proc/{pid}/status") as f:
+                        total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+                except (OSError, StopIteration):
+                    pass
+            self.peak = max(self.peak, total / 1024)
+            time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+def manifest_of(layout):
+    """(digest, bytes) of the image manifest an OCI layout tags v1."""
+    with open(os.path.join(layout, "index.json")) as f:
+        d = json.load(f)["manifests"][0]["digest"]
+    with open(os.path.join(layout, "blobs", "sha256", d.split(":")[1]), "rb") as f:
+        return d, f.read()
+
+
+def check_digest(path):
+    return digest(open(path, "rb").read())
