@@ -11,7 +11,7 @@ export VENV
 WRANGLER := node_modules/.bin/wrangler
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: dev test setup build migrate dev-vars unit e2e deploy-check check clean bench
+.PHONY: dev test setup build migrate dev-vars unit e2e deploy-check check clean bench fuzz
 
 setup:
 	@scripts/setup.sh
@@ -55,6 +55,10 @@ deploy-check: build
 # This registry against CNCF distribution 2.8 and the R2 floor; see README "Speed".
 bench: build
 	$(VENV)/bin/python bench/run.py
+
+# Every fuzz target for FUZZ_SECONDS (default 60) each; see README "Hostile input".
+fuzz:
+	scripts/fuzz.sh
 
 check:
 	cargo fmt --check

@@ -31,7 +31,9 @@ where
     I: crate::auth::identity::IdentityStore,
 {
     let mut trace = Trace::default();
-    let result = if req.path == "/token" {
+    let result = if let Err(e) = within_limits(req) {
+        Err(e)
+    } else if req.path == "/token" {
         trace.route = "token";
         token::issue(app, req, body).await
     } else if let Some(rest) = req.path.strip_prefix("/admin/") {
@@ -58,6 +60,29 @@ where
     resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
     resp.trace = trace;
     resp
+}
+
+/// Request heads a client controls are bounded: no parser downstream sees more.
+const MAX_PATH_BYTES: usize = 2048;
+const MAX_QUERY_BYTES: usize = 8192;
+const MAX_QUERY_PAIRS: usize = 64;
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+fn within_limits(req: &Request) -> Result<(), RegistryError> {
+    let query_bytes: usize = req.query.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    if req.path.len() > MAX_PATH_BYTES {
+        return Err(RegistryError::BadRequest(format!("path over {MAX_PATH_BYTES} bytes")));
+    }
+    if query_bytes > MAX_QUERY_BYTES || req.query.len() > MAX_QUERY_PAIRS {
+        return Err(RegistryError::BadRequest(format!(
+            "query over {MAX_QUERY_BYTES} bytes or {MAX_QUERY_PAIRS} parameters"
+        )));
+    }
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(RegistryError::BadRequest(format!("headers over {MAX_HEADER_BYTES} bytes")));
+    }
+    Ok(())
 }
 
 /// `/v2` and below is the distribution API; other paths are package pages.
