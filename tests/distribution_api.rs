@@ -496,3 +496,34 @@ fn collection_removes_only_blobs_no_manifest_needs() {
     push_blob(&reg, REPO, b"deleted layer");
     assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{orphan}")).body, b"deleted layer");
 }
+
+/// A body whose client goes away after `chunks` chunks.
+struct Abandoned(usize);
+
+impl edge_registry::registry::ports::ChunkSource for Abandoned {
+    async fn next_chunk(&mut self) -> edge_registry::error::Result<Option<Vec<u8>>> {
+        if self.0 == 0 {
+            return Err(edge_registry::error::RegistryError::BadRequest("the client went away".into()));
+        }
+        self.0 -= 1;
+        Ok(Some(vec![7; 100]))
+    }
+}
+
+#[test]
+fn a_client_that_goes_away_mid_patch_leaves_nothing_expiry_cannot_remove() {
+    let reg = registry();
+    let repo = edge_registry::oci::RepoName::parse(REPO).unwrap();
+    let session = futures_executor::block_on(reg.registry.start_upload(&repo)).unwrap();
+    // Three chunks of 100 bytes fill parts of 64: a multipart upload exists when it fails.
+    let failed =
+        futures_executor::block_on(reg.registry.append_chunk(&repo, &session.id, None, None, &mut Abandoned(3)));
+    assert!(failed.is_err());
+    assert_eq!(reg.registry.objects.open_multiparts(), 1);
+    let status = get(&reg, &format!("/v2/{REPO}/blobs/uploads/{}", session.id));
+    assert_eq!((status.status, status.header("range")), (204, Some("0-0")), "nothing of it counts");
+    reg.registry.clock.advance(61_000);
+    assert_eq!(futures_executor::block_on(reg.registry.expire_uploads(10)).unwrap(), 1);
+    assert_eq!(reg.registry.objects.open_multiparts(), 0, "its multipart upload was aborted");
+    assert!(reg.registry.objects.keys().iter().all(|k| !k.starts_with("uploads/")), "and its staging objects gone");
+}

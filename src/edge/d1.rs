@@ -242,6 +242,11 @@ impl UploadIndex for D1Metadata {
         Ok(self.0.run(sql, &args).await? == 1)
     }
 
+    async fn record_multipart(&self, id: &str, multipart_id: &str) -> Result<bool> {
+        let sql = "UPDATE uploads SET multipart_id = ?2 WHERE id = ?1 AND multipart_id IS NULL";
+        Ok(self.0.run(sql, &[s(id), s(multipart_id)]).await? == 1)
+    }
+
     async fn delete_upload(&self, id: &str) -> Result<()> {
         self.0.run("DELETE FROM uploads WHERE id = ?1", &[s(id)]).await.map(|_| ())
     }

@@ -165,6 +165,12 @@ async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     };
     ok(m.create_upload(&s).await, "create")?;
     ensure(ok(m.upload(&r, &s.id).await, "load")? == Some(s.clone()), "a session loads as saved")?;
+    ensure(ok(m.record_multipart(&s.id, "mp-1").await, "record")?, "a multipart upload is recorded")?;
+    ensure(!ok(m.record_multipart(&s.id, "mp-2").await, "record again")?, "only the first one")?;
+    ensure(
+        ok(m.upload(&r, &s.id).await, "load recorded")?.and_then(|u| u.multipart_id) == Some("mp-1".into()),
+        "the session names it",
+    )?;
     ensure(
         ok(m.upload(&repo(u, "other"), &s.id).await, "load other")?.is_none(),
         "a session belongs to its repository",

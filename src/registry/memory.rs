@@ -253,6 +253,17 @@ impl UploadIndex for MemoryMetadata {
         }
     }
 
+    async fn record_multipart(&self, id: &str, multipart_id: &str) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        match s.uploads.get_mut(id) {
+            Some(u) if u.multipart_id.is_none() => {
+                u.multipart_id = Some(multipart_id.to_string());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete_upload(&self, id: &str) -> Result<()> {
         self.state.borrow_mut().uploads.remove(id);
         Ok(())

@@ -165,6 +165,9 @@ pub trait UploadIndex {
     /// Saves a session's progress, only if it still is at `expected_received` bytes
     /// (two requests racing on one session cannot both append). Returns whether it saved.
     async fn save_upload(&self, session: &UploadSession, expected_received: u64) -> Result<bool>;
+    /// Records the session's multipart upload as soon as it exists, unless one is recorded
+    /// already. A request that dies before saving then leaves nothing expiry cannot abort.
+    async fn record_multipart(&self, id: &str, multipart_id: &str) -> Result<bool>;
     async fn delete_upload(&self, id: &str) -> Result<()>;
     /// Sessions not touched since `before_ms`, at most `limit`.
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>>;

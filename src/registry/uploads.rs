@@ -348,6 +348,10 @@ async fn send_part<M: MetadataStore, O: ObjectStore, C: Clock>(
         Some(mp) => mp.clone(),
         None => {
             let mp = reg.objects.create_multipart(key).await?;
+            if !reg.meta.record_multipart(&session.id, &mp).await? {
+                reg.objects.abort_multipart(key, &mp).await?;
+                return Err(RegistryError::BlobUploadInvalid("another request changed this upload".into()));
+            }
             session.multipart_id = Some(mp.clone());
             mp
         }
