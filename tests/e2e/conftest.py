@@ -1,5 +1,6 @@
 """Starts the built Worker under `wrangler dev` for the end-to-end tests."""
 import os
+import signal
 import socket
 import subprocess
 import uuid
@@ -24,19 +25,26 @@ def free_port():
 class Registry:
     """One `wrangler dev` with its own state directory, restartable on the same state."""
 
-    def __init__(self, state, log):
+    def __init__(self, state, log, extra_vars=()):
         self.state, self.log = str(state), str(log)
+        self.extra_vars = [a for kv in extra_vars for a in ("--var", kv)]
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.base = f"https://{self.host}"
 
     def start(self):
         args = [SCRIPT, "start", str(self.port), self.state, self.log, "https", "--var", "CONTRACT_TESTS:on",
-                "--var", f"ADMIN_TOKEN:{ADMIN_TOKEN}", "--var", f"TOKEN_SIGNING_KEY:{SIGNING_KEY}"]
+                "--var", f"ADMIN_TOKEN:{ADMIN_TOKEN}", "--var", f"TOKEN_SIGNING_KEY:{SIGNING_KEY}", *self.extra_vars]
         subprocess.run(args, check=True, cwd=ROOT)
 
     def stop(self):
         subprocess.run([SCRIPT, "stop", self.state], check=True, cwd=ROOT)
+
+    def kill(self):
+        """Ends the whole instance at once (SIGKILL), as a crash or an eviction would."""
+        with open(os.path.join(self.state, "wrangler.pgid")) as f:
+            os.killpg(int(f.read()), signal.SIGKILL)
+        os.remove(os.path.join(self.state, "wrangler.pgid"))
 
     def restart(self):
         self.stop()
