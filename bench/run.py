@@ -26,6 +26,9 @@ METRICS = [
     ("seq200_manifest_anonymous_s", "lower"), ("seq200_manifest_auth_s", "lower"),
     ("load_anonymous_rps", "higher"), ("load_anonymous_p99_ms", "lower"),
     ("load_auth_rps", "higher"), ("load_auth_p99_ms", "lower"),
+    # The same load on the cheapest answer a server has (this registry: `/v2/`'s 401; the
+    # floor: a missing key's 404): the ceiling of the server and its runtime on this machine.
+    ("load_ceiling_rps", "higher"),
 ]
 
 
@@ -68,6 +71,7 @@ def measure_registry(system, run, small, big, layer, workdir):
     figures["load_anonymous_rps"], figures["load_anonymous_p99_ms"] = load["rps"], load["p99_ms"]
     load = w.wrk(authorized, authorization)
     figures["load_auth_rps"], figures["load_auth_p99_ms"] = load["rps"], load["p99_ms"]
+    figures["load_ceiling_rps"] = w.wrk(f"{system.base}/v2/", any_status=True)["rps"]
     return figures
 
 
@@ -87,6 +91,7 @@ def measure_floor(floor, run, small, big, layer, workdir):
     load = w.wrk(url)
     figures["load_anonymous_rps"] = figures["load_auth_rps"] = load["rps"]
     figures["load_anonymous_p99_ms"] = figures["load_auth_p99_ms"] = load["p99_ms"]
+    figures["load_ceiling_rps"] = w.wrk(f"{floor.base}/no-such-key", any_status=True)["rps"]
     return figures
 
 
