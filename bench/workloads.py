@@ -16,8 +16,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e")
 from client import Client, digest  # noqa: E402
 
 # skopeo remembers where blobs are; a remembered blob is not pushed again.
-BLOB_INFO_CACHES = ["/var/lib/containers/cache/blob-info-cache-v1.sqlite",
-                    os.path.expanduser("~/.local/share/containers/cache/blob-info-cache-v1.sqlite")]
+# Older skopeo keeps it in BoltDB, newer in SQLite; root's under /var/lib, others' in HOME.
+BLOB_INFO_CACHES = [os.path.join(d, f"blob-info-cache-v1.{ext}")
+                    for d in ("/var/lib/containers/cache", os.path.expanduser("~/.local/share/containers/cache"))
+                    for ext in ("boltdb", "sqlite")]
 CHUNK = 1 << 20
 # What pulling clients accept; distribution refuses an OCI manifest to a request without it.
 ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
