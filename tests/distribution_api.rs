@@ -3,6 +3,12 @@
 mod common;
 use common::*;
 use edge_registry::api::Method::*;
+use edge_registry::error::RegistryError;
+use edge_registry::oci::{Digest, RepoName};
+use edge_registry::registry::ports::ChunkSource;
+use futures_executor::block_on;
+use std::future::Future;
+use std::pin::Pin;
 
 const REPO: &str = "alice/app";
 
@@ -526,4 +532,64 @@ fn a_client_that_goes_away_mid_patch_leaves_nothing_expiry_cannot_remove() {
     assert_eq!(futures_executor::block_on(reg.registry.expire_uploads(10)).unwrap(), 1);
     assert_eq!(reg.registry.objects.open_multiparts(), 0, "its multipart upload was aborted");
     assert!(reg.registry.objects.keys().iter().all(|k| !k.starts_with("uploads/")), "and its staging objects gone");
+}
+
+/// A body that first lets a rival request on the same upload run to its end: this request
+/// loaded the session before the rival saved it, as when two requests race.
+struct AfterRival<'a> {
+    rival: Option<Pin<Box<dyn Future<Output = ()> + 'a>>>,
+    body: Chunks,
+}
+
+impl ChunkSource for AfterRival<'_> {
+    async fn next_chunk(&mut self) -> edge_registry::error::Result<Option<Vec<u8>>> {
+        if let Some(rival) = self.rival.take() {
+            rival.await;
+        }
+        self.body.next_chunk().await
+    }
+}
+
+#[test]
+fn racing_patches_cannot_swap_the_staged_bytes_of_the_one_that_saved() {
+    let reg = registry();
+    let loc = start(&reg, REPO);
+    let id = loc.rsplit('/').next().unwrap();
+    let repo = RepoName::parse(REPO).unwrap();
+    // Equal lengths, less than a part: both are only staged.
+    let (saved, lost) = (bytes(40, 1), bytes(40, 2));
+    let rival = async {
+        let r = reg.registry.append_chunk(&repo, id, None, None, &mut Chunks::one(&saved)).await;
+        assert!(r.is_ok(), "{r:?}");
+    };
+    let mut body = AfterRival { rival: Some(Box::pin(rival)), body: Chunks::one(&lost) };
+    let r = block_on(reg.registry.append_chunk(&repo, id, None, None, &mut body));
+    assert!(matches!(r, Err(RegistryError::BlobUploadInvalid(_))), "{r:?}");
+
+    let d = digest_of(&saved);
+    assert_eq!(send(&reg, Put, &format!("{loc}?digest={d}"), &[], Chunks::none()).status, 201);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, saved);
+    // Nothing of the losing request is left behind either.
+    assert!(reg.registry.objects.keys().iter().all(|k| k.starts_with("blobs/")), "{:?}", reg.registry.objects.keys());
+}
+
+#[test]
+fn racing_closes_cannot_give_one_digest_the_others_bytes() {
+    let reg = registry();
+    let loc = start(&reg, REPO);
+    let id = loc.rsplit('/').next().unwrap();
+    let repo = RepoName::parse(REPO).unwrap();
+    let (first, second) = (bytes(40, 1), bytes(40, 2));
+    let rival = async {
+        let d = Digest::sha256_of(&first);
+        let r = reg.registry.finish_upload(&repo, id, &d, None, None, &mut Chunks::one(&first)).await;
+        assert!(r.is_ok(), "{r:?}");
+    };
+    let mut body = AfterRival { rival: Some(Box::pin(rival)), body: Chunks::one(&second) };
+    let _ = block_on(reg.registry.finish_upload(&repo, id, &Digest::sha256_of(&second), None, None, &mut body));
+
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{}", digest_of(&first))).body, first);
+    // The second close may succeed or fail; what it stored is its own.
+    let r = get(&reg, &format!("/v2/{REPO}/blobs/{}", digest_of(&second)));
+    assert!(r.status == 404 || r.body == second, "{}", r.status);
 }

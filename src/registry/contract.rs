@@ -92,6 +92,13 @@ where
     ensure(tail.read_all().await? == b"\x07end", "parts are joined in order")?;
     ok(o.delete(&key).await, "delete")?;
 
+    let key = format!("contract/{u}/rewritten");
+    let id = ok(o.create_multipart(&key).await, "create")?;
+    let first = ok(o.upload_part(&key, &id, 1, b"first".to_vec()).await, "part")?;
+    ok(o.upload_part(&key, &id, 1, b"other".to_vec()).await, "part again")?;
+    ensure(o.complete_multipart(&key, &id, &[first]).await.is_err(), "a rewritten part's old etag is refused")?;
+    ok(o.abort_multipart(&key, &id).await, "abort")?;
+
     let key = format!("contract/{u}/aborted");
     let id = ok(o.create_multipart(&key).await, "create")?;
     ok(o.upload_part(&key, &id, 1, b"x".to_vec()).await, "part")?;

@@ -138,7 +138,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
             self.objects.abort_multipart(&session.object_key, mp).await?;
         }
         if session.tail_len > 0 {
-            self.objects.delete(&keys::upload_tail(&session.id, session.received)).await?;
+            self.objects.delete(&keys::upload_tail(session)).await?;
         }
         self.meta.delete_upload(&session.id).await
     }
@@ -164,7 +164,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         }
         let hasher = DigestHasher::restore(&session.hash_state)?;
         let buf = if session.tail_len > 0 {
-            let key = keys::upload_tail(&session.id, session.received);
+            let key = keys::upload_tail(&session);
             let tail =
                 self.objects.get_bytes(&key).await?.ok_or_else(|| RegistryError::internal("upload tail missing"))?;
             if tail.len() as u64 != session.tail_len {
@@ -174,7 +174,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         } else {
             Vec::new()
         };
-        Ok(Writer { saved_received: session.received, saved_tail_len: session.tail_len, session, hasher, buf })
+        Ok(Writer { saved: session.clone(), session, hasher, buf })
     }
 }
 
@@ -189,8 +189,7 @@ struct Writer {
     /// Bytes not yet in a part.
     buf: Vec<u8>,
     /// The session as saved before this request.
-    saved_received: u64,
-    saved_tail_len: u64,
+    saved: UploadSession,
 }
 
 impl Writer {
@@ -235,11 +234,11 @@ impl Writer {
 
     fn check_range(&self, range: Option<ByteSpan>) -> Result<()> {
         match range {
-            Some(r) if self.session.received - self.saved_received != r.len() => {
+            Some(r) if self.session.received - self.saved.received != r.len() => {
                 Err(RegistryError::BlobUploadInvalid(format!(
                     "Content-Range announced {} bytes, the body had {}",
                     r.len(),
-                    self.session.received - self.saved_received
+                    self.session.received - self.saved.received
                 )))
             }
             _ => Ok(()),
@@ -251,17 +250,17 @@ impl Writer {
         mut self,
         reg: &Registry<M, O, C>,
     ) -> Result<UploadSession> {
-        if self.session.received == self.saved_received {
+        if self.session.received == self.saved.received {
             return Ok(self.session);
         }
         self.session.tail_len = self.buf.len() as u64;
-        if !self.buf.is_empty() {
-            let key = keys::upload_tail(&self.session.id, self.session.received);
-            reg.objects.put(&key, std::mem::take(&mut self.buf)).await?;
-        }
         self.session.hash_state = self.hasher.save();
         self.session.updated_ms = reg.now();
-        if !reg.meta.save_upload(&self.session, self.saved_received).await? {
+        if !self.buf.is_empty() {
+            reg.objects.put(&keys::upload_tail(&self.session), std::mem::take(&mut self.buf)).await?;
+        }
+        if !reg.meta.save_upload(&self.session, self.saved.received).await? {
+            self.drop_unsaved_tail(reg).await?;
             return Err(RegistryError::BlobUploadInvalid("another request changed this upload".into()));
         }
         self.delete_saved_tail(reg).await?;
@@ -276,22 +275,31 @@ impl Writer {
     ) -> Result<()> {
         let actual = self.hasher.clone().finish();
         if &actual != expected {
-            let as_saved =
-                UploadSession { received: self.saved_received, tail_len: self.saved_tail_len, ..self.session };
-            reg.discard(&as_saved).await?;
+            reg.discard(&self.saved).await?;
             return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
         }
-        let key = self.session.object_key.clone();
-        match self.session.multipart_id.clone() {
-            Some(mp) => {
-                if !self.buf.is_empty() {
-                    let last = std::mem::take(&mut self.buf);
+        let last = std::mem::take(&mut self.buf);
+        let key = match self.session.multipart_id.clone() {
+            Some(mp) if !self.session.parts.is_empty() => {
+                if !last.is_empty() {
                     send_part(reg, &mut self.session, last).await?;
                 }
-                reg.objects.complete_multipart(&key, &mp, &self.session.parts).await?;
+                // R2 checks each part's etag: parts a racing request rewrote fail here.
+                reg.objects.complete_multipart(&self.session.object_key, &mp, &self.session.parts).await?;
+                self.session.object_key.clone()
             }
-            None => reg.objects.put(&key, std::mem::take(&mut self.buf)).await?,
-        }
+            // Less than a part in all: one object, named after its digest so that a racing
+            // close of the same upload cannot overwrite it. A multipart upload without parts
+            // was started by an interrupted request and is not needed.
+            unused => {
+                if let Some(mp) = unused {
+                    reg.objects.abort_multipart(&self.session.object_key, &mp).await?;
+                }
+                let key = keys::whole_blob_object(&self.session.id, &actual);
+                reg.objects.put(&key, last).await?;
+                key
+            }
+        };
         let record = BlobRecord { digest: actual, object_key: key.clone(), size: self.session.received };
         let standing = reg.meta.commit_blob(&self.session.repo, &record, reg.now()).await?;
         if standing.object_key != key {
@@ -306,10 +314,27 @@ impl Writer {
         &self,
         reg: &Registry<M, O, C>,
     ) -> Result<()> {
-        if self.saved_tail_len > 0 {
-            reg.objects.delete(&keys::upload_tail(&self.session.id, self.saved_received)).await?;
+        if self.saved.tail_len > 0 {
+            reg.objects.delete(&keys::upload_tail(&self.saved)).await?;
         }
         Ok(())
+    }
+
+    /// After losing a race to save: removes the bytes this request staged, unless the
+    /// winner staged the very same ones (the same key) and now relies on them.
+    async fn drop_unsaved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(
+        &self,
+        reg: &Registry<M, O, C>,
+    ) -> Result<()> {
+        if self.session.tail_len == 0 {
+            return Ok(());
+        }
+        let key = keys::upload_tail(&self.session);
+        let winner = reg.meta.upload(&self.session.repo, &self.session.id).await?;
+        if winner.is_some_and(|w| w.tail_len > 0 && keys::upload_tail(&w) == key) {
+            return Ok(());
+        }
+        reg.objects.delete(&key).await
     }
 }
 
