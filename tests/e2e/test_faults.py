@@ -210,3 +210,31 @@ def test_load_run_holds_without_errors(registry, creds, capsys):
               f"{len(counts['errors'])} errors, {counts['corrupt']} corrupt")
     assert counts["errors"] == [] and counts["corrupt"] == 0
     assert counts["push"] > 0 and counts["pull"] > 0
+
+
+def test_racing_chunks_on_one_upload_never_mix_bytes(registry, client, repo):
+    """Two clients send a different first chunk to one upload at once: one wins, and the
+    blob closed under the winner's digest holds exactly the winner's bytes."""
+    for round_ in range(10):
+        location = client.start(repo)
+        chunks = [os.urandom(40 * 1024), os.urandom(40 * 1024)]
+        answers, start = {}, threading.Barrier(2)
+
+        def send(i):
+            start.wait()
+            answers[i] = client.req("PATCH", location, data=chunks[i], headers={
+                "Content-Range": f"0-{len(chunks[i]) - 1}", "Content-Type": "application/octet-stream"})
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        won = [i for i in range(2) if answers[i].status_code == 202]
+        assert len(won) == 1, f"round {round_}: {[answers[i].status_code for i in range(2)]}"
+        lost = answers[1 - won[0]]
+        assert lost.status_code in (400, 416) and error_code(lost), lost.text
+        winner = chunks[won[0]]
+        r = client.req("PUT", answers[won[0]].headers["Location"], params={"digest": digest(winner)})
+        assert r.status_code == 201, r.text
+        assert client.req("GET", f"/v2/{repo}/blobs/{digest(winner)}").content == winner
