@@ -23,7 +23,15 @@ class Client:
         url = path if path.startswith("http") else self.base + path
         # Per request: a session-wide verify=False loses to REQUESTS_CA_BUNDLE in the environment.
         kw.setdefault("verify", False)
-        return self.s.request(method, url, **kw)
+        replayable = isinstance(kw.get("data"), (bytes, str, type(None)))  # not a streamed body
+        for _ in range(3):
+            r = self.s.request(method, url, **kw)
+            # Local `wrangler dev` fails the request that follows one longer than about 10 s
+            # with this 503, before the Worker sees it (deployed Workers have no such proxy);
+            # it retries GET and HEAD itself. Send a replayable request again.
+            if not (r.status_code == 503 and "restarted mid-request" in r.text and replayable):
+                return r
+        return r
 
     def start(self, repo):
         r = self.req("POST", f"/v2/{repo}/blobs/uploads/")
