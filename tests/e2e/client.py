@@ -23,6 +23,8 @@ class Client:
         url = path if path.startswith("http") else self.base + path
         # Per request: a session-wide verify=False loses to REQUESTS_CA_BUNDLE in the environment.
         kw.setdefault("verify", False)
+        # A registry that stops answering fails the test rather than hanging the suite.
+        kw.setdefault("timeout", 120)
         replayable = isinstance(kw.get("data"), (bytes, str, type(None)))  # not a streamed body
         for _ in range(3):
             r = self.s.request(method, url, **kw)
