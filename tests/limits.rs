@@ -236,3 +236,15 @@ fn error_messages_quote_little_of_the_request() {
     assert_eq!((r.status, r.code().as_str()), (400, "BAD_REQUEST"));
     assert!(message(&r) <= 400, "{} bytes", message(&r));
 }
+
+#[test]
+fn blobs_are_bounded_at_the_configured_size() {
+    let reg = registry(); // max_blob_bytes: 10,000
+    let blob = |len: usize| vec![7u8; len];
+    let at = blob(10_000);
+    let path = |b: &[u8]| format!("/v2/alice/app/blobs/uploads/?digest={}", digest_of(b));
+    assert_eq!(send(&reg, Post, &path(&at), &[], Chunks::split(&at, 999)).status, 201);
+    let over = blob(10_001);
+    let r = send(&reg, Post, &path(&over), &[], Chunks::split(&over, 999));
+    assert_eq!((r.status, r.code().as_str()), (413, "SIZE_INVALID"));
+}
