@@ -56,7 +56,7 @@ deploy-check: build
 bench: build
 	$(VENV)/bin/python bench/run.py
 
-# Every fuzz target for FUZZ_SECONDS (default 60) each; see README "Hostile input".
+# Every fuzz target for FUZZ_SECONDS (default 60) each; see README "Fuzzing".
 fuzz:
 	scripts/fuzz.sh
 

@@ -103,11 +103,13 @@ impl RegistryError {
         }
     }
 
-    /// What the client is told. Internal causes stay in the log.
+    /// What the client is told: internal causes stay in the log, and since many messages
+    /// quote what the client sent (a media type, serde's view of a JSON body), at most
+    /// `MAX_MESSAGE_BYTES` of it.
     pub fn message(&self) -> String {
         match self {
             RegistryError::Internal(_) => "internal error".to_string(),
-            other => other.to_string(),
+            other => cut_short(other.to_string()),
         }
     }
 
@@ -115,6 +117,18 @@ impl RegistryError {
     pub fn body(&self) -> Vec<u8> {
         json!({"errors": [{"code": self.code(), "message": self.message(), "detail": null}]}).to_string().into_bytes()
     }
+}
+
+/// The longest error message a client is sent.
+pub const MAX_MESSAGE_BYTES: usize = 400;
+
+fn cut_short(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let end = (0..=MAX_MESSAGE_BYTES - 3).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
 }
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -129,6 +143,16 @@ mod tests {
         let body = String::from_utf8(e.body()).unwrap();
         assert!(!body.contains("D1"));
         assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn messages_quote_at_most_400_bytes_of_the_request() {
+        let echoed = RegistryError::ManifestInvalid(format!("unsupported manifest media type {}", "é".repeat(5000)));
+        let message = echoed.message();
+        assert!(message.len() <= MAX_MESSAGE_BYTES && message.ends_with("..."), "{} bytes", message.len());
+        assert!(message.starts_with("manifest invalid: unsupported manifest media type éé"));
+        let short = RegistryError::NameInvalid("\"A\": uppercase".into());
+        assert_eq!(short.message(), "invalid repository name: \"A\": uppercase");
     }
 
     #[test]

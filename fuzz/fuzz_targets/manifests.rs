@@ -1,7 +1,8 @@
 //! Manifests and indexes: any bytes with any Content-Type parse or fail cleanly, and an
-//! accepted manifest stays within the descriptor limit.
+//! accepted manifest stays within the descriptor limit; a refused one gets a short message.
 #![no_main]
 use edge_registry::oci::manifest::{Manifest, ManifestKind};
+use edge_registry_fuzz::check_error;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (Option<&str>, &[u8])| {
@@ -15,6 +16,9 @@ fuzz_target!(|input: (Option<&str>, &[u8])| {
             }
             assert!(m.required_blobs().count() <= 1 + m.layers.len());
         }
-        Err(e) => assert_eq!(e.code(), "MANIFEST_INVALID"),
+        Err(e) => {
+            assert_eq!(e.code(), "MANIFEST_INVALID");
+            check_error(&e);
+        }
     }
 });
