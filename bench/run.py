@@ -58,6 +58,7 @@ def measure_registry(system, run, small, big, layer, workdir):
     figures["pull_200MiB_s"] = w.pull_image(system, big_repo, os.path.join(workdir, "pulled"))
     figures["docker_push_200MiB_s"] = w.docker_style_push(system, docker_repo, layer)
 
+    w.settle(system.base)
     digest, _ = w.manifest_of(small)
     system.make_public(small_repo)
     anonymous_base = getattr(system, "anonymous_base", system.base)
@@ -85,6 +86,7 @@ def measure_floor(floor, run, small, big, layer, workdir):
     figures["peak_rss_200MiB_push_MB"] = memory.peak
     figures["pull_200MiB_s"] = w.floor_pull_image(floor, big, f"r{run}/big", os.path.join(workdir, "pulled"))
     figures["docker_push_200MiB_s"] = w.timed(lambda: w.floor_put(floor, f"r{run}/docker", layer))
+    w.settle(floor.base)
     digest, _ = w.manifest_of(small)
     url = f"{floor.base}/r{run}/small/{digest.split(':')[1]}"
     figures["seq200_manifest_anonymous_s"] = figures["seq200_manifest_auth_s"] = w.sequential_gets(url)
@@ -153,10 +155,14 @@ def main():
     print(f"\nbundle: {total_kib} KiB, {gzip_kib} KiB gzipped")
     for name, met in targets.items():
         print(f"{'met ' if met else 'MISSED'} {name}")
+    print(f"\nrequests retried after the dev proxy's restart 503: {len(w.retries)}")
+    for retry in w.retries:
+        print(f"  {retry['what']}")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as fh:
         json.dump({"runs": runs, "raw": raw, "medians": medians, "ratios": ratios,
-                   "bundle_kib": {"total": total_kib, "gzip": gzip_kib}, "targets": targets}, fh, indent=2)
+                   "bundle_kib": {"total": total_kib, "gzip": gzip_kib}, "targets": targets,
+                   "dev_proxy_retries": w.retries}, fh, indent=2)
     print(f"\nwritten to {out}")
 
 
