@@ -5,6 +5,7 @@ raw figure, to BENCH_OUT (default bench/results/latest.json). BENCH_RUNS sets th
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -147,6 +148,7 @@ def main():
     finally:
         for s in started:
             s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # about 3 GB of images and stored blobs
 
     medians = {name: {m: median([r[m] for r in runs_]) for m, _ in METRICS} for name, runs_ in raw.items()}
     e, d, f = medians[edge.name], medians[dist.name], medians[floor.name]
