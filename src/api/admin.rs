@@ -5,8 +5,8 @@ use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, TokenRecord};
 use crate::auth::{pat, Login, OrgRole, Scopes};
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -42,18 +42,12 @@ fn operator(app_token: Option<&str>, req: &Request) -> Result<()> {
     }
 }
 
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
     path: &str,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     operator(app.admin_token.as_deref(), req)?;
     let now = app.registry.clock.now_ms();
     let id = &app.identity;

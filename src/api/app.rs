@@ -2,12 +2,14 @@
 
 use super::http::{Request, Response, Trace};
 use super::{admin, distribution, gate, packages, pages, route, shared_cache, token};
+use crate::auth::identity::IdentityStore;
 use crate::error::RegistryError;
+use crate::registry::{Platform, Reader};
 
 /// The application: the registry, the identity store and the secrets it signs with.
-pub struct App<M, O, C, I> {
-    pub registry: crate::registry::Registry<M, O, C>,
-    pub identity: I,
+pub struct App<P: Platform> {
+    pub registry: crate::registry::Registry<P>,
+    pub identity: P::Identity,
     /// Key of the HMAC that signs registry tokens.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation: tokens it signed stay valid until they expire
@@ -19,17 +21,11 @@ pub struct App<M, O, C, I> {
 
 /// The whole application: a request head and its body in, a response out. Errors of
 /// any layer become OCI error responses here and nowhere else.
-pub async fn serve<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn serve<P: Platform>(
+    app: &App<P>,
     req: &Request,
     body: &mut impl crate::registry::ports::ChunkSource,
-) -> Response<O::Reader>
-where
-    M: crate::registry::MetadataStore,
-    O: crate::registry::ports::ObjectStore,
-    C: crate::registry::ports::Clock,
-    I: crate::auth::identity::IdentityStore,
-{
+) -> Response<Reader<P>> {
     let mut trace = Trace::default();
     let result = if let Err(e) = within_limits(req) {
         Err(e)
@@ -100,18 +96,12 @@ fn challenge(req: &Request, scope: Option<&str>) -> String {
 }
 
 /// `/v2/...`: authenticate, authorize, dispatch.
-async fn registry_route<M, O, C, I>(
-    app: &App<M, O, C, I>,
+async fn registry_route<P: Platform>(
+    app: &App<P>,
     req: &Request,
     body: &mut impl crate::registry::ports::ChunkSource,
     trace: &mut Trace,
-) -> Result<Response<O::Reader>, RegistryError>
-where
-    M: crate::registry::MetadataStore,
-    O: crate::registry::ports::ObjectStore,
-    C: crate::registry::ports::Clock,
-    I: crate::auth::identity::IdentityStore,
-{
+) -> Result<Response<Reader<P>>, RegistryError> {
     trace.route = "unknown";
     let route = match route::Route::parse(&req.path) {
         None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
@@ -154,14 +144,11 @@ where
 
 /// Digest-addressed content is cacheable forever, but only a public package's content
 /// may sit in a shared cache.
-async fn keep_private_out_of_shared_caches<R, M, O, C, I>(
-    app: &App<M, O, C, I>,
+async fn keep_private_out_of_shared_caches<R, P: Platform>(
+    app: &App<P>,
     repo: &crate::oci::RepoName,
     resp: &mut Response<R>,
-) -> Result<(), RegistryError>
-where
-    I: crate::auth::identity::IdentityStore,
-{
+) -> Result<(), RegistryError> {
     let Some(i) = resp.headers.iter().position(|(k, v)| k == "cache-control" && v.starts_with("public")) else {
         return Ok(());
     };

@@ -21,8 +21,8 @@ use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{ChunkSource, Version};
+use crate::registry::{Platform, Reader};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -91,18 +91,12 @@ impl Target {
     }
 }
 
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
     path: &str,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     let viewer = match gate::authenticate(app, req).await? {
         Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
         _ => return Err(RegistryError::Unauthorized { scope: None }),
@@ -205,13 +199,7 @@ where
 
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
-async fn administered<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<()>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
     let view = catalog::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
@@ -221,13 +209,7 @@ where
 }
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
-async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<Login>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
     let view = catalog::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
@@ -237,17 +219,7 @@ where
 
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
 /// administered it when it was deleted, may bring it back.
-async fn restore_package<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    repo: &RepoName,
-    viewer: &Viewer,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Response<Reader<P>>> {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
     let deletion = app.registry.restorable(repo, None).await?;

@@ -8,20 +8,14 @@ use super::catalog::{self, PackageView, Viewer};
 use super::gate::{self, Caller};
 use super::html::{escape, human_size, Page};
 use super::{App, Request, Response};
-use crate::auth::identity::IdentityStore;
+
 use crate::auth::Login;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore, Version};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{Clock, Version};
+use crate::registry::{Platform, Reader};
 
-pub async fn handle<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Response<O::Reader>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn handle<P: Platform>(app: &App<P>, req: &Request) -> Response<Reader<P>> {
     match page(app, req).await {
         Ok(html) => html.into_response(200),
         Err(RegistryError::Unauthorized { .. }) => Page::message("Sign in", "Sign in with your user name and a personal access token.")
@@ -42,13 +36,7 @@ where
     }
 }
 
-async fn page<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Page>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn page<P: Platform>(app: &App<P>, req: &Request) -> Result<Page> {
     let viewer = match gate::authenticate(app, req).await? {
         Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
         Caller::Anonymous if req.query("login").is_some() => return Err(RegistryError::Unauthorized { scope: None }),

@@ -13,8 +13,7 @@ use crate::auth::identity::IdentityStore;
 use crate::auth::pat::PresentedToken;
 use crate::auth::{Action, Visibility};
 use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::Platform;
 
 /// The response header that says whether the shared cache answered (`hit`) or not (`miss`).
 pub const STATUS_HEADER: &str = "x-cache";
@@ -38,13 +37,7 @@ fn key(req: &Request, repo: &RepoName, kind: &str, digest: &Digest, epoch: u64) 
 /// Where the answer to `req` may be looked up, if anywhere: a whole GET or HEAD of a blob
 /// or manifest by digest, by a caller who may pull it. Callers with a PAT go to the origin:
 /// checking a PAT here and again there would count a wrong one twice.
-pub async fn lookup_key<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Option<String>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn lookup_key<P: Platform>(app: &App<P>, req: &Request) -> Option<String> {
     let (repo, kind, digest) = cacheable(req)?;
     match credentials::parse(req.header("authorization")) {
         Credentials::None => {}
@@ -61,13 +54,7 @@ where
 
 /// Marks a pull's answer for storing when it is a whole digest-addressed GET of a public
 /// package's content.
-pub async fn mark_storable<R, M, O, C, I>(app: &App<M, O, C, I>, req: &Request, resp: &mut Response<R>)
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn mark_storable<R, P: Platform>(app: &App<P>, req: &Request, resp: &mut Response<R>) {
     let Some((repo, kind, digest)) = cacheable(req) else { return };
     if req.method != Method::Get || resp.status != 200 {
         return;
