@@ -52,7 +52,10 @@ pub async fn dispatch<P: Platform>(
         (Route::Manifest { repo, reference }, Put) => {
             let pushed = reg.push_manifest(&repo, &reference, req.header("content-type"), body).await?;
             let mut r = Response::new(201)
-                .header("location", format!("/v2/{repo}/manifests/{}", pushed.digest))
+                .header(
+                    "location",
+                    Route::Manifest { repo, reference: Reference::Digest(pushed.digest.clone()) }.path(),
+                )
                 .header("docker-content-digest", pushed.digest.to_string())
                 .header("content-length", "0");
             if let Some(subject) = pushed.subject {
@@ -141,14 +144,14 @@ async fn start_upload<P: Platform>(
 
 fn blob_created<R>(repo: &RepoName, digest: &Digest) -> Response<R> {
     Response::new(201)
-        .header("location", format!("/v2/{repo}/blobs/{digest}"))
+        .header("location", Route::Blob { repo: repo.clone(), digest: digest.clone() }.path())
         .header("docker-content-digest", digest.to_string())
         .header("content-length", "0")
 }
 
 fn upload_accepted<P: Platform, R>(reg: &Registry<P>, status: u16, s: &UploadSession) -> Response<R> {
     Response::new(status)
-        .header("location", format!("/v2/{}/blobs/uploads/{}", s.repo, s.id))
+        .header("location", Route::Upload { repo: s.repo.clone(), id: s.id.clone() }.path())
         .header("range", format!("0-{}", s.received.saturating_sub(1)))
         .header("docker-upload-uuid", s.id.clone())
         .header("oci-chunk-min-length", reg.config.part_size.to_string())
@@ -190,7 +193,8 @@ async fn list_tags<P: Platform>(reg: &Registry<P>, repo: &RepoName, req: &Reques
             .append_pair("n", &page.tags.len().to_string())
             .append_pair("last", &after)
             .finish();
-        resp = resp.header("link", format!("</v2/{repo}/tags/list?{query}>; rel=\"next\""));
+        let next = Route::Tags { repo: repo.clone() }.path();
+        resp = resp.header("link", format!("<{next}?{query}>; rel=\"next\""));
     }
     Ok(resp)
 }

@@ -15,12 +15,13 @@
 
 use super::catalog::{self, PackageView, Viewer};
 use super::gate::{self, Caller};
+use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, RepoName};
+use crate::oci::RepoName;
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
 use serde::{Deserialize, Serialize};
@@ -54,46 +55,9 @@ struct PackageSnapshot {
     collaborators: Vec<(String, String)>,
 }
 
-enum Target {
-    Namespace(Login),
-    Package(RepoName),
-    RestorePackage(RepoName),
-    Versions(RepoName),
-    Version(RepoName, Digest),
-    RestoreVersion(RepoName, Digest),
-    Collaborator(RepoName, Login),
-}
-
-impl Target {
-    fn parse(path: &str) -> Result<Target> {
-        let not_found = || RegistryError::NotFound("package".into());
-        let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
-        let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
-        if let Some((n, login)) = path.rsplit_once("/collaborators/") {
-            return Ok(Target::Collaborator(name(n)?, Login::parse(login)?));
-        }
-        if let Some((n, rest)) = path.rsplit_once("/versions/") {
-            return Ok(match rest.strip_suffix("/restore") {
-                Some(d) => Target::RestoreVersion(name(n)?, digest(d)?),
-                None => Target::Version(name(n)?, digest(rest)?),
-            });
-        }
-        if let Some(n) = path.strip_suffix("/versions") {
-            return Ok(Target::Versions(name(n)?));
-        }
-        if let Some(n) = path.strip_suffix("/restore") {
-            return Ok(Target::RestorePackage(name(n)?));
-        }
-        if !path.contains('/') {
-            return Ok(Target::Namespace(Login::parse(path).map_err(|_| not_found())?));
-        }
-        Ok(Target::Package(name(path)?))
-    }
-}
-
 pub async fn handle<P: Platform>(
     app: &App<P>,
-    path: &str,
+    route: Result<Route>,
     req: &Request,
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
@@ -102,20 +66,20 @@ pub async fn handle<P: Platform>(
         _ => return Err(RegistryError::Unauthorized { scope: None }),
     };
     let id = &app.identity;
-    match (req.method, Target::parse(path)?) {
-        (Method::Get, Target::Namespace(ns)) => {
+    match (req.method, route?) {
+        (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = catalog::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
-        (Method::Get, Target::Package(repo)) => {
+        (Method::Get, Route::Package { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Get, Target::Versions(repo)) => {
+        (Method::Get, Route::Versions { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
         }
-        (Method::Patch, Target::Package(repo)) => {
+        (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
             let change: SettingsChange = json_body::read(body).await?;
             let collect = match change.untagged.as_deref() {
@@ -136,7 +100,7 @@ pub async fn handle<P: Platform>(
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Put, Target::Collaborator(repo, who)) => {
+        (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             let change: RoleChange = json_body::read(body).await?;
             let role = Role::parse(&change.role)?;
@@ -146,7 +110,7 @@ pub async fn handle<P: Platform>(
             id.set_collaborator(&repo, &who, role).await?;
             Ok(Response::json(200, &json!({"login": who, "role": role.as_str()})))
         }
-        (Method::Delete, Target::Collaborator(repo, who)) => {
+        (Method::Delete, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             if id.remove_collaborator(&repo, &who).await? {
                 Ok(Response::new(204))
@@ -154,7 +118,7 @@ pub async fn handle<P: Platform>(
                 Err(RegistryError::NotFound(format!("collaborator {who}")))
             }
         }
-        (Method::Delete, Target::Package(repo)) => {
+        (Method::Delete, Route::Package { repo }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
             let snapshot = PackageSnapshot {
@@ -177,14 +141,14 @@ pub async fn handle<P: Platform>(
             id.remove_package(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
         }
-        (Method::Delete, Target::Version(repo, digest)) => {
+        (Method::Delete, Route::Version { repo, digest }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
             id.bump_content_epoch(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
         }
-        (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
-        (Method::Post, Target::RestoreVersion(repo, digest)) => {
+        (Method::Post, Route::PackageRestore { repo }) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Route::VersionRestore { repo, digest }) => {
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;

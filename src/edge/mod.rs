@@ -109,7 +109,9 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
             return to_worker(resp, head.method == Method::Head);
         }
     };
-    if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
+    if api::route::Route::parse(&head.path) == Ok(api::route::Route::Contract)
+        && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
+    {
         return contract(&app.registry).await;
     }
     let started = worker::Date::now().as_millis();
