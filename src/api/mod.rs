@@ -5,6 +5,7 @@
 pub mod admin;
 mod app;
 pub mod catalog;
+pub mod context;
 pub mod distribution;
 pub mod gate;
 mod html;
@@ -17,5 +18,5 @@ pub mod route;
 pub mod shared_cache;
 pub mod token;
 
-pub use app::{serve, App};
+pub use app::{serve, serve_with_cache, App};
 pub use http::{Body, Method, Request, Response, Trace};

@@ -14,7 +14,8 @@
 //! deleting or restoring also `delete:packages`.
 
 use super::catalog::{self, PackageView, Viewer};
-use super::gate::{self, Caller};
+
+use super::context::Context;
 use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
@@ -57,16 +58,14 @@ struct PackageSnapshot {
 
 pub async fn handle<P: Platform>(
     app: &App<P>,
-    route: Result<Route>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
-    let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
-        _ => return Err(RegistryError::Unauthorized { scope: None }),
-    };
+    // `serve` let only PAT callers in.
+    let viewer = ctx.caller.viewer();
     let id = &app.identity;
-    match (req.method, route?) {
+    match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = catalog::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
