@@ -13,11 +13,11 @@
 //! Reading needs read access, as for pulls; changing needs the package's admin role, and
 //! deleting or restoring also `delete:packages`.
 
-use super::catalog::{self, PackageView, Viewer};
+use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
 use super::route::Route;
-use super::token::iso8601;
+use super::time::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::{Action, Login, Role, Visibility};
@@ -67,15 +67,15 @@ pub async fn handle<P: Platform>(
     let id = &app.identity;
     match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
-            let packages = catalog::namespace(app, &ns, &viewer).await?;
+            let packages = package_views::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
         (Method::Get, Route::Package { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
         (Method::Get, Route::Versions { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
         }
         (Method::Patch, Route::Package { repo }) => {
@@ -96,7 +96,7 @@ pub async fn handle<P: Platform>(
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
         (Method::Put, Route::Collaborator { repo, login: who }) => {
@@ -152,7 +152,7 @@ pub async fn handle<P: Platform>(
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
             Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
         }
@@ -163,7 +163,7 @@ pub async fn handle<P: Platform>(
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
 async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
     } else {
@@ -173,7 +173,7 @@ async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewe
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
 async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
         _ => Err(RegistryError::Denied),
@@ -222,7 +222,7 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
     if !app.identity.restore_package(&package, &collaborators).await? {
         return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
     }
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
 }
 

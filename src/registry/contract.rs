@@ -7,7 +7,6 @@ use super::MetadataStore;
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
-use crate::registry::versions::VersionDetails;
 
 type Check = Result<(), String>;
 

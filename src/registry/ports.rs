@@ -2,8 +2,8 @@
 //! implementation (`memory`) and one over Cloudflare's bindings (`edge`), and both pass
 //! the same contract tests. Futures are `!Send`: Workers run on one thread.
 
-use super::versions::VersionDetails;
 use crate::error::Result;
+use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,21 @@ pub struct ManifestRecord {
     pub annotations_json: Option<String>,
     /// What the package page shows of it.
     pub details: VersionDetails,
+}
+
+/// What a version is, beyond its manifest record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionDetails {
+    /// The manifest and everything it needs: config and layers of an image, the images of
+    /// an index.
+    pub total_size: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// When the image says it was built (RFC 3339), if it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub metadata: PackageMetadata,
 }
 
 /// A manifest as a version of its package.

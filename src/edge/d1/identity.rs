@@ -1,6 +1,6 @@
 //! The identity port over D1 (schema: migrations/0002_identity.sql).
 
-use super::d1::{n, opt, s, D1Access};
+use super::{changes, n, opt, s, D1Access};
 use crate::auth::identity::*;
 use crate::auth::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::error::{RegistryError, Result};
@@ -106,7 +106,7 @@ impl IdentityStore for D1Identity {
                 )?,
             ])
             .await?;
-        Ok(super::d1::changes(&results[0])? == 1)
+        Ok(changes(&results[0])? == 1)
     }
 
     async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()> {
@@ -205,7 +205,7 @@ impl IdentityStore for D1Identity {
             )?);
         }
         let results = self.0.batch(statements).await?;
-        Ok(results.first().map(super::d1::changes).transpose()?.unwrap_or(0) == 1)
+        Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)
     }
 
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {
