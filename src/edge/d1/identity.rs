@@ -171,43 +171,6 @@ impl IdentityStore for D1Identity {
         rows.into_iter().map(PackageRow::package).collect()
     }
 
-    async fn remove_package(&self, repo: &RepoName) -> Result<()> {
-        let args = [s(repo.as_str())];
-        self.0
-            .batch(vec![
-                self.0.stmt("DELETE FROM package_roles WHERE repository = ?1", &args)?,
-                self.0.stmt("DELETE FROM packages WHERE repository = ?1", &args)?,
-            ])
-            .await
-            .map(|_| ())
-    }
-
-    async fn restore_package(&self, p: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
-        let repo = s(p.repo.as_str());
-        let mut statements = vec![self.0.stmt(
-            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by, collect_untagged, \
-             content_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &[
-                repo.clone(),
-                s(p.visibility.as_str()),
-                n(p.created_ms),
-                s(p.created_by.as_str()),
-                n(p.collect_untagged as u64),
-                n(p.content_epoch),
-            ],
-        )?];
-        for (login, role) in collaborators {
-            // Roles come back only with the package restored (not onto one created meanwhile).
-            statements.push(self.0.stmt(
-                "INSERT OR IGNORE INTO package_roles (repository, login, role) SELECT ?1, ?2, ?3 \
-                 WHERE EXISTS (SELECT 1 FROM packages WHERE repository = ?1 AND created_at = ?4 AND created_by = ?5)",
-                &[repo.clone(), s(login.as_str()), s(role.as_str()), n(p.created_ms), s(p.created_by.as_str())],
-            )?);
-        }
-        let results = self.0.batch(statements).await?;
-        Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)
-    }
-
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {
         let args = [s(repo.as_str()), s(creator.as_str()), n(now_ms)];
         self.0

@@ -1,6 +1,6 @@
 //! Deleted packages and versions over D1: their rows wait under a name no client can use.
 
-use super::{changes, digest, n, opt, s, D1Metadata};
+use super::{changes, d1_err, digest, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
 use crate::registry::ports::{Deletion, Restored, TrashIndex};
@@ -27,13 +27,17 @@ impl DeletionRow {
             repo: RepoName::parse(&self.repository)
                 .map_err(|_| RegistryError::internal(format!("corrupt deletion {}", self.id)))?,
             version: self.version.as_deref().map(digest).transpose()?,
-            package_json: self.package,
+            // An unreadable record restores no package; its content still purges.
+            package: self.package.and_then(|p| serde_json::from_str(&p).ok()),
             deleted_ms: self.deleted_at,
             deleted_by: self.deleted_by,
             id: self.id,
         })
     }
 }
+
+/// The identity tables whose rows belong to a package.
+const PACKAGE_ROWS: [&str; 2] = ["package_roles", "packages"];
 
 const DELETION_COLUMNS: &str = "id, repository, version, package, deleted_at, deleted_by";
 /// The tables whose rows belong to a repository, with the column that names it.
@@ -52,7 +56,7 @@ impl TrashIndex for D1Metadata {
             repo.clone(),
             opt(del.version.as_ref().map(|v| v.to_string())),
             held.clone(),
-            opt(del.package_json.as_ref()),
+            opt(del.package.as_ref().map(serde_json::to_string).transpose().map_err(RegistryError::internal)?),
             n(del.deleted_ms),
             s(&del.deleted_by),
         ];
@@ -64,6 +68,10 @@ impl TrashIndex for D1Metadata {
                 for (table, column) in REPOSITORY_ROWS {
                     let sql = format!("UPDATE {table} SET {column} = ?2 WHERE {column} = ?1");
                     all.push(self.0.stmt(&sql, &[repo.clone(), held.clone()])?);
+                }
+                // The package's row and roles leave with it; the deletion keeps them.
+                for table in PACKAGE_ROWS {
+                    all.push(self.0.stmt(&format!("DELETE FROM {table} WHERE repository = ?1"), &[repo.clone()])?);
                 }
                 all
             }
@@ -98,31 +106,61 @@ impl TrashIndex for D1Metadata {
     }
 
     async fn restore(&self, del: &Deletion) -> Result<Restored> {
-        let (repo, held) = (s(del.repo.as_str()), s(holder(&del.id)));
-        // The first statement claims the deletion if its name is free; the others move the
-        // rows back only if it did, all in one transaction.
-        let claim = match &del.version {
-            None => "DELETE FROM deletions WHERE id = ?3 AND NOT EXISTS (SELECT 1 FROM repositories WHERE name = ?1)",
-            Some(_) => {
+        let (repo, held, id) = (s(del.repo.as_str()), s(holder(&del.id)), s(&del.id));
+        // First whether the deletion is recorded at all; then a statement that claims it
+        // if its name is free; the others move the rows back only if it did, all in one
+        // transaction.
+        let mut statements = vec![self.0.stmt("SELECT id FROM deletions WHERE id = ?1", &[id.clone()])?];
+        statements.push(match &del.version {
+            None => self.0.stmt(
+                "DELETE FROM deletions WHERE id = ?2 \
+                   AND NOT EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
+                   AND NOT EXISTS (SELECT 1 FROM packages WHERE repository = ?1)",
+                &[repo.clone(), id.clone()],
+            )?,
+            Some(version) => self.0.stmt(
                 "DELETE FROM deletions WHERE id = ?3 \
                    AND EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
                    AND NOT EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?1 AND digest = ?4) \
                    AND NOT EXISTS (SELECT 1 FROM tags h JOIN tags t ON t.tag = h.tag \
-                                   WHERE h.repository = ?2 AND t.repository = ?1)"
-            }
-        };
-        let args = [repo, held, s(&del.id), opt(del.version.as_ref().map(|v| v.to_string()))];
-        // D1 wants exactly as many values as the statement has parameters.
-        let claim_args = if del.version.is_some() { &args[..] } else { &args[..3] };
-        let mut statements = vec![self.0.stmt(claim, claim_args)?];
+                                   WHERE h.repository = ?2 AND t.repository = ?1)",
+                &[repo.clone(), held.clone(), id.clone(), s(version.to_string())],
+            )?,
+        });
+        let claimed = "NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)";
         for (table, column) in REPOSITORY_ROWS {
-            let sql = format!(
-                "UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)"
-            );
-            statements.push(self.0.stmt(&sql, &args[..3])?);
+            let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND {claimed}");
+            statements.push(self.0.stmt(&sql, &[repo.clone(), held.clone(), id.clone()])?);
+        }
+        if let (None, Some(p)) = (&del.version, &del.package) {
+            statements.push(self.0.stmt(
+                &format!(
+                    "INSERT INTO packages (repository, visibility, created_at, created_by, collect_untagged, \
+                     content_epoch) SELECT ?1, ?2, ?4, ?5, ?6, ?7 WHERE {claimed}"
+                ),
+                &[
+                    repo.clone(),
+                    s(p.visibility.as_str()),
+                    id.clone(),
+                    n(p.created_ms),
+                    s(p.created_by.as_str()),
+                    n(p.collect_untagged as u64),
+                    n(p.content_epoch),
+                ],
+            )?);
+            for (login, role) in &p.collaborators {
+                statements.push(self.0.stmt(
+                    &format!("INSERT OR REPLACE INTO package_roles (repository, login, role) SELECT ?1, ?2, ?4 WHERE {claimed}"),
+                    &[repo.clone(), s(login.as_str()), id.clone(), s(role.as_str())],
+                )?);
+            }
         }
         let results = self.0.batch(statements).await?;
-        Ok(if results.first().map(changes).transpose()?.unwrap_or(0) == 1 {
+        let recorded = results.first().map(|r| r.results::<serde_json::Value>()).transpose().map_err(d1_err)?;
+        if recorded.is_none_or(|rows| rows.is_empty()) {
+            return Err(RegistryError::NotFound("deletion".into()));
+        }
+        Ok(if results.get(1).map(changes).transpose()?.unwrap_or(0) == 1 {
             Restored::Yes
         } else {
             Restored::NameReused
