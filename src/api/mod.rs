@@ -4,18 +4,18 @@
 
 pub mod admin;
 mod app;
-pub mod catalog;
 pub mod context;
 pub mod distribution;
 pub mod gate;
 mod html;
 mod http;
 mod json_body;
-pub mod maintenance;
+pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
+mod time;
 pub mod token;
 
 pub use app::{serve, serve_with_cache, App};
