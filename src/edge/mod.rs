@@ -4,6 +4,7 @@
 mod body;
 mod cache;
 mod d1;
+mod latency;
 mod r2;
 
 use crate::api::{self, Body, Method};
@@ -12,6 +13,7 @@ use std::rc::Rc;
 
 use crate::registry::ports::Clock;
 use crate::registry::{Config, Platform, Registry};
+use latency::Simulated;
 
 use worker::{event, Context, EncodeBody, Env, Headers, ResponseBuilder};
 
@@ -54,9 +56,9 @@ thread_local! {
     static HOT: Rc<HotCache> = Rc::new(HotCache::default());
 }
 
-fn registry(env: &Env) -> worker::Result<WorkerRegistry> {
-    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?));
-    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?), WorkerClock, config(env)))
+fn registry(env: &Env, simulated: Simulated) -> worker::Result<WorkerRegistry> {
+    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, simulated));
+    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?, simulated), WorkerClock, config(env)))
 }
 
 /// A secret from `wrangler secret put` (or `.dev.vars` locally); plain vars work too.
@@ -65,13 +67,14 @@ fn secret(env: &Env, name: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-fn app(env: &Env) -> worker::Result<WorkerApp> {
+fn app(env: &Env, req: &api::Request) -> worker::Result<WorkerApp> {
+    let simulated = Simulated::from_env(env, req).map_err(worker::Error::RustError)?;
     let signing_key = secret(env, "TOKEN_SIGNING_KEY")
         .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
     Ok(api::App {
-        registry: registry(env)?,
+        registry: registry(env, simulated)?,
         identity: CachedIdentity::new(
-            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, simulated)),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
@@ -94,7 +97,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         headers,
     );
     let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let app = match app(&env) {
+    let app = match app(&env, &head) {
         Ok(app) => app,
         Err(e) => {
             // A misconfigured deployment: say so in the log, answer like any fault.
@@ -156,13 +159,13 @@ async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
-    let (reg, db) = match (registry(&env), env.d1("DB")) {
+    let (reg, db) = match (registry(&env, Simulated::default()), env.d1("DB")) {
         (Ok(reg), Ok(db)) => (reg, db),
         (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        d1::identity::D1Identity(d1::D1Access::new(db)),
+        d1::identity::D1Identity(d1::D1Access::new(db, Simulated::default())),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );
