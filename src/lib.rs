@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod lifecycle;
 pub mod oci;
 pub mod registry;
 
