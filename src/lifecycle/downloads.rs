@@ -86,7 +86,7 @@ impl Downloads {
 pub fn short_count(n: u64) -> String {
     let scaled = |n: u64, unit: u64, suffix: &str| {
         let tenths = n * 10 / unit;
-        if tenths < 100 && tenths % 10 != 0 {
+        if tenths < 100 && !tenths.is_multiple_of(10) {
             format!("{}.{}{suffix}", tenths / 10, tenths % 10)
         } else {
             format!("{}{suffix}", n / unit)
