@@ -576,6 +576,14 @@ impl TrashIndex for D1Metadata {
         // D1 wants exactly as many values as the statement has parameters.
         let claim_args = if del.version.is_some() { &args[..] } else { &args[..3] };
         let mut statements = vec![self.0.stmt(claim, claim_args)?];
+        // A version deleted with what it held (retention's groups): an image of the group
+        // that is in the package again stays as it is, the rest comes back.
+        statements.push(self.0.stmt(
+            "DELETE FROM repository_manifests WHERE repository = ?2 \
+               AND digest IN (SELECT digest FROM repository_manifests WHERE repository = ?1) \
+               AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)",
+            &args[..3],
+        )?);
         for (table, column) in REPOSITORY_ROWS {
             let sql = format!(
                 "UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)"

@@ -102,6 +102,15 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The rule's name, as policies spell it.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Reason::KeepNewest { .. } => "keep_newest",
+            Reason::UntaggedOlderThanDays { .. } => "untagged_older_than_days",
+            Reason::HeldBy { .. } => "held_by",
+        }
+    }
+
     /// The reason in words, for previews and reports.
     pub fn describe(&self) -> String {
         match self {
@@ -147,11 +156,16 @@ impl Plan {
 
 /// Applies `policy` to a package's versions at `now_ms`. Versions pushed less than
 /// `grace_ms` ago are never deleted whatever the policy says (an index's images are pushed,
-/// untagged, just before it).
-pub fn evaluate(policy: &RetentionPolicy, nodes: &[Node], now_ms: u64, grace_ms: u64) -> Plan {
+/// untagged, just before it), nor versions with an `immutable` tag (deleting the version
+/// would delete the tag).
+pub fn evaluate(policy: &RetentionPolicy, immutable: &TagPatterns, nodes: &[Node], now_ms: u64, grace_ms: u64) -> Plan {
     let graph = Graph::new(nodes);
     let protect_after = now_ms.saturating_sub(grace_ms.max(policy.min_age_days as u64 * DAY_MS));
-    let protected = |n: &Node| n.pushed_ms > protect_after || policy.keep_tags.first_match(&n.tags).is_some();
+    let protected = |n: &Node| {
+        n.pushed_ms > protect_after
+            || policy.keep_tags.first_match(&n.tags).is_some()
+            || immutable.first_match(&n.tags).is_some()
+    };
 
     let mut roots: Vec<usize> = (0..nodes.len()).filter(|&i| graph.is_root(i)).collect();
     roots.sort_by(|&a, &b| nodes[b].pushed_ms.cmp(&nodes[a].pushed_ms).then(nodes[a].digest.cmp(&nodes[b].digest)));
@@ -274,6 +288,14 @@ mod tests {
         RetentionPolicy::from_json(json.as_bytes()).unwrap()
     }
 
+    fn none() -> TagPatterns {
+        TagPatterns::default()
+    }
+
+    fn evaluate_with(p: &RetentionPolicy, nodes: &[Node], now: u64, grace: u64) -> Plan {
+        evaluate(p, &none(), nodes, now, grace)
+    }
+
     fn deleted(plan: &Plan) -> Vec<u32> {
         let mut v: Vec<u32> =
             plan.doomed().map(|x| u32::from_str_radix(&x.digest.to_string()[7..], 16).unwrap()).collect();
@@ -284,7 +306,7 @@ mod tests {
     #[test]
     fn keep_newest_counts_roots_and_deletes_the_rest() {
         let nodes: Vec<_> = (1..=10).map(|i| node(i, 100 - i as u64, &["t"][..0])).collect();
-        let plan = evaluate(&policy(r#"{"keep_newest": 3}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"keep_newest": 3}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), (1..=7).collect::<Vec<_>>());
         assert_eq!(plan.kept, 3);
         // Oldest first, and the reason names the rank.
@@ -296,7 +318,7 @@ mod tests {
     #[test]
     fn untagged_rule_spares_tagged_and_young_versions() {
         let nodes = vec![node(1, 40, &[]), node(2, 40, &["stable"]), node(3, 5, &[])];
-        let plan = evaluate(&policy(r#"{"untagged_older_than_days": 30}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"untagged_older_than_days": 30}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), vec![1]);
         assert_eq!(plan.groups[0].root.reason.describe(), "untagged and pushed more than 30 days ago");
     }
@@ -306,10 +328,16 @@ mod tests {
         let nodes = vec![node(1, 90, &["v1.0"]), node(2, 90, &["dev"]), node(3, 1, &["dev-2"]), node(4, 0, &[])];
         let p = policy(r#"{"keep_newest": 1, "keep_tags": ["v*"], "min_age_days": 2}"#);
         // 4 is the newest (kept by count), 3 is younger than two days, 1 matches v*.
-        assert_eq!(deleted(&evaluate(&p, &nodes, NOW, 0)), vec![2]);
+        assert_eq!(deleted(&evaluate(&p, &none(), &nodes, NOW, 0)), vec![2]);
         // The grace period protects like a minimum age.
         let p = policy(r#"{"untagged_older_than_days": 0}"#);
-        assert_eq!(deleted(&evaluate(&p, &[node(1, 0, &[])], NOW, 3_600_000)), Vec::<u32>::new());
+        assert_eq!(deleted(&evaluate(&p, &none(), &[node(1, 0, &[])], NOW, 3_600_000)), Vec::<u32>::new());
+        // So does an immutable tag: deleting the version would delete the tag.
+        let immutable: TagPatterns = serde_json::from_str(r#"["stable"]"#).unwrap();
+        let nodes = vec![node(1, 95, &["stable"]), node(2, 90, &["dev"]), node(3, 10, &["new"])];
+        let p = policy(r#"{"keep_newest": 1}"#);
+        assert_eq!(deleted(&evaluate(&p, &none(), &nodes, NOW, 0)), vec![1, 2]);
+        assert_eq!(deleted(&evaluate(&p, &immutable, &nodes, NOW, 0)), vec![2]);
     }
 
     #[test]
@@ -323,7 +351,7 @@ mod tests {
             node(22, 60, &[]),
             index(20, 60, &[], &[21, 22]),
         ];
-        let plan = evaluate(&policy(r#"{"untagged_older_than_days": 7}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"untagged_older_than_days": 7}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), vec![20, 21, 22]);
         assert_eq!(plan.groups.len(), 1);
         let group = &plan.groups[0];
@@ -335,7 +363,7 @@ mod tests {
     #[test]
     fn an_image_shared_by_a_kept_and_a_deleted_index_stays() {
         let nodes = vec![node(1, 50, &[]), index(10, 50, &["v1"], &[1]), index(20, 60, &[], &[1])];
-        let plan = evaluate(&policy(r#"{"untagged_older_than_days": 7}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"untagged_older_than_days": 7}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), vec![20]);
     }
 
@@ -349,7 +377,7 @@ mod tests {
             referrer(5, 10, 4),  // signature of a deleted image, itself young-ish
             referrer(6, 60, 99), // its subject is not in the package: a root, untagged
         ];
-        let plan = evaluate(&policy(r#"{"untagged_older_than_days": 30}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"untagged_older_than_days": 30}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), vec![4, 5, 6]);
         let g4 = plan.groups.iter().find(|g| g.root.digest == d(4)).unwrap();
         assert_eq!(g4.held, vec![Doomed { digest: d(5), reason: Reason::HeldBy { by: d(4) } }]);
@@ -359,14 +387,14 @@ mod tests {
     fn a_protected_member_of_a_deleted_index_stays() {
         // The image was pushed again yesterday: younger than the minimum age.
         let nodes = vec![node(1, 1, &[]), node(2, 50, &[]), index(10, 50, &[], &[1, 2])];
-        let plan = evaluate(&policy(r#"{"untagged_older_than_days": 7, "min_age_days": 3}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"untagged_older_than_days": 7, "min_age_days": 3}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), vec![2, 10]);
     }
 
     #[test]
     fn tagged_platform_images_are_judged_but_kept_by_a_kept_index() {
         let nodes = vec![node(1, 50, &["amd64"]), index(10, 40, &["latest"], &[1]), node(2, 50, &["old"])];
-        let plan = evaluate(&policy(r#"{"keep_newest": 1}"#), &nodes, NOW, 0);
+        let plan = evaluate_with(&policy(r#"{"keep_newest": 1}"#), &nodes, NOW, 0);
         assert_eq!(deleted(&plan), vec![2]);
     }
 
@@ -375,7 +403,7 @@ mod tests {
         let nodes: Vec<_> = (1..=5).map(|i| node(i, 999, &[])).collect();
         let p = policy("{}");
         assert!(!p.deletes());
-        assert_eq!(evaluate(&p, &nodes, NOW, 0), Plan { groups: vec![], kept: 5 });
+        assert_eq!(evaluate(&p, &none(), &nodes, NOW, 0), Plan { groups: vec![], kept: 5 });
     }
 
     #[test]

@@ -38,6 +38,7 @@ where
         ("manifests", manifest_index_contract(meta, unique).await),
         ("trash", trash_contract(meta, unique).await),
         ("untagged", untagged_contract(meta, unique).await),
+        ("lifecycle", super::lifecycle_contract::lifecycle_contract(meta, unique).await),
     ];
     for (name, r) in results {
         if let Err(e) = r {

@@ -183,6 +183,7 @@ impl MetaState {
 #[derive(Default)]
 pub struct MemoryMetadata {
     state: RefCell<MetaState>,
+    rules: MemoryRules,
 }
 
 impl BlobIndex for MemoryMetadata {
@@ -444,9 +445,11 @@ impl TrashIndex for MemoryMetadata {
         let Some(t) = s.trash.get(&deletion.id) else { return Err(RegistryError::NotFound("deletion".into())) };
         let reused = match &deletion.version {
             None => s.repositories.contains(repo),
-            Some(_) => {
+            // Of a group, only the version itself and its tags must be free: an image it
+            // held that is in the package again (another index lists it) simply stays.
+            Some(v) => {
                 !s.repositories.contains(repo)
-                    || t.manifest_links.iter().any(|(d, _)| s.manifest_links.contains_key(&(repo.clone(), d.clone())))
+                    || s.manifest_links.contains_key(&(repo.clone(), v.clone()))
                     || t.tags.iter().any(|(n, _)| s.tags.contains_key(&(repo.clone(), n.clone())))
             }
         };
@@ -455,7 +458,7 @@ impl TrashIndex for MemoryMetadata {
         }
         let t = s.trash.remove(&deletion.id).unwrap_or_default();
         for (d, pushed) in t.manifest_links {
-            s.manifest_links.insert((repo.clone(), d), pushed);
+            s.manifest_links.entry((repo.clone(), d)).or_insert(pushed);
         }
         for (n, d) in t.tags {
             s.tags.insert((repo.clone(), n), d);
@@ -480,6 +483,121 @@ impl TrashIndex for MemoryMetadata {
 
     async fn purge(&self, deletion: &Deletion) -> Result<()> {
         self.state.borrow_mut().trash.remove(&deletion.id);
+        Ok(())
+    }
+}
+
+/// Lifecycle rules and cursors, beside the metadata they judge.
+#[derive(Default)]
+pub struct MemoryRules {
+    retention: RefCell<HashMap<String, crate::lifecycle::retention::RetentionPolicy>>,
+    immutable: RefCell<HashMap<RepoName, crate::lifecycle::pattern::TagPatterns>>,
+    cursors: RefCell<HashMap<String, String>>,
+}
+
+impl super::lifecycle::LifecycleIndex for MemoryMetadata {
+    async fn retention(
+        &self,
+        scope: &super::lifecycle::Scope,
+    ) -> Result<Option<crate::lifecycle::retention::RetentionPolicy>> {
+        Ok(self.rules.retention.borrow().get(scope.key()).cloned())
+    }
+
+    async fn set_retention(
+        &self,
+        scope: &super::lifecycle::Scope,
+        policy: Option<&crate::lifecycle::retention::RetentionPolicy>,
+        _now_ms: u64,
+    ) -> Result<()> {
+        let mut all = self.rules.retention.borrow_mut();
+        match policy {
+            Some(p) => all.insert(scope.key().to_string(), p.clone()),
+            None => all.remove(scope.key()),
+        };
+        Ok(())
+    }
+
+    async fn immutable_tags(&self, repo: &RepoName) -> Result<crate::lifecycle::pattern::TagPatterns> {
+        Ok(self.rules.immutable.borrow().get(repo).cloned().unwrap_or_default())
+    }
+
+    async fn set_immutable_tags(
+        &self,
+        repo: &RepoName,
+        patterns: &crate::lifecycle::pattern::TagPatterns,
+        _now_ms: u64,
+    ) -> Result<()> {
+        self.rules.immutable.borrow_mut().insert(repo.clone(), patterns.clone());
+        Ok(())
+    }
+
+    async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
+        let s = self.state.borrow();
+        Ok(s.tags.iter().filter(|((r, _), d)| r == repo && *d == digest).map(|((_, t), _)| t.clone()).collect())
+    }
+
+    async fn retained_repositories(&self, after: &str, limit: u32) -> Result<Vec<RepoName>> {
+        let rules = self.rules.retention.borrow();
+        let s = self.state.borrow();
+        Ok(s.repositories
+            .iter()
+            .filter(|r| r.as_str() > after && (rules.contains_key(r.as_str()) || rules.contains_key(r.namespace())))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn version_graph(&self, repo: &RepoName, limit: u32) -> Result<Vec<crate::lifecycle::retention::Node>> {
+        let versions = self.versions(repo, limit).await?;
+        let s = self.state.borrow();
+        Ok(versions
+            .into_iter()
+            .map(|v| {
+                let digest = v.manifest.digest;
+                let children = s.references.get(&digest).cloned().unwrap_or_default();
+                let children = children.into_iter().filter(|c| s.manifests.contains_key(c)).collect();
+                crate::lifecycle::retention::Node {
+                    subject: v.manifest.subject,
+                    digest,
+                    pushed_ms: v.pushed_ms,
+                    tags: v.tags,
+                    children,
+                }
+            })
+            .collect())
+    }
+
+    async fn trash_group(&self, deletion: &Deletion, held: &[Digest]) -> Result<bool> {
+        let Some(root) = deletion.version.as_ref() else {
+            return Err(RegistryError::internal("a group deletion names its version"));
+        };
+        let mut s = self.state.borrow_mut();
+        let repo = &deletion.repo;
+        if !s.manifest_links.contains_key(&(repo.clone(), root.clone())) {
+            return Ok(false);
+        }
+        let in_group = |d: &Digest| d == root || held.contains(d);
+        let mut t = Trashed { deletion: Some(deletion.clone()), ..Default::default() };
+        t.manifest_links =
+            s.manifest_links.iter().filter(|((r, d), _)| r == repo && in_group(d)).map(|((_, d), p)| (d.clone(), *p)).collect();
+        t.tags =
+            s.tags.iter().filter(|((r, _), d)| r == repo && in_group(d)).map(|((_, n), d)| (n.clone(), d.clone())).collect();
+        for (d, _) in &t.manifest_links {
+            s.manifest_links.remove(&(repo.clone(), d.clone()));
+        }
+        for (n, _) in &t.tags {
+            s.tags.remove(&(repo.clone(), n.clone()));
+        }
+        s.trash.insert(deletion.id.clone(), t);
+        Ok(true)
+    }
+
+    async fn cursor(&self, job: &str) -> Result<Option<String>> {
+        Ok(self.rules.cursors.borrow().get(job).cloned())
+    }
+
+    async fn set_cursor(&self, job: &str, value: &str) -> Result<()> {
+        self.rules.cursors.borrow_mut().insert(job.to_string(), value.to_string());
         Ok(())
     }
 }

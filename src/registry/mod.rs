@@ -4,6 +4,8 @@
 pub mod blobs;
 pub mod contract;
 pub mod keys;
+pub mod lifecycle;
+pub mod lifecycle_contract;
 pub mod manifests;
 pub mod memory;
 pub mod ports;
@@ -11,11 +13,12 @@ pub mod trash;
 pub mod uploads;
 pub mod versions;
 
+use lifecycle::LifecycleIndex;
 use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, TrashIndex, UploadIndex};
 
 /// Everything the metadata database offers.
-pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex + TrashIndex {}
-impl<T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex> MetadataStore for T {}
+pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex {}
+impl<T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex> MetadataStore for T {}
 
 /// Limits and sizes an operator may set.
 #[derive(Debug, Clone)]
