@@ -3,6 +3,7 @@
 
 mod body;
 mod d1;
+mod d1_insight;
 mod d1_lifecycle;
 mod identity;
 mod r2;

@@ -145,8 +145,7 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
                 break;
             }
             if let Some(deletion) = self.trash_retained(repo, group).await? {
-                let versions =
-                    verdicts.iter().filter(|v| v.group == group.root.digest.to_string()).cloned().collect();
+                let versions = verdicts.iter().filter(|v| v.group == group.root.digest.to_string()).cloned().collect();
                 done.push(Retained { package: repo.to_string(), deletion, versions });
             }
             spent += size;

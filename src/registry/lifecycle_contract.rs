@@ -4,9 +4,12 @@
 use super::lifecycle::Scope;
 use super::ports::*;
 use super::versions::VersionDetails;
+use super::webhooks::{Delivery, DeliveryState, Hook};
 use super::MetadataStore;
+use crate::lifecycle::downloads::{DayCount, Downloads};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::retention::RetentionPolicy;
+use crate::lifecycle::webhooks::{Event, MAX_HOOKS_PER_SCOPE};
 use crate::oci::{Digest, DigestHasher, RepoName, Tag};
 
 type Check = Result<(), String>;
@@ -124,5 +127,90 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.cursor(&format!("{u}-job")).await, "cursor")?.is_none(), "no cursor at first")?;
     ok(m.set_cursor(&format!("{u}-job"), "x/y").await, "set cursor")?;
     ok(m.set_cursor(&format!("{u}-job"), "x/z").await, "move cursor")?;
-    ensure(ok(m.cursor(&format!("{u}-job")).await, "cursor")?.as_deref() == Some("x/z"), "a cursor keeps its last value")
+    ensure(
+        ok(m.cursor(&format!("{u}-job")).await, "cursor")?.as_deref() == Some("x/z"),
+        "a cursor keeps its last value",
+    )?;
+
+    downloads_contract(m, &r, &index, &a, &tagged).await?;
+    webhooks_contract(m, &r, u).await
+}
+
+async fn downloads_contract<M: MetadataStore>(
+    m: &M,
+    r: &RepoName,
+    index: &ManifestRecord,
+    child: &ManifestRecord,
+    image: &ManifestRecord,
+) -> Check {
+    let count =
+        |d: &ManifestRecord, day: u32, count: u64| DayCount { repo: r.clone(), digest: d.digest.clone(), day, count };
+    // More than one statement's worth, and the same key twice.
+    let mut counts: Vec<DayCount> = (0..30).map(|day| count(image, 1000 + day, 1)).collect();
+    counts.extend([count(index, 1029, 2), count(child, 1029, 2), count(index, 900, 5)]);
+    ok(m.add_downloads(&counts).await, "add")?;
+    ok(m.add_downloads(&[count(image, 1029, 3)]).await, "add again")?;
+    let per_version = ok(m.version_downloads(r, &[index.digest.clone(), image.digest.clone()]).await, "versions")?;
+    let of = |d: &Digest| per_version.iter().find(|(x, _)| x == d).map(|(_, n)| *n);
+    ensure(of(&image.digest) == Some(33), "version totals add every day's counts")?;
+    ensure(of(&index.digest) == Some(7), "for each version")?;
+    ensure(per_version.len() == 2, "only the versions asked about")?;
+    let pkg = ok(m.package_downloads(r, 1029).await, "package")?;
+    ensure(pkg == Downloads { total: 40, last_30_days: 35 }, "a package counts its pulls but not an index's images")
+}
+
+async fn webhooks_contract<M: MetadataStore>(m: &M, r: &RepoName, u: &str) -> Check {
+    let hook = |id: &str, scope: &str| Hook {
+        id: format!("{u}-{id}"),
+        scope: scope.to_string(),
+        url: "http://127.0.0.1:9/hook".into(),
+        secret: "0123456789abcdef".into(),
+        events: vec![Event::VersionPushed, Event::TagMoved],
+        created_ms: 5,
+        created_by: "alice".into(),
+    };
+    let (on_pkg, on_ns) = (hook("h1", r.as_str()), hook("h2", r.namespace()));
+    ensure(ok(m.add_hook(&on_pkg).await, "add")?, "a webhook is added")?;
+    ensure(ok(m.add_hook(&on_ns).await, "add ns")?, "to a namespace too")?;
+    ensure(ok(m.hooks(r.as_str()).await, "list")? == vec![on_pkg.clone()], "webhooks load as saved, per scope")?;
+    ensure(ok(m.hooks_for(r).await, "for")?.len() == 2, "a package's events go to its and its namespace's")?;
+    for i in 0..MAX_HOOKS_PER_SCOPE {
+        ok(m.add_hook(&hook(&format!("many{i}"), &format!("{}x", r.namespace()))).await, "many")?;
+    }
+    let over = hook("over", &format!("{}x", r.namespace()));
+    ensure(!ok(m.add_hook(&over).await, "over")?, "a scope's webhooks are bounded")?;
+
+    let delivery = |id: &str, created: u64, due: u64| Delivery {
+        id: format!("{u}-{id}"),
+        hook: on_pkg.id.clone(),
+        event: Event::VersionPushed,
+        payload: r#"{"event":"version.pushed"}"#.into(),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_ms: due,
+        last_status: None,
+        last_error: None,
+        created_ms: created,
+        updated_ms: created,
+    };
+    let (first, second) = (delivery("d1", 10, 100), delivery("d2", 20, 50));
+    ok(m.add_deliveries(&[first.clone(), second.clone()]).await, "deliveries")?;
+    ensure(ok(m.deliveries(&on_pkg.id, 10).await, "log")? == vec![second.clone(), first.clone()], "newest first")?;
+    let due = ok(m.due_deliveries(60, 10).await, "due")?;
+    let mine: Vec<_> = due.iter().filter(|(d, _)| d.hook == on_pkg.id).collect();
+    ensure(mine.len() == 1 && mine[0].0 == second && mine[0].1 == on_pkg, "due deliveries come with their webhook")?;
+    let tried =
+        Delivery { attempts: 1, last_status: Some(500), next_attempt_ms: 1000, updated_ms: 61, ..second.clone() };
+    ensure(ok(m.record_attempt(&tried, 0).await, "record")?, "an attempt is recorded")?;
+    ensure(!ok(m.record_attempt(&tried, 0).await, "record twice")?, "not twice for the same attempt")?;
+    let done = Delivery { attempts: 2, state: DeliveryState::Delivered, last_status: Some(204), ..tried.clone() };
+    ok(m.record_attempt(&done, 1).await, "record delivered")?;
+    ensure(ok(m.deliveries(&on_pkg.id, 1).await, "log again")? == vec![done], "the log shows the outcome")?;
+    ensure(
+        !ok(m.due_deliveries(u64::MAX / 2, 100).await, "due after")?.iter().any(|(d, _)| d.id == second.id),
+        "a delivered delivery is not due",
+    )?;
+    ensure(!ok(m.remove_hook(r.namespace(), &on_pkg.id).await, "wrong scope")?, "removal is per scope")?;
+    ensure(ok(m.remove_hook(r.as_str(), &on_pkg.id).await, "remove")?, "a webhook is removed")?;
+    ensure(ok(m.deliveries(&on_pkg.id, 10).await, "log gone")?.is_empty(), "with its deliveries")
 }

@@ -184,6 +184,7 @@ impl MetaState {
 pub struct MemoryMetadata {
     state: RefCell<MetaState>,
     rules: MemoryRules,
+    insight: MemoryInsight,
 }
 
 impl BlobIndex for MemoryMetadata {
@@ -578,10 +579,18 @@ impl super::lifecycle::LifecycleIndex for MemoryMetadata {
         }
         let in_group = |d: &Digest| d == root || held.contains(d);
         let mut t = Trashed { deletion: Some(deletion.clone()), ..Default::default() };
-        t.manifest_links =
-            s.manifest_links.iter().filter(|((r, d), _)| r == repo && in_group(d)).map(|((_, d), p)| (d.clone(), *p)).collect();
-        t.tags =
-            s.tags.iter().filter(|((r, _), d)| r == repo && in_group(d)).map(|((_, n), d)| (n.clone(), d.clone())).collect();
+        t.manifest_links = s
+            .manifest_links
+            .iter()
+            .filter(|((r, d), _)| r == repo && in_group(d))
+            .map(|((_, d), p)| (d.clone(), *p))
+            .collect();
+        t.tags = s
+            .tags
+            .iter()
+            .filter(|((r, _), d)| r == repo && in_group(d))
+            .map(|((_, n), d)| (n.clone(), d.clone()))
+            .collect();
         for (d, _) in &t.manifest_links {
             s.manifest_links.remove(&(repo.clone(), d.clone()));
         }
@@ -599,5 +608,124 @@ impl super::lifecycle::LifecycleIndex for MemoryMetadata {
     async fn set_cursor(&self, job: &str, value: &str) -> Result<()> {
         self.rules.cursors.borrow_mut().insert(job.to_string(), value.to_string());
         Ok(())
+    }
+}
+
+/// Download counts and webhooks, in maps.
+#[derive(Default)]
+pub struct MemoryInsight {
+    downloads: RefCell<BTreeMap<(RepoName, Digest, u32), u64>>,
+    hooks: RefCell<Vec<super::webhooks::Hook>>,
+    deliveries: RefCell<Vec<super::webhooks::Delivery>>,
+}
+
+impl super::downloads::DownloadIndex for MemoryMetadata {
+    async fn add_downloads(&self, counts: &[crate::lifecycle::downloads::DayCount]) -> Result<()> {
+        let mut all = self.insight.downloads.borrow_mut();
+        for c in counts {
+            *all.entry((c.repo.clone(), c.digest.clone(), c.day)).or_default() += c.count;
+        }
+        Ok(())
+    }
+
+    async fn version_downloads(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        let mut totals: BTreeMap<Digest, u64> = BTreeMap::new();
+        for ((r, d, _), count) in self.insight.downloads.borrow().iter() {
+            if r == repo && digests.contains(d) {
+                *totals.entry(d.clone()).or_default() += count;
+            }
+        }
+        Ok(totals.into_iter().collect())
+    }
+
+    async fn package_downloads(&self, repo: &RepoName, today: u32) -> Result<crate::lifecycle::downloads::Downloads> {
+        let s = self.state.borrow();
+        let in_index = |d: &Digest| {
+            s.references.iter().any(|(parent, children)| {
+                children.contains(d) && s.manifest_links.contains_key(&(repo.clone(), parent.clone()))
+            })
+        };
+        let days: Vec<(u32, u64)> = self
+            .insight
+            .downloads
+            .borrow()
+            .iter()
+            .filter(|((r, d, _), _)| r == repo && !in_index(d))
+            .map(|((_, _, day), count)| (*day, *count))
+            .collect();
+        Ok(crate::lifecycle::downloads::Downloads::from_days(days, today))
+    }
+}
+
+impl super::webhooks::WebhookIndex for MemoryMetadata {
+    async fn add_hook(&self, hook: &super::webhooks::Hook) -> Result<bool> {
+        let mut hooks = self.insight.hooks.borrow_mut();
+        if hooks.iter().filter(|h| h.scope == hook.scope).count() >= crate::lifecycle::webhooks::MAX_HOOKS_PER_SCOPE {
+            return Ok(false);
+        }
+        hooks.push(hook.clone());
+        Ok(true)
+    }
+
+    async fn hooks(&self, scope: &str) -> Result<Vec<super::webhooks::Hook>> {
+        Ok(self.insight.hooks.borrow().iter().filter(|h| h.scope == scope).cloned().collect())
+    }
+
+    async fn remove_hook(&self, scope: &str, id: &str) -> Result<bool> {
+        let mut hooks = self.insight.hooks.borrow_mut();
+        let before = hooks.len();
+        hooks.retain(|h| !(h.scope == scope && h.id == id));
+        let removed = hooks.len() < before;
+        if removed {
+            self.insight.deliveries.borrow_mut().retain(|d| d.hook != id);
+        }
+        Ok(removed)
+    }
+
+    async fn hooks_for(&self, repo: &RepoName) -> Result<Vec<super::webhooks::Hook>> {
+        let scopes = [repo.as_str(), repo.namespace()];
+        Ok(self.insight.hooks.borrow().iter().filter(|h| scopes.contains(&h.scope.as_str())).cloned().collect())
+    }
+
+    async fn add_deliveries(&self, deliveries: &[super::webhooks::Delivery]) -> Result<()> {
+        self.insight.deliveries.borrow_mut().extend_from_slice(deliveries);
+        Ok(())
+    }
+
+    async fn deliveries(&self, hook: &str, limit: u32) -> Result<Vec<super::webhooks::Delivery>> {
+        let mut found: Vec<_> = self.insight.deliveries.borrow().iter().filter(|d| d.hook == hook).cloned().collect();
+        found.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| a.id.cmp(&b.id)));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn due_deliveries(
+        &self,
+        now_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<(super::webhooks::Delivery, super::webhooks::Hook)>> {
+        let hooks = self.insight.hooks.borrow();
+        let mut due: Vec<_> = self
+            .insight
+            .deliveries
+            .borrow()
+            .iter()
+            .filter(|d| d.state == super::webhooks::DeliveryState::Pending && d.next_attempt_ms <= now_ms)
+            .filter_map(|d| Some((d.clone(), hooks.iter().find(|h| h.id == d.hook)?.clone())))
+            .collect();
+        due.sort_by_key(|(d, _)| d.next_attempt_ms);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn record_attempt(&self, delivery: &super::webhooks::Delivery, previous_attempts: u32) -> Result<bool> {
+        let mut all = self.insight.deliveries.borrow_mut();
+        match all.iter_mut().find(|d| d.id == delivery.id && d.attempts == previous_attempts) {
+            Some(d) => {
+                *d = delivery.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }

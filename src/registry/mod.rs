@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod contract;
+pub mod downloads;
 pub mod keys;
 pub mod lifecycle;
 pub mod lifecycle_contract;
@@ -12,13 +13,22 @@ pub mod ports;
 pub mod trash;
 pub mod uploads;
 pub mod versions;
+pub mod webhooks;
 
+use downloads::DownloadIndex;
 use lifecycle::LifecycleIndex;
 use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, TrashIndex, UploadIndex};
+use webhooks::WebhookIndex;
 
 /// Everything the metadata database offers.
-pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex {}
-impl<T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex> MetadataStore for T {}
+pub trait MetadataStore:
+    BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex + DownloadIndex + WebhookIndex
+{
+}
+impl<T> MetadataStore for T where
+    T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex + DownloadIndex + WebhookIndex
+{
+}
 
 /// Limits and sizes an operator may set.
 #[derive(Debug, Clone)]
