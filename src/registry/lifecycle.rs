@@ -100,6 +100,21 @@ impl Preview {
     }
 }
 
+/// Retention's cursor in `maintenance_cursors`.
+const RETENTION_JOB: &str = "retention";
+/// Packages read per page of one scheduled run.
+const PACKAGES_PER_PAGE: u32 = 50;
+
+/// What one scheduled retention run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionRun {
+    /// Packages whose policy was applied in full.
+    pub packages: usize,
+    pub deleted: Vec<Retained>,
+    /// Where the next run starts (after this name); empty when this run finished a pass.
+    pub resume_after: String,
+}
+
 /// One group retention moved to the trash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retained {
@@ -153,6 +168,38 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
         Ok(done)
     }
 
+    /// Applies every package's policy, resuming after the package the last run stopped
+    /// at, until `budget` versions are deleted or `pages` pages of packages are done.
+    pub async fn run_retention(&self, grace_ms: u64, budget: usize, pages: usize) -> Result<RetentionRun> {
+        let mut after = self.meta.cursor(RETENTION_JOB).await?.unwrap_or_default();
+        let mut run = RetentionRun::default();
+        let mut spent = 0;
+        'pages: for _ in 0..pages {
+            let page = self.meta.retained_repositories(&after, PACKAGES_PER_PAGE).await?;
+            for repo in &page {
+                if spent >= budget {
+                    break 'pages;
+                }
+                let done = self.apply_retention(repo, grace_ms, budget - spent).await?;
+                spent += done.iter().map(|r| r.versions.len()).sum::<usize>();
+                run.deleted.extend(done);
+                if spent >= budget {
+                    // The package may have more to delete: the next run starts with it.
+                    break 'pages;
+                }
+                run.packages += 1;
+                after = repo.to_string();
+            }
+            if page.len() < PACKAGES_PER_PAGE as usize {
+                after.clear();
+                break;
+            }
+        }
+        self.meta.set_cursor(RETENTION_JOB, &after).await?;
+        run.resume_after = after;
+        Ok(run)
+    }
+
     async fn trash_retained(&self, repo: &RepoName, group: &Group) -> Result<Option<String>> {
         let deletion = Deletion {
             id: random_id()?,
@@ -194,5 +241,156 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
         }
         let tags = self.meta.tags_of(repo, digest).await?;
         immutable::check_version_delete(&rules, &tags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+    use crate::registry::ports::{Clock, ManifestIndex, ManifestRecord, TrashIndex};
+    use crate::registry::versions::VersionDetails;
+    use crate::registry::{Config, Registry};
+    use futures_executor::block_on;
+
+    const DAY: u64 = 24 * 60 * 60 * 1000;
+    type Reg = Registry<MemoryMetadata, MemoryObjects, ManualClock>;
+
+    fn reg() -> Reg {
+        let r = Registry::new(
+            MemoryMetadata::default(),
+            MemoryObjects::default(),
+            ManualClock::default(),
+            Config::default(),
+        );
+        r.clock.advance(100 * DAY);
+        r
+    }
+
+    fn d(n: u32) -> Digest {
+        Digest::parse(&format!("sha256:{n:064x}")).unwrap()
+    }
+
+    fn push(r: &Reg, repo: &RepoName, n: u32, children: &[u32], subject: Option<u32>, tag: Option<&str>) {
+        let record = ManifestRecord {
+            digest: d(n),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 1,
+            artifact_type: None,
+            subject: subject.map(d),
+            annotations_json: None,
+            details: VersionDetails::default(),
+        };
+        let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
+        let tag = tag.map(|t| Tag::parse(t).unwrap());
+        block_on(r.meta.commit_manifest(repo, &record, &children, tag.as_ref(), r.clock.now_ms())).unwrap();
+    }
+
+    fn set(r: &Reg, scope: Scope, json: &str) {
+        let p = RetentionPolicy::from_json(json.as_bytes()).unwrap();
+        block_on(r.meta.set_retention(&scope, Some(&p), 0)).unwrap();
+    }
+
+    fn digests(r: &Reg, repo: &RepoName) -> Vec<Digest> {
+        let mut v: Vec<Digest> =
+            block_on(r.meta.version_graph(repo, 1000)).unwrap().into_iter().map(|n| n.digest).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_package_policy_overrides_its_namespace_default() {
+        let r = reg();
+        let repo = RepoName::parse("acme/app").unwrap();
+        assert_eq!(block_on(r.effective_retention(&repo)).unwrap(), None);
+        set(&r, Scope::Namespace("acme".into()), r#"{"keep_newest": 5}"#);
+        let (p, scope) = block_on(r.effective_retention(&repo)).unwrap().unwrap();
+        assert_eq!((p.keep_newest, scope), (Some(5), Scope::Namespace("acme".into())));
+        set(&r, Scope::Package(repo.clone()), "{}");
+        let (p, scope) = block_on(r.effective_retention(&repo)).unwrap().unwrap();
+        assert_eq!((p.deletes(), scope), (false, Scope::Package(repo.clone())));
+    }
+
+    #[test]
+    fn preview_is_what_a_run_deletes_and_a_group_restores_whole() {
+        let r = reg();
+        let repo = RepoName::parse("acme/app").unwrap();
+        // An old multi-arch image (index 10 of 11 and 12) with a signature 13, untagged now.
+        push(&r, &repo, 11, &[], None, None);
+        push(&r, &repo, 12, &[], None, None);
+        push(&r, &repo, 10, &[11, 12], None, Some("latest"));
+        push(&r, &repo, 13, &[], Some(10), None);
+        r.clock.advance(40 * DAY);
+        // A newer one takes the tag; and a plain old untagged image.
+        push(&r, &repo, 21, &[], None, None);
+        push(&r, &repo, 20, &[21], None, Some("latest"));
+        push(&r, &repo, 30, &[], None, None);
+        r.clock.advance(10 * DAY);
+        set(&r, Scope::Package(repo.clone()), r#"{"untagged_older_than_days": 7}"#);
+
+        let preview = block_on(r.preview_retention(&repo, 3_600_000)).unwrap();
+        let listed: Vec<(String, &str)> = preview.verdicts().iter().map(|v| (v.digest.clone(), v.rule)).collect();
+        assert_eq!(listed.len(), 5);
+        assert!(listed.contains(&(d(10).to_string(), "untagged_older_than_days")));
+        assert!(listed.contains(&(d(13).to_string(), "held_by")));
+
+        let run = block_on(r.run_retention(3_600_000, 100, 10)).unwrap();
+        let deleted: Vec<String> =
+            run.deleted.iter().flat_map(|g| g.versions.iter().map(|v| v.digest.clone())).collect();
+        let mut expected: Vec<String> = listed.iter().map(|(d, _)| d.clone()).collect();
+        let mut got = deleted.clone();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected);
+        assert_eq!(digests(&r, &repo), vec![d(20), d(21)]);
+
+        // Restoring the index's deletion brings its images and signature back.
+        let deletion = block_on(r.restorable(&repo, Some(&d(10)))).unwrap();
+        assert_eq!(deletion.deleted_by, RETENTION_ACTOR);
+        block_on(r.restore(&deletion)).unwrap();
+        assert_eq!(digests(&r, &repo), vec![d(10), d(11), d(12), d(13), d(20), d(21)]);
+        // The deletion of 30 is restorable too, on its own.
+        assert!(block_on(r.meta.deletions(&repo)).unwrap().iter().any(|x| x.version == Some(d(30))));
+    }
+
+    #[test]
+    fn runs_are_bounded_and_resume_where_they_stopped() {
+        let r = reg();
+        let (a, b) = (RepoName::parse("acme/a").unwrap(), RepoName::parse("acme/b").unwrap());
+        for i in 0..5 {
+            push(&r, &a, 100 + i, &[], None, None);
+            push(&r, &b, 200 + i, &[], None, None);
+        }
+        r.clock.advance(10 * DAY);
+        set(&r, Scope::Namespace("acme".into()), r#"{"untagged_older_than_days": 1}"#);
+        let first = block_on(r.run_retention(0, 3, 10)).unwrap();
+        assert_eq!((first.deleted.len(), first.packages, first.resume_after.as_str()), (3, 0, ""));
+        assert_eq!(digests(&r, &a).len(), 2);
+        let second = block_on(r.run_retention(0, 3, 10)).unwrap();
+        // a's last two, then one of b, where the budget ends: b is next.
+        assert_eq!((second.deleted.len(), second.packages, second.resume_after.as_str()), (3, 1, "acme/a"));
+        let third = block_on(r.run_retention(0, 100, 10)).unwrap();
+        assert_eq!((third.deleted.len(), third.packages, third.resume_after.as_str()), (4, 1, ""));
+        assert!(digests(&r, &a).is_empty() && digests(&r, &b).is_empty());
+    }
+
+    #[test]
+    fn immutable_tags_refuse_moves_and_deletes_but_not_the_same_digest() {
+        let r = reg();
+        let repo = RepoName::parse("acme/app").unwrap();
+        let patterns: TagPatterns = serde_json::from_str(r#"["v*"]"#).unwrap();
+        block_on(r.meta.set_immutable_tags(&repo, &patterns, 0)).unwrap();
+        push(&r, &repo, 1, &[], None, Some("v1"));
+        push(&r, &repo, 2, &[], None, Some("dev"));
+        let v1 = Tag::parse("v1").unwrap();
+        assert!(block_on(r.check_tag_move(&repo, &v1, &d(1))).is_ok());
+        let e = block_on(r.check_tag_move(&repo, &v1, &d(2))).unwrap_err();
+        assert!(e.message().contains("\"v*\""), "{}", e.message());
+        assert_eq!(block_on(r.untag(&repo, &v1)).unwrap_err().code(), "DENIED");
+        assert_eq!(block_on(r.check_version_delete(&repo, &d(1))).unwrap_err().code(), "DENIED");
+        assert!(block_on(r.check_version_delete(&repo, &d(2))).is_ok());
+        block_on(r.untag(&repo, &Tag::parse("dev").unwrap())).unwrap();
+        assert_eq!(block_on(r.untag(&repo, &Tag::parse("dev").unwrap())).unwrap_err().code(), "MANIFEST_UNKNOWN");
+        assert_eq!(digests(&r, &repo), vec![d(1), d(2)]);
     }
 }

@@ -228,3 +228,113 @@ pub async fn retry_due<W: WebhookIndex, S: WebhookSender>(
     }
     Ok((delivered, due.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::memory::MemoryMetadata;
+    use futures_executor::block_on;
+    use std::cell::RefCell;
+
+    /// A receiver that answers with the statuses it is given, then 204, and keeps what it got.
+    #[derive(Default)]
+    struct Receiver {
+        answers: RefCell<Vec<std::result::Result<u16, String>>>,
+        got: RefCell<Vec<(Vec<(String, String)>, String)>>,
+    }
+
+    impl WebhookSender for Receiver {
+        async fn post(
+            &self,
+            _url: &str,
+            headers: &[(&str, String)],
+            body: &str,
+            timeout_ms: u64,
+        ) -> std::result::Result<u16, String> {
+            assert_eq!(timeout_ms, rules::ATTEMPT_TIMEOUT_MS);
+            let headers = headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            self.got.borrow_mut().push((headers, body.to_string()));
+            let mut answers = self.answers.borrow_mut();
+            if answers.is_empty() {
+                Ok(204)
+            } else {
+                answers.remove(0)
+            }
+        }
+    }
+
+    fn payload(event: Event, package: &str) -> Payload {
+        Payload {
+            event,
+            package: package.into(),
+            digest: None,
+            tags: vec![],
+            actor: "alice".into(),
+            time: "2026-11-30T00:00:00Z".into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn events_reach_the_webhooks_that_want_them_signed_and_retried() {
+        let w = MemoryMetadata::default();
+        let body = br#"{"url":"http://127.0.0.1:9/h","secret":"0123456789abcdef","events":["version.pushed"]}"#;
+        let on_ns = block_on(create(&w, "acme", body, "alice", 1)).unwrap();
+        let other = br#"{"url":"http://127.0.0.1:9/o","secret":"0123456789abcdef","events":["tag.moved"]}"#;
+        block_on(create(&w, "acme/app", other, "alice", 1)).unwrap();
+
+        let events = [payload(Event::VersionPushed, "acme/app"), payload(Event::VersionPushed, "other/app")];
+        let recorded = block_on(record(&w, &events, 10)).unwrap();
+        assert_eq!(recorded.len(), 1, "only the namespace's hook wants version.pushed of acme/app");
+        let (delivery, hook) = &recorded[0];
+        assert_eq!(hook.id, on_ns.id);
+
+        // Down at first: the attempt is logged and waits a minute; the scheduled run retries.
+        let receiver = Receiver::default();
+        receiver.answers.borrow_mut().push(Err("connection refused".into()));
+        let now = RefCell::new(20);
+        let tried = block_on(attempt(&w, &receiver, delivery, hook, || *now.borrow())).unwrap();
+        assert_eq!((tried.state, tried.attempts, tried.next_attempt_ms), (DeliveryState::Pending, 1, 60_020));
+        assert_eq!(block_on(retry_due(&w, &receiver, || *now.borrow())).unwrap(), (0, 0), "not due yet");
+        *now.borrow_mut() = 60_020;
+        assert_eq!(block_on(retry_due(&w, &receiver, || *now.borrow())).unwrap(), (1, 1));
+        let log = block_on(w.deliveries(&on_ns.id, 10)).unwrap();
+        assert_eq!((log[0].state, log[0].attempts, log[0].last_status), (DeliveryState::Delivered, 2, Some(204)));
+
+        // Each attempt carries the same body, signed with the webhook's secret.
+        let got = receiver.got.borrow();
+        assert_eq!(got.len(), 2);
+        let (headers, body) = &got[1];
+        let header = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+        assert_eq!(header(rules::SIGNATURE_HEADER), Some(rules::signature("0123456789abcdef", body.as_bytes())));
+        assert_eq!(header(rules::EVENT_HEADER).as_deref(), Some("version.pushed"));
+        assert_eq!(serde_json::from_str::<Payload>(body).unwrap(), events[0]);
+    }
+
+    #[test]
+    fn a_receiver_that_never_answers_well_gives_up_after_the_last_attempt() {
+        let w = MemoryMetadata::default();
+        let body = br#"{"url":"http://127.0.0.1:9/h","secret":"0123456789abcdef","events":["tag.moved"]}"#;
+        block_on(create(&w, "acme", body, "alice", 1)).unwrap();
+        let recorded = block_on(record(&w, &[payload(Event::TagMoved, "acme/app")], 0)).unwrap();
+        let receiver = Receiver::default();
+        *receiver.answers.borrow_mut() = vec![Ok(500); rules::MAX_ATTEMPTS as usize];
+        let mut d = recorded[0].0.clone();
+        for _ in 0..rules::MAX_ATTEMPTS {
+            d = block_on(attempt(&w, &receiver, &d, &recorded[0].1, || d.next_attempt_ms)).unwrap();
+        }
+        assert_eq!((d.state, d.attempts, d.last_status), (DeliveryState::Failed, rules::MAX_ATTEMPTS, Some(500)));
+        assert!(block_on(w.due_deliveries(u64::MAX / 2, 10)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_webhooks_are_400s_and_scopes_are_bounded() {
+        let w = MemoryMetadata::default();
+        assert_eq!(block_on(create(&w, "acme", b"{}", "alice", 1)).unwrap_err().status(), 400);
+        let body = br#"{"url":"https://x.example/h","secret":"0123456789abcdef","events":["tag.moved"]}"#;
+        for _ in 0..rules::MAX_HOOKS_PER_SCOPE {
+            block_on(create(&w, "acme", body, "alice", 1)).unwrap();
+        }
+        assert_eq!(block_on(create(&w, "acme", body, "alice", 1)).unwrap_err().status(), 409);
+    }
+}
