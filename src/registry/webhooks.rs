@@ -236,11 +236,14 @@ mod tests {
     use futures_executor::block_on;
     use std::cell::RefCell;
 
+    /// One request a receiver got: headers and body.
+    type Received = (Vec<(String, String)>, String);
+
     /// A receiver that answers with the statuses it is given, then 204, and keeps what it got.
     #[derive(Default)]
     struct Receiver {
         answers: RefCell<Vec<std::result::Result<u16, String>>>,
-        got: RefCell<Vec<(Vec<(String, String)>, String)>>,
+        got: RefCell<Vec<Received>>,
     }
 
     impl WebhookSender for Receiver {
