@@ -6,7 +6,7 @@ use super::d1::{changes, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::retention::{Node, RetentionPolicy};
-use crate::oci::{Digest, RepoName};
+use crate::oci::{Digest, RepoName, Tag};
 use crate::registry::lifecycle::{LifecycleIndex, Scope};
 use crate::registry::ports::Deletion;
 use serde::Deserialize;
@@ -72,6 +72,23 @@ impl LifecycleIndex for D1Metadata {
     async fn set_immutable_tags(&self, repo: &RepoName, patterns: &TagPatterns, now_ms: u64) -> Result<()> {
         let json = serde_json::to_string(patterns).map_err(RegistryError::internal)?;
         self.set_rule(repo.as_str(), "immutable_tags", Some(json), now_ms).await
+    }
+
+    async fn tag_state(&self, repo: &RepoName, tag: &Tag) -> Result<(TagPatterns, Option<Digest>)> {
+        #[derive(Deserialize)]
+        struct Row {
+            rules: Option<String>,
+            current: Option<String>,
+        }
+        let sql = "SELECT (SELECT immutable_tags FROM lifecycle_rules WHERE scope = ?1) AS rules, \
+                          (SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2) AS current";
+        let row = self.0.first::<Row>(sql, &[s(repo.as_str()), s(tag.as_str())]).await?;
+        let (rules, current) = row.map_or((None, None), |r| (r.rules, r.current));
+        let rules = rules
+            .map(|j| serde_json::from_str(&j).map_err(|_| corrupt("immutable tags")))
+            .transpose()?
+            .unwrap_or_default();
+        Ok((rules, current.as_deref().map(digest).transpose()?))
     }
 
     async fn tags_of(&self, repo: &RepoName, d: &Digest) -> Result<Vec<String>> {

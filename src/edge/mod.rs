@@ -4,9 +4,11 @@
 mod body;
 mod d1;
 mod d1_insight;
+mod downloads;
 mod d1_lifecycle;
 mod identity;
 mod r2;
+mod webhooks;
 
 use crate::api::shared_cache::STATUS_HEADER;
 use crate::api::{self, Body, Method};

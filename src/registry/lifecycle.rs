@@ -41,6 +41,8 @@ pub trait LifecycleIndex {
     async fn set_retention(&self, scope: &Scope, policy: Option<&RetentionPolicy>, now_ms: u64) -> Result<()>;
     async fn immutable_tags(&self, repo: &RepoName) -> Result<TagPatterns>;
     async fn set_immutable_tags(&self, repo: &RepoName, patterns: &TagPatterns, now_ms: u64) -> Result<()>;
+    /// The package's immutable tag patterns and where `tag` points now, in one read.
+    async fn tag_state(&self, repo: &RepoName, tag: &Tag) -> Result<(TagPatterns, Option<Digest>)>;
     /// The tags on one version of `repo`.
     async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>>;
     /// Repositories after `after` (in name order) that have a retention policy of their
@@ -213,14 +215,12 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
         Ok(self.meta.trash_group(&deletion, &held).await?.then_some(deletion.id))
     }
 
-    /// Refuses to point an immutable `tag` of `repo` at `digest` when it points elsewhere.
-    pub async fn check_tag_move(&self, repo: &RepoName, tag: &Tag, digest: &Digest) -> Result<()> {
-        let rules = self.meta.immutable_tags(repo).await?;
-        if rules.is_empty() {
-            return Ok(());
-        }
-        let current = self.meta.tag_target(repo, tag).await?;
-        immutable::check_move(&rules, tag.as_str(), current.as_ref(), digest)
+    /// Refuses to point an immutable `tag` of `repo` at `digest` when it points elsewhere;
+    /// returns where it points now.
+    pub async fn check_tag_move(&self, repo: &RepoName, tag: &Tag, digest: &Digest) -> Result<Option<Digest>> {
+        let (rules, current) = self.meta.tag_state(repo, tag).await?;
+        immutable::check_move(&rules, tag.as_str(), current.as_ref(), digest)?;
+        Ok(current)
     }
 
     /// Removes one tag; the version stays. Immutable tags are refused.
@@ -383,7 +383,7 @@ mod tests {
         push(&r, &repo, 1, &[], None, Some("v1"));
         push(&r, &repo, 2, &[], None, Some("dev"));
         let v1 = Tag::parse("v1").unwrap();
-        assert!(block_on(r.check_tag_move(&repo, &v1, &d(1))).is_ok());
+        assert_eq!(block_on(r.check_tag_move(&repo, &v1, &d(1))).unwrap(), Some(d(1)));
         let e = block_on(r.check_tag_move(&repo, &v1, &d(2))).unwrap_err();
         assert!(e.message().contains("\"v*\""), "{}", e.message());
         assert_eq!(block_on(r.untag(&repo, &v1)).unwrap_err().code(), "DENIED");

@@ -88,6 +88,10 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(node(&a.digest)?.children.is_empty(), "an image's node lists no blobs")?;
     ensure(ok(m.version_graph(&r, 2).await, "graph limit")?.len() == 2, "the graph takes a limit")?;
     ensure(ok(m.tags_of(&r, &index.digest).await, "tags of")? == ["multi"], "tags of a version")?;
+    let state = ok(m.tag_state(&r, &tag("v1")?).await, "tag state")?;
+    ensure(state == (immutable.clone(), Some(tagged.digest.clone())), "a tag's state: the rules and its target")?;
+    let state = ok(m.tag_state(&other, &tag("v1")?).await, "tag state elsewhere")?;
+    ensure(state == (TagPatterns::default(), None), "no rules and no target elsewhere")?;
 
     // Repositories with a policy, own or their namespace's, in name order after a cursor.
     let listed = ok(m.retained_repositories(&format!("{ns}/"), 10).await, "retained")?;

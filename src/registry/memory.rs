@@ -532,6 +532,10 @@ impl super::lifecycle::LifecycleIndex for MemoryMetadata {
         Ok(())
     }
 
+    async fn tag_state(&self, repo: &RepoName, tag: &Tag) -> Result<(crate::lifecycle::pattern::TagPatterns, Option<Digest>)> {
+        Ok((self.immutable_tags(repo).await?, self.tag_target(repo, tag).await?))
+    }
+
     async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
         let s = self.state.borrow();
         Ok(s.tags.iter().filter(|((r, _), d)| r == repo && *d == digest).map(|((_, t), _)| t.clone()).collect())
