@@ -1,7 +1,7 @@
 //! The application and its one entry point, `serve`: where every request goes.
 
 use super::http::{Request, Response, Trace};
-use super::{admin, distribution, gate, packages, pages, route, shared_cache, token};
+use super::{admin, distribution, gate, lifecycle, packages, pages, route, shared_cache, token};
 use crate::error::RegistryError;
 
 /// The application: the registry, the identity store and the secrets it signs with.
@@ -42,6 +42,12 @@ where
     } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
         trace.route = "packages";
         packages::handle(app, rest, req, body).await
+    } else if let Some(rest) = req.path.strip_prefix("/api/namespaces/") {
+        trace.route = "namespaces";
+        namespaces(app, rest, req, body).await
+    } else if let Some(resp) = lifecycle::badge(app, req).await {
+        trace.route = "badge";
+        Ok(resp)
     } else if !is_registry_path(&req.path) {
         trace.route = "page";
         let mut resp = pages::handle(app, req).await;
@@ -140,6 +146,9 @@ where
         }
     }
     let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
+    for event in &mut resp.events {
+        event.actor = caller.login().unwrap_or("").to_string();
+    }
     match action {
         crate::auth::Action::Pull => {
             keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
@@ -174,4 +183,34 @@ where
 
 fn truncated(s: &str) -> String {
     s.chars().take(80).collect()
+}
+
+/// `/api/namespaces/NAMESPACE/...`: a namespace's default retention policy and webhooks,
+/// for whoever administers the namespace (the user, an organization's owners).
+async fn namespaces<M, O, C, I>(
+    app: &App<M, O, C, I>,
+    path: &str,
+    req: &Request,
+    body: &mut impl crate::registry::ports::ChunkSource,
+) -> Result<Response<O::Reader>, RegistryError>
+where
+    M: crate::registry::MetadataStore,
+    O: crate::registry::ports::ObjectStore,
+    C: crate::registry::ports::Clock,
+    I: crate::auth::identity::IdentityStore,
+{
+    let viewer = match gate::authenticate(app, req).await? {
+        gate::Caller::Pat { login, scopes } => super::catalog::Viewer { user: Some((login, scopes)) },
+        _ => return Err(RegistryError::Unauthorized { scope: None }),
+    };
+    let target = lifecycle::Target::parse_namespace(path)?;
+    let ns = target.namespace().ok_or_else(|| RegistryError::NotFound("route".into()))?;
+    let account = crate::auth::Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+    if app.identity.account(&account).await?.is_none() {
+        return Err(RegistryError::NotFound(format!("namespace {ns}")));
+    }
+    if !lifecycle::administers_namespace(&app.identity, ns, &viewer).await? {
+        return Err(RegistryError::Denied);
+    }
+    lifecycle::handle(app, target, req.method, body, &viewer).await
 }

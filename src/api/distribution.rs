@@ -1,16 +1,19 @@
 //! The OCI distribution endpoints: each handler reads the request into domain types,
 //! calls one use case and writes the response. No storage logic lives here.
 
+use super::lifecycle;
 use super::route::Route;
 use super::{Body, Method, Request, Response};
 use crate::error::{RegistryError, Result};
+use crate::lifecycle::webhooks::{Event, Payload};
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
 use crate::oci::{Digest, Reference, RepoName};
+use crate::registry::manifests::Pushed;
 use crate::registry::ports::{ChunkSource, Clock, ObjectStore, UploadSession};
 use crate::registry::uploads::MountOutcome;
 use crate::registry::{MetadataStore, Registry};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Digest-addressed content never changes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -55,19 +58,51 @@ pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
                 .header("location", format!("/v2/{repo}/manifests/{}", pushed.digest))
                 .header("docker-content-digest", pushed.digest.to_string())
                 .header("content-length", "0");
-            if let Some(subject) = pushed.subject {
+            if let Some(subject) = &pushed.subject {
                 r = r.header("oci-subject", subject.to_string());
             }
+            r.events = pushed_events(reg, &repo, &reference, &pushed);
             Ok(r)
         }
         (Route::Manifest { repo, reference }, Delete) => {
+            let tags = match &reference {
+                Reference::Digest(d) => Some(reg.meta.tags_of(&repo, d).await?),
+                Reference::Tag(_) => None,
+            };
             reg.delete_manifest(&repo, &reference).await?;
-            Ok(Response::new(202).header("content-length", "0"))
+            let mut r = Response::new(202).header("content-length", "0");
+            if let (Reference::Digest(d), Some(tags)) = (&reference, tags) {
+                let now = reg.clock.now_ms();
+                r.events.push(lifecycle::event(Event::VersionDeleted, &repo, Some(d), tags, "", now, Value::Null));
+            }
+            Ok(r)
         }
         (Route::Tags { repo }, Get) => list_tags(reg, &repo, req).await,
         (Route::Referrers { repo, digest }, Get) => referrers(reg, &repo, &digest, req).await,
         (_, _) => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
+}
+
+/// A push is a version pushed and, when it moved a tag, a tag moved. The actor is filled
+/// in by the caller, who knows who pushed.
+fn pushed_events<M: MetadataStore, O: ObjectStore, C: Clock>(
+    reg: &Registry<M, O, C>,
+    repo: &RepoName,
+    reference: &Reference,
+    pushed: &Pushed,
+) -> Vec<Payload> {
+    let now = reg.clock.now_ms();
+    let tags: Vec<String> = match reference {
+        Reference::Tag(t) => vec![t.to_string()],
+        Reference::Digest(_) => vec![],
+    };
+    let mut events =
+        vec![lifecycle::event(Event::VersionPushed, repo, Some(&pushed.digest), tags.clone(), "", now, Value::Null)];
+    if let Some(from) = &pushed.moved_from {
+        let details = json!({"previous_digest": from.to_string()});
+        events.push(lifecycle::event(Event::TagMoved, repo, Some(&pushed.digest), tags, "", now, details));
+    }
+    events
 }
 
 fn required_digest(req: &Request) -> Result<Digest> {

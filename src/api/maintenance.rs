@@ -2,7 +2,10 @@
 //! what the next collects. Whatever a run leaves, the next one continues.
 
 use crate::auth::identity::IdentityStore;
+use crate::lifecycle::webhooks::Event;
+use crate::registry::lifecycle::{RetentionRun, RETENTION_ACTOR};
 use crate::registry::ports::{Clock, ObjectStore};
+use crate::registry::webhooks::{self, WebhookSender};
 use crate::registry::{MetadataStore, Registry};
 use serde::Serialize;
 
@@ -13,6 +16,9 @@ const PACKAGE_PAGES_PER_RUN: usize = 20;
 const PACKAGES_PER_PAGE: u32 = 50;
 const UNTAGGED_PER_PACKAGE: u32 = 100;
 const BLOBS_PER_RUN: u32 = 200;
+/// Versions retention policies may delete in one run, and pages of packages it reads.
+const RETAINED_VERSIONS_PER_RUN: usize = 200;
+const RETENTION_PAGES_PER_RUN: usize = 20;
 /// Failed-authentication counts are kept per minute.
 const FAILURE_WINDOW_MS: u64 = 60_000;
 
@@ -20,13 +26,23 @@ const FAILURE_WINDOW_MS: u64 = 60_000;
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub expired_uploads: usize,
+    /// What retention policies moved to the trash (restorable for 30 days), and why.
+    pub retention: RetentionRun,
     pub purged_deletions: usize,
     pub untagged_manifests: usize,
     pub collected_blobs: usize,
+    /// Webhook deliveries tried again, and how many of them got through.
+    pub webhook_retries: usize,
+    pub webhooks_delivered: usize,
     pub failures: Vec<String>,
 }
 
-pub async fn run<M, O, C, I>(reg: &Registry<M, O, C>, identity: &I, grace_ms: u64) -> Report
+pub async fn run<M, O, C, I>(
+    reg: &Registry<M, O, C>,
+    identity: &I,
+    grace_ms: u64,
+    sender: &impl WebhookSender,
+) -> Report
 where
     M: MetadataStore,
     O: ObjectStore,
@@ -37,6 +53,11 @@ where
     match reg.expire_uploads(UPLOADS_PER_RUN).await {
         Ok(n) => report.expired_uploads = n,
         Err(e) => report.failures.push(failure("expiring uploads", e)),
+    }
+    // Before purging: what retention deletes waits in the trash like any deletion.
+    match retention(reg, identity).await {
+        Ok(run) => report.retention = run,
+        Err(e) => report.failures.push(failure("applying retention policies", e)),
     }
     // Purged deletions and collected manifests free blobs for the blob collection after.
     match reg.purge_deletions(DELETIONS_PER_RUN).await {
@@ -54,7 +75,37 @@ where
     if let Err(e) = identity.prune_auth_failures(reg.clock.now_ms() / FAILURE_WINDOW_MS).await {
         report.failures.push(failure("pruning failure counts", e));
     }
+    // Last: retention's events are recorded by now, and a receiver's slowness delays nothing else.
+    match webhooks::retry_due(&reg.meta, sender, reg.config.webhook_retry_ms, || reg.clock.now_ms()).await {
+        Ok((delivered, tried)) => (report.webhooks_delivered, report.webhook_retries) = (delivered, tried),
+        Err(e) => report.failures.push(failure("retrying webhook deliveries", e)),
+    }
     report
+}
+
+/// Applies retention policies; each package that lost versions stops serving them from
+/// caches and tells its webhooks (`retention.run`, sent by the retries that follow).
+async fn retention<M, O, C, I>(reg: &Registry<M, O, C>, identity: &I) -> crate::error::Result<RetentionRun>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let run = reg.run_retention(RETAINED_VERSIONS_PER_RUN, RETENTION_PAGES_PER_RUN).await?;
+    let now = reg.clock.now_ms();
+    let mut events = vec![];
+    let mut packages: Vec<&str> = run.deleted.iter().map(|r| r.package.as_str()).collect();
+    packages.dedup();
+    for package in packages {
+        let repo = crate::oci::RepoName::parse(package)?;
+        identity.bump_content_epoch(&repo).await?;
+        let deleted: Vec<_> = run.deleted.iter().filter(|r| r.package == package).collect();
+        let details = serde_json::json!({ "deleted": deleted });
+        events.push(super::lifecycle::event(Event::RetentionRun, &repo, None, vec![], RETENTION_ACTOR, now, details));
+    }
+    webhooks::record(&reg.meta, &events, now, 0).await?;
+    Ok(run)
 }
 
 fn failure(step: &str, e: crate::error::RegistryError) -> String {

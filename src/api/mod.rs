@@ -9,6 +9,7 @@ pub mod gate;
 mod html;
 mod http;
 mod json_body;
+pub mod lifecycle;
 pub mod maintenance;
 pub mod packages;
 mod pages;

@@ -15,11 +15,14 @@
 
 use super::catalog::{self, PackageView, Viewer};
 use super::gate::{self, Caller};
+use super::lifecycle::{self as lc, Target as LifecycleTarget};
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
+use crate::lifecycle::pattern::TagPatterns;
+use crate::lifecycle::webhooks::Event;
 use crate::oci::{Digest, RepoName};
 use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
 use crate::registry::MetadataStore;
@@ -33,6 +36,8 @@ struct SettingsChange {
     visibility: Option<String>,
     /// `keep` (the default) or `collect`: whether untagged manifests are collected.
     untagged: Option<String>,
+    /// Tag patterns that may not move or be deleted once set (`[]` lifts them).
+    immutable_tags: Option<TagPatterns>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +113,17 @@ where
         _ => return Err(RegistryError::Unauthorized { scope: None }),
     };
     let id = &app.identity;
+    if let Some(target) = LifecycleTarget::parse_package(path) {
+        let target = target?;
+        let repo = target.package().ok_or_else(|| RegistryError::internal("a package route names its package"))?;
+        match &target {
+            LifecycleTarget::Tag(..) => drop(deleter(app, repo, &viewer).await?),
+            _ => administered(app, repo, &viewer).await?,
+        }
+        return lc::handle(app, target, req.method, body, &viewer).await;
+    }
+    let now = app.registry.clock.now_ms();
+    let actor = viewer.login().map(|l| l.to_string()).unwrap_or_default();
     match (req.method, Target::parse(path)?) {
         (Method::Get, Target::Namespace(ns)) => {
             let packages = catalog::namespace(app, &ns, &viewer).await?;
@@ -115,11 +131,13 @@ where
         }
         (Method::Get, Target::Package(repo)) => {
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+            Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Get, Target::Versions(repo)) => {
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
+            let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+            let (_, counts) = lc::downloads_of(app, &repo, &digests).await?;
+            Ok(Response::json(200, &json!(view.versions.iter().map(|v| version(v, &counts)).collect::<Vec<_>>())))
         }
         (Method::Patch, Target::Package(repo)) => {
             administered(app, &repo, &viewer).await?;
@@ -133,14 +151,23 @@ where
                 }
             };
             let visibility = change.visibility.as_deref().map(Visibility::parse).transpose()?;
+            let before = id.package(&repo).await?.map(|p| p.visibility);
             if let Some(v) = visibility {
                 id.set_visibility(&repo, v).await?;
             }
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
+            if let Some(patterns) = &change.immutable_tags {
+                app.registry.meta.set_immutable_tags(&repo, patterns, now).await?;
+            }
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+            let mut resp = Response::json(200, &describe(app, &view, &viewer).await?);
+            if let Some(v) = visibility.filter(|v| Some(*v) != before) {
+                let details = json!({"visibility": v.as_str()});
+                resp.events.push(lc::event(Event::VisibilityChanged, &repo, None, vec![], &actor, now, details));
+            }
+            Ok(resp)
         }
         (Method::Put, Target::Collaborator(repo, who)) => {
             administered(app, &repo, &viewer).await?;
@@ -181,23 +208,36 @@ where
             // and deleting again finishes the job.
             let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
             id.remove_package(&repo).await?;
-            Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
+            let mut resp = Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id}));
+            resp.events.push(lc::event(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
+            Ok(resp)
         }
         (Method::Delete, Target::Version(repo, digest)) => {
             let by = deleter(app, &repo, &viewer).await?;
+            app.registry.check_version_delete(&repo, &digest).await?;
+            let tags = app.registry.meta.tags_of(&repo, &digest).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
             id.bump_content_epoch(&repo).await?;
-            Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
+            let mut resp = Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id}));
+            resp.events.push(lc::event(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
+            Ok(resp)
         }
-        (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Target::RestorePackage(repo)) => {
+            let mut resp = restore_package(app, &repo, &viewer).await?;
+            resp.events.push(lc::event(Event::PackageRestored, &repo, None, vec![], &actor, now, Value::Null));
+            Ok(resp)
+        }
         (Method::Post, Target::RestoreVersion(repo, digest)) => {
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
             let view = catalog::package(app, &repo, &viewer).await?;
-            let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
-            Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
+            let restored = view.versions.iter().find(|v| v.manifest.digest == digest);
+            let tags = restored.map(|v| v.tags.clone()).unwrap_or_default();
+            let mut resp = Response::json(200, &restored.map(|v| version(v, &[])).unwrap_or(Value::Null));
+            resp.events.push(lc::event(Event::VersionRestored, &repo, Some(&digest), tags, &actor, now, Value::Null));
+            Ok(resp)
         }
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
@@ -288,16 +328,26 @@ where
         return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
     }
     let view = catalog::package(app, repo, viewer).await?;
-    Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
+    Ok(Response::json(200, &describe(app, &view, viewer).await?))
 }
 
 /// A package as the API shows it.
-async fn describe<I: IdentityStore>(id: &I, view: &PackageView, viewer: &Viewer) -> Result<Value> {
+async fn describe<M, O, C, I>(app: &App<M, O, C, I>, view: &PackageView, viewer: &Viewer) -> Result<Value>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let repo = &view.package.repo;
     let mut v = summary(view);
     v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());
     v["version_count"] = json!(view.versions.len());
+    v["downloads"] = json!(lc::downloads_of(app, repo, &[]).await?.0);
+    v["immutable_tags"] = json!(app.registry.meta.immutable_tags(repo).await?);
     if viewer.administers(&view.facts) {
-        let collaborators: Vec<_> = id
+        let collaborators: Vec<_> = app
+            .identity
             .collaborators(&view.package.repo)
             .await?
             .into_iter()
@@ -326,10 +376,12 @@ fn summary(view: &PackageView) -> Value {
     v
 }
 
-/// A version as the API shows it.
-fn version(v: &Version) -> Value {
+/// A version as the API shows it, with its downloads among `counts`.
+fn version(v: &Version, counts: &[(Digest, u64)]) -> Value {
     let m = &v.manifest;
+    let downloads = counts.iter().find(|(d, _)| d == &m.digest).map_or(0, |(_, n)| *n);
     json!({
+        "downloads": downloads,
         "digest": m.digest.to_string(),
         "media_type": m.media_type,
         "tags": v.tags,

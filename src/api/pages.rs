@@ -11,7 +11,8 @@ use super::{App, Request, Response};
 use crate::auth::identity::IdentityStore;
 use crate::auth::Login;
 use crate::error::{RegistryError, Result};
-use crate::oci::RepoName;
+use crate::lifecycle::downloads::Downloads;
+use crate::oci::{Digest, RepoName};
 use crate::registry::ports::{Clock, ObjectStore, Version};
 use crate::registry::MetadataStore;
 
@@ -63,7 +64,9 @@ where
     }
     let repo = RepoName::parse(path).map_err(|_| RegistryError::NotFound("package".into()))?;
     let view = catalog::package(app, &repo, &viewer).await?;
-    Ok(package_page(req.host(), &view, now_ms))
+    let digests: Vec<_> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+    let downloads = super::lifecycle::downloads_of(app, &repo, &digests).await?;
+    Ok(package_page(req.host(), &view, &downloads, now_ms))
 }
 
 fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> Page {
@@ -91,7 +94,8 @@ fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> P
     page
 }
 
-fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
+fn package_page(host: &str, view: &PackageView, downloads: &(Downloads, Vec<(Digest, u64)>), now_ms: u64) -> Page {
+    let (total, per_version) = downloads;
     let repo = view.package.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
     let meta = view.metadata();
@@ -107,6 +111,10 @@ fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
         None => page.push("<p class=\"description muted\">No description.</p>"),
     }
     page.push("<dl>");
+    page.push(&format!(
+        "<dt>Downloads</dt><dd class=\"downloads\">{} total · {} in the last 30 days</dd>",
+        total.total, total.last_30_days
+    ));
     if let Some(licenses) = &meta.licenses {
         page.push(&format!("<dt>License</dt><dd class=\"license\">{}</dd>", escape(licenses)));
     }
@@ -152,11 +160,12 @@ fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
         page.push("</tbody></table>");
     }
     page.push(&format!("<h2>Versions <span class=\"muted\">({})</span></h2>", view.versions.len()));
-    page.push("<table class=\"versions\"><thead><tr><th>Digest</th><th>Tags</th><th>Platforms</th><th>Size</th><th>Pushed</th></tr></thead><tbody>");
+    page.push("<table class=\"versions\"><thead><tr><th>Digest</th><th>Tags</th><th>Platforms</th><th>Size</th><th>Pushed</th><th>Downloads</th></tr></thead><tbody>");
     for v in &view.versions {
         let tags: Vec<String> = v.tags.iter().map(|t| escape(t)).collect();
+        let pulls = per_version.iter().find(|(d, _)| d == &v.manifest.digest).map_or(0, |(_, n)| *n);
         page.push(&format!(
-            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{pulls}</td></tr>",
             short_digest(&v.manifest.digest.to_string()),
             tags.join(", "),
             escape(&v.manifest.details.platforms.join(", ")),

@@ -4,11 +4,11 @@
 mod body;
 mod d1;
 mod d1_insight;
-mod downloads;
 mod d1_lifecycle;
+mod downloads;
 mod identity;
+mod outbound;
 mod r2;
-mod webhooks;
 
 use crate::api::shared_cache::STATUS_HEADER;
 use crate::api::{self, Body, Method};
@@ -36,6 +36,12 @@ fn config(env: &Env) -> Config {
     }
     if let Some(max) = var("MAX_BLOB_BYTES") {
         c.max_blob_bytes = max;
+    }
+    if let Some(secs) = var("GC_GRACE_SECONDS") {
+        c.grace_ms = secs * 1000;
+    }
+    if let Some(secs) = var("WEBHOOK_RETRY_SECONDS") {
+        c.webhook_retry_ms = secs * 1000;
     }
     c
 }
@@ -119,11 +125,25 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
                 logged.headers.push(("content-length".into(), len));
             }
             log_request(&head, &logged, &request_id, worker::Date::now().as_millis().saturating_sub(started));
+            let digest = hit.headers().get("docker-content-digest").ok().flatten();
+            if let Some((repo, d)) =
+                api::lifecycle::pulled(head.method, &head.path, hit.status_code(), digest.as_deref())
+            {
+                downloads::count(&repo, &d, started, &env, &ctx);
+            }
             return from_cache(hit, head.method == Method::Head, &request_id);
         }
     }
     let mut resp = api::serve(&app, &head, &mut body).await;
     body.drain().await;
+    let digest = resp.get_header("docker-content-digest");
+    if let Some((repo, d)) = api::lifecycle::pulled(head.method, &head.path, resp.status, digest) {
+        downloads::count(&repo, &d, started, &env, &ctx);
+    }
+    let events = std::mem::take(&mut resp.events);
+    if !events.is_empty() {
+        deliver_later(&env, &ctx, events);
+    }
     log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started));
     if cache_key.is_some() {
         resp.headers.push((STATUS_HEADER.into(), "miss".into()));
@@ -143,6 +163,33 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         }
     }
     Ok(out)
+}
+
+/// Records the events' deliveries and makes each first attempt after the response is
+/// sent, all at once: each is bounded by its timeout, and what fails is retried by the
+/// scheduled run.
+fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhooks::Payload>) {
+    let reg = match registry(env) {
+        Ok(reg) => reg,
+        Err(e) => return worker::console_error!("webhooks: {e}"),
+    };
+    ctx.wait_until(async move {
+        use crate::registry::webhooks;
+        let now = || WorkerClock.now_ms();
+        let lease = webhooks::FIRST_ATTEMPT_LEASE_MS;
+        let recorded = match webhooks::record(&reg.meta, &events, now(), lease).await {
+            Ok(r) => r,
+            Err(e) => return worker::console_error!("recording webhook deliveries: {e:?}"),
+        };
+        let unit = reg.config.webhook_retry_ms;
+        let attempts =
+            recorded.iter().map(|(d, h)| webhooks::attempt(&reg.meta, &outbound::FetchSender, d, h, unit, now));
+        for result in futures_util::future::join_all(attempts).await {
+            if let Err(e) = result {
+                worker::console_error!("recording a webhook attempt: {e:?}");
+            }
+        }
+    });
 }
 
 /// A cached response, re-headed for this request (cached headers cannot be changed).
@@ -197,7 +244,7 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = identity::D1Identity(d1::D1Access::new(db));
-    let report = api::maintenance::run(&reg, &identity, grace_secs * 1000).await;
+    let report = api::maintenance::run(&reg, &identity, grace_secs * 1000, &outbound::FetchSender).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {
         worker::console_log!("{line}");

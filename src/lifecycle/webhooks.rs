@@ -151,11 +151,14 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// When to try a delivery again after its `attempts`-th failure: 1, 5, 15, 60 minutes,
-/// then 6 hours; `None` once it has had `MAX_ATTEMPTS`.
-pub fn retry_delay_ms(attempts: u32) -> Option<u64> {
-    const MINUTE: u64 = 60_000;
-    let minutes = match attempts {
+/// The default unit of `retry_delay_ms`.
+pub const RETRY_UNIT_MS: u64 = 60_000;
+
+/// When to try a delivery again after its `attempts`-th failure: 1, 5, 15, 60 units (a
+/// unit is a minute unless the operator says otherwise), then 360; `None` once it has had
+/// `MAX_ATTEMPTS`.
+pub fn retry_delay_ms(attempts: u32, unit_ms: u64) -> Option<u64> {
+    let units = match attempts {
         0 => 0,
         1 => 1,
         2 => 5,
@@ -164,7 +167,7 @@ pub fn retry_delay_ms(attempts: u32) -> Option<u64> {
         n if n < MAX_ATTEMPTS => 360,
         _ => return None,
     };
-    Some(minutes * MINUTE)
+    Some(units * unit_ms)
 }
 
 /// Whether a receiver's answer means it got the delivery.
@@ -208,9 +211,10 @@ mod tests {
 
     #[test]
     fn retries_back_off_and_end() {
-        let delays: Vec<_> = (1..=MAX_ATTEMPTS).map(retry_delay_ms).collect();
+        let delays: Vec<_> = (1..=MAX_ATTEMPTS).map(|n| retry_delay_ms(n, RETRY_UNIT_MS)).collect();
         assert_eq!(delays[..5], [Some(60_000), Some(300_000), Some(900_000), Some(3_600_000), Some(21_600_000)]);
         assert_eq!(delays[5], None);
+        assert_eq!(retry_delay_ms(2, 1000), Some(5000));
         assert!(delivered(204) && !delivered(301) && !delivered(500));
     }
 

@@ -137,22 +137,22 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
     }
 
     /// What the policy in force would delete from `repo` now, and why. Versions younger
-    /// than `grace_ms` and versions with an immutable tag are never deleted.
-    pub async fn preview_retention(&self, repo: &RepoName, grace_ms: u64) -> Result<Preview> {
+    /// than the grace period and versions with an immutable tag are never deleted.
+    pub async fn preview_retention(&self, repo: &RepoName) -> Result<Preview> {
         let policy = self.effective_retention(repo).await?;
         let Some((p, _)) = policy.as_ref().filter(|(p, _)| p.deletes()) else {
             return Ok(Preview { policy, plan: Plan::default(), nodes: vec![] });
         };
         let nodes = self.meta.version_graph(repo, MAX_GRAPH_VERSIONS).await?;
         let immutable = self.meta.immutable_tags(repo).await?;
-        let plan = retention::evaluate(p, &immutable, &nodes, self.now(), grace_ms);
+        let plan = retention::evaluate(p, &immutable, &nodes, self.now(), self.config.grace_ms);
         Ok(Preview { policy, plan, nodes })
     }
 
     /// Carries out the preview of `repo`, at most `budget` versions, oldest group first;
     /// each group goes to the trash as one restorable deletion. Returns what went.
-    pub async fn apply_retention(&self, repo: &RepoName, grace_ms: u64, budget: usize) -> Result<Vec<Retained>> {
-        let preview = self.preview_retention(repo, grace_ms).await?;
+    pub async fn apply_retention(&self, repo: &RepoName, budget: usize) -> Result<Vec<Retained>> {
+        let preview = self.preview_retention(repo).await?;
         let verdicts = preview.verdicts();
         let mut done = vec![];
         let mut spent = 0;
@@ -172,7 +172,7 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
 
     /// Applies every package's policy, resuming after the package the last run stopped
     /// at, until `budget` versions are deleted or `pages` pages of packages are done.
-    pub async fn run_retention(&self, grace_ms: u64, budget: usize, pages: usize) -> Result<RetentionRun> {
+    pub async fn run_retention(&self, budget: usize, pages: usize) -> Result<RetentionRun> {
         let mut after = self.meta.cursor(RETENTION_JOB).await?.unwrap_or_default();
         let mut run = RetentionRun::default();
         let mut spent = 0;
@@ -182,7 +182,7 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
                 if spent >= budget {
                     break 'pages;
                 }
-                let done = self.apply_retention(repo, grace_ms, budget - spent).await?;
+                let done = self.apply_retention(repo, budget - spent).await?;
                 spent += done.iter().map(|r| r.versions.len()).sum::<usize>();
                 run.deleted.extend(done);
                 if spent >= budget {
@@ -328,13 +328,13 @@ mod tests {
         r.clock.advance(10 * DAY);
         set(&r, Scope::Package(repo.clone()), r#"{"untagged_older_than_days": 7}"#);
 
-        let preview = block_on(r.preview_retention(&repo, 3_600_000)).unwrap();
+        let preview = block_on(r.preview_retention(&repo)).unwrap();
         let listed: Vec<(String, &str)> = preview.verdicts().iter().map(|v| (v.digest.clone(), v.rule)).collect();
         assert_eq!(listed.len(), 5);
         assert!(listed.contains(&(d(10).to_string(), "untagged_older_than_days")));
         assert!(listed.contains(&(d(13).to_string(), "held_by")));
 
-        let run = block_on(r.run_retention(3_600_000, 100, 10)).unwrap();
+        let run = block_on(r.run_retention(100, 10)).unwrap();
         let deleted: Vec<String> =
             run.deleted.iter().flat_map(|g| g.versions.iter().map(|v| v.digest.clone())).collect();
         let mut expected: Vec<String> = listed.iter().map(|(d, _)| d.clone()).collect();
@@ -363,13 +363,13 @@ mod tests {
         }
         r.clock.advance(10 * DAY);
         set(&r, Scope::Namespace("acme".into()), r#"{"untagged_older_than_days": 1}"#);
-        let first = block_on(r.run_retention(0, 3, 10)).unwrap();
+        let first = block_on(r.run_retention(3, 10)).unwrap();
         assert_eq!((first.deleted.len(), first.packages, first.resume_after.as_str()), (3, 0, ""));
         assert_eq!(digests(&r, &a).len(), 2);
-        let second = block_on(r.run_retention(0, 3, 10)).unwrap();
+        let second = block_on(r.run_retention(3, 10)).unwrap();
         // a's last two, then one of b, where the budget ends: b is next.
         assert_eq!((second.deleted.len(), second.packages, second.resume_after.as_str()), (3, 1, "acme/a"));
-        let third = block_on(r.run_retention(0, 100, 10)).unwrap();
+        let third = block_on(r.run_retention(100, 10)).unwrap();
         assert_eq!((third.deleted.len(), third.packages, third.resume_after.as_str()), (4, 1, ""));
         assert!(digests(&r, &a).is_empty() && digests(&r, &b).is_empty());
     }

@@ -532,7 +532,11 @@ impl super::lifecycle::LifecycleIndex for MemoryMetadata {
         Ok(())
     }
 
-    async fn tag_state(&self, repo: &RepoName, tag: &Tag) -> Result<(crate::lifecycle::pattern::TagPatterns, Option<Digest>)> {
+    async fn tag_state(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<(crate::lifecycle::pattern::TagPatterns, Option<Digest>)> {
         Ok((self.immutable_tags(repo).await?, self.tag_target(repo, tag).await?))
     }
 

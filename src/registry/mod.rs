@@ -40,11 +40,22 @@ pub struct Config {
     pub upload_ttl_ms: u64,
     /// Blobs larger than this are refused.
     pub max_blob_bytes: u64,
+    /// What was pushed less than this long ago is never collected nor deleted by a
+    /// retention policy: a push sends its parts (an index's images) before the whole.
+    pub grace_ms: u64,
+    /// The unit of webhook retry delays (see `lifecycle::webhooks::retry_delay_ms`).
+    pub webhook_retry_ms: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { part_size: 5 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
+        Config {
+            part_size: 5 * 1024 * 1024,
+            upload_ttl_ms: 10 * 60 * 1000,
+            max_blob_bytes: 10_000_000_000,
+            grace_ms: 60 * 60 * 1000,
+            webhook_retry_ms: crate::lifecycle::webhooks::RETRY_UNIT_MS,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub const MAX_DELIVERIES_LISTED: u32 = 100;
 pub const RETRIES_PER_RUN: u32 = 20;
 
 /// How long the first attempt, made right after the request, has before a scheduled
-/// run may take the delivery over.
+/// run may take the delivery over (it surely ended by then).
 pub const FIRST_ATTEMPT_LEASE_MS: u64 = 60_000;
 
 /// A subscription. `scope` is a namespace (a login) or a package name.
@@ -130,8 +130,13 @@ pub async fn create<W: WebhookIndex>(w: &W, scope: &str, body: &[u8], by: &str, 
 }
 
 /// Records a delivery of each payload for every webhook of its package that wants it;
-/// returns them to send now.
-pub async fn record<W: WebhookIndex>(w: &W, payloads: &[Payload], now_ms: u64) -> Result<Vec<(Delivery, Hook)>> {
+/// returns them to send now. A scheduled retry may take one over after `lease_ms`.
+pub async fn record<W: WebhookIndex>(
+    w: &W,
+    payloads: &[Payload],
+    now_ms: u64,
+    lease_ms: u64,
+) -> Result<Vec<(Delivery, Hook)>> {
     let mut out = vec![];
     let mut hooks_of: Vec<(String, Vec<Hook>)> = vec![];
     for p in payloads {
@@ -149,8 +154,7 @@ pub async fn record<W: WebhookIndex>(w: &W, payloads: &[Payload], now_ms: u64) -
                 payload: body.clone(),
                 state: DeliveryState::Pending,
                 attempts: 0,
-                // The first attempt follows at once; retries wait until it surely ended.
-                next_attempt_ms: now_ms + FIRST_ATTEMPT_LEASE_MS,
+                next_attempt_ms: now_ms + lease_ms,
                 last_status: None,
                 last_error: None,
                 created_ms: now_ms,
@@ -174,6 +178,7 @@ pub async fn attempt<W: WebhookIndex, S: WebhookSender>(
     sender: &S,
     delivery: &Delivery,
     hook: &Hook,
+    retry_unit_ms: u64,
     now: impl Fn() -> u64,
 ) -> Result<Delivery> {
     let headers = [
@@ -202,7 +207,7 @@ pub async fn attempt<W: WebhookIndex, S: WebhookSender>(
     };
     if ok {
         d.state = DeliveryState::Delivered;
-    } else if let Some(delay) = rules::retry_delay_ms(d.attempts) {
+    } else if let Some(delay) = rules::retry_delay_ms(d.attempts, retry_unit_ms) {
         d.state = DeliveryState::Pending;
         d.next_attempt_ms = at + delay;
     } else {
@@ -217,12 +222,13 @@ pub async fn attempt<W: WebhookIndex, S: WebhookSender>(
 pub async fn retry_due<W: WebhookIndex, S: WebhookSender>(
     w: &W,
     sender: &S,
+    retry_unit_ms: u64,
     now: impl Fn() -> u64,
 ) -> Result<(usize, usize)> {
     let due = w.due_deliveries(now(), RETRIES_PER_RUN).await?;
     let mut delivered = 0;
     for (d, hook) in &due {
-        if attempt(w, sender, d, hook, &now).await?.state == DeliveryState::Delivered {
+        if attempt(w, sender, d, hook, retry_unit_ms, &now).await?.state == DeliveryState::Delivered {
             delivered += 1;
         }
     }
@@ -287,7 +293,7 @@ mod tests {
         block_on(create(&w, "acme/app", other, "alice", 1)).unwrap();
 
         let events = [payload(Event::VersionPushed, "acme/app"), payload(Event::VersionPushed, "other/app")];
-        let recorded = block_on(record(&w, &events, 10)).unwrap();
+        let recorded = block_on(record(&w, &events, 10, FIRST_ATTEMPT_LEASE_MS)).unwrap();
         assert_eq!(recorded.len(), 1, "only the namespace's hook wants version.pushed of acme/app");
         let (delivery, hook) = &recorded[0];
         assert_eq!(hook.id, on_ns.id);
@@ -296,11 +302,15 @@ mod tests {
         let receiver = Receiver::default();
         receiver.answers.borrow_mut().push(Err("connection refused".into()));
         let now = RefCell::new(20);
-        let tried = block_on(attempt(&w, &receiver, delivery, hook, || *now.borrow())).unwrap();
+        let tried = block_on(attempt(&w, &receiver, delivery, hook, rules::RETRY_UNIT_MS, || *now.borrow())).unwrap();
         assert_eq!((tried.state, tried.attempts, tried.next_attempt_ms), (DeliveryState::Pending, 1, 60_020));
-        assert_eq!(block_on(retry_due(&w, &receiver, || *now.borrow())).unwrap(), (0, 0), "not due yet");
+        assert_eq!(
+            block_on(retry_due(&w, &receiver, rules::RETRY_UNIT_MS, || *now.borrow())).unwrap(),
+            (0, 0),
+            "not due yet"
+        );
         *now.borrow_mut() = 60_020;
-        assert_eq!(block_on(retry_due(&w, &receiver, || *now.borrow())).unwrap(), (1, 1));
+        assert_eq!(block_on(retry_due(&w, &receiver, rules::RETRY_UNIT_MS, || *now.borrow())).unwrap(), (1, 1));
         let log = block_on(w.deliveries(&on_ns.id, 10)).unwrap();
         assert_eq!((log[0].state, log[0].attempts, log[0].last_status), (DeliveryState::Delivered, 2, Some(204)));
 
@@ -319,12 +329,13 @@ mod tests {
         let w = MemoryMetadata::default();
         let body = br#"{"url":"http://127.0.0.1:9/h","secret":"0123456789abcdef","events":["tag.moved"]}"#;
         block_on(create(&w, "acme", body, "alice", 1)).unwrap();
-        let recorded = block_on(record(&w, &[payload(Event::TagMoved, "acme/app")], 0)).unwrap();
+        let recorded = block_on(record(&w, &[payload(Event::TagMoved, "acme/app")], 0, 0)).unwrap();
         let receiver = Receiver::default();
         *receiver.answers.borrow_mut() = vec![Ok(500); rules::MAX_ATTEMPTS as usize];
         let mut d = recorded[0].0.clone();
         for _ in 0..rules::MAX_ATTEMPTS {
-            d = block_on(attempt(&w, &receiver, &d, &recorded[0].1, || d.next_attempt_ms)).unwrap();
+            d = block_on(attempt(&w, &receiver, &d, &recorded[0].1, rules::RETRY_UNIT_MS, || d.next_attempt_ms))
+                .unwrap();
         }
         assert_eq!((d.state, d.attempts, d.last_status), (DeliveryState::Failed, rules::MAX_ATTEMPTS, Some(500)));
         assert!(block_on(w.due_deliveries(u64::MAX / 2, 10)).unwrap().is_empty());
