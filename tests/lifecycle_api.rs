@@ -211,7 +211,7 @@ fn immutable_tags_cannot_move_nor_go_and_untagging_keeps_the_version() {
     assert_eq!((r.status, r.code()), (403, "DENIED".to_string()));
     assert_eq!(
         r.json()["errors"][0]["message"],
-        "tag v1 is immutable (rule immutable_tags: \"v*\"): it cannot be moved to another digest"
+        "tag v1 is immutable (package rule immutable_tags: v*): it cannot be moved to another digest"
     );
     assert_eq!(get(&reg, &format!("/v2/{repo}/manifests/v1")).header("docker-content-digest"), Some(first.as_str()));
     assert_eq!(push_image(&reg, repo, "v1", b"one"), first);
