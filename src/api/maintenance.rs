@@ -80,6 +80,10 @@ where
         Ok((delivered, tried)) => (report.webhooks_delivered, report.webhook_retries) = (delivered, tried),
         Err(e) => report.failures.push(failure("retrying webhook deliveries", e)),
     }
+    let log_start = reg.clock.now_ms().saturating_sub(webhooks::DELIVERY_LOG_MS);
+    if let Err(e) = reg.meta.prune_deliveries(log_start, webhooks::PRUNED_PER_RUN).await {
+        report.failures.push(failure("pruning the webhook delivery log", e));
+    }
     report
 }
 

@@ -252,6 +252,12 @@ impl WebhookIndex for D1Metadata {
             .collect()
     }
 
+    async fn prune_deliveries(&self, before_ms: u64, limit: u32) -> Result<usize> {
+        let sql = "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+                   WHERE created_at < ?1 AND state != 'pending' LIMIT ?2)";
+        self.0.run(sql, &[n(before_ms), n(limit as u64)]).await
+    }
+
     async fn record_attempt(&self, d: &Delivery, previous_attempts: u32) -> Result<bool> {
         let sql = "UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, last_status = ?5, \
                      last_error = ?6, updated_at = ?7 WHERE id = ?1 AND attempts = ?8";

@@ -182,6 +182,19 @@ impl LifecycleIndex for D1Metadata {
                 ),
                 &args,
             )?,
+            // The blob links only the group needed leave with it: its layers are not
+            // pullable from the package while it is deleted.
+            self.0.stmt(
+                &format!(
+                    "UPDATE repository_blobs SET repository = ?2 WHERE repository = ?1 \
+                     AND digest IN (SELECT child FROM manifest_references \
+                                    WHERE manifest IN (SELECT value FROM json_each(?3))) \
+                     AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm \
+                                       ON rm.digest = mr.manifest AND rm.repository = ?1 \
+                                     WHERE mr.child = repository_blobs.digest) {guard}"
+                ),
+                &args,
+            )?,
         ];
         let results = self.0.batch(statements).await?;
         Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)

@@ -68,6 +68,8 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let tagged = record(u, "tagged", None);
     let tag = |t: &str| Tag::parse(t).map_err(|e| e.to_string());
     let layer = digest(u, "layer");
+    let blob = BlobRecord { digest: layer.clone(), object_key: format!("blobs/{u}-lc-layer"), size: 1 };
+    ok(m.commit_blob(&r, &blob, 9).await, "layer")?;
     ok(m.commit_manifest(&r, &a, std::slice::from_ref(&layer), None, 10).await, "a")?;
     ok(m.commit_manifest(&r, &b, &[], None, 10).await, "b")?;
     ok(m.commit_manifest(&r, &index, &[a.digest.clone(), b.digest.clone()], Some(&tag("multi")?), 11).await, "i")?;
@@ -121,10 +123,12 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(left.len() == 1 && left[0].digest == tagged.digest, "the whole group is out of sight")?;
     ensure(ok(m.tag_target(&r, &tag("multi")?).await, "tag")?.is_none(), "with its tags")?;
     ensure(ok(m.linked_manifest(&other, &a.digest).await, "other")?.is_some(), "other packages keep theirs")?;
+    ensure(ok(m.linked_blob(&r, &layer).await, "layer gone")?.is_none(), "the layers only the group needed go")?;
     // One image of the group is pushed again meanwhile: the restore keeps it and brings the rest.
     ok(m.commit_manifest(&r, &b, &[], None, 25).await, "b again")?;
     ensure(ok(m.restore(&deletion).await, "restore")? == Restored::Yes, "the group restores")?;
     ensure(ok(m.version_graph(&r, 100).await, "back")?.len() == 5, "every version of it comes back")?;
+    ensure(ok(m.linked_blob(&r, &layer).await, "layer back")? == Some(blob), "with its layers")?;
     ensure(ok(m.tag_target(&r, &tag("multi")?).await, "tag back")? == Some(index.digest.clone()), "with its tags")?;
 
     // Cursors.
@@ -209,11 +213,14 @@ async fn webhooks_contract<M: MetadataStore>(m: &M, r: &RepoName, u: &str) -> Ch
     ensure(!ok(m.record_attempt(&tried, 0).await, "record twice")?, "not twice for the same attempt")?;
     let done = Delivery { attempts: 2, state: DeliveryState::Delivered, last_status: Some(204), ..tried.clone() };
     ok(m.record_attempt(&done, 1).await, "record delivered")?;
-    ensure(ok(m.deliveries(&on_pkg.id, 1).await, "log again")? == vec![done], "the log shows the outcome")?;
+    ensure(ok(m.deliveries(&on_pkg.id, 1).await, "log again")? == vec![done.clone()], "the log shows the outcome")?;
     ensure(
         !ok(m.due_deliveries(u64::MAX / 2, 100).await, "due after")?.iter().any(|(d, _)| d.id == second.id),
         "a delivered delivery is not due",
     )?;
+    ensure(ok(m.prune_deliveries(15, 10).await, "prune")? == 0, "pending deliveries are not pruned")?;
+    ensure(ok(m.prune_deliveries(21, 10).await, "prune")? == 1, "finished old ones are")?;
+    ensure(ok(m.deliveries(&on_pkg.id, 10).await, "pruned")? == vec![first.clone()], "and only those")?;
     ensure(!ok(m.remove_hook(r.namespace(), &on_pkg.id).await, "wrong scope")?, "removal is per scope")?;
     ensure(ok(m.remove_hook(r.as_str(), &on_pkg.id).await, "remove")?, "a webhook is removed")?;
     ensure(ok(m.deliveries(&on_pkg.id, 10).await, "log gone")?.is_empty(), "with its deliveries")

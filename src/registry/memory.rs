@@ -605,6 +605,18 @@ impl super::lifecycle::LifecycleIndex for MemoryMetadata {
         for (n, _) in &t.tags {
             s.tags.remove(&(repo.clone(), n.clone()));
         }
+        // The blob links only the group needed leave with it.
+        let needed_by = |m: &Digest, b: &Digest| s.references.get(m).is_some_and(|r| r.contains(b));
+        t.blob_links = s
+            .blob_links
+            .iter()
+            .filter(|((r, b), _)| r == repo && t.manifest_links.iter().any(|(m, _)| needed_by(m, b)))
+            .filter(|((_, b), _)| !s.manifest_links.keys().any(|(r, m)| r == repo && needed_by(m, b)))
+            .map(|((_, b), at)| (b.clone(), *at))
+            .collect();
+        for (b, _) in &t.blob_links {
+            s.blob_links.remove(&(repo.clone(), b.clone()));
+        }
         s.trash.insert(deletion.id.clone(), t);
         Ok(true)
     }
@@ -724,6 +736,16 @@ impl super::webhooks::WebhookIndex for MemoryMetadata {
         due.sort_by_key(|(d, _)| d.next_attempt_ms);
         due.truncate(limit as usize);
         Ok(due)
+    }
+
+    async fn prune_deliveries(&self, before_ms: u64, limit: u32) -> Result<usize> {
+        let mut all = self.insight.deliveries.borrow_mut();
+        let old = |d: &super::webhooks::Delivery| {
+            d.created_ms < before_ms && d.state != super::webhooks::DeliveryState::Pending
+        };
+        let ids: Vec<String> = all.iter().filter(|d| old(d)).take(limit as usize).map(|d| d.id.clone()).collect();
+        all.retain(|d| !ids.contains(&d.id));
+        Ok(ids.len())
     }
 
     async fn record_attempt(&self, delivery: &super::webhooks::Delivery, previous_attempts: u32) -> Result<bool> {

@@ -12,6 +12,9 @@ use serde::Serialize;
 pub const MAX_DELIVERIES_LISTED: u32 = 100;
 /// How many due deliveries one scheduled run sends again.
 pub const RETRIES_PER_RUN: u32 = 20;
+/// How long the delivery log keeps a finished delivery, and how many a run forgets.
+pub const DELIVERY_LOG_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+pub const PRUNED_PER_RUN: u32 = 500;
 
 /// How long the first attempt, made right after the request, has before a scheduled
 /// run may take the delivery over (it surely ended by then).
@@ -92,6 +95,8 @@ pub trait WebhookIndex {
     /// Saves an attempt's outcome, only if the delivery still has `previous_attempts`
     /// (a retry racing the first attempt does not count twice). Returns whether it saved.
     async fn record_attempt(&self, delivery: &Delivery, previous_attempts: u32) -> Result<bool>;
+    /// Forgets finished deliveries created before `before_ms`, at most `limit`; returns how many.
+    async fn prune_deliveries(&self, before_ms: u64, limit: u32) -> Result<usize>;
 }
 
 /// Sends one signed delivery; the platform's HTTP client.
