@@ -1,6 +1,7 @@
 //! An OCI distribution registry that runs as a Cloudflare Worker.
 //!
-//! Dependency direction: `edge -> api -> registry -> {oci, error}`. Everything but
+//! Dependency direction: `edge -> api -> registry -> lifecycle -> {oci, error}` (`lifecycle`
+//! holds pure rules the use cases apply). Everything but
 //! `edge` is platform-neutral and tested natively.
 
 pub mod api;
