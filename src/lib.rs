@@ -1,8 +1,11 @@
 //! An OCI distribution registry that runs as a Cloudflare Worker.
 //!
-//! Dependency direction: `edge -> api -> registry -> lifecycle -> {oci, error}` (`lifecycle`
-//! holds pure rules the use cases apply). Everything but
-//! `edge` is platform-neutral and tested natively.
+//! Dependency direction: `edge -> api -> registry -> auth -> oci -> error`, never back
+//! up. `registry` knows `auth` only through the identity port its `Platform` names;
+//! `auth` (identities, tokens, the access decision) knows nothing of the registry.
+//! `lifecycle` (pure rules: retention over the image graph, tag patterns, download
+//! tallies, webhook signing) is used by `api` and `registry` and uses only `oci`, `error`.
+//! Everything but `edge` is platform-neutral and tested natively.
 
 pub mod api;
 pub mod auth;

@@ -15,158 +15,62 @@
 //! what deleting needs (`delete:packages`), as `DELETE /v2/NAME/manifests/TAG` does.
 
 use super::catalog::Viewer;
+use super::route::Route;
 use super::token::iso8601;
-use super::{App, Method, Request, Response};
+use super::{App, Method, Response};
 use crate::auth::identity::IdentityStore;
-use crate::auth::{Login, OrgRole};
+use crate::auth::OrgRole;
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::downloads::{self, Downloads};
 use crate::lifecycle::retention::RetentionPolicy;
 use crate::lifecycle::webhooks::{Event, Payload};
-use crate::oci::{Digest, RepoName, Tag};
-use crate::registry::lifecycle::{Preview, Scope};
-use crate::registry::ports::{read_small, ChunkSource, Clock, ObjectStore};
-use crate::registry::webhooks::{self, Delivery, Hook, MAX_DELIVERIES_LISTED};
-use crate::registry::MetadataStore;
+use crate::oci::{Digest, RepoName};
+use crate::registry::downloads::DownloadIndex;
+use crate::registry::lifecycle::{LifecycleIndex, Preview, Scope};
+use crate::registry::ports::{read_small, ChunkSource, Clock};
+use crate::registry::webhooks::{self, Delivery, Hook, WebhookIndex, MAX_DELIVERIES_LISTED};
+use crate::registry::{Platform, Reader};
 use serde_json::{json, Value};
 
 /// The largest policy or webhook body.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// A lifecycle endpoint of a package or a namespace.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    Retention(Scope),
-    Preview(RepoName),
-    Tag(RepoName, Tag),
-    Webhooks(Scope),
-    Webhook(Scope, String),
-    Deliveries(Scope, String),
-}
-
-impl Target {
-    /// A lifecycle path under `/api/packages/`, if it is one. Names are read from the right.
-    pub fn parse_package(path: &str) -> Option<Result<Target>> {
-        let name = |n: &str| RepoName::parse(n).map_err(|_| RegistryError::NotFound("package".into()));
-        if let Some(n) = path.strip_suffix("/retention/preview") {
-            return Some(name(n).map(Target::Preview));
-        }
-        if let Some((n, tag)) = path.rsplit_once("/tags/") {
-            return Some(name(n).and_then(|repo| Ok(Target::Tag(repo, Tag::parse(tag)?))));
-        }
-        let (n, rest) = split_scope(path)?;
-        Some(name(n).and_then(|repo| rest.target(Scope::Package(repo))))
-    }
-
-    /// The package the endpoint acts on (none for a namespace's).
-    pub fn package(&self) -> Option<&RepoName> {
-        match self {
-            Target::Preview(repo) | Target::Tag(repo, _) => Some(repo),
-            Target::Retention(s) | Target::Webhooks(s) | Target::Webhook(s, _) | Target::Deliveries(s, _) => match s {
-                Scope::Package(repo) => Some(repo),
-                Scope::Namespace(_) => None,
-            },
-        }
-    }
-
-    /// The namespace an endpoint under `/api/namespaces/` acts on.
-    pub fn namespace(&self) -> Option<&str> {
-        match self {
-            Target::Retention(Scope::Namespace(ns))
-            | Target::Webhooks(Scope::Namespace(ns))
-            | Target::Webhook(Scope::Namespace(ns), _)
-            | Target::Deliveries(Scope::Namespace(ns), _) => Some(ns),
-            _ => None,
-        }
-    }
-
-    /// A path under `/api/namespaces/`.
-    pub fn parse_namespace(path: &str) -> Result<Target> {
-        let not_found = || RegistryError::NotFound("route".into());
-        let (ns, rest) = split_scope(path).ok_or_else(not_found)?;
-        let ns = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
-        rest.target(Scope::Namespace(ns.to_string()))
-    }
-}
-
-/// What follows a scope in a path.
-enum Rest<'a> {
-    Retention,
-    Webhooks,
-    Webhook(&'a str),
-    Deliveries(&'a str),
-}
-
-impl Rest<'_> {
-    fn target(self, scope: Scope) -> Result<Target> {
-        let id = |id: &str| {
-            let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-            valid.then(|| id.to_string()).ok_or_else(|| RegistryError::NotFound("webhook".into()))
-        };
-        Ok(match self {
-            Rest::Retention => Target::Retention(scope),
-            Rest::Webhooks => Target::Webhooks(scope),
-            Rest::Webhook(i) => Target::Webhook(scope, id(i)?),
-            Rest::Deliveries(i) => Target::Deliveries(scope, id(i)?),
-        })
-    }
-}
-
-fn split_scope(path: &str) -> Option<(&str, Rest<'_>)> {
-    if let Some(n) = path.strip_suffix("/retention") {
-        return Some((n, Rest::Retention));
-    }
-    if let Some(n) = path.strip_suffix("/webhooks") {
-        return Some((n, Rest::Webhooks));
-    }
-    if let Some((n, id)) = path.strip_suffix("/deliveries").and_then(|p| p.rsplit_once("/webhooks/")) {
-        return Some((n, Rest::Deliveries(id)));
-    }
-    path.rsplit_once("/webhooks/").map(|(n, id)| (n, Rest::Webhook(id)))
-}
-
 /// Serves a lifecycle endpoint for a viewer already known to administer its scope (or,
 /// for untagging, to may delete from the package).
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    target: Target,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    route: Route,
     method: Method,
     body: &mut impl ChunkSource,
     viewer: &Viewer,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     let reg = &app.registry;
     let now = reg.clock.now_ms();
     let login = viewer.login().map(|l| l.to_string()).unwrap_or_default();
-    match (method, target) {
-        (Method::Get, Target::Retention(scope)) => Ok(Response::json(200, &retention_json(app, &scope).await?)),
-        (Method::Put, Target::Retention(scope)) => {
+    match (method, route) {
+        (Method::Get, Route::Retention { scope }) => Ok(Response::json(200, &retention_json(app, &scope).await?)),
+        (Method::Put, Route::Retention { scope }) => {
             let policy = RetentionPolicy::from_json(&read_small(body, MAX_BODY_BYTES, "a policy").await?)?;
             reg.meta.set_retention(&scope, Some(&policy), now).await?;
             Ok(Response::json(200, &retention_json(app, &scope).await?))
         }
-        (Method::Delete, Target::Retention(scope)) => {
+        (Method::Delete, Route::Retention { scope }) => {
             reg.meta.set_retention(&scope, None, now).await?;
             Ok(Response::new(204))
         }
-        (Method::Get, Target::Preview(repo)) => {
+        (Method::Get, Route::RetentionPreview { repo }) => {
             let preview = reg.preview_retention(&repo).await?;
             Ok(Response::json(200, &preview_json(&preview)))
         }
-        (Method::Delete, Target::Tag(repo, tag)) => {
+        (Method::Delete, Route::PackageTag { repo, tag }) => {
             reg.untag(&repo, &tag).await?;
             Ok(Response::new(204))
         }
-        (Method::Get, Target::Webhooks(scope)) => {
+        (Method::Get, Route::Webhooks { scope }) => {
             let hooks = reg.meta.hooks(scope.key()).await?;
             Ok(Response::json(200, &json!(hooks.iter().map(hook_json).collect::<Vec<_>>())))
         }
-        (Method::Post, Target::Webhooks(scope)) => {
+        (Method::Post, Route::Webhooks { scope }) => {
             let bytes = read_small(body, MAX_BODY_BYTES, "a webhook").await?;
             let hook = webhooks::create(&reg.meta, scope.key(), &bytes, &login, now).await?;
             let mut v = hook_json(&hook);
@@ -174,11 +78,11 @@ where
             v["secret"] = json!(hook.secret);
             Ok(Response::json(201, &v))
         }
-        (Method::Delete, Target::Webhook(scope, id)) => match reg.meta.remove_hook(scope.key(), &id).await? {
+        (Method::Delete, Route::Webhook { scope, id }) => match reg.meta.remove_hook(scope.key(), &id).await? {
             true => Ok(Response::new(204)),
             false => Err(RegistryError::NotFound("webhook".into())),
         },
-        (Method::Get, Target::Deliveries(scope, id)) => {
+        (Method::Get, Route::WebhookDeliveries { scope, id }) => {
             if !reg.meta.hooks(scope.key()).await?.iter().any(|h| h.id == id) {
                 return Err(RegistryError::NotFound("webhook".into()));
             }
@@ -198,13 +102,7 @@ pub async fn administers_namespace<I: IdentityStore>(identity: &I, ns: &str, vie
     Ok(login.as_str() == ns || identity.org_role(ns, login).await? == Some(OrgRole::Owner))
 }
 
-async fn retention_json<M, O, C, I>(app: &App<M, O, C, I>, scope: &Scope) -> Result<Value>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn retention_json<P: Platform>(app: &App<P>, scope: &Scope) -> Result<Value> {
     let (policy, from) = match scope {
         Scope::Package(repo) => app.registry.effective_retention(repo).await?.unzip(),
         Scope::Namespace(_) => (app.registry.meta.retention(scope).await?, Some(scope.clone())),
@@ -294,24 +192,18 @@ pub fn pulled(method: Method, path: &str, status: u16, digest: Option<&str>) -> 
     if method != Method::Get || status != 200 {
         return None;
     }
-    match super::route::Route::parse(path)?.ok()? {
-        super::route::Route::Manifest { repo, .. } => Some((repo, Digest::parse(digest?).ok()?)),
+    match Route::parse(path).ok()? {
+        Route::Manifest { repo, .. } => Some((repo, Digest::parse(digest?).ok()?)),
         _ => None,
     }
 }
 
 /// A package's downloads and its versions' (by digest), as of now.
-pub async fn downloads_of<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn downloads_of<P: Platform>(
+    app: &App<P>,
     repo: &RepoName,
     versions: &[Digest],
-) -> Result<(Downloads, Vec<(Digest, u64)>)>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<(Downloads, Vec<(Digest, u64)>)> {
     let today = downloads::day(app.registry.clock.now_ms());
     let package = app.registry.meta.package_downloads(repo, today).await?;
     Ok((package, app.registry.meta.version_downloads(repo, versions).await?))
@@ -319,57 +211,20 @@ where
 
 /// `GET /NAMESPACE/NAME/badge.svg`: the package's download count as an image, for public
 /// packages only (anything else is as absent as a missing package).
-pub async fn badge<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Option<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let name = req.path.strip_prefix('/')?.strip_suffix("/badge.svg")?;
-    let repo = RepoName::parse(name).ok()?;
-    let public = |p: &Option<crate::auth::identity::Package>| {
-        p.as_ref().is_some_and(|p| p.visibility == crate::auth::Visibility::Public)
-    };
-    let answer = match app.identity.package(&repo).await {
-        Ok(p) if public(&p) => match downloads_of(app, &repo, &[]).await {
-            Ok((d, _)) => Response::bytes(200, "image/svg+xml", crate::lifecycle::badge::svg(d.total).into_bytes())
-                // Counts move slowly; README images are fetched through caching proxies.
-                .header("cache-control", "public, max-age=300"),
-            Err(e) => Response::error(&e),
-        },
-        Ok(_) => Response::error(&RegistryError::NotFound("package".into())),
-        Err(e) => Response::error(&e),
-    };
-    Some(answer)
+pub async fn badge<P: Platform>(app: &App<P>, repo: &RepoName) -> Result<Response<Reader<P>>> {
+    let public = app.identity.package(repo).await?.is_some_and(|p| p.visibility == crate::auth::Visibility::Public);
+    if !public {
+        return Err(RegistryError::NotFound("package".into()));
+    }
+    let (downloads, _) = downloads_of(app, repo, &[]).await?;
+    Ok(Response::bytes(200, "image/svg+xml", crate::lifecycle::badge::svg(downloads.total).into_bytes())
+        // Counts move slowly; README images are fetched through caching proxies.
+        .header("cache-control", "public, max-age=300"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lifecycle_paths_are_read_from_the_right() {
-        let p = |s: &str| Target::parse_package(s).map(|r| r.unwrap());
-        let repo = |s: &str| RepoName::parse(s).unwrap();
-        assert_eq!(p("acme/app/retention"), Some(Target::Retention(Scope::Package(repo("acme/app")))));
-        assert_eq!(p("acme/a/b/retention/preview"), Some(Target::Preview(repo("acme/a/b"))));
-        assert_eq!(p("acme/tags/tags/v1"), Some(Target::Tag(repo("acme/tags"), Tag::parse("v1").unwrap())));
-        assert_eq!(p("acme/app/webhooks"), Some(Target::Webhooks(Scope::Package(repo("acme/app")))));
-        assert_eq!(
-            p("acme/app/webhooks/00ff/deliveries"),
-            Some(Target::Deliveries(Scope::Package(repo("acme/app")), "00ff".into()))
-        );
-        assert_eq!(p("acme/app/versions"), None);
-        assert_eq!(Target::parse_package("acme/app/webhooks/x!").unwrap().unwrap_err().status(), 404);
-        assert_eq!(Target::parse_package("acme/app/tags/-bad").unwrap().unwrap_err().status(), 400);
-        assert_eq!(
-            Target::parse_namespace("acme/retention").unwrap(),
-            Target::Retention(Scope::Namespace("acme".into()))
-        );
-        assert_eq!(Target::parse_namespace("acme").unwrap_err().status(), 404);
-        assert_eq!(Target::parse_namespace("Bad/retention").unwrap_err().status(), 404);
-    }
 
     #[test]
     fn only_manifest_gets_answered_200_are_pulls() {

@@ -4,9 +4,9 @@
 use crate::auth::identity::IdentityStore;
 use crate::lifecycle::webhooks::Event;
 use crate::registry::lifecycle::{RetentionRun, RETENTION_ACTOR};
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::webhooks::{self, WebhookSender};
-use crate::registry::{MetadataStore, Registry};
+use crate::registry::ports::Clock;
+use crate::registry::webhooks::{self, WebhookIndex, WebhookSender};
+use crate::registry::{Platform, Registry};
 use serde::Serialize;
 
 /// Per-run bounds, so a large registry never exceeds one invocation's limits.
@@ -37,18 +37,12 @@ pub struct Report {
     pub failures: Vec<String>,
 }
 
-pub async fn run<M, O, C, I>(
-    reg: &Registry<M, O, C>,
-    identity: &I,
+pub async fn run<P: Platform>(
+    reg: &Registry<P>,
+    identity: &P::Identity,
     grace_ms: u64,
     sender: &impl WebhookSender,
-) -> Report
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Report {
     let mut report = Report::default();
     match reg.expire_uploads(UPLOADS_PER_RUN).await {
         Ok(n) => report.expired_uploads = n,
@@ -89,13 +83,7 @@ where
 
 /// Applies retention policies; each package that lost versions stops serving them from
 /// caches and tells its webhooks (`retention.run`, sent by the retries that follow).
-async fn retention<M, O, C, I>(reg: &Registry<M, O, C>, identity: &I) -> crate::error::Result<RetentionRun>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn retention<P: Platform>(reg: &Registry<P>, identity: &P::Identity) -> crate::error::Result<RetentionRun> {
     let run = reg.run_retention(RETAINED_VERSIONS_PER_RUN, RETENTION_PAGES_PER_RUN).await?;
     let now = reg.clock.now_ms();
     let mut events = vec![];
@@ -117,17 +105,11 @@ fn failure(step: &str, e: crate::error::RegistryError) -> String {
 }
 
 /// Untagged manifests of the packages that asked for it, in name order.
-async fn collect_untagged<M, O, C, I>(
-    reg: &Registry<M, O, C>,
-    identity: &I,
+async fn collect_untagged<P: Platform>(
+    reg: &Registry<P>,
+    identity: &P::Identity,
     grace_ms: u64,
-) -> crate::error::Result<usize>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> crate::error::Result<usize> {
     let (mut after, mut collected) = (String::new(), 0);
     for _ in 0..PACKAGE_PAGES_PER_RUN {
         let page = identity.packages_collecting_untagged(&after, PACKAGES_PER_PAGE).await?;

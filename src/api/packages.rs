@@ -14,8 +14,10 @@
 //! deleting or restoring also `delete:packages`.
 
 use super::catalog::{self, PackageView, Viewer};
-use super::gate::{self, Caller};
-use super::lifecycle::{self as lc, Target as LifecycleTarget};
+
+use super::context::Context;
+use super::lifecycle as lc;
+use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
@@ -24,8 +26,9 @@ use crate::error::{RegistryError, Result};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::webhooks::Event;
 use crate::oci::{Digest, RepoName};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
-use crate::registry::MetadataStore;
+use crate::registry::lifecycle::{LifecycleIndex, Scope};
+use crate::registry::ports::{ChunkSource, Version};
+use crate::registry::{Platform, Reader};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -59,87 +62,32 @@ struct PackageSnapshot {
     collaborators: Vec<(String, String)>,
 }
 
-enum Target {
-    Namespace(Login),
-    Package(RepoName),
-    RestorePackage(RepoName),
-    Versions(RepoName),
-    Version(RepoName, Digest),
-    RestoreVersion(RepoName, Digest),
-    Collaborator(RepoName, Login),
-}
-
-impl Target {
-    fn parse(path: &str) -> Result<Target> {
-        let not_found = || RegistryError::NotFound("package".into());
-        let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
-        let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
-        if let Some((n, login)) = path.rsplit_once("/collaborators/") {
-            return Ok(Target::Collaborator(name(n)?, Login::parse(login)?));
-        }
-        if let Some((n, rest)) = path.rsplit_once("/versions/") {
-            return Ok(match rest.strip_suffix("/restore") {
-                Some(d) => Target::RestoreVersion(name(n)?, digest(d)?),
-                None => Target::Version(name(n)?, digest(rest)?),
-            });
-        }
-        if let Some(n) = path.strip_suffix("/versions") {
-            return Ok(Target::Versions(name(n)?));
-        }
-        if let Some(n) = path.strip_suffix("/restore") {
-            return Ok(Target::RestorePackage(name(n)?));
-        }
-        if !path.contains('/') {
-            return Ok(Target::Namespace(Login::parse(path).map_err(|_| not_found())?));
-        }
-        Ok(Target::Package(name(path)?))
-    }
-}
-
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    path: &str,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
-        _ => return Err(RegistryError::Unauthorized { scope: None }),
-    };
+) -> Result<Response<Reader<P>>> {
+    // `serve` let only PAT callers in.
+    let viewer = ctx.caller.viewer();
     let id = &app.identity;
-    if let Some(target) = LifecycleTarget::parse_package(path) {
-        let target = target?;
-        let repo = target.package().ok_or_else(|| RegistryError::internal("a package route names its package"))?;
-        match &target {
-            LifecycleTarget::Tag(..) => drop(deleter(app, repo, &viewer).await?),
-            _ => administered(app, repo, &viewer).await?,
-        }
-        return lc::handle(app, target, req.method, body, &viewer).await;
-    }
-    let now = app.registry.clock.now_ms();
-    let actor = viewer.login().map(|l| l.to_string()).unwrap_or_default();
-    match (req.method, Target::parse(path)?) {
-        (Method::Get, Target::Namespace(ns)) => {
+    let (now, actor) = (ctx.now_ms, viewer.login().map(|l| l.to_string()).unwrap_or_default());
+    match (req.method, ctx.route.clone()) {
+        (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = catalog::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
-        (Method::Get, Target::Package(repo)) => {
+        (Method::Get, Route::Package { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
-        (Method::Get, Target::Versions(repo)) => {
+        (Method::Get, Route::Versions { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
             let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
             let (_, counts) = lc::downloads_of(app, &repo, &digests).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(|v| version(v, &counts)).collect::<Vec<_>>())))
         }
-        (Method::Patch, Target::Package(repo)) => {
+        (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
             let change: SettingsChange = json_body::read(body).await?;
             let collect = match change.untagged.as_deref() {
@@ -169,7 +117,7 @@ where
             }
             Ok(resp)
         }
-        (Method::Put, Target::Collaborator(repo, who)) => {
+        (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             let change: RoleChange = json_body::read(body).await?;
             let role = Role::parse(&change.role)?;
@@ -179,7 +127,7 @@ where
             id.set_collaborator(&repo, &who, role).await?;
             Ok(Response::json(200, &json!({"login": who, "role": role.as_str()})))
         }
-        (Method::Delete, Target::Collaborator(repo, who)) => {
+        (Method::Delete, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             if id.remove_collaborator(&repo, &who).await? {
                 Ok(Response::new(204))
@@ -187,7 +135,7 @@ where
                 Err(RegistryError::NotFound(format!("collaborator {who}")))
             }
         }
-        (Method::Delete, Target::Package(repo)) => {
+        (Method::Delete, Route::Package { repo }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
             let snapshot = PackageSnapshot {
@@ -212,7 +160,7 @@ where
             resp.events.push(lc::event(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
             Ok(resp)
         }
-        (Method::Delete, Target::Version(repo, digest)) => {
+        (Method::Delete, Route::Version { repo, digest }) => {
             let by = deleter(app, &repo, &viewer).await?;
             app.registry.check_version_delete(&repo, &digest).await?;
             let tags = app.registry.meta.tags_of(&repo, &digest).await?;
@@ -222,12 +170,12 @@ where
             resp.events.push(lc::event(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
             Ok(resp)
         }
-        (Method::Post, Target::RestorePackage(repo)) => {
+        (Method::Post, Route::PackageRestore { repo }) => {
             let mut resp = restore_package(app, &repo, &viewer).await?;
             resp.events.push(lc::event(Event::PackageRestored, &repo, None, vec![], &actor, now, Value::Null));
             Ok(resp)
         }
-        (Method::Post, Target::RestoreVersion(repo, digest)) => {
+        (Method::Post, Route::VersionRestore { repo, digest }) => {
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
@@ -239,19 +187,47 @@ where
             resp.events.push(lc::event(Event::VersionRestored, &repo, Some(&digest), tags, &actor, now, Value::Null));
             Ok(resp)
         }
+        (_, route @ (Route::RetentionPreview { .. } | Route::Retention { .. } | Route::Webhooks { .. })) => {
+            lifecycle(app, route, req, body, &viewer).await
+        }
+        (_, route @ (Route::Webhook { .. } | Route::WebhookDeliveries { .. } | Route::PackageTag { .. })) => {
+            lifecycle(app, route, req, body, &viewer).await
+        }
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
 }
 
+/// A lifecycle endpoint: a package's need its admin (untagging: what deleting needs);
+/// a namespace's need its user, or an owner of the organization.
+async fn lifecycle<P: Platform>(
+    app: &App<P>,
+    route: Route,
+    req: &Request,
+    body: &mut impl ChunkSource,
+    viewer: &Viewer,
+) -> Result<Response<Reader<P>>> {
+    match (&route, route.repo()) {
+        (Route::PackageTag { repo, .. }, _) => drop(deleter(app, repo, viewer).await?),
+        (_, Some(repo)) => administered(app, repo, viewer).await?,
+        (Route::Retention { scope: Scope::Namespace(ns) } | Route::Webhooks { scope: Scope::Namespace(ns) }, _)
+        | (Route::Webhook { scope: Scope::Namespace(ns), .. }, _)
+        | (Route::WebhookDeliveries { scope: Scope::Namespace(ns), .. }, _) => {
+            let account = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+            if app.identity.account(&account).await?.is_none() {
+                return Err(RegistryError::NotFound(format!("namespace {ns}")));
+            }
+            if !lc::administers_namespace(&app.identity, ns, viewer).await? {
+                return Err(RegistryError::Denied);
+            }
+        }
+        _ => return Err(RegistryError::NotFound("route".into())),
+    }
+    lc::handle(app, route, req.method, body, viewer).await
+}
+
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
-async fn administered<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<()>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
     let view = catalog::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
@@ -261,13 +237,7 @@ where
 }
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
-async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<Login>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
     let view = catalog::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
@@ -277,17 +247,7 @@ where
 
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
 /// administered it when it was deleted, may bring it back.
-async fn restore_package<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    repo: &RepoName,
-    viewer: &Viewer,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Response<Reader<P>>> {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
     let deletion = app.registry.restorable(repo, None).await?;
@@ -332,13 +292,7 @@ where
 }
 
 /// A package as the API shows it.
-async fn describe<M, O, C, I>(app: &App<M, O, C, I>, view: &PackageView, viewer: &Viewer) -> Result<Value>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn describe<P: Platform>(app: &App<P>, view: &PackageView, viewer: &Viewer) -> Result<Value> {
     let repo = &view.package.repo;
     let mut v = summary(view);
     v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());

@@ -2,7 +2,7 @@
 //! namespace's default), immutable tags, and retention applied to a package: previewed, or
 //! carried out into the restorable trash one group at a time.
 
-use super::ports::Deletion;
+use super::ports::{Deletion, ManifestIndex};
 use super::random_id;
 use crate::error::Result;
 use crate::lifecycle::immutable;
@@ -125,7 +125,7 @@ pub struct Retained {
     pub versions: Vec<Verdict>,
 }
 
-impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clock> super::Registry<M, O, C> {
+impl<P: super::Platform> super::Registry<P> {
     /// The policy in force for `repo`: its own, else its namespace's default.
     pub async fn effective_retention(&self, repo: &RepoName) -> Result<Option<(RetentionPolicy, Scope)>> {
         let own = Scope::Package(repo.clone());
@@ -247,17 +247,17 @@ impl<M: super::MetadataStore, O: super::ports::ObjectStore, C: super::ports::Clo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+    use crate::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
     use crate::registry::ports::{Clock, ManifestIndex, ManifestRecord, TrashIndex};
     use crate::registry::versions::VersionDetails;
     use crate::registry::{Config, Registry};
     use futures_executor::block_on;
 
     const DAY: u64 = 24 * 60 * 60 * 1000;
-    type Reg = Registry<MemoryMetadata, MemoryObjects, ManualClock>;
+    type Reg = Registry<MemoryPlatform>;
 
     fn reg() -> Reg {
-        let r = Registry::new(
+        let r: Reg = Registry::new(
             MemoryMetadata::default(),
             MemoryObjects::default(),
             ManualClock::default(),
