@@ -6,9 +6,11 @@ use super::identity::{AccountKind, IdentityStore, TokenRecord};
 use super::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::oci::RepoName;
 
-type Check = Result<(), String>;
+/// One group of checks: the first rule broken, if any. (The registry's contract uses
+/// these too.)
+pub(crate) type Check = Result<(), String>;
 
-fn ensure(cond: bool, what: &str) -> Check {
+pub(crate) fn ensure(cond: bool, what: &str) -> Check {
     if cond {
         Ok(())
     } else {
@@ -16,7 +18,8 @@ fn ensure(cond: bool, what: &str) -> Check {
     }
 }
 
-fn ok<T>(r: crate::error::Result<T>, what: &str) -> Result<T, String> {
+/// A port call's result, its error named after `what`.
+pub(crate) fn ok<T>(r: crate::error::Result<T>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e:?}"))
 }
 

@@ -6,26 +6,13 @@
 
 use super::ports::*;
 use super::MetadataStore;
+use crate::auth::contract::{ensure, ok, Check};
 use crate::auth::identity::IdentityStore;
 use crate::auth::identity::PackageSnapshot;
 use crate::auth::{Login, Role, Visibility};
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
-
-type Check = Result<(), String>;
-
-fn ensure(cond: bool, what: &str) -> Check {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.to_string())
-    }
-}
-
-fn ok<T>(r: crate::error::Result<T>, what: &str) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e:?}"))
-}
 
 /// Runs every check; returns the failures (empty when the implementation keeps the contract).
 /// `identity` is the identity store over the same database as `meta`. `unique` keeps keys
