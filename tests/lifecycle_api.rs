@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use edge_registry::api::maintenance;
+use edge_registry::registry::maintenance;
 use edge_registry::api::Method::{self, *};
 use edge_registry::lifecycle::downloads::{day, DayCount};
 use edge_registry::lifecycle::webhooks::{signature, Event};

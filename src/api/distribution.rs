@@ -1,7 +1,6 @@
 //! The OCI distribution endpoints: each handler reads the request into domain types,
 //! calls one use case and writes the response. No storage logic lives here.
 
-use super::lifecycle;
 use super::route::Route;
 use super::{Body, Method, Request, Response};
 use crate::error::{RegistryError, Result};
@@ -77,7 +76,7 @@ pub async fn dispatch<P: Platform>(
             let mut r = Response::new(202).header("content-length", "0");
             if let (Reference::Digest(d), Some(tags)) = (&reference, tags) {
                 let now = reg.clock.now_ms();
-                r.events.push(lifecycle::event(Event::VersionDeleted, &repo, Some(d), tags, "", now, Value::Null));
+                r.events.push(Payload::new(Event::VersionDeleted, &repo, Some(d), tags, "", now, Value::Null));
             }
             Ok(r)
         }
@@ -101,10 +100,10 @@ fn pushed_events<P: Platform>(
         Reference::Digest(_) => vec![],
     };
     let mut events =
-        vec![lifecycle::event(Event::VersionPushed, repo, Some(&pushed.digest), tags.clone(), "", now, Value::Null)];
+        vec![Payload::new(Event::VersionPushed, repo, Some(&pushed.digest), tags.clone(), "", now, Value::Null)];
     if let Some(from) = &pushed.moved_from {
         let details = json!({"previous_digest": from.to_string()});
-        events.push(lifecycle::event(Event::TagMoved, repo, Some(&pushed.digest), tags, "", now, details));
+        events.push(Payload::new(Event::TagMoved, repo, Some(&pushed.digest), tags, "", now, details));
     }
     events
 }

@@ -14,22 +14,21 @@
 //! All of them need the package's (or the namespace's) admin role; removing a tag needs
 //! what deleting needs (`delete:packages`), as `DELETE /v2/NAME/manifests/TAG` does.
 
-use super::catalog::Viewer;
+use super::package_views::Viewer;
 use super::route::Route;
-use super::token::iso8601;
 use super::{App, Method, Response};
 use crate::auth::identity::IdentityStore;
 use crate::auth::OrgRole;
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::downloads::{self, Downloads};
 use crate::lifecycle::retention::RetentionPolicy;
-use crate::lifecycle::webhooks::{Event, Payload};
 use crate::oci::{Digest, RepoName};
 use crate::registry::downloads::DownloadIndex;
 use crate::registry::lifecycle::{LifecycleIndex, Preview, Scope};
 use crate::registry::ports::{read_small, ChunkSource, Clock};
 use crate::registry::webhooks::{self, Delivery, Hook, WebhookIndex, MAX_DELIVERIES_LISTED};
 use crate::registry::{Platform, Reader};
+use crate::time::iso8601;
 use serde_json::{json, Value};
 
 /// The largest policy or webhook body.
@@ -163,27 +162,6 @@ fn delivery_json(d: &Delivery) -> Value {
         "next_attempt_at": (d.state == webhooks::DeliveryState::Pending).then(|| iso8601(d.next_attempt_ms / 1000)),
         "payload": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::Null),
     })
-}
-
-/// An event of `repo` for its webhooks.
-pub fn event(
-    event: Event,
-    repo: &RepoName,
-    digest: Option<&Digest>,
-    tags: Vec<String>,
-    actor: &str,
-    now_ms: u64,
-    details: Value,
-) -> Payload {
-    Payload {
-        event,
-        package: repo.to_string(),
-        digest: digest.map(|d| d.to_string()),
-        tags,
-        actor: actor.to_string(),
-        time: iso8601(now_ms / 1000),
-        details,
-    }
 }
 
 /// The version a response hands out as a pull, if it is one: a manifest GET (by tag or

@@ -13,23 +13,23 @@
 //! Reading needs read access, as for pulls; changing needs the package's admin role, and
 //! deleting or restoring also `delete:packages`.
 
-use super::catalog::{self, PackageView, Viewer};
+use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
 use super::lifecycle as lc;
 use super::route::Route;
-use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
-use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::identity::{AccountKind, IdentityStore, PackageSnapshot};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::pattern::TagPatterns;
-use crate::lifecycle::webhooks::Event;
+use crate::lifecycle::webhooks::{Event, Payload};
 use crate::oci::{Digest, RepoName};
 use crate::registry::lifecycle::{LifecycleIndex, Scope};
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
-use serde::{Deserialize, Serialize};
+use crate::time::iso8601;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Package settings a PATCH may change; absent fields stay as they are.
@@ -49,19 +49,6 @@ struct RoleChange {
     role: String,
 }
 
-/// What the identity store knew of a deleted package, kept with the deletion.
-#[derive(Serialize, Deserialize)]
-struct PackageSnapshot {
-    visibility: String,
-    created_ms: u64,
-    created_by: String,
-    #[serde(default)]
-    collect_untagged: bool,
-    #[serde(default)]
-    content_epoch: u64,
-    collaborators: Vec<(String, String)>,
-}
-
 pub async fn handle<P: Platform>(
     app: &App<P>,
     ctx: &Context,
@@ -74,15 +61,15 @@ pub async fn handle<P: Platform>(
     let (now, actor) = (ctx.now_ms, viewer.login().map(|l| l.to_string()).unwrap_or_default());
     match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
-            let packages = catalog::namespace(app, &ns, &viewer).await?;
+            let packages = package_views::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
         (Method::Get, Route::Package { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Get, Route::Versions { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
             let (_, counts) = lc::downloads_of(app, &repo, &digests).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(|v| version(v, &counts)).collect::<Vec<_>>())))
@@ -109,11 +96,11 @@ pub async fn handle<P: Platform>(
             if let Some(patterns) = &change.immutable_tags {
                 app.registry.meta.set_immutable_tags(&repo, patterns, now).await?;
             }
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let mut resp = Response::json(200, &describe(app, &view, &viewer).await?);
             if let Some(v) = visibility.filter(|v| Some(*v) != before) {
                 let details = json!({"visibility": v.as_str()});
-                resp.events.push(lc::event(Event::VisibilityChanged, &repo, None, vec![], &actor, now, details));
+                resp.events.push(Payload::new(Event::VisibilityChanged, &repo, None, vec![], &actor, now, details));
             }
             Ok(resp)
         }
@@ -138,26 +125,12 @@ pub async fn handle<P: Platform>(
         (Method::Delete, Route::Package { repo }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
-            let snapshot = PackageSnapshot {
-                visibility: package.visibility.as_str().into(),
-                created_ms: package.created_ms,
-                created_by: package.created_by.to_string(),
-                collect_untagged: package.collect_untagged,
-                content_epoch: package.content_epoch,
-                collaborators: id
-                    .collaborators(&repo)
-                    .await?
-                    .into_iter()
-                    .map(|(l, r)| (l.to_string(), r.as_str().to_string()))
-                    .collect(),
-            };
-            let snapshot = serde_json::to_string(&snapshot).map_err(RegistryError::internal)?;
-            // Content first: should the second step fail, an empty package is what shows,
-            // and deleting again finishes the job.
+            let snapshot = PackageSnapshot::of(&package, id.collaborators(&repo).await?);
+            // The package's row and roles leave with its content, in one step.
             let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
-            id.remove_package(&repo).await?;
+            id.package_moved(&repo);
             let mut resp = Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id}));
-            resp.events.push(lc::event(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
+            resp.events.push(Payload::new(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
             Ok(resp)
         }
         (Method::Delete, Route::Version { repo, digest }) => {
@@ -167,12 +140,12 @@ pub async fn handle<P: Platform>(
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
             id.bump_content_epoch(&repo).await?;
             let mut resp = Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id}));
-            resp.events.push(lc::event(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
+            resp.events.push(Payload::new(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
             Ok(resp)
         }
         (Method::Post, Route::PackageRestore { repo }) => {
             let mut resp = restore_package(app, &repo, &viewer).await?;
-            resp.events.push(lc::event(Event::PackageRestored, &repo, None, vec![], &actor, now, Value::Null));
+            resp.events.push(Payload::new(Event::PackageRestored, &repo, None, vec![], &actor, now, Value::Null));
             Ok(resp)
         }
         (Method::Post, Route::VersionRestore { repo, digest }) => {
@@ -180,11 +153,19 @@ pub async fn handle<P: Platform>(
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest);
             let tags = restored.map(|v| v.tags.clone()).unwrap_or_default();
             let mut resp = Response::json(200, &restored.map(|v| version(v, &[])).unwrap_or(Value::Null));
-            resp.events.push(lc::event(Event::VersionRestored, &repo, Some(&digest), tags, &actor, now, Value::Null));
+            resp.events.push(Payload::new(
+                Event::VersionRestored,
+                &repo,
+                Some(&digest),
+                tags,
+                &actor,
+                now,
+                Value::Null,
+            ));
             Ok(resp)
         }
         (_, route @ (Route::RetentionPreview { .. } | Route::Retention { .. } | Route::Webhooks { .. })) => {
@@ -228,7 +209,7 @@ async fn lifecycle<P: Platform>(
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
 async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
     } else {
@@ -238,7 +219,7 @@ async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewe
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
 async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
         _ => Err(RegistryError::Denied),
@@ -251,13 +232,12 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
     let deletion = app.registry.restorable(repo, None).await?;
-    let snapshot: PackageSnapshot = deletion
-        .package_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
+    let snapshot = deletion
+        .package
+        .as_ref()
         .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
     let facts = viewer.facts(&app.identity, repo).await?;
-    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login.as_str() && r == Role::Admin.as_str());
+    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login && *r == Role::Admin);
     let namespace_admin = facts.role() == Some(Role::Admin);
     if !(namespace_admin || was_admin) {
         return Err(not_found());
@@ -268,26 +248,10 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
     if app.identity.package(repo).await?.is_some() {
         return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
     }
+    // Content, the package's row and its roles come back in one step.
     app.registry.restore(&deletion).await?;
-    let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
-    let package = Package {
-        repo: repo.clone(),
-        visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
-        created_ms: snapshot.created_ms,
-        created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
-        collect_untagged: snapshot.collect_untagged,
-        // A fresh epoch: nothing cached under an older one can be mistaken for it.
-        content_epoch: snapshot.content_epoch + 1,
-    };
-    let mut collaborators = vec![];
-    for (l, r) in &snapshot.collaborators {
-        collaborators
-            .push((Login::parse(l).map_err(|_| corrupt("login"))?, Role::parse(r).map_err(|_| corrupt("role"))?));
-    }
-    if !app.identity.restore_package(&package, &collaborators).await? {
-        return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
-    }
-    let view = catalog::package(app, repo, viewer).await?;
+    app.identity.package_moved(repo);
+    let view = package_views::package(app, repo, viewer).await?;
     Ok(Response::json(200, &describe(app, &view, viewer).await?))
 }
 

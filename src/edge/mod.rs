@@ -4,10 +4,7 @@
 mod body;
 mod cache;
 mod d1;
-mod d1_insight;
-mod d1_lifecycle;
 mod downloads;
-mod identity;
 mod outbound;
 mod r2;
 
@@ -53,7 +50,7 @@ impl Platform for WorkerPlatform {
     type Meta = d1::D1Metadata;
     type Objects = r2::R2Objects;
     type Clock = WorkerClock;
-    type Identity = CachedIdentity<identity::D1Identity>;
+    type Identity = CachedIdentity<d1::identity::D1Identity>;
 }
 
 type WorkerRegistry = Registry<WorkerPlatform>;
@@ -82,7 +79,7 @@ fn app(env: &Env) -> worker::Result<WorkerApp> {
     Ok(api::App {
         registry: registry(env)?,
         identity: CachedIdentity::new(
-            identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
@@ -117,7 +114,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     if api::route::Route::parse(&head.path) == Ok(api::route::Route::Contract)
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
     {
-        return contract(&app.registry).await;
+        return contract(&app).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
@@ -193,10 +190,12 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
     }
 }
 
-/// Runs the ports' contract over the real bindings (enabled only by the test suite).
-async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
+/// Runs the ports' contracts over the real bindings (enabled only by the test suite).
+async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
+    let (reg, identity) = (&app.registry, &app.identity.inner);
+    let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, identity, &unique).await;
+    failures.extend(crate::auth::contract::run(identity, &unique).await);
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
 
@@ -209,11 +208,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        identity::D1Identity(d1::D1Access::new(db)),
+        d1::identity::D1Identity(d1::D1Access::new(db)),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );
-    let report = api::maintenance::run(&reg, &identity, grace_secs * 1000, &outbound::FetchSender).await;
+    let report = crate::registry::maintenance::run(&reg, &identity, grace_secs * 1000, &outbound::FetchSender).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {
         worker::console_log!("{line}");

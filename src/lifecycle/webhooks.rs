@@ -141,6 +141,29 @@ pub struct Payload {
     pub details: serde_json::Value,
 }
 
+impl Payload {
+    /// An event of `package` at `now_ms`, by `actor`.
+    pub fn new(
+        event: Event,
+        package: &crate::oci::RepoName,
+        digest: Option<&crate::oci::Digest>,
+        tags: Vec<String>,
+        actor: &str,
+        now_ms: u64,
+        details: serde_json::Value,
+    ) -> Payload {
+        Payload {
+            event,
+            package: package.to_string(),
+            digest: digest.map(|d| d.to_string()),
+            tags,
+            actor: actor.to_string(),
+            time: crate::time::iso8601(now_ms / 1000),
+            details,
+        }
+    }
+}
+
 /// `sha256=<hex of HMAC-SHA256(secret, body)>`, as GitHub signs webhooks; receivers
 /// recompute it over the raw body and compare in constant time.
 pub fn signature(secret: &str, body: &[u8]) -> String {

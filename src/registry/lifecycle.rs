@@ -209,7 +209,7 @@ impl<P: super::Platform> super::Registry<P> {
             version: Some(group.root.digest.clone()),
             deleted_ms: self.now(),
             deleted_by: RETENTION_ACTOR.to_string(),
-            package_json: None,
+            package: None,
         };
         let held: Vec<Digest> = group.held.iter().map(|d| d.digest.clone()).collect();
         Ok(self.meta.trash_group(&deletion, &held).await?.then_some(deletion.id))
@@ -249,7 +249,7 @@ mod tests {
     use super::*;
     use crate::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
     use crate::registry::ports::{Clock, ManifestIndex, ManifestRecord, TrashIndex};
-    use crate::registry::versions::VersionDetails;
+    use crate::registry::ports::VersionDetails;
     use crate::registry::{Config, Registry};
     use futures_executor::block_on;
 

@@ -3,7 +3,6 @@
 
 use super::lifecycle::Scope;
 use super::ports::*;
-use super::versions::VersionDetails;
 use super::webhooks::{Delivery, DeliveryState, Hook};
 use super::MetadataStore;
 use crate::lifecycle::downloads::{DayCount, Downloads};
@@ -11,6 +10,7 @@ use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::retention::RetentionPolicy;
 use crate::lifecycle::webhooks::{Event, MAX_HOOKS_PER_SCOPE};
 use crate::oci::{Digest, DigestHasher, RepoName, Tag};
+use crate::registry::ports::VersionDetails;
 
 type Check = Result<(), String>;
 
@@ -112,7 +112,7 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         version: Some(index.digest.clone()),
         deleted_ms: 20,
         deleted_by: "retention".into(),
-        package_json: None,
+        package: None,
     };
     let held = [a.digest.clone(), b.digest.clone(), sig.digest.clone()];
     let missing = Deletion { version: Some(digest(u, "nothing")), id: format!("{u}-none"), ..deletion.clone() };

@@ -3,6 +3,7 @@
 //! equal-size parts) so the shared contract tests hold for both.
 
 use super::ports::*;
+use crate::auth::memory::MemoryIdentity;
 use crate::error::{RegistryError, Result};
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
@@ -185,6 +186,21 @@ pub struct MemoryMetadata {
     state: RefCell<MetaState>,
     rules: MemoryRules,
     insight: MemoryInsight,
+    /// The identity store whose package rows move with a package's content, as they do
+    /// within one D1 database.
+    identity: MemoryIdentity,
+}
+
+impl MemoryMetadata {
+    /// Metadata beside `identity`, sharing its package rows.
+    pub fn sharing(identity: &MemoryIdentity) -> Self {
+        MemoryMetadata {
+            state: RefCell::default(),
+            rules: MemoryRules::default(),
+            insight: MemoryInsight::default(),
+            identity: identity.clone(),
+        }
+    }
 }
 
 impl BlobIndex for MemoryMetadata {
@@ -426,7 +442,7 @@ impl TrashIndex for MemoryMetadata {
                 s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
             s.blob_links.retain(|(r, _), _| r != repo);
             t.repository = s.repositories.remove(repo);
-            s.uploads.retain(|_, u| &u.repo != repo);
+            self.identity.take_package(repo);
         }
         s.trash.insert(deletion.id.clone(), t);
         Ok(true)
@@ -445,7 +461,7 @@ impl TrashIndex for MemoryMetadata {
         let repo = &deletion.repo;
         let Some(t) = s.trash.get(&deletion.id) else { return Err(RegistryError::NotFound("deletion".into())) };
         let reused = match &deletion.version {
-            None => s.repositories.contains(repo),
+            None => s.repositories.contains(repo) || self.identity.has_package(repo),
             // Of a group, only the version itself and its tags must be free: an image it
             // held that is in the package again (another index lists it) simply stays.
             Some(v) => {
@@ -469,6 +485,9 @@ impl TrashIndex for MemoryMetadata {
         }
         if t.repository {
             s.repositories.insert(repo.clone());
+        }
+        if let (None, Some(package)) = (&deletion.version, &deletion.package) {
+            self.identity.put_package(package.package(repo), &package.collaborators);
         }
         Ok(Restored::Yes)
     }
@@ -768,5 +787,5 @@ impl super::Platform for MemoryPlatform {
     type Meta = MemoryMetadata;
     type Objects = MemoryObjects;
     type Clock = ManualClock;
-    type Identity = crate::auth::memory::MemoryIdentity;
+    type Identity = MemoryIdentity;
 }

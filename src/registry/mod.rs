@@ -7,7 +7,9 @@ pub mod downloads;
 pub mod keys;
 pub mod lifecycle;
 pub mod lifecycle_contract;
+pub mod maintenance;
 pub mod manifests;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod ports;
 pub mod trash;

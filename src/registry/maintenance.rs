@@ -1,12 +1,12 @@
 //! The scheduled clean-up: one bounded run, its steps in the order that lets each free
 //! what the next collects. Whatever a run leaves, the next one continues.
 
+use super::lifecycle::{RetentionRun, RETENTION_ACTOR};
+use super::ports::Clock;
+use super::webhooks::{self, WebhookIndex, WebhookSender};
+use super::{Platform, Registry};
 use crate::auth::identity::IdentityStore;
-use crate::lifecycle::webhooks::Event;
-use crate::registry::lifecycle::{RetentionRun, RETENTION_ACTOR};
-use crate::registry::ports::Clock;
-use crate::registry::webhooks::{self, WebhookIndex, WebhookSender};
-use crate::registry::{Platform, Registry};
+use crate::lifecycle::webhooks::{Event, Payload};
 use serde::Serialize;
 
 /// Per-run bounds, so a large registry never exceeds one invocation's limits.
@@ -94,7 +94,7 @@ async fn retention<P: Platform>(reg: &Registry<P>, identity: &P::Identity) -> cr
         identity.bump_content_epoch(&repo).await?;
         let deleted: Vec<_> = run.deleted.iter().filter(|r| r.package == package).collect();
         let details = serde_json::json!({ "deleted": deleted });
-        events.push(super::lifecycle::event(Event::RetentionRun, &repo, None, vec![], RETENTION_ACTOR, now, details));
+        events.push(Payload::new(Event::RetentionRun, &repo, None, vec![], RETENTION_ACTOR, now, details));
     }
     webhooks::record(&reg.meta, &events, now, 0).await?;
     Ok(run)

@@ -2,7 +2,8 @@
 //! `maintenance_cursors`, the image graph from the registry's tables, group deletions into
 //! the same trash as other deletions (`migrations/0009_lifecycle.sql`).
 
-use super::d1::{changes, n, opt, s, D1Metadata};
+use super::trash::holder;
+use super::{changes, digest, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::retention::{Node, RetentionPolicy};
@@ -15,17 +16,8 @@ fn corrupt(what: &str) -> RegistryError {
     RegistryError::internal(format!("corrupt {what} in D1"))
 }
 
-fn digest(v: &str) -> Result<Digest> {
-    Digest::parse(v).map_err(|_| corrupt("digest"))
-}
-
 fn json_list(v: &str) -> Result<Vec<String>> {
     serde_json::from_str(v).map_err(|_| corrupt("list"))
-}
-
-/// Where a deletion's rows wait (as for every other deletion).
-fn holder(deletion_id: &str) -> String {
-    format!("!trash/{deletion_id}")
 }
 
 impl D1Metadata {

@@ -1,7 +1,7 @@
 //! Download counts and webhooks over D1 (`downloads`, `webhooks`, `webhook_deliveries`
 //! in `migrations/0009_lifecycle.sql`).
 
-use super::d1::{changes, n, opt, s, D1Metadata};
+use super::{changes, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::downloads::{DayCount, Downloads, RECENT_DAYS};
 use crate::lifecycle::webhooks::{Event, MAX_HOOKS_PER_SCOPE};
