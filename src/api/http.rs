@@ -174,8 +174,13 @@ mod tests {
         for origin in ["https://127.0.0.1:8787", "http://localhost:8787", "http://localhost", "https://[::1]:8787"] {
             assert!(to(origin), "{origin}");
         }
-        for origin in ["https://registry.example.com", "https://10.0.0.1:8787", "https://[2001:db8::1]:443",
-                       "https://localhost.example.com", "https://127.0.0.1.example.com"] {
+        for origin in [
+            "https://registry.example.com",
+            "https://10.0.0.1:8787",
+            "https://[2001:db8::1]:443",
+            "https://localhost.example.com",
+            "https://127.0.0.1.example.com",
+        ] {
             assert!(!to(origin), "{origin}");
         }
     }

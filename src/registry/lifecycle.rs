@@ -248,8 +248,8 @@ impl<P: super::Platform> super::Registry<P> {
 mod tests {
     use super::*;
     use crate::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
-    use crate::registry::ports::{Clock, ManifestIndex, ManifestRecord, TrashIndex};
     use crate::registry::ports::VersionDetails;
+    use crate::registry::ports::{Clock, ManifestIndex, ManifestRecord, TrashIndex};
     use crate::registry::{Config, Registry};
     use futures_executor::block_on;
 
@@ -280,6 +280,7 @@ mod tests {
             subject: subject.map(d),
             annotations_json: None,
             details: VersionDetails::default(),
+            inline: None,
         };
         let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
         let tag = tag.map(|t| Tag::parse(t).unwrap());
