@@ -42,6 +42,9 @@ fn config(env: &Env) -> Config {
     if let Some(secs) = var("WEBHOOK_RETRY_SECONDS") {
         c.webhook_retry_ms = secs * 1000;
     }
+    if let Some(secs) = var("TAG_CACHE_SECONDS") {
+        c.tag_cache_secs = secs;
+    }
     c
 }
 
