@@ -1,9 +1,12 @@
 """Identity and access with real clients: docker login, skopeo with tokens, visibility."""
+import base64
 import json
 import os
 import shutil
 import subprocess
 import time
+
+from urllib.parse import urlencode
 
 import pytest
 
@@ -87,22 +90,55 @@ def test_mount_from_an_unreadable_package_reveals_nothing(registry, admin):
     assert r.status_code == 202
 
 
-def test_tokens_never_reach_the_log(registry, admin, creds):
+def test_no_secret_reaches_the_log(registry, admin, creds):
+    """Every credential a client sends, in every form it takes on the wire, is absent from
+    the log: PATs raw, in a Basic header's base64 and in containerd's token form; registry
+    tokens; the operator's token; every Authorization value sent, valid or not."""
     from conftest import ADMIN_TOKEN
     login, token, _ = admin.user("logcheck")
-    r = Client(registry.base, auth=(login, token)).req("GET", "/v2/logcheck/app/tags/list")
+    sent = []  # every Authorization value sent below
+
+    def send(method, path, authorization, **kw):
+        sent.append(authorization)
+        return Client(registry.base).req(method, path, headers={"Authorization": authorization}, **kw)
+
+    def basic(user, password):
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    r = send("GET", "/v2/logcheck/app/tags/list", basic(login, token))
+    assert (r.status_code, error_code(r)) == (404, "NAME_UNKNOWN"), r.text
     request_id = r.headers["X-Request-Id"]
-    Client(registry.base, auth=(login, "erp_" + "f" * 56)).req("GET", "/v2/")
+    assert send("GET", "/v2/", basic(login, "erp_" + "f" * 56)).status_code == 401
+    assert send("GET", "/v2/", basic(creds[0], creds[1])).status_code == 200
+    assert send("GET", "/api/packages/logcheck", f"Bearer {token}").status_code == 200
+    r = send("GET", "/token", basic(login, token), params={"scope": "repository:logcheck/app:pull,push"})
+    assert r.status_code == 200, r.text
+    registry_token = r.json()["token"]
+    assert send("GET", "/v2/logcheck/app/tags/list", f"Bearer {registry_token}").status_code == 404
+    assert send("GET", "/v2/", "Bearer " + registry_token[:-4] + "AAAA").status_code == 401
+    assert send("POST", "/admin/users", f"Bearer {ADMIN_TOKEN}", json={"login": "logcheck2"}).status_code == 201
+    form = {"grant_type": "password", "username": login, "password": token, "service": registry.host,
+            "scope": "repository:logcheck/app:pull"}
+    r = Client(registry.base).req("POST", "/token", data=form)
+    assert r.status_code == 200, r.text
+    form_token = r.json()["token"]
+
     log = registry.log_text()
-    for secret in (token, creds[1], ADMIN_TOKEN):
-        assert secret not in log
+    assert request_id in log, "the log holds this test's requests"
+    secrets = {"PAT": token, "other PAT": creds[1], "operator token": ADMIN_TOKEN, "registry token": registry_token,
+               "registry token's signature": registry_token.rsplit(".", 1)[1], "form's token": form_token,
+               "form body": urlencode({"password": token})}
+    secrets.update({f"Authorization value {i}": value for i, value in enumerate(sent)})
+    secrets.update({f"Authorization credentials {i}": value.split(" ", 1)[1] for i, value in enumerate(sent)})
+    for what, secret in secrets.items():
+        assert secret not in log, f"the {what} is in the log"
     # One structured line per request, findable by the id the client was given.
     lines = [json.loads(l[l.index("{"):]) for l in log.splitlines() if request_id in l]
     assert len(lines) == 1, lines
     assert lines[0]["route"] == "tags"
     assert lines[0]["repository"] == "logcheck/app"
     assert lines[0]["principal"] == "logcheck"
-    assert lines[0]["status"] == r.status_code
+    assert lines[0]["status"] == 404
 
 
 def test_failed_logins_are_rate_limited(registry, admin):
