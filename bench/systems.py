@@ -73,9 +73,9 @@ class Wrangler:
         found = []
         with open(self.log, errors="replace") as f:
             for line in f:
-                if '"status":' in line and "{" in line:
-                    try:
-                        found.append(json.loads(line[line.index("{"):]))
+                if '{"' in line and '"status":' in line:
+                    try:  # a 5xx is logged as an error, its line ending in terminal colour codes
+                        found.append(json.JSONDecoder().raw_decode(line[line.index('{"'):])[0])
                     except ValueError:
                         pass
         return found

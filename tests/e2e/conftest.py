@@ -1,6 +1,7 @@
 """Starts the built Worker under `wrangler dev` for the end-to-end tests."""
 import contextlib
 import glob
+import json
 import os
 import signal
 import socket
@@ -75,6 +76,20 @@ class Registry:
     def log_text(self):
         with open(self.log, errors="replace") as f:
             return f.read()
+
+    def answers(self, start=0):
+        """The Worker's log lines from character `start` of the log on: one JSON object
+        per answer (errors of the server's own are logged as errors, with a prefix)."""
+        found = []
+        for line in self.log_text()[start:].splitlines():
+            if '{"' in line:
+                try:  # an error's line ends in terminal colour codes
+                    entry, _ = json.JSONDecoder().raw_decode(line[line.index('{"'):])
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and "status" in entry and "route" in entry:
+                    found.append(entry)
+        return found
 
     @contextlib.contextmanager
     def _sqlite(self, kind):

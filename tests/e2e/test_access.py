@@ -26,6 +26,29 @@ def skopeo_inspect(registry, ref, creds=None):
     return subprocess.run(args + [f"docker://{registry.host}/{ref}"], capture_output=True, text=True, timeout=120)
 
 
+def refused(registry, client, status, code, route, principal):
+    """Runs `client()`, a real client the registry must refuse, and checks the refusal in
+    the registry's own log (one JSON line per answer, with the OCI code of an error): the
+    client failed, the first error answered to it (after the `/v2/` challenge every client
+    starts with) is `status` and `code` on `route` for `principal`, and nothing failed on
+    the server's side."""
+    start = len(registry.log_text())
+    result = client()
+    assert result.returncode != 0, "the client was not refused"
+    deadline = time.monotonic() + 10
+    while True:
+        answers = registry.answers(start)
+        errors = [a for a in answers if a["status"] >= 400 and a["route"] != "base"]
+        if errors or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [a for a in answers if a["status"] >= 500] == [], answers
+    assert errors, f"the registry refused nothing; the client said {result.stderr}"
+    first = errors[0]
+    assert (first["status"], first["code"], first["route"], first["principal"]) == (status, code, route, principal), \
+        first
+
+
 @pytest.fixture
 def image(tmp_path):
     src = imagegen.Layout(tmp_path / "src")
@@ -49,7 +72,8 @@ def test_docker_login_with_a_pat(registry, admin, tmp_path):
 def test_private_until_made_public(registry, admin, image):
     owner = admin.user("vis")[:2]
     assert skopeo_push(registry, image, "vis/app:v1", owner).returncode == 0
-    assert skopeo_inspect(registry, "vis/app:v1").returncode != 0, "anonymous pull of a private package"
+    # Anonymous: as a name that does not exist, 401 with a challenge.
+    refused(registry, lambda: skopeo_inspect(registry, "vis/app:v1"), 401, "UNAUTHORIZED", "manifest", None)
     r = Client(registry.base, auth=owner).req("PATCH", "/api/packages/vis/app", json={"visibility": "public"})
     assert r.status_code == 200, r.text
     assert json.loads(skopeo_inspect(registry, "vis/app:v1").stdout)["schemaVersion"] == 2
@@ -60,9 +84,14 @@ def test_who_may_push_and_delete(registry, admin, image):
     reader = admin.user("own", scopes=("read:packages",))[:2]
     stranger = admin.user("stranger")[:2]
     assert skopeo_push(registry, image, "own/app:v1", owner).returncode == 0
-    assert skopeo_push(registry, image, "own/app:v2", reader).returncode != 0, "a read-only token pushed"
-    assert skopeo_push(registry, image, "own/app:v3", stranger).returncode != 0, "pushed into another's namespace"
+    # A read-only token may look at the blobs (they are there) but not put the manifest.
+    refused(registry, lambda: skopeo_push(registry, image, "own/app:v2", reader), 401, "UNAUTHORIZED", "manifest",
+            "own")
+    # Another's private package is not even seen: the first request on it is refused.
+    refused(registry, lambda: skopeo_push(registry, image, "own/app:v3", stranger), 401, "UNAUTHORIZED", "blob",
+            "stranger")
     assert skopeo_inspect(registry, "own/app:v1", reader).returncode == 0
+    assert Client(registry.base, auth=owner).req("GET", "/v2/own/app/tags/list").json()["tags"] == ["v1"]
 
     writer = admin.user("own", scopes=("write:packages",))[:2]
     r = Client(registry.base, auth=writer).req("DELETE", "/v2/own/app/manifests/v1")

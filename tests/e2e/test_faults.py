@@ -145,7 +145,8 @@ def test_a_registry_killed_mid_push_loses_nothing(fragile):
     pulls_intact(c, "crash/kept", "v1", kept)
     # The killed session survived the crash with its multipart upload recorded; expiry
     # aborts it, and the blob pushed since stays whole.
-    assert fragile.d1_rows("SELECT multipart_id IS NOT NULL FROM uploads WHERE id = ?", session) == [(1,)]
+    assert fragile.d1_rows("SELECT multipart_id IS NOT NULL FROM uploads WHERE id = ?", session) == [(1,)], \
+        "the killed session's multipart upload is not recorded with it"
     expire_and_check_cleaned_up(fragile, c, location)
     pulls_intact(c, "crash/app", "v1", manifest)
 
