@@ -4,8 +4,10 @@
 
 pub mod bearer;
 pub mod cached;
+pub mod contract;
 pub mod credentials;
 pub mod identity;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod model;
 pub mod pat;
