@@ -166,12 +166,15 @@ def main():
         print(f"{'met ' if met else 'MISSED'} {name}")
     print(f"\nrequests retried after the dev proxy's restart 503: {len(w.retries)}")
     for retry in w.retries:
-        print(f"  {retry['what']}")
+        print(f"  {retry['what']}: {retry['error'][:120]}")
+    print(f"copies that failed otherwise (no figure): {len(w.failures)}")
+    for failure in w.failures:
+        print(f"  {failure['what']}: {failure['error'][-200:]}")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as fh:
         json.dump({"machine": where, "duration_s": round(time.monotonic() - bench_started), "runs": runs, "raw": raw, "medians": medians, "ratios": ratios,
                    "bundle_kib": {"total": total_kib, "gzip": gzip_kib}, "targets": targets,
-                   "dev_proxy_retries": w.retries}, fh, indent=2)
+                   "dev_proxy_retries": w.retries, "failures": w.failures}, fh, indent=2)
     print(f"\nwritten to {out}")
 
 

@@ -26,6 +26,8 @@ CHUNK = 1 << 20
 # request is retried, and each retry is noted here for the results.
 DEV_PROXY_RESTART = "restarted mid-request"
 retries = []
+# Copies that failed otherwise: no figure, never retried.
+failures = []
 # What pulling clients accept; distribution refuses an OCI manifest to a request without it.
 ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
           "application/vnd.docker.distribution.manifest.v2+json")
@@ -56,7 +58,7 @@ def skopeo_copy(system, what, args, before=lambda attempt: None):
     local dev proxy broke it: skopeo names a 5xx status but never shows its body, so the
     proxy's "restarted mid-request" 503 is told from the Worker's own 503 by the Worker's
     log, which has a line for every answer it gives and none for the proxy's. Any other
-    failure ends the run."""
+    failure is no figure, and is listed in `failures`."""
     for attempt in range(3):
         before(attempt)
         forget_blob_locations()
@@ -69,7 +71,8 @@ def skopeo_copy(system, what, args, before=lambda attempt: None):
         proxy_503 = ("503 Service Unavailable" in r.stderr and worker_503s is not None
                      and system.worker_503s() == worker_503s)
         if not proxy_503:
-            raise RuntimeError(f"{what}: skopeo failed: {r.stderr.strip()[-1000:]}")
+            failures.append({"what": what, "error": r.stderr.strip()[-1000:]})
+            return None, attempt
         retries.append({"what": what, "error": r.stderr.strip()[-300:]})
     retries.append({"what": what, "error": "no figure: every attempt broke"})
     return None, attempt
