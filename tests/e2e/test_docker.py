@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 import uuid
 
 import pytest
@@ -96,15 +97,18 @@ def test_refusals_show_their_reason(registry, admin, docker, creds, name, tmp_pa
     ref = f"{registry.host}/{name}:v1"
     build(docker, tmp_path / "ctx", ref, {"secret.txt": os.urandom(4096)})
 
-    # Not logged in: docker is told to authenticate.
+    # Not logged in, and logged in with a token that only reads: refused at once (docker
+    # would retry a push for about 50 s on an answer it takes for a passing fault).
+    denied = "denied: requested access to the resource is denied"
+    started = time.monotonic()
     out = docker.fails("push", ref)
-    assert "unauthorized: authentication required" in out, out
-
-    # A token that only reads cannot push.
+    assert denied in out and "Retrying" not in out, out
     login, read_only, _ = admin.user("dkreader", scopes=("read:packages",))
     docker.login(registry.host, login, read_only)
+    docker.run("tag", ref, f"{registry.host}/dkreader/app:v1")
     out = docker.fails("push", f"{registry.host}/dkreader/app:v1")
-    assert "denied" in out, out
+    assert denied in out and "Retrying" not in out, out
+    assert time.monotonic() - started < 30
 
     # A private image is, to an anonymous puller, a repository that may not exist.
     docker.login(registry.host, *creds)
@@ -123,7 +127,8 @@ def test_a_120_mb_layer_in_one_unsized_patch_comes_back_byte_for_byte(registry, 
     big.unlink()
     docker.login(registry.host, *creds)
     docker.run("push", ref, timeout=600)
-    logged = [json.loads(line[line.index("{"):]) for line in registry.log_text().splitlines() if name in line]
+    logged = [json.loads(line[line.index("{"):]) for line in registry.log_text().splitlines()
+              if name in line and line.lstrip().startswith("{")]
     patches = [entry for entry in logged if entry.get("method") == "PATCH" and entry.get("repository") == name]
     # docker sends each blob (the layer and the config) in one PATCH without a length.
     assert len(patches) == 2 and all(p["status"] == 202 and p["bytes_in"] is None for p in patches), patches
@@ -146,20 +151,29 @@ def test_a_120_mb_layer_in_one_unsized_patch_comes_back_byte_for_byte(registry, 
 def test_docker_picks_its_platform_from_an_index_pushed_by_skopeo(registry, docker, creds, name, tmp_path):
     src = imagegen.Layout(tmp_path / "src")
     index = imagegen.multi_arch(src, "multi", arches=("arm64", "amd64"))
-    subprocess.run(["skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds",
-                    f"{creds[0]}:{creds[1]}", f"oci:{src.root}:multi", f"docker://{registry.host}/{name}:multi"],
-                   check=True, capture_output=True, timeout=300)
     children = json.loads(src.read(index["digest"]))["manifests"]
     amd64 = next(c for c in children if c["platform"]["architecture"] == "amd64")
     amd64_config = json.loads(src.read(amd64["digest"]))["config"]["digest"]
-    ref = f"{registry.host}/{name}:multi"
 
+    def skopeo_push(tag, *extra):
+        subprocess.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", f"{creds[0]}:{creds[1]}",
+                        *extra, f"oci:{src.root}:multi", f"docker://{registry.host}/{name}:{tag}"],
+                       check=True, capture_output=True, timeout=300)
+
+    # The OCI index as it is, and the same images as a Docker manifest list.
+    skopeo_push("oci", "--preserve-digests")
+    skopeo_push("list", "--format", "v2s2")
     docker.login(registry.host, *creds)
-    listed = json.loads(docker.run("manifest", "inspect", ref).stdout)
+    for tag in ("oci", "list"):
+        ref = f"{registry.host}/{name}:{tag}"
+        docker.run("pull", ref)
+        assert image_id(docker, ref) == amd64_config
+        assert docker.run("image", "inspect", "-f", "{{.Architecture}}", ref).stdout.strip() == "amd64"
+    # Debian's docker 20.10 client cannot parse OCI manifests in `docker manifest`; the
+    # Docker list is what it inspects.
+    listed = json.loads(docker.run("manifest", "inspect", f"{registry.host}/{name}:list").stdout)
+    assert listed["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
     assert sorted(m["platform"]["architecture"] for m in listed["manifests"]) == ["amd64", "arm64"]
-    docker.run("pull", ref)
-    assert image_id(docker, ref) == amd64_config
-    assert docker.run("image", "inspect", "-f", "{{.Architecture}}", ref).stdout.strip() == "amd64"
-    # The registry gave docker the index itself, as pushed.
+    # The registry kept the OCI index byte for byte.
     assert Client(registry.base, auth=creds).req(
-        "HEAD", f"/v2/{name}/manifests/multi").headers["Docker-Content-Digest"] == index["digest"]
+        "HEAD", f"/v2/{name}/manifests/oci").headers["Docker-Content-Digest"] == index["digest"]
