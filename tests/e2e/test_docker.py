@@ -130,8 +130,10 @@ def test_a_120_mb_layer_in_one_unsized_patch_comes_back_byte_for_byte(registry, 
     logged = [json.loads(line[line.index("{"):]) for line in registry.log_text().splitlines()
               if name in line and line.lstrip().startswith("{")]
     patches = [entry for entry in logged if entry.get("method") == "PATCH" and entry.get("repository") == name]
-    # docker sends each blob (the layer and the config) in one PATCH without a length.
-    assert len(patches) == 2 and all(p["status"] == 202 and p["bytes_in"] is None for p in patches), patches
+    # docker sends each blob (the layer and the config) in one PATCH without a length. (It
+    # may send the layer again: local `wrangler dev` fails the request that follows one
+    # longer than about 10 s, see the README's Tests.)
+    assert len(patches) >= 2 and all(p["status"] == 202 and p["bytes_in"] is None for p in patches), patches
 
     docker.run("rmi", ref)
     docker.run("pull", ref, timeout=600)
