@@ -126,7 +126,13 @@ def test_a_120_mb_layer_in_one_unsized_patch_comes_back_byte_for_byte(registry, 
     build(docker, tmp_path / "ctx", ref, {"big.bin": str(big)})
     big.unlink()
     docker.login(registry.host, *creds)
-    docker.run("push", ref, timeout=600)
+    for _ in range(3):
+        # On a loaded machine every one of docker's own five tries can be the request that
+        # follows a PATCH over about 10 s, which local `wrangler dev` fails with a 503.
+        r = docker.run("push", ref, timeout=600, check=False)
+        if r.returncode == 0 or "503 Service Unavailable" not in r.stderr:
+            break
+    assert r.returncode == 0, r.stdout + r.stderr
     logged = [json.loads(line[line.index("{"):]) for line in registry.log_text().splitlines()
               if name in line and line.lstrip().startswith("{")]
     patches = [entry for entry in logged if entry.get("method") == "PATCH" and entry.get("repository") == name]
