@@ -4,12 +4,12 @@
 mod common;
 
 use common::*;
-use edge_registry::registry::maintenance;
 use edge_registry::api::Method::{self, *};
 use edge_registry::lifecycle::downloads::{day, DayCount};
 use edge_registry::lifecycle::webhooks::{signature, Event};
 use edge_registry::oci::{Digest, RepoName};
 use edge_registry::registry::downloads::DownloadIndex;
+use edge_registry::registry::maintenance;
 use edge_registry::registry::ports::Clock;
 use edge_registry::registry::webhooks;
 use futures_executor::block_on;
