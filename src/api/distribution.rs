@@ -1,15 +1,17 @@
 //! The OCI distribution endpoints: each handler reads the request into domain types,
 //! calls one use case and writes the response. No storage logic lives here.
 
+use super::byteranges;
 use super::route::Route;
 use super::{Body, Method, Request, Response};
 use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
 use crate::oci::{Digest, Reference, RepoName};
 use crate::registry::ports::{ChunkSource, Clock, ObjectStore, UploadSession};
 use crate::registry::uploads::MountOutcome;
-use crate::registry::{MetadataStore, Registry};
+use crate::registry::{random_id, MetadataStore, Registry};
 use serde_json::json;
 
 /// Digest-addressed content never changes.
@@ -104,6 +106,16 @@ async fn get_blob<M: MetadataStore, O: ObjectStore, C: Clock>(
                 .header("content-range", format!("bytes {}-{}/{}", span.start, span.end - 1, blob.size)),
             Some(span),
         ),
+        RangeRequest::Multiple(spans) => {
+            let parts = byteranges::multipart(&spans, blob.size, "application/octet-stream", &random_id()?);
+            let mut resp = base(206, parts.length);
+            resp.headers.retain(|(k, _)| k != "content-type");
+            resp = resp.header("content-type", parts.content_type);
+            if !head {
+                resp.body = Body::Object(reg.read_blob_segments(&blob, parts.segments).await?);
+            }
+            return Ok(resp);
+        }
         RangeRequest::Unsatisfiable => {
             let e = RegistryError::RangeInvalid(format!("the blob has {} bytes", blob.size));
             return Ok(Response::error(&e).header("content-range", format!("bytes */{}", blob.size)));
@@ -135,7 +147,11 @@ async fn start_upload<M: MetadataStore, O: ObjectStore, C: Clock>(
         reg.upload_whole(repo, &digest, req.content_length(), body).await?;
         return Ok(blob_created(repo, &digest));
     }
-    let session = reg.start_upload(repo).await?;
+    let algorithm = match req.query("digest-algorithm") {
+        Some(a) => Algorithm::parse(a)?,
+        None => Algorithm::Sha256,
+    };
+    let session = reg.start_upload(repo, algorithm).await?;
     Ok(upload_accepted(reg, 202, &session))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod app;
+mod byteranges;
 pub mod catalog;
 pub mod distribution;
 pub mod gate;

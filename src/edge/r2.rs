@@ -1,9 +1,11 @@
 //! `ObjectStore` over an R2 bucket.
 
 use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
-use crate::registry::ports::{ObjectStore, PartTag};
-use worker::{Bucket, Range, ResponseBody, UploadedPart};
+use crate::oci::{Digest, DigestHasher};
+use crate::registry::ports::{ObjectStore, PartTag, Segment};
+use worker::{Bucket, ByteStream, Range, ResponseBody, UploadedPart};
 
 pub struct R2Objects {
     bucket: Bucket,
@@ -51,8 +53,31 @@ impl ObjectStore for R2Objects {
         }
     }
 
+    async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<ResponseBody> {
+        let (bucket, key) = (self.bucket.clone(), key.to_string());
+        let state = Segments { bucket, key, rest: segments.into_iter(), reading: None, failed: false };
+        let stream = futures_util::stream::unfold(state, Segments::next);
+        let (_, body) = worker::Response::from_stream(stream).map_err(r2_err("stream"))?.into_parts();
+        Ok(body)
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.bucket.delete(key).await.map_err(r2_err("delete"))
+    }
+
+    async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
+        use futures_util::StreamExt;
+        let Some(object) = self.bucket.get(key).execute().await.map_err(r2_err("get"))? else {
+            return Ok(None);
+        };
+        let mut hasher = DigestHasher::new(algorithm);
+        if let Some(body) = object.body() {
+            let mut stream = body.stream().map_err(r2_err("body"))?;
+            while let Some(chunk) = stream.next().await {
+                hasher.update(&chunk.map_err(r2_err("read"))?);
+            }
+        }
+        Ok(Some(hasher.finish()))
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
@@ -76,6 +101,47 @@ impl ObjectStore for R2Objects {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
         upload.abort().await.map_err(r2_err("abort multipart"))
+    }
+}
+
+/// The state of a composed stream: what is left and the ranged read in progress.
+struct Segments {
+    bucket: Bucket,
+    key: String,
+    rest: std::vec::IntoIter<Segment>,
+    reading: Option<ByteStream>,
+    failed: bool,
+}
+
+impl Segments {
+    async fn next(mut self) -> Option<(worker::Result<Vec<u8>>, Self)> {
+        use futures_util::StreamExt;
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(reading) = self.reading.as_mut() {
+                match reading.next().await {
+                    Some(Ok(chunk)) => return Some((Ok(chunk), self)),
+                    Some(Err(e)) => return Some((Err(e), Segments { failed: true, ..self })),
+                    None => self.reading = None,
+                }
+            }
+            match self.rest.next()? {
+                Segment::Bytes(b) => return Some((Ok(b), self)),
+                Segment::Span(span) => match self.open(span).await {
+                    Ok(stream) => self.reading = Some(stream),
+                    Err(e) => return Some((Err(e), Segments { failed: true, ..self })),
+                },
+            }
+        }
+    }
+
+    async fn open(&self, span: ByteSpan) -> worker::Result<ByteStream> {
+        let range = Range::OffsetWithLength { offset: span.start, length: span.len() };
+        let object = self.bucket.get(&self.key).range(range).execute().await?;
+        let body = object.and_then(|o| o.body()).ok_or_else(|| worker::Error::RustError("object missing".into()))?;
+        body.stream()
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::ports::*;
 use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
 use std::cell::{Cell, RefCell};
@@ -67,9 +68,26 @@ impl ObjectStore for MemoryObjects {
         }))
     }
 
+    async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<Vec<u8>> {
+        let objects = self.objects.borrow();
+        let object = objects.get(key).ok_or_else(|| RegistryError::internal(format!("object {key} is missing")))?;
+        let mut out = Vec::new();
+        for segment in segments {
+            match segment {
+                Segment::Bytes(b) => out.extend(b),
+                Segment::Span(s) => out.extend_from_slice(&object[s.start as usize..s.end as usize]),
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.objects.borrow_mut().remove(key);
         Ok(())
+    }
+
+    async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
+        Ok(self.objects.borrow().get(key).map(|b| Digest::of(algorithm, b)))
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {

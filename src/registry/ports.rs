@@ -4,6 +4,7 @@
 
 use super::versions::VersionDetails;
 use crate::error::Result;
+use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,14 @@ pub async fn read_small(body: &mut impl ChunkSource, limit: usize, what: &str) -
     Ok(bytes)
 }
 
+/// A piece of a composed response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Bytes(Vec<u8>),
+    /// A span of the stored object.
+    Span(ByteSpan),
+}
+
 /// One uploaded part of a multipart object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartTag {
@@ -53,7 +62,14 @@ pub trait ObjectStore {
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Reads an object, or a span of it, as a stream.
     async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<Self::Reader>>;
+    /// One stream of `segments`: given bytes, and spans of the object at `key`, each span
+    /// read with one ranged read, opened only when the reader reaches it (a multi-range
+    /// answer holds no part whole and keeps at most one read open).
+    async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<Self::Reader>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// The digest of a stored object in `algorithm`, read as a stream (closing an upload
+    /// with a digest of another algorithm than the session hashed in).
+    async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>>;
 
     /// Starts a multipart upload to `key`; returns its id.
     async fn create_multipart(&self, key: &str) -> Result<String>;
