@@ -187,3 +187,79 @@ fn several_ranges_answer_multipart_byteranges() {
     let r = send(&reg, Get, &url, &[("range", "bytes=1000-1100,2000-")], Chunks::none());
     assert_eq!((r.status, r.header("content-range")), (416, Some("bytes */1000")));
 }
+
+#[test]
+fn a_manifest_read_by_an_impossible_reference_is_unknown_and_a_write_invalid() {
+    let reg = registry();
+    push_image(&reg, REPO, "latest", b"layer");
+    for reference in [".INVALID_MANIFEST_NAME", "-tag", "sha256:xyz", &"t".repeat(129)] {
+        let url = format!("/v2/{REPO}/manifests/{reference}");
+        for method in [Get, Head] {
+            let r = send(&reg, method, &url, &[], Chunks::none());
+            assert_eq!(r.status, 404, "{method:?} {reference}");
+            if method == Get {
+                assert_eq!(r.code(), "MANIFEST_UNKNOWN");
+            }
+        }
+        let r = put_manifest(&reg, REPO, reference, &image_manifest(&digest_of(b"{}"), &[], ""));
+        assert_eq!(r.status, 400, "PUT {reference}");
+    }
+    // An invalid repository name is still that.
+    assert_eq!(get(&reg, "/v2/alice/App/manifests/latest").code(), "NAME_INVALID");
+}
+
+#[test]
+fn a_push_by_digest_takes_several_tags() {
+    let reg = registry();
+    let config = push_blob(&reg, REPO, b"{}");
+    let body = image_manifest(&config, &[], "");
+    let d = digest_of(&body);
+    let r = send(
+        &reg,
+        Put,
+        &format!("/v2/{REPO}/manifests/{d}?tag=1.2.3&tag=1.2&tag=latest&tag=1.2"),
+        &[("content-type", OCI_MANIFEST)],
+        Chunks::one(&body),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("oci-tag"), Some("1.2.3, 1.2, latest"));
+    for tag in ["1.2.3", "1.2", "latest"] {
+        let r = get(&reg, &format!("/v2/{REPO}/manifests/{tag}"));
+        assert_eq!((r.status, r.header("docker-content-digest")), (200, Some(d.as_str())), "{tag}");
+    }
+    // One invalid tag refuses the push and changes nothing.
+    let other = image_manifest(&config, &[], r#","annotations":{"x":"y"}"#);
+    let od = digest_of(&other);
+    let r = send(
+        &reg,
+        Put,
+        &format!("/v2/{REPO}/manifests/{od}?tag=ok&tag=-bad"),
+        &[("content-type", OCI_MANIFEST)],
+        Chunks::one(&other),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/ok")).status, 404);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/{od}")).status, 404);
+}
+
+#[test]
+fn referrers_carry_annotations_too_large_to_keep_with_the_record() {
+    let reg = registry();
+    let subject = push_image(&reg, REPO, "latest", b"layer");
+    let config = push_blob(&reg, REPO, b"{}");
+    // 390 annotations of 10,000 bytes, as the conformance suite's large manifest.
+    let annotations: serde_json::Map<String, serde_json::Value> =
+        (0..390).map(|i| (format!("large-annotation-{i}"), "A".repeat(10_000).into())).collect();
+    let extra = format!(
+        r#","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}},"annotations":{}"#,
+        serde_json::Value::Object(annotations.clone())
+    );
+    let body = image_manifest(&config, &[], &extra);
+    assert!(body.len() > 3_900_000 && body.len() < 4 << 20);
+    let r = put_manifest(&reg, REPO, "large", &body);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/large")).body, body);
+    let r = get(&reg, &format!("/v2/{REPO}/referrers/{subject}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["manifests"][0]["annotations"], serde_json::Value::Object(annotations));
+}

@@ -115,7 +115,7 @@ where
     trace.route = "unknown";
     let route = match route::Route::parse(&req.path) {
         None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
-        Some(r) => r?,
+        Some(r) => r.map_err(|e| unfindable_on_read(req, e))?,
     };
     trace.route = route.name();
     trace.repository = route.repo().map(|r| r.to_string());
@@ -170,6 +170,20 @@ where
         resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
     }
     Ok(())
+}
+
+/// A manifest read whose reference could never name anything (not a valid tag, nor a
+/// digest) finds nothing: 404, like any reference that is not there. Writes keep the 400
+/// that says what is wrong.
+fn unfindable_on_read(req: &Request, e: RegistryError) -> RegistryError {
+    let read = matches!(req.method, super::Method::Get | super::Method::Head);
+    let manifest = req.path.rsplit('/').nth(1) == Some("manifests");
+    match e {
+        RegistryError::ManifestInvalid(_) | RegistryError::DigestInvalid(_) if read && manifest => {
+            RegistryError::ManifestUnknown
+        }
+        e => e,
+    }
 }
 
 fn truncated(s: &str) -> String {

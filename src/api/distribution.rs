@@ -8,8 +8,8 @@ use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
-use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore, UploadSession};
+use crate::oci::{Digest, Reference, RepoName, Tag};
+use crate::registry::ports::{Annotations, ChunkSource, Clock, ObjectStore, UploadSession};
 use crate::registry::uploads::MountOutcome;
 use crate::registry::{random_id, MetadataStore, Registry};
 use serde_json::json;
@@ -52,13 +52,19 @@ pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
             get_manifest(reg, &repo, &reference, m == Head).await
         }
         (Route::Manifest { repo, reference }, Put) => {
-            let pushed = reg.push_manifest(&repo, &reference, req.header("content-type"), body).await?;
+            let more_tags =
+                req.query.iter().filter(|(k, _)| k == "tag").map(|(_, v)| Tag::parse(v)).collect::<Result<Vec<_>>>()?;
+            let pushed = reg.push_manifest(&repo, &reference, &more_tags, req.header("content-type"), body).await?;
             let mut r = Response::new(201)
                 .header("location", format!("/v2/{repo}/manifests/{}", pushed.digest))
                 .header("docker-content-digest", pushed.digest.to_string())
                 .header("content-length", "0");
             if let Some(subject) = pushed.subject {
                 r = r.header("oci-subject", subject.to_string());
+            }
+            if !more_tags.is_empty() {
+                let tags: Vec<&str> = pushed.tags.iter().map(Tag::as_str).collect();
+                r = r.header("oci-tag", tags.join(", "));
             }
             Ok(r)
         }
@@ -230,10 +236,10 @@ async fn referrers<M: MetadataStore, O: ObjectStore, C: Clock>(
             if let Some(t) = &m.artifact_type {
                 d["artifactType"] = json!(t);
             }
-            if let Some(a) =
-                m.annotations_json.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-            {
-                d["annotations"] = a;
+            if let Annotations::Kept(a) = &m.annotations {
+                if let Ok(a) = serde_json::from_str::<serde_json::Value>(a) {
+                    d["annotations"] = a;
+                }
             }
             d
         })

@@ -89,6 +89,18 @@ impl BlobIndex for D1Metadata {
         self.0.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(BlobRow::record).transpose()
     }
 
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let sql = "SELECT j.value FROM json_each(?2) j WHERE NOT EXISTS \
+                   (SELECT 1 FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                    WHERE rb.repository = ?1 AND rb.digest = j.value)";
+        let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
+        rows.iter().map(|r| digest(&r.value)).collect()
+    }
+
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
         let d = s(blob.digest.to_string());
         let statements = vec![
@@ -266,6 +278,7 @@ struct ManifestRow {
     artifact_type: Option<String>,
     subject: Option<String>,
     annotations: Option<String>,
+    annotations_elsewhere: u8,
     details: Option<String>,
 }
 
@@ -277,7 +290,11 @@ impl ManifestRow {
             size: self.size,
             artifact_type: self.artifact_type,
             subject: self.subject.as_deref().map(digest).transpose()?,
-            annotations_json: self.annotations,
+            annotations: match (self.annotations, self.annotations_elsewhere) {
+                (_, 1) => Annotations::InManifest,
+                (Some(json), _) => Annotations::Kept(json),
+                (None, _) => Annotations::None,
+            },
             // Details only feed package pages: unreadable ones show as unknown.
             details: self.details.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
         })
@@ -301,9 +318,36 @@ const UNTAGGED: &str = "rm.pushed_at < ?2 \
     AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repository_manifests s ON s.digest = m.subject \
                     WHERE m.digest = rm.digest AND s.repository = ?1)";
 
-const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.details";
-/// D1 binds at most 100 values per statement: references go in groups.
-const REFERENCES_PER_STATEMENT: usize = 45;
+const MANIFEST_COLUMNS: &str =
+    "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.annotations_elsewhere, m.details";
+/// Digests go to D1 as one JSON array per statement (`json_each`), in groups that keep each
+/// value far below D1's 2 MB limit (a sha512 digest is 135 bytes), all in one batch.
+const DIGESTS_PER_STATEMENT: usize = 1000;
+
+/// `digests` as JSON arrays of at most `DIGESTS_PER_STATEMENT` each.
+fn digest_groups(digests: &[Digest]) -> Vec<JsValue> {
+    digests
+        .chunks(DIGESTS_PER_STATEMENT)
+        .map(|g| s(serde_json::Value::from(g.iter().map(|d| d.to_string()).collect::<Vec<_>>()).to_string()))
+        .collect()
+}
+
+/// Runs one statement per group of `digests` (bound as ?2 after `repo` as ?1) in one batch;
+/// returns the rows of all.
+async fn rows_per_group<T: for<'de> Deserialize<'de>>(
+    db: &D1Access,
+    sql: &str,
+    repo: &RepoName,
+    digests: &[Digest],
+) -> Result<Vec<T>> {
+    let statements =
+        digest_groups(digests).into_iter().map(|g| db.stmt(sql, &[s(repo.as_str()), g])).collect::<Result<Vec<_>>>()?;
+    let mut rows = Vec::new();
+    for result in db.batch(statements).await? {
+        rows.extend(result.results::<T>().map_err(d1_err)?);
+    }
+    Ok(rows)
+}
 
 impl ManifestIndex for D1Metadata {
     async fn commit_manifest(
@@ -311,14 +355,19 @@ impl ManifestIndex for D1Metadata {
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()> {
         let d = s(m.digest.to_string());
         let details = serde_json::to_string(&m.details).map_err(RegistryError::internal)?;
+        let (annotations, elsewhere) = match &m.annotations {
+            Annotations::None => (None, 0),
+            Annotations::Kept(json) => (Some(json), 0),
+            Annotations::InManifest => (None, 1),
+        };
         let mut statements = vec![self.0.stmt(
-            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details, \
+               annotations_elsewhere) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details)",
             &[
                 d.clone(),
@@ -326,29 +375,31 @@ impl ManifestIndex for D1Metadata {
                 n(m.size),
                 opt(m.artifact_type.as_ref()),
                 opt(m.subject.as_ref().map(|x| x.to_string())),
-                opt(m.annotations_json.as_ref()),
+                opt(annotations),
                 n(now_ms),
                 s(details),
+                n(elsewhere),
             ],
         )?];
-        for group in references.chunks(REFERENCES_PER_STATEMENT) {
-            let values: Vec<String> = (0..group.len()).map(|i| format!("(?1, ?{})", i + 2)).collect();
-            let sql =
-                format!("INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}", values.join(", "));
-            let mut args = vec![d.clone()];
-            args.extend(group.iter().map(|c| s(c.to_string())));
-            statements.push(self.0.stmt(&sql, &args)?);
+        for group in digest_groups(references) {
+            statements.push(self.0.stmt(
+                "INSERT OR IGNORE INTO manifest_references (manifest, child) SELECT ?1, value FROM json_each(?2)",
+                &[d.clone(), group],
+            )?);
         }
         statements.push(self.repository_stmt(repo, now_ms)?);
         statements.push(self.0.stmt(
             "INSERT OR REPLACE INTO repository_manifests (repository, digest, pushed_at) VALUES (?1, ?2, ?3)",
             &[s(repo.as_str()), d.clone(), n(now_ms)],
         )?);
-        if let Some(t) = tag {
+        if !tags.is_empty() {
+            let tags = serde_json::Value::from(tags.iter().map(Tag::as_str).collect::<Vec<_>>()).to_string();
+            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
             statements.push(self.0.stmt(
-                "INSERT INTO tags (repository, tag, digest, updated_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-                &[s(repo.as_str()), s(t.as_str()), d, n(now_ms)],
+                "INSERT INTO tags (repository, tag, digest, updated_at) SELECT ?1, value, ?3, ?4 FROM json_each(?2) \
+                 WHERE true ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, \
+                 updated_at = excluded.updated_at",
+                &[s(repo.as_str()), s(tags), d, n(now_ms)],
             )?);
         }
         self.0.batch(statements).await.map(|_| ())
@@ -364,6 +415,19 @@ impl ManifestIndex for D1Metadata {
             .await?
             .map(ManifestRow::record)
             .transpose()
+    }
+
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            digest: String,
+            total_size: Option<u64>,
+        }
+        let sql = "SELECT rm.digest, json_extract(m.details, '$.total_size') AS total_size \
+                   FROM json_each(?2) j JOIN repository_manifests rm ON rm.repository = ?1 AND rm.digest = j.value \
+                   JOIN manifests m ON m.digest = rm.digest";
+        let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
+        rows.into_iter().map(|r| Ok((digest(&r.digest)?, r.total_size.unwrap_or(0)))).collect()
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {

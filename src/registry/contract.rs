@@ -212,7 +212,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         size: 42,
         artifact_type: Some("application/x-test".into()),
         subject,
-        annotations_json: Some(r#"{"a":"b"}"#.into()),
+        annotations: Annotations::Kept(r#"{"a":"b"}"#.into()),
         details: VersionDetails {
             total_size: 4242,
             platforms: vec!["linux/arm64".into()],
@@ -224,9 +224,9 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let two = record("two", Some(subject.clone()));
     let latest = Tag::parse("latest").map_err(|e| e.to_string())?;
     let refs: Vec<Digest> = (0..120).map(|i| digest(u, &format!("ref{i}"))).collect();
-    ok(m.commit_manifest(&r, &one, &refs, Some(&latest), 1).await, "commit one")?;
+    ok(m.commit_manifest(&r, &one, &refs, std::slice::from_ref(&latest), 1).await, "commit one")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag")? == Some(one.digest.clone()), "the tag points at the manifest")?;
-    ok(m.commit_manifest(&r, &two, &[], Some(&latest), 2).await, "commit two")?;
+    ok(m.commit_manifest(&r, &two, &[], std::slice::from_ref(&latest), 2).await, "commit two")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag moved")? == Some(two.digest.clone()), "a tag moves")?;
     ensure(ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(one.clone()), "records load as saved")?;
     ensure(
@@ -235,9 +235,27 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     )?;
     ensure(ok(m.referrers(&repo(u, "x"), &subject).await, "referrers x")?.is_empty(), "referrers are per repository")?;
 
+    // Several tags in one commit; lookups of many digests in one call.
+    let (v1, v2) = (Tag::parse("v1").map_err(|e| e.to_string())?, Tag::parse("v2").map_err(|e| e.to_string())?);
+    let big = ManifestRecord { annotations: Annotations::InManifest, ..record("big", None) };
+    ok(m.commit_manifest(&r, &big, &[], &[v1.clone(), v2.clone()], 2).await, "commit two tags")?;
+    for t in [&v1, &v2] {
+        ensure(ok(m.tag_target(&r, t).await, "tags")? == Some(big.digest.clone()), "every tag of a commit points")?;
+    }
+    ensure(ok(m.linked_manifest(&r, &big.digest).await, "big")? == Some(big.clone()), "annotations kept elsewhere")?;
+    let many: Vec<Digest> = (0..2500).map(|i| digest(u, &format!("child{i}"))).chain([big.digest.clone()]).collect();
+    let sizes = ok(m.linked_manifest_sizes(&r, &many).await, "sizes")?;
+    ensure(sizes == vec![(big.digest.clone(), 4242)], "sizes of the linked manifests among many")?;
+    let layer = BlobRecord { digest: digest(u, "m-layer"), object_key: format!("blobs/{u}-m-layer"), size: 1 };
+    ok(m.commit_blob(&r, &layer, 1).await, "commit layer")?;
+    let mut asked = many.clone();
+    asked.insert(1200, layer.digest.clone());
+    ensure(ok(m.unlinked_blobs(&r, &asked).await, "unlinked")? == many, "the unlinked blobs among many")?;
+    ok(m.unlink_manifest(&r, &big.digest).await, "unlink big")?;
+
     for t in ["b", "a", "c"] {
         let tag = Tag::parse(t).map_err(|e| e.to_string())?;
-        ok(m.commit_manifest(&r, &one, &[], Some(&tag), 3).await, "tag more")?;
+        ok(m.commit_manifest(&r, &one, &[], std::slice::from_ref(&tag), 3).await, "tag more")?;
     }
     ensure(ok(m.list_tags(&r, None, 2).await, "list")? == ["a", "b"], "tags list in order with a limit")?;
     ensure(ok(m.list_tags(&r, Some("b"), 10).await, "list after")? == ["c", "latest"], "tags list after `last`")?;
@@ -256,7 +274,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let needed = BlobRecord { digest: refs[0].clone(), object_key: format!("blobs/{u}-needed"), size: 1 };
     ok(m.commit_blob(&r, &needed, 1).await, "commit needed")?;
     ok(m.unlink_blob(&r, &needed.digest).await, "unlink needed")?;
-    ok(m.commit_manifest(&r, &one, &refs, None, 4).await, "relink one")?;
+    ok(m.commit_manifest(&r, &one, &refs, &[], 4).await, "relink one")?;
     ensure(!ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget needed")?, "a needed blob is kept")?;
     ok(m.unlink_manifest(&r, &one.digest).await, "unlink one again")?;
     ensure(ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget unneeded")?, "then it is an orphan")
@@ -271,16 +289,16 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         size: 7,
         artifact_type: None,
         subject: None,
-        annotations_json: None,
+        annotations: Annotations::None,
         details: VersionDetails { total_size: 70, ..Default::default() },
     };
     let (one, two, three) = (record("t1"), record("t2"), record("t3"));
     let layer = BlobRecord { digest: digest(u, "t-layer"), object_key: format!("blobs/{u}-t-layer"), size: 3 };
     ok(m.commit_blob(&r, &layer, 1).await, "commit layer")?;
-    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), Some(&tag("a")?), 10).await, "commit one")?;
-    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), Some(&tag("b")?), 20).await, "commit two")?;
-    ok(m.commit_manifest(&r, &two, &[], Some(&tag("c")?), 20).await, "tag two again")?;
-    ok(m.commit_manifest(&r, &three, &[], None, 30).await, "commit three")?;
+    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), &[tag("a")?], 10).await, "commit one")?;
+    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), &[tag("b")?], 20).await, "commit two")?;
+    ok(m.commit_manifest(&r, &two, &[], &[tag("c")?], 20).await, "tag two again")?;
+    ok(m.commit_manifest(&r, &three, &[], &[], 30).await, "commit three")?;
 
     let versions = ok(m.versions(&r, 10).await, "versions")?;
     let listed: Vec<(Digest, u64, Vec<String>)> =
@@ -315,7 +333,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     let del_two = deletion("v2b", Some(&two), 50);
     ok(m.trash(&del_two).await, "trash two again")?;
-    ok(m.commit_manifest(&r, &one, &[], Some(&tag("b")?), 55).await, "reuse tag b")?;
+    ok(m.commit_manifest(&r, &one, &[], &[tag("b")?], 55).await, "reuse tag b")?;
     ensure(
         ok(m.restore(&del_two).await, "restore over tag")? == Restored::NameReused,
         "a reused tag blocks a restore",
@@ -335,7 +353,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     let del_pkg = deletion("p2", None, 70);
     ok(m.trash(&del_pkg).await, "trash package again")?;
-    ok(m.commit_manifest(&r, &three, &[], None, 75).await, "reuse the name")?;
+    ok(m.commit_manifest(&r, &three, &[], &[], 75).await, "reuse the name")?;
     ensure(ok(m.restore(&del_pkg).await, "restore reused")? == Restored::NameReused, "a reused name blocks a restore")?;
     ensure(
         ok(m.expired_deletions(71, 100).await, "expired")?.iter().any(|d| d.id == del_pkg.id),
@@ -355,20 +373,20 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         size: 5,
         artifact_type: None,
         subject,
-        annotations_json: None,
+        annotations: Annotations::None,
         details: VersionDetails::default(),
     };
     let (old, child, index, tagged) =
         (record("u-old", None), record("u-child", None), record("u-index", None), record("u-tagged", None));
     let referrer = record("u-sig", Some(tagged.digest.clone()));
     let v1 = Tag::parse("v1").map_err(|e| e.to_string())?;
-    ok(m.commit_manifest(&r, &old, &[], None, 10).await, "old")?;
-    ok(m.commit_manifest(&r, &child, &[], None, 10).await, "child")?;
-    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), None, 10).await, "index")?;
-    ok(m.commit_manifest(&r, &tagged, &[], Some(&v1), 10).await, "tagged")?;
-    ok(m.commit_manifest(&r, &referrer, &[], None, 10).await, "referrer")?;
+    ok(m.commit_manifest(&r, &old, &[], &[], 10).await, "old")?;
+    ok(m.commit_manifest(&r, &child, &[], &[], 10).await, "child")?;
+    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), &[], 10).await, "index")?;
+    ok(m.commit_manifest(&r, &tagged, &[], std::slice::from_ref(&v1), 10).await, "tagged")?;
+    ok(m.commit_manifest(&r, &referrer, &[], &[], 10).await, "referrer")?;
     let young = record("u-young", None);
-    ok(m.commit_manifest(&r, &young, &[], None, 30).await, "young")?;
+    ok(m.commit_manifest(&r, &young, &[], &[], 30).await, "young")?;
 
     let found = ok(m.untagged_manifests(&r, 20, 100).await, "untagged")?;
     let mut expected = vec![old.digest.clone(), index.digest.clone()];
@@ -378,7 +396,7 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(sorted == expected, "untagged: not tagged, not in a linked index, not a referrer, old enough")?;
     ensure(ok(m.untagged_manifests(&r, 20, 1).await, "limit")?.len() == 1, "untagged takes a limit")?;
     let v0 = Tag::parse("v0").map_err(|e| e.to_string())?;
-    ok(m.commit_manifest(&r, &old, &[], Some(&v0), 25).await, "tag old meanwhile")?;
+    ok(m.commit_manifest(&r, &old, &[], std::slice::from_ref(&v0), 25).await, "tag old meanwhile")?;
     ensure(!ok(m.forget_untagged(&r, &old.digest, 20).await, "forget tagged")?, "a manifest tagged meanwhile stays")?;
     ensure(ok(m.forget_untagged(&r, &index.digest, 20).await, "forget index")?, "an untagged one goes")?;
     ensure(ok(m.linked_manifest(&r, &index.digest).await, "gone")?.is_none(), "and is no longer linked")?;

@@ -1,21 +1,33 @@
 //! Pushing, pulling and deleting manifests; tags and referrers.
 
 use super::keys;
-use super::ports::{read_small, ChunkSource, Clock, ManifestRecord, ObjectStore};
+use super::ports::{read_small, Annotations, ChunkSource, Clock, ManifestRecord, ObjectStore, MAX_KEPT_ANNOTATIONS};
 use super::{MetadataStore, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::{Manifest, ManifestKind, MAX_MANIFEST_BYTES};
-use crate::oci::{Digest, DigestHasher, Reference, RepoName};
+use crate::oci::{Digest, Reference, RepoName, Tag};
+use std::collections::{HashMap, HashSet};
 
 /// The most tags one listing returns.
 pub const MAX_TAGS_PER_PAGE: u32 = 1000;
+
+/// The most `?tag=` parameters one push takes (the spec asks for at least 10).
+pub const MAX_TAGS_PER_PUSH: usize = 32;
 
 /// A manifest accepted by a push.
 #[derive(Debug)]
 pub struct Pushed {
     pub digest: Digest,
     pub subject: Option<Digest>,
+    /// The tags now pointing at it.
+    pub tags: Vec<Tag>,
+}
+
+/// Each digest once, in first-seen order: a manifest may list one descriptor many times.
+fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<Digest> {
+    let mut seen = HashSet::new();
+    digests.filter(|d| seen.insert(*d)).cloned().collect()
 }
 
 /// A page of tags.
@@ -27,10 +39,14 @@ pub struct TagPage {
 }
 
 impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+    /// Stores a manifest and points the reference's tag, if it is one, and `more_tags` at
+    /// it (the `?tag=` parameters of a push by digest). Metadata round trips stay the same
+    /// whatever the number of descriptors.
     pub async fn push_manifest(
         &self,
         repo: &RepoName,
         reference: &Reference,
+        more_tags: &[Tag],
         content_type: Option<&str>,
         body: &mut impl ChunkSource,
     ) -> Result<Pushed> {
@@ -38,21 +54,29 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
             Reference::Digest(d) => d.algorithm(),
             Reference::Tag(_) => Algorithm::Sha256,
         };
+        if more_tags.len() > MAX_TAGS_PER_PUSH {
+            return Err(RegistryError::TooLarge(format!("more than {MAX_TAGS_PER_PUSH} tags in one push")));
+        }
         let bytes = read_small(body, MAX_MANIFEST_BYTES, "a manifest").await?;
-        let mut hasher = DigestHasher::new(algorithm);
-        hasher.update(&bytes);
-        let digest = hasher.finish();
+        let digest = Digest::of(algorithm, &bytes);
         if let Reference::Digest(claimed) = reference {
             if claimed != &digest {
                 return Err(RegistryError::DigestInvalid(format!("manifest hashes to {digest}, not {claimed}")));
             }
         }
         let manifest = Manifest::parse(&bytes, content_type)?;
-        self.check_references(repo, &manifest).await?;
+        let child_sizes = self.check_references(repo, &manifest).await?;
 
         let references: Vec<Digest> = match manifest.kind {
-            ManifestKind::Image => manifest.required_blobs().cloned().collect(),
-            ManifestKind::Index => manifest.children.iter().map(|c| c.digest.clone()).collect(),
+            ManifestKind::Image => unique(manifest.required_blobs()),
+            ManifestKind::Index => unique(manifest.children.iter().map(|c| &c.digest)),
+        };
+        let annotations = match manifest.annotations.is_empty() {
+            true => Annotations::None,
+            false => match serde_json::to_string(&manifest.annotations).map_err(RegistryError::internal)? {
+                json if json.len() <= MAX_KEPT_ANNOTATIONS => Annotations::Kept(json),
+                _ => Annotations::InManifest,
+            },
         };
         let record = ManifestRecord {
             digest: digest.clone(),
@@ -60,34 +84,41 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
             size: bytes.len() as u64,
             artifact_type: manifest.effective_artifact_type().map(str::to_string),
             subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
-            annotations_json: (!manifest.annotations.is_empty())
-                .then(|| serde_json::to_string(&manifest.annotations))
-                .transpose()
-                .map_err(RegistryError::internal)?,
-            details: self.version_details(repo, &manifest, bytes.len() as u64).await?,
+            annotations,
+            details: self.version_details(repo, &manifest, bytes.len() as u64, &child_sizes).await?,
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
-        let tag = match reference {
-            Reference::Tag(t) => Some(t),
-            Reference::Digest(_) => None,
+        let mut tags: Vec<Tag> = match reference {
+            Reference::Tag(t) => vec![t.clone()],
+            Reference::Digest(_) => vec![],
         };
-        self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await?;
-        Ok(Pushed { digest, subject: record.subject })
+        for t in more_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        self.meta.commit_manifest(repo, &record, &references, &tags, self.now()).await?;
+        Ok(Pushed { digest, subject: record.subject, tags })
     }
 
     /// Every blob an image needs, and every child of an index, must be in the repository.
-    async fn check_references(&self, repo: &RepoName, manifest: &Manifest) -> Result<()> {
-        for digest in manifest.required_blobs() {
-            if self.meta.linked_blob(repo, digest).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(digest.to_string()));
+    /// Returns the children's total sizes.
+    async fn check_references(&self, repo: &RepoName, manifest: &Manifest) -> Result<HashMap<Digest, u64>> {
+        let blobs = unique(manifest.required_blobs());
+        if !blobs.is_empty() {
+            if let Some(missing) = self.meta.unlinked_blobs(repo, &blobs).await?.first() {
+                return Err(RegistryError::ManifestBlobUnknown(missing.to_string()));
             }
         }
-        for child in &manifest.children {
-            if self.meta.linked_manifest(repo, &child.digest).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(child.digest.to_string()));
-            }
+        let children = unique(manifest.children.iter().map(|c| &c.digest));
+        if children.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(())
+        let sizes: HashMap<Digest, u64> = self.meta.linked_manifest_sizes(repo, &children).await?.into_iter().collect();
+        match children.iter().find(|c| !sizes.contains_key(c)) {
+            Some(missing) => Err(RegistryError::ManifestBlobUnknown(missing.to_string())),
+            None => Ok(sizes),
+        }
     }
 
     /// The manifest a tag or digest names in `repo`.
@@ -163,6 +194,20 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         if let Some(wanted) = artifact_type {
             found.retain(|m| m.artifact_type.as_deref() == Some(wanted));
         }
+        for record in found.iter_mut().filter(|m| m.annotations == Annotations::InManifest) {
+            record.annotations = Annotations::Kept(self.stored_annotations(record).await?);
+        }
         Ok(found)
+    }
+
+    /// The annotations of a manifest too large to keep them with its record.
+    async fn stored_annotations(&self, record: &ManifestRecord) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Only {
+            annotations: serde_json::Map<String, serde_json::Value>,
+        }
+        let only: Only =
+            serde_json::from_slice(&self.manifest_bytes(record).await?).map_err(RegistryError::internal)?;
+        serde_json::to_string(&only.annotations).map_err(RegistryError::internal)
     }
 }

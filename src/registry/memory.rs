@@ -209,6 +209,12 @@ impl BlobIndex for MemoryMetadata {
         Ok(s.blob_links.contains_key(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
     }
 
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>> {
+        let s = self.state.borrow();
+        let linked = |d: &Digest| s.blob_links.contains_key(&(repo.clone(), d.clone())) && s.blobs.contains_key(d);
+        Ok(digests.iter().filter(|d| !linked(d)).cloned().collect())
+    }
+
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
         let mut s = self.state.borrow_mut();
         s.blob_created.entry(blob.digest.clone()).or_insert(now_ms);
@@ -311,14 +317,14 @@ impl ManifestIndex for MemoryMetadata {
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
         s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
         s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
         s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
-        if let Some(t) = tag {
+        for t in tags {
             s.tags.insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
         }
         s.repositories.insert(repo.clone());
@@ -331,6 +337,15 @@ impl ManifestIndex for MemoryMetadata {
             .contains_key(&(repo.clone(), digest.clone()))
             .then(|| s.manifests.get(digest).cloned())
             .flatten())
+    }
+
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        let s = self.state.borrow();
+        Ok(digests
+            .iter()
+            .filter(|d| s.manifest_links.contains_key(&(repo.clone(), (*d).clone())))
+            .filter_map(|d| s.manifests.get(d).map(|m| (d.clone(), m.details.total_size)))
+            .collect())
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {

@@ -114,11 +114,25 @@ pub struct ManifestRecord {
     pub size: u64,
     pub artifact_type: Option<String>,
     pub subject: Option<Digest>,
-    /// The manifest's own annotations, as JSON (copied into referrers listings).
-    pub annotations_json: Option<String>,
+    /// The manifest's own annotations (copied into referrers listings).
+    pub annotations: Annotations,
     /// What the package page shows of it.
     pub details: VersionDetails,
 }
+
+/// A manifest's annotations as its record keeps them. Metadata rows are bounded: large
+/// annotations (a manifest may be 4 MiB of them) stay in the manifest's stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Annotations {
+    None,
+    /// As JSON, at most `MAX_KEPT_ANNOTATIONS` bytes.
+    Kept(String),
+    /// Too large to keep with the record: read them from the manifest.
+    InManifest,
+}
+
+/// The most bytes of annotations JSON a manifest record keeps.
+pub const MAX_KEPT_ANNOTATIONS: usize = 16 * 1024;
 
 /// A manifest as a version of its package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +170,8 @@ pub enum Restored {
 pub trait BlobIndex {
     /// The blob if it is linked into `repo`.
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>>;
+    /// Of `digests`, those not linked in `repo`; in one round trip whatever their number.
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>>;
     /// Records the blob (first writer wins) and links it into `repo`, in one step.
     /// Returns the record that stands, which names another object if the digest was
     /// already held.
@@ -193,16 +209,20 @@ pub trait UploadIndex {
 #[allow(async_fn_in_trait)]
 pub trait ManifestIndex {
     /// Records the manifest with the digests it needs (blobs of an image, children of an
-    /// index), links it into `repo` and points `tag` at it, all at once.
+    /// index), links it into `repo` and points `tags` at it, all at once, in a number of
+    /// round trips that does not grow with the references.
     async fn commit_manifest(
         &self,
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()>;
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>>;
+    /// Of `digests`, those linked in `repo` as manifests, each with the total size its
+    /// details give; in one round trip whatever their number.
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>>;
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
     /// Tags in lexical order, after `last`, at most `limit`.
     async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>>;

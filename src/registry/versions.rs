@@ -6,8 +6,9 @@ use super::{MetadataStore, Registry};
 use crate::error::Result;
 use crate::oci::manifest::{Manifest, ManifestKind};
 use crate::oci::metadata::{self, ImageConfig, PackageMetadata};
-use crate::oci::RepoName;
+use crate::oci::{Digest, RepoName};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The most versions one listing returns.
 pub const MAX_VERSIONS: u32 = 500;
@@ -34,6 +35,7 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         repo: &RepoName,
         manifest: &Manifest,
         size: u64,
+        child_sizes: &HashMap<Digest, u64>,
     ) -> Result<VersionDetails> {
         match manifest.kind {
             ManifestKind::Image => {
@@ -44,28 +46,28 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
                 Ok(VersionDetails {
                     total_size: size + manifest.config.as_ref().map_or(0, |c| c.size) + layers,
                     platforms: config.platform().into_iter().collect(),
-                    created: config.created.clone().or_else(|| manifest.annotations.get(metadata::CREATED).cloned()),
+                    created: metadata::timestamp(
+                        config.created.as_deref().or(manifest.annotations.get(metadata::CREATED).map(String::as_str)),
+                    ),
                     metadata: PackageMetadata::from_annotations(&sources),
                 })
             }
             ManifestKind::Index => {
-                let mut total_size = size;
-                let mut borrowed = PackageMetadata::default();
-                for (i, child) in manifest.children.iter().enumerate() {
-                    match self.meta.linked_manifest(repo, &child.digest).await? {
-                        Some(record) => {
-                            total_size += record.details.total_size;
-                            if i == 0 {
-                                borrowed = record.details.metadata;
-                            }
-                        }
-                        None => total_size += child.size,
-                    }
+                let total_size = size
+                    + manifest
+                        .children
+                        .iter()
+                        .map(|c| child_sizes.get(&c.digest).copied().unwrap_or(c.size))
+                        .sum::<u64>();
+                let borrowed = match manifest.children.first() {
+                    Some(first) => self.meta.linked_manifest(repo, &first.digest).await?.map(|r| r.details.metadata),
+                    None => None,
                 }
+                .unwrap_or_default();
                 Ok(VersionDetails {
                     total_size,
                     platforms: metadata::index_platforms(manifest),
-                    created: manifest.annotations.get(metadata::CREATED).cloned(),
+                    created: metadata::timestamp(manifest.annotations.get(metadata::CREATED).map(String::as_str)),
                     metadata: PackageMetadata::from_annotations(&[&manifest.annotations]).or(&borrowed),
                 })
             }
