@@ -1,6 +1,7 @@
 //! The metadata ports over D1. The schema is in `migrations/`; every statement binds
 //! its values. Steps that must happen together go in one `batch` (a transaction).
 
+use super::meter::SharedMeter;
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName, Tag};
 use crate::registry::ports::*;
@@ -11,15 +12,17 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// Statement helpers over one D1 database, shared by the metadata and identity stores.
+/// Every call to D1 goes through `rows`, `run` or `batch`, where it is counted.
 pub struct D1Access {
     db: D1Database,
+    meter: SharedMeter,
 }
 
 pub struct D1Metadata(pub D1Access);
 
 impl D1Access {
-    pub fn new(db: D1Database) -> Self {
-        D1Access { db }
+    pub fn new(db: D1Database, meter: SharedMeter) -> Self {
+        D1Access { db, meter }
     }
 
     pub(super) fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
@@ -27,7 +30,8 @@ impl D1Access {
     }
 
     pub(super) async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
-        self.stmt(sql, args)?.all().await.map_err(d1_err)?.results().map_err(d1_err)
+        let statement = self.stmt(sql, args)?;
+        self.meter.d1.time(statement.all()).await.map_err(d1_err)?.results().map_err(d1_err)
     }
 
     pub(super) async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
@@ -36,11 +40,12 @@ impl D1Access {
 
     /// Runs one statement; returns how many rows it changed.
     pub(super) async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
-        changes(&self.stmt(sql, args)?.run().await.map_err(d1_err)?)
+        let statement = self.stmt(sql, args)?;
+        changes(&self.meter.d1.time(statement.run()).await.map_err(d1_err)?)
     }
 
     pub(super) async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
-        self.db.batch(statements).await.map_err(d1_err)
+        self.meter.d1.time(self.db.batch(statements)).await.map_err(d1_err)
     }
 }
 

@@ -4,11 +4,13 @@
 mod body;
 mod d1;
 mod identity;
+mod meter;
 mod r2;
 
 use crate::api::shared_cache::STATUS_HEADER;
 use crate::api::{self, Body, Method};
 use crate::auth::cached::{CachedIdentity, HotCache};
+use meter::{Meter, SharedMeter};
 use std::rc::Rc;
 
 use crate::registry::ports::Clock;
@@ -51,9 +53,9 @@ thread_local! {
 /// from R2 every time.
 const MAX_SHARED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
-fn registry(env: &Env) -> worker::Result<WorkerRegistry> {
-    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?));
-    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?), WorkerClock, config(env)))
+fn registry(env: &Env, meter: &SharedMeter) -> worker::Result<WorkerRegistry> {
+    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, meter.clone()));
+    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?, meter.clone()), WorkerClock, config(env)))
 }
 
 /// A secret from `wrangler secret put` (or `.dev.vars` locally); plain vars work too.
@@ -62,13 +64,13 @@ fn secret(env: &Env, name: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-fn app(env: &Env) -> worker::Result<WorkerApp> {
+fn app(env: &Env, meter: &SharedMeter) -> worker::Result<WorkerApp> {
     let signing_key = secret(env, "TOKEN_SIGNING_KEY")
         .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
     Ok(api::App {
-        registry: registry(env)?,
+        registry: registry(env, meter)?,
         identity: CachedIdentity::new(
-            identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+            identity::D1Identity(d1::D1Access::new(env.d1("DB")?, meter.clone())),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
@@ -91,7 +93,8 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         headers,
     );
     let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let app = match app(&env) {
+    let meter = SharedMeter::default();
+    let app = match app(&env, &meter) {
         Ok(app) => app,
         Err(e) => {
             // A misconfigured deployment: say so in the log, answer like any fault.
@@ -107,20 +110,23 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     let request_id = crate::registry::random_id().unwrap_or_default();
     let cache_key = api::shared_cache::lookup_key(&app, &head).await;
     if let Some(key) = &cache_key {
-        if let Ok(Some(hit)) = worker::Cache::default().get(key.as_str(), false).await {
+        let hit = worker::Cache::default().get(key.as_str(), false).await;
+        meter.cache.set(Some(matches!(hit, Ok(Some(_)))));
+        if let Ok(Some(hit)) = hit {
             body.drain().await;
             let mut logged = api::Response::<()>::new(hit.status_code());
             logged.trace.route = "shared-cache";
             if let Ok(Some(len)) = hit.headers().get("content-length") {
                 logged.headers.push(("content-length".into(), len));
             }
-            log_request(&head, &logged, &request_id, worker::Date::now().as_millis().saturating_sub(started));
-            return from_cache(hit, head.method == Method::Head, &request_id);
+            log_request(&head, &logged, &request_id, worker::Date::now().as_millis().saturating_sub(started), &meter);
+            return from_cache(hit, head.method == Method::Head, &request_id, &meter);
         }
     }
     let mut resp = api::serve(&app, &head, &mut body).await;
     body.drain().await;
-    log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started));
+    log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started), &meter);
+    resp.headers.push(("server-timing".into(), meter.server_timing()));
     if cache_key.is_some() {
         resp.headers.push((STATUS_HEADER.into(), "miss".into()));
     }
@@ -142,13 +148,14 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
 }
 
 /// A cached response, re-headed for this request (cached headers cannot be changed).
-fn from_cache(hit: worker::Response, head: bool, request_id: &str) -> worker::Result<worker::Response> {
+fn from_cache(hit: worker::Response, head: bool, request_id: &str, meter: &Meter) -> worker::Result<worker::Response> {
     let headers = Headers::new();
     for (k, v) in hit.headers().entries() {
         headers.append(&k, &v)?;
     }
     headers.set(STATUS_HEADER, "hit")?;
     headers.set("x-request-id", request_id)?;
+    headers.set("server-timing", &meter.server_timing())?;
     let status = hit.status_code();
     let (_, body) = hit.into_parts();
     let builder = ResponseBuilder::new().with_status(status).with_headers(headers).with_encode_body(EncodeBody::Manual);
@@ -156,7 +163,7 @@ fn from_cache(hit: worker::Response, head: bool, request_id: &str) -> worker::Re
 }
 
 /// One JSON line per request. Headers are never logged: they may carry credentials.
-fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str, duration_ms: u64) {
+fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str, duration_ms: u64, meter: &Meter) {
     let bytes = |h: Option<&str>| h.and_then(|v| v.parse::<u64>().ok());
     let line = serde_json::json!({
         "request_id": request_id,
@@ -168,6 +175,7 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
         "bytes_in": bytes(req.header("content-length")),
         "bytes_out": bytes(resp.get_header("content-length")),
         "duration_ms": duration_ms,
+        "calls": meter.json(),
         "fault": resp.fault,
     });
     if resp.status >= 500 {
@@ -187,12 +195,13 @@ async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
-    let (reg, db) = match (registry(&env), env.d1("DB")) {
+    let meter = SharedMeter::default();
+    let (reg, db) = match (registry(&env, &meter), env.d1("DB")) {
         (Ok(reg), Ok(db)) => (reg, db),
         (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
-    let identity = identity::D1Identity(d1::D1Access::new(db));
+    let identity = identity::D1Identity(d1::D1Access::new(db, meter));
     let report = api::maintenance::run(&reg, &identity, grace_secs * 1000).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {

@@ -1,5 +1,6 @@
 //! `ObjectStore` over an R2 bucket.
 
+use super::meter::SharedMeter;
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
@@ -7,13 +8,15 @@ use crate::oci::{Digest, DigestHasher};
 use crate::registry::ports::{ObjectStore, PartTag, Segment};
 use worker::{Bucket, ByteStream, Range, ResponseBody, UploadedPart};
 
+/// Every R2 operation is counted in the request's meter.
 pub struct R2Objects {
     bucket: Bucket,
+    meter: SharedMeter,
 }
 
 impl R2Objects {
-    pub fn new(bucket: Bucket) -> Self {
-        R2Objects { bucket }
+    pub fn new(bucket: Bucket, meter: SharedMeter) -> Self {
+        R2Objects { bucket, meter }
     }
 }
 
@@ -25,18 +28,19 @@ impl ObjectStore for R2Objects {
     type Reader = ResponseBody;
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
-        self.bucket.put(key, bytes).execute().await.map_err(r2_err("put"))?;
+        self.meter.r2.time(self.bucket.put(key, bytes).execute()).await.map_err(r2_err("put"))?;
         Ok(())
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let Some(object) = self.bucket.get(key).execute().await.map_err(r2_err("get"))? else {
-            return Ok(None);
+        let read = async {
+            let Some(object) = self.bucket.get(key).execute().await? else { return Ok(None) };
+            match object.body() {
+                Some(body) => body.bytes().await.map(Some),
+                None => Ok(Some(Vec::new())),
+            }
         };
-        match object.body() {
-            Some(body) => Ok(Some(body.bytes().await.map_err(r2_err("read"))?)),
-            None => Ok(Some(Vec::new())),
-        }
+        self.meter.r2.time(read).await.map_err(r2_err("get"))
     }
 
     async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<ResponseBody>> {
@@ -44,7 +48,7 @@ impl ObjectStore for R2Objects {
         if let Some(s) = span {
             get = get.range(Range::OffsetWithLength { offset: s.start, length: s.len() });
         }
-        let Some(object) = get.execute().await.map_err(r2_err("get"))? else {
+        let Some(object) = self.meter.r2.time(get.execute()).await.map_err(r2_err("get"))? else {
             return Ok(None);
         };
         match object.body() {
@@ -55,6 +59,7 @@ impl ObjectStore for R2Objects {
 
     async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<ResponseBody> {
         let (bucket, key) = (self.bucket.clone(), key.to_string());
+        self.meter.r2.count_later(segments.iter().filter(|s| matches!(s, Segment::Span(_))).count() as u32);
         let state = Segments { bucket, key, rest: segments.into_iter(), reading: None, failed: false };
         let stream = futures_util::stream::unfold(state, Segments::next);
         let (_, body) = worker::Response::from_stream(stream).map_err(r2_err("stream"))?.into_parts();
@@ -62,12 +67,12 @@ impl ObjectStore for R2Objects {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.bucket.delete(key).await.map_err(r2_err("delete"))
+        self.meter.r2.time(self.bucket.delete(key)).await.map_err(r2_err("delete"))
     }
 
     async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
         use futures_util::StreamExt;
-        let Some(object) = self.bucket.get(key).execute().await.map_err(r2_err("get"))? else {
+        let Some(object) = self.meter.r2.time(self.bucket.get(key).execute()).await.map_err(r2_err("get"))? else {
             return Ok(None);
         };
         let mut hasher = DigestHasher::new(algorithm);
@@ -81,26 +86,27 @@ impl ObjectStore for R2Objects {
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
-        let upload = self.bucket.create_multipart_upload(key).execute().await.map_err(r2_err("create multipart"))?;
+        let create = self.bucket.create_multipart_upload(key).execute();
+        let upload = self.meter.r2.time(create).await.map_err(r2_err("create multipart"))?;
         Ok(upload.upload_id().await)
     }
 
     async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
-        let part = upload.upload_part(number, bytes).await.map_err(r2_err("upload part"))?;
+        let part = self.meter.r2.time(upload.upload_part(number, bytes)).await.map_err(r2_err("upload part"))?;
         Ok(PartTag { number, etag: part.etag() })
     }
 
     async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
         let parts = parts.iter().map(|p| UploadedPart::new(p.number, p.etag.clone()));
-        upload.complete(parts).await.map_err(r2_err("complete multipart"))?;
+        self.meter.r2.time(upload.complete(parts)).await.map_err(r2_err("complete multipart"))?;
         Ok(())
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
-        upload.abort().await.map_err(r2_err("abort multipart"))
+        self.meter.r2.time(upload.abort()).await.map_err(r2_err("abort multipart"))
     }
 }
 
@@ -140,8 +146,9 @@ impl Segments {
     async fn open(&self, span: ByteSpan) -> worker::Result<ByteStream> {
         let range = Range::OffsetWithLength { offset: span.start, length: span.len() };
         let object = self.bucket.get(&self.key).range(range).execute().await?;
-        let body = object.and_then(|o| o.body()).ok_or_else(|| worker::Error::RustError("object missing".into()))?;
-        body.stream()
+        let missing = || worker::Error::RustError("object missing".into());
+        let object = object.ok_or_else(missing)?;
+        object.body().ok_or_else(missing)?.stream()
     }
 }
 
