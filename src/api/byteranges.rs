@@ -17,10 +17,7 @@ pub fn multipart(spans: &[ByteSpan], size: u64, part_type: &str, boundary: &str)
     let mut segments = Vec::with_capacity(spans.len() * 2 + 1);
     let mut length = 0u64;
     let mut push = |segment: Segment| {
-        length += match &segment {
-            Segment::Bytes(b) => b.len() as u64,
-            Segment::Span(s) => s.len(),
-        };
+        length += segment.size();
         segments.push(segment);
     };
     for (i, span) in spans.iter().enumerate() {

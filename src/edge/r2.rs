@@ -59,11 +59,14 @@ impl ObjectStore for R2Objects {
 
     async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<ResponseBody> {
         let (bucket, key) = (self.bucket.clone(), key.to_string());
+        let length = segments.iter().map(Segment::size).sum();
         self.meter.r2.count_later(segments.iter().filter(|s| matches!(s, Segment::Span(_))).count() as u32);
         let state = Segments { bucket, key, rest: segments.into_iter(), reading: None, failed: false };
         let stream = futures_util::stream::unfold(state, Segments::next);
-        let (_, body) = worker::Response::from_stream(stream).map_err(r2_err("stream"))?.into_parts();
-        Ok(body)
+        // A stream of known length keeps the answer's Content-Length (workerd would send
+        // any other stream chunked).
+        let fixed: worker::worker_sys::FixedLengthStream = worker::FixedLengthStream::wrap(stream, length).into();
+        Ok(ResponseBody::Stream(fixed.readable()))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {

@@ -43,6 +43,16 @@ pub enum Segment {
     Span(ByteSpan),
 }
 
+impl Segment {
+    /// How many bytes it adds to the stream.
+    pub fn size(&self) -> u64 {
+        match self {
+            Segment::Bytes(b) => b.len() as u64,
+            Segment::Span(s) => s.len(),
+        }
+    }
+}
+
 /// One uploaded part of a multipart object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartTag {
