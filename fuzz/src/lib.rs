@@ -5,12 +5,12 @@ use edge_registry::auth::identity::{IdentityStore, TokenRecord};
 use edge_registry::auth::memory::MemoryIdentity;
 use edge_registry::auth::{pat, Login, Scopes};
 use edge_registry::oci::Digest;
-use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
 use edge_registry::registry::ports::ChunkSource;
 use edge_registry::registry::{Config, Registry};
 use futures_executor::block_on;
 
-pub type MemApp = App<MemoryMetadata, MemoryObjects, ManualClock, MemoryIdentity>;
+pub type MemApp = App<MemoryPlatform>;
 pub type MemResponse = Response<<MemoryObjects as edge_registry::registry::ports::ObjectStore>::Reader>;
 
 pub const SIGNING_KEY: &[u8] = b"fuzz signing key";
@@ -40,9 +40,10 @@ pub struct Seeded {
 
 pub fn seeded() -> Seeded {
     let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 100_000 };
-    let app = App {
-        registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
-        identity: MemoryIdentity::default(),
+    let identity = MemoryIdentity::default();
+    let app: MemApp = App {
+        registry: Registry::new(MemoryMetadata::sharing(&identity), MemoryObjects::default(), ManualClock::default(), config),
+        identity,
         signing_key: SIGNING_KEY.to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.into()),

@@ -1,15 +1,17 @@
-//! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`): users,
-//! organizations, memberships and personal access tokens.
+//! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`, checked by
+//! `serve` before any of it runs): users, organizations, memberships and personal access
+//! tokens.
 
+use super::context::Context;
+use super::route::Route;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, TokenRecord};
 use crate::auth::{pat, Login, OrgRole, Scopes};
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::ChunkSource;
+use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,32 +36,16 @@ struct NewToken {
 
 const MAX_NOTE_CHARS: usize = 200;
 
-fn operator(app_token: Option<&str>, req: &Request) -> Result<()> {
-    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    match app_token {
-        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
-        _ => Err(RegistryError::Unauthorized { scope: None }),
-    }
-}
-
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    path: &str,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    operator(app.admin_token.as_deref(), req)?;
-    let now = app.registry.clock.now_ms();
+) -> Result<Response<Reader<P>>> {
+    let now = ctx.now_ms;
     let id = &app.identity;
-    let segs: Vec<&str> = path.split('/').collect();
-    match (req.method, segs.as_slice()) {
-        (Method::Post, ["users"]) => {
+    match (req.method, ctx.route.clone()) {
+        (Method::Post, Route::AdminUsers) => {
             let new: NewAccount = json_body::read(body).await?;
             let login = Login::parse(&new.login)?;
             if !id.create_user(&login, now).await? {
@@ -67,7 +53,7 @@ where
             }
             Ok(Response::json(201, &json!({"login": login, "type": "user"})))
         }
-        (Method::Post, ["orgs"]) => {
+        (Method::Post, Route::AdminOrgs) => {
             let new: NewAccount = json_body::read(body).await?;
             let org = Login::parse(&new.login)?;
             let owner = Login::parse(
@@ -79,21 +65,21 @@ where
             }
             Ok(Response::json(201, &json!({"login": org, "type": "organization", "owner": owner})))
         }
-        (Method::Put, ["orgs", org, "members", login]) => {
+        (Method::Put, Route::AdminMember { org, login }) => {
             let m: Membership = json_body::read(body).await?;
             let role = OrgRole::parse(&m.role)?;
-            let org = Login::parse(org)?;
+            let org = Login::parse(&org)?;
             if id.account(&org).await? != Some(AccountKind::Org) {
                 return Err(RegistryError::NotFound(format!("organization {org}")));
             }
-            let login = Login::parse(login)?;
+            let login = Login::parse(&login)?;
             require_user(id, &login).await?;
             id.set_member(&org, &login, role).await?;
             Ok(Response::json(200, &json!({"org": org, "login": login, "role": role.as_str()})))
         }
-        (Method::Post, ["users", login, "tokens"]) => {
+        (Method::Post, Route::AdminTokens { login }) => {
             let t: NewToken = json_body::read(body).await?;
-            let login = Login::parse(login)?;
+            let login = Login::parse(&login)?;
             require_user(id, &login).await?;
             let scopes = Scopes::parse_list(t.scopes.iter().map(String::as_str))?;
             if scopes == Scopes::default() {
@@ -108,17 +94,21 @@ where
             Ok(Response::json(
                 201,
                 &json!({"id": new.id, "token": new.secret, "scopes": scopes.names(), "note": record.note,
-                        "expires_at": expires_ms.map(|ms| super::token::iso8601(ms / 1000))}),
+                        "expires_at": expires_ms.map(|ms| super::time::iso8601(ms / 1000))}),
             ))
         }
-        (Method::Delete, ["tokens", token_id]) => {
-            if id.revoke_token(token_id, now).await? {
+        (Method::Delete, Route::AdminToken { id: token_id }) => {
+            if id.revoke_token(&token_id, now).await? {
                 Ok(Response::new(204))
             } else {
                 Err(RegistryError::NotFound("token".into()))
             }
         }
-        _ => Err(RegistryError::NotFound(format!("admin route {}", path.chars().take(80).collect::<String>()))),
+        // Admin routes answer other methods as paths they do not know.
+        (_, route) => {
+            let path: String = route.path()["/admin/".len()..].chars().take(80).collect();
+            Err(RegistryError::NotFound(format!("admin route {path}")))
+        }
     }
 }
 

@@ -1,16 +1,20 @@
-//! Authentication (who calls) and authorization (may they) for registry routes.
+//! Authentication (who calls), the facts about a repository the access decision rests
+//! on, and the decision itself: `authenticate` and `gather` read, once per request in
+//! `serve`; `decide` is a pure function over what they found and never writes.
 
+use super::package_views::Viewer;
 use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
-use crate::auth::identity::{AccountKind, IdentityStore};
+use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::pat::PresentedToken;
 use crate::auth::policy::{self, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use subtle::ConstantTimeEq;
+
+use crate::registry::Platform;
 
 /// The caller of one request.
 pub enum Caller {
@@ -22,15 +26,35 @@ pub enum Caller {
     },
     /// A registry token from `/token`: what it grants was decided when it was issued.
     Token(Claims),
+    /// The operator, with the `ADMIN_TOKEN` (only on `/admin`).
+    Operator,
 }
 
 impl Caller {
     pub fn login(&self) -> Option<&str> {
         match self {
-            Caller::Anonymous => None,
+            Caller::Anonymous | Caller::Operator => None,
             Caller::Pat { login, .. } => Some(login.as_str()),
             Caller::Token(c) => c.sub.as_deref(),
         }
+    }
+
+    /// Who looks at package pages and listings: a user with a PAT, or nobody in
+    /// particular (a registry token is for clients, not for browsing).
+    pub fn viewer(&self) -> Viewer {
+        match self {
+            Caller::Pat { login, scopes } => Viewer { user: Some((login.clone(), *scopes)) },
+            _ => Viewer::default(),
+        }
+    }
+}
+
+/// The operator's token, compared in constant time; `None` turns the admin API off.
+pub fn operator(admin_token: Option<&str>, req: &Request) -> Result<Caller> {
+    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    match admin_token {
+        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(Caller::Operator),
+        _ => Err(RegistryError::Unauthorized { scope: None }),
     }
 }
 
@@ -40,22 +64,16 @@ fn bad_credentials() -> RegistryError {
 
 /// Who is calling. Presented credentials that do not check out are an error (401),
 /// never a silent fall back to anonymous.
-pub async fn authenticate<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Caller>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request, now_ms: u64) -> Result<Caller> {
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
-        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password).await,
+        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password, now_ms).await,
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
-            pat_caller(app, req, None, &token).await
+            pat_caller(app, req, None, &token, now_ms).await
         }
         Credentials::Bearer(token) => {
-            let now = app.registry.clock.now_ms() / 1000;
+            let now = now_ms / 1000;
             let previous = app.previous_signing_key.as_deref();
             bearer::verify(&token, &app.signing_key, now)
                 .or_else(|| previous.and_then(|key| bearer::verify(&token, key, now)))
@@ -81,17 +99,13 @@ fn too_many(now_ms: u64) -> RegistryError {
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
 /// attempts rate limited per client address and per login.
-pub async fn pat_caller<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn pat_caller<P: Platform>(
+    app: &App<P>,
     req: &Request,
     user: Option<&str>,
     secret: &str,
-) -> Result<Caller>
-where
-    C: Clock,
-    I: IdentityStore,
-{
-    let now = app.registry.clock.now_ms();
+    now: u64,
+) -> Result<Caller> {
     let window = now / FAILURE_WINDOW_MS;
     let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
     if app.identity.auth_failures(&address, window).await? >= MAX_FAILURES_PER_ADDRESS {
@@ -110,15 +124,7 @@ where
     Err(bad_credentials())
 }
 
-async fn verify_pat<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    user: Option<&str>,
-    secret: &str,
-    now: u64,
-) -> Result<Option<Caller>>
-where
-    I: IdentityStore,
-{
+async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str, now: u64) -> Result<Option<Caller>> {
     let Some(presented) = PresentedToken::parse(secret) else { return Ok(None) };
     let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
     let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
@@ -127,11 +133,24 @@ where
         .then_some(Caller::Pat { login: record.login, scopes: record.scopes }))
 }
 
-/// The facts the policy needs about `repo` and the calling user.
-pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<Facts> {
+/// What the access decision about one repository rests on, read once per request.
+#[derive(Debug, Clone)]
+pub struct RepoFacts {
+    pub repo: RepoName,
+    /// The package's row, `None` before its first push.
+    pub package: Option<Package>,
+    /// The caller's standing on it.
+    pub facts: Facts,
+}
+
+/// Reads what the policy needs about `repo` and the calling user (`None`: nobody in
+/// particular). Reads only: nothing here creates or changes anything.
+pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<RepoFacts> {
     let package = identity.package(repo).await?;
+    let visibility = package.as_ref().map(|p| p.visibility);
     let Some(login) = login else {
-        return Ok(Facts { visibility: package.map(|p| p.visibility), granted: None, relation: Relation::Stranger });
+        let facts = Facts { visibility, granted: None, relation: Relation::Stranger };
+        return Ok(RepoFacts { repo: repo.clone(), package, facts });
     };
     let namespace = repo.namespace();
     let relation = if namespace == login.as_str() {
@@ -146,40 +165,51 @@ pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Optio
         Some(_) => identity.collaborator_role(repo, login).await?,
         None => None,
     };
-    Ok(Facts { visibility: package.map(|p| p.visibility), granted, relation })
+    Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation } })
 }
 
-/// Whether `caller` may do `action` on `repo`. A permitted first push creates the
-/// package (private, the pusher its admin).
-pub async fn allowed<M, O, C, I>(
-    app: &App<M, O, C, I>,
+/// The facts about `repo` that decide what `caller` may do. A registry token's grant
+/// was decided when it was issued, so for it only the package row is read.
+pub async fn gather_for<I: IdentityStore>(identity: &I, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
+    match caller {
+        Caller::Pat { login, .. } => gather(identity, repo, Some(login)).await,
+        _ => gather(identity, repo, None).await,
+    }
+}
+
+/// Whether `caller` may do `action` on the repository `facts` are about. Pure: the
+/// facts were gathered beforehand and nothing is written.
+pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> bool {
+    match caller {
+        Caller::Token(claims) => claims.allows(facts.repo.as_str(), action),
+        Caller::Anonymous => policy::decide(None, &facts.facts, action),
+        Caller::Pat { scopes, .. } => policy::decide(Some(scopes), &facts.facts, action),
+        Caller::Operator => false,
+    }
+}
+
+/// A permitted push creates its package, before its first byte is stored: private, the
+/// pusher its admin. Only users create packages, in namespaces that exist.
+pub async fn create_package_for_push<P: Platform>(
+    app: &App<P>,
     caller: &Caller,
-    repo: &RepoName,
-    action: Action,
-) -> Result<bool>
-where
-    C: Clock,
-    I: IdentityStore,
-{
-    let (ok, creator) = match caller {
-        Caller::Token(claims) => {
-            (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))
-        }
-        Caller::Anonymous => (policy::decide(None, &facts(&app.identity, repo, None).await?, action), None),
-        Caller::Pat { login, scopes } => {
-            let f = facts(&app.identity, repo, Some(login)).await?;
-            (policy::decide(Some(scopes), &f, action), Some(login.clone()))
-        }
+    facts: &RepoFacts,
+    now_ms: u64,
+) -> Result<()> {
+    if facts.package.is_some() {
+        return Ok(());
+    }
+    let creator = match caller {
+        Caller::Token(claims) => claims.sub.as_deref().and_then(|s| Login::parse(s).ok()),
+        Caller::Pat { login, .. } => Some(login.clone()),
+        Caller::Anonymous | Caller::Operator => None,
     };
-    if ok && action == Action::Push {
-        if let Some(creator) = creator {
-            // Only users create packages, in namespaces that exist.
-            if app.identity.account(&creator).await? == Some(AccountKind::User) {
-                app.identity.create_package(repo, &creator, app.registry.clock.now_ms()).await?;
-            }
+    if let Some(creator) = creator {
+        if app.identity.account(&creator).await? == Some(AccountKind::User) {
+            app.identity.create_package(&facts.repo, &creator, now_ms).await?;
         }
     }
-    Ok(ok)
+    Ok(())
 }
 
 /// The answer to a refused request. Callers without credentials, or with a registry
@@ -193,6 +223,6 @@ pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryErro
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }
         (Caller::Pat { .. }, Action::Pull) => RegistryError::NameUnknown,
-        (Caller::Pat { .. }, _) => RegistryError::Denied,
+        (Caller::Pat { .. } | Caller::Operator, _) => RegistryError::Denied,
     }
 }

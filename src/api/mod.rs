@@ -1,21 +1,23 @@
-//! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, goes
-//! through authenticate -> authorize -> dispatch, and leaves as a `Response`.
+//! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, is routed
+//! (`route::Route`, one table for every surface), goes through authenticate -> authorize
+//! -> dispatch, and leaves as a `Response`.
 
 pub mod admin;
 mod app;
 mod byteranges;
-pub mod catalog;
+pub mod context;
 pub mod distribution;
 pub mod gate;
 mod html;
 mod http;
 mod json_body;
-pub mod maintenance;
+pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
+mod time;
 pub mod token;
 
-pub use app::{serve, App};
+pub use app::{serve, serve_with_cache, App};
 pub use http::{Body, Method, Request, Response, Trace};

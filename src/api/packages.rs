@@ -13,17 +13,19 @@
 //! Reading needs read access, as for pulls; changing needs the package's admin role, and
 //! deleting or restoring also `delete:packages`.
 
-use super::catalog::{self, PackageView, Viewer};
-use super::gate::{self, Caller};
-use super::token::iso8601;
+use super::package_views::{self, PackageView, Viewer};
+
+use super::context::Context;
+use super::route::Route;
+use super::time::iso8601;
 use super::{json_body, App, Method, Request, Response};
-use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::identity::{AccountKind, IdentityStore, PackageSnapshot};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, RepoName};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
-use crate::registry::MetadataStore;
-use serde::{Deserialize, Serialize};
+use crate::oci::RepoName;
+use crate::registry::ports::{ChunkSource, Version};
+use crate::registry::{Platform, Reader};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Package settings a PATCH may change; absent fields stay as they are.
@@ -41,87 +43,29 @@ struct RoleChange {
     role: String,
 }
 
-/// What the identity store knew of a deleted package, kept with the deletion.
-#[derive(Serialize, Deserialize)]
-struct PackageSnapshot {
-    visibility: String,
-    created_ms: u64,
-    created_by: String,
-    #[serde(default)]
-    collect_untagged: bool,
-    #[serde(default)]
-    content_epoch: u64,
-    collaborators: Vec<(String, String)>,
-}
-
-enum Target {
-    Namespace(Login),
-    Package(RepoName),
-    RestorePackage(RepoName),
-    Versions(RepoName),
-    Version(RepoName, Digest),
-    RestoreVersion(RepoName, Digest),
-    Collaborator(RepoName, Login),
-}
-
-impl Target {
-    fn parse(path: &str) -> Result<Target> {
-        let not_found = || RegistryError::NotFound("package".into());
-        let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
-        let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
-        if let Some((n, login)) = path.rsplit_once("/collaborators/") {
-            return Ok(Target::Collaborator(name(n)?, Login::parse(login)?));
-        }
-        if let Some((n, rest)) = path.rsplit_once("/versions/") {
-            return Ok(match rest.strip_suffix("/restore") {
-                Some(d) => Target::RestoreVersion(name(n)?, digest(d)?),
-                None => Target::Version(name(n)?, digest(rest)?),
-            });
-        }
-        if let Some(n) = path.strip_suffix("/versions") {
-            return Ok(Target::Versions(name(n)?));
-        }
-        if let Some(n) = path.strip_suffix("/restore") {
-            return Ok(Target::RestorePackage(name(n)?));
-        }
-        if !path.contains('/') {
-            return Ok(Target::Namespace(Login::parse(path).map_err(|_| not_found())?));
-        }
-        Ok(Target::Package(name(path)?))
-    }
-}
-
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    path: &str,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
-        _ => return Err(RegistryError::Unauthorized { scope: None }),
-    };
+) -> Result<Response<Reader<P>>> {
+    // `serve` let only PAT callers in.
+    let viewer = ctx.caller.viewer();
     let id = &app.identity;
-    match (req.method, Target::parse(path)?) {
-        (Method::Get, Target::Namespace(ns)) => {
-            let packages = catalog::namespace(app, &ns, &viewer).await?;
+    match (req.method, ctx.route.clone()) {
+        (Method::Get, Route::Packages { namespace: ns }) => {
+            let packages = package_views::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
-        (Method::Get, Target::Package(repo)) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+        (Method::Get, Route::Package { repo }) => {
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Get, Target::Versions(repo)) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+        (Method::Get, Route::Versions { repo }) => {
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
         }
-        (Method::Patch, Target::Package(repo)) => {
+        (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
             let change: SettingsChange = json_body::read(body).await?;
             let collect = match change.untagged.as_deref() {
@@ -139,10 +83,10 @@ where
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Put, Target::Collaborator(repo, who)) => {
+        (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             let change: RoleChange = json_body::read(body).await?;
             let role = Role::parse(&change.role)?;
@@ -152,7 +96,7 @@ where
             id.set_collaborator(&repo, &who, role).await?;
             Ok(Response::json(200, &json!({"login": who, "role": role.as_str()})))
         }
-        (Method::Delete, Target::Collaborator(repo, who)) => {
+        (Method::Delete, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             if id.remove_collaborator(&repo, &who).await? {
                 Ok(Response::new(204))
@@ -160,42 +104,28 @@ where
                 Err(RegistryError::NotFound(format!("collaborator {who}")))
             }
         }
-        (Method::Delete, Target::Package(repo)) => {
+        (Method::Delete, Route::Package { repo }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
-            let snapshot = PackageSnapshot {
-                visibility: package.visibility.as_str().into(),
-                created_ms: package.created_ms,
-                created_by: package.created_by.to_string(),
-                collect_untagged: package.collect_untagged,
-                content_epoch: package.content_epoch,
-                collaborators: id
-                    .collaborators(&repo)
-                    .await?
-                    .into_iter()
-                    .map(|(l, r)| (l.to_string(), r.as_str().to_string()))
-                    .collect(),
-            };
-            let snapshot = serde_json::to_string(&snapshot).map_err(RegistryError::internal)?;
-            // Content first: should the second step fail, an empty package is what shows,
-            // and deleting again finishes the job.
+            let snapshot = PackageSnapshot::of(&package, id.collaborators(&repo).await?);
+            // The package's row and roles leave with its content, in one step.
             let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
-            id.remove_package(&repo).await?;
+            id.package_moved(&repo);
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
         }
-        (Method::Delete, Target::Version(repo, digest)) => {
+        (Method::Delete, Route::Version { repo, digest }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
             id.bump_content_epoch(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
         }
-        (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
-        (Method::Post, Target::RestoreVersion(repo, digest)) => {
+        (Method::Post, Route::PackageRestore { repo }) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Route::VersionRestore { repo, digest }) => {
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
             Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
         }
@@ -205,14 +135,8 @@ where
 
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
-async fn administered<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<()>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let view = catalog::package(app, repo, viewer).await?;
+async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
+    let view = package_views::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
     } else {
@@ -221,14 +145,8 @@ where
 }
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
-async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<Login>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let view = catalog::package(app, repo, viewer).await?;
+async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
+    let view = package_views::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
         _ => Err(RegistryError::Denied),
@@ -237,27 +155,16 @@ where
 
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
 /// administered it when it was deleted, may bring it back.
-async fn restore_package<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    repo: &RepoName,
-    viewer: &Viewer,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Response<Reader<P>>> {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
     let deletion = app.registry.restorable(repo, None).await?;
-    let snapshot: PackageSnapshot = deletion
-        .package_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
+    let snapshot = deletion
+        .package
+        .as_ref()
         .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
     let facts = viewer.facts(&app.identity, repo).await?;
-    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login.as_str() && r == Role::Admin.as_str());
+    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login && *r == Role::Admin);
     let namespace_admin = facts.role() == Some(Role::Admin);
     if !(namespace_admin || was_admin) {
         return Err(not_found());
@@ -268,26 +175,10 @@ where
     if app.identity.package(repo).await?.is_some() {
         return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
     }
+    // Content, the package's row and its roles come back in one step.
     app.registry.restore(&deletion).await?;
-    let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
-    let package = Package {
-        repo: repo.clone(),
-        visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
-        created_ms: snapshot.created_ms,
-        created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
-        collect_untagged: snapshot.collect_untagged,
-        // A fresh epoch: nothing cached under an older one can be mistaken for it.
-        content_epoch: snapshot.content_epoch + 1,
-    };
-    let mut collaborators = vec![];
-    for (l, r) in &snapshot.collaborators {
-        collaborators
-            .push((Login::parse(l).map_err(|_| corrupt("login"))?, Role::parse(r).map_err(|_| corrupt("role"))?));
-    }
-    if !app.identity.restore_package(&package, &collaborators).await? {
-        return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
-    }
-    let view = catalog::package(app, repo, viewer).await?;
+    app.identity.package_moved(repo);
+    let view = package_views::package(app, repo, viewer).await?;
     Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
 }
 

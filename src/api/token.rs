@@ -1,15 +1,16 @@
 //! `GET /token`: the docker token service. Grants the intersection of what was asked
 //! and what the caller may do; partial grants are not errors.
 
+use super::context::Context;
 use super::gate::{self, Caller};
+use super::time::iso8601;
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
-use crate::auth::identity::IdentityStore;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{read_small, ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{read_small, ChunkSource};
+use crate::registry::{Platform, Reader};
 use serde_json::json;
 
 /// More scopes than this in one request is abuse.
@@ -33,31 +34,26 @@ pub fn parse_scope(s: &str) -> Option<(RepoName, Vec<Action>)> {
 /// The OAuth2 form of the token request (`POST /token`), as containerd sends it.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub async fn issue<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn issue<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     let (caller, params) = match req.method {
-        Method::Get => (gate::authenticate(app, req).await?, req.query.clone()),
+        Method::Get => (gate::authenticate(app, req, ctx.now_ms).await?, req.query.clone()),
         Method::Post => {
             let form = read_form(body).await?;
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let caller = match (field("grant_type"), field("username"), field("password")) {
                 (Some("password"), Some(user), Some(password)) => {
-                    gate::pat_caller(app, req, Some(user), password).await?
+                    gate::pat_caller(app, req, Some(user), password, ctx.now_ms).await?
                 }
                 // No refresh tokens are issued, so none can be redeemed.
                 (Some("password") | Some("refresh_token"), _, _) => {
                     return Err(RegistryError::Unauthorized { scope: None })
                 }
-                _ => gate::authenticate(app, req).await?,
+                _ => gate::authenticate(app, req, ctx.now_ms).await?,
             };
             (caller, form)
         }
@@ -79,11 +75,11 @@ where
     let mut access = vec![];
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
         // Deciding must not create packages: only a push itself does.
-        let f = gate::facts(&app.identity, &repo, login.as_ref()).await?;
+        let f = gate::gather(&app.identity, &repo, login.as_ref()).await?.facts;
         let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
         access.push(Grant { repository: repo.to_string(), actions: granted });
     }
-    let now = app.registry.clock.now_ms() / 1000;
+    let now = ctx.now_ms / 1000;
     let claims = Claims { sub: caller.login().map(str::to_string), access, iat: now, exp: now + TOKEN_TTL_SECS };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
@@ -104,23 +100,6 @@ fn caller_login(caller: &Caller) -> Option<crate::auth::Login> {
     }
 }
 
-/// RFC 3339 UTC time of a Unix timestamp.
-pub fn iso8601(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,14 +111,9 @@ mod tests {
         let (r, a) = parse_scope("repository(plugin):acme/x/y:*").unwrap();
         assert_eq!((r.as_str(), a.len()), ("acme/x/y", 3));
         assert_eq!(parse_scope("repository:alice/app:bogus").unwrap().1, vec![]);
-        for bad in ["registry:catalog:*", "repository:Alice/app:pull", "repository:pull", "", "repository::pull"] {
+        for bad in ["registry:package_views:*", "repository:Alice/app:pull", "repository:pull", "", "repository::pull"]
+        {
             assert!(parse_scope(bad).is_none(), "{bad}");
         }
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 }

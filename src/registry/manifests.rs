@@ -1,8 +1,9 @@
 //! Pushing, pulling and deleting manifests; tags and referrers.
 
-use super::keys;
-use super::ports::{read_small, Annotations, ChunkSource, Clock, ManifestRecord, ObjectStore, MAX_KEPT_ANNOTATIONS};
-use super::{MetadataStore, Registry};
+use super::ports::{
+    read_small, Annotations, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore, MAX_KEPT_ANNOTATIONS,
+};
+use super::{keys, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::{Manifest, ManifestKind, MAX_MANIFEST_BYTES};
@@ -38,7 +39,7 @@ pub struct TagPage {
     pub next_after: Option<String>,
 }
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     /// Stores a manifest and points the reference's tag, if it is one, and `more_tags` at
     /// it (the `?tag=` parameters of a push by digest). Metadata round trips stay the same
     /// whatever the number of descriptors.

@@ -6,9 +6,8 @@
 //! never re-reads the blob. The session is saved only after a request succeeds, so a
 //! request that fails midway leaves it as it was.
 
-use super::keys;
-use super::ports::{BlobRecord, ChunkSource, Clock, ObjectStore, UploadSession};
-use super::{random_id, MetadataStore, Registry};
+use super::ports::{BlobIndex, BlobRecord, ChunkSource, ObjectStore, UploadIndex, UploadSession};
+use super::{keys, random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
@@ -23,7 +22,7 @@ pub enum MountOutcome {
     Started(UploadSession),
 }
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     /// POST: a new session, hashing in `algorithm` (the `digest-algorithm` parameter;
     /// sha256 when absent). It may still be closed with a digest of another algorithm.
     pub async fn start_upload(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
@@ -194,11 +193,7 @@ struct Writer {
 impl Writer {
     /// Reads the body into parts, sending each full part to storage while the next one
     /// is read and hashed.
-    async fn absorb<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &mut self,
-        reg: &Registry<M, O, C>,
-        body: &mut impl ChunkSource,
-    ) -> Result<()> {
+    async fn absorb<P: Platform>(&mut self, reg: &Registry<P>, body: &mut impl ChunkSource) -> Result<()> {
         let part_size = reg.config.part_size;
         let max = reg.config.max_blob_bytes;
         let Writer { session, hasher, buf, .. } = self;
@@ -245,10 +240,7 @@ impl Writer {
     }
 
     /// Keeps the leftover bytes for the next request and saves the session.
-    async fn save<M: MetadataStore, O: ObjectStore, C: Clock>(
-        mut self,
-        reg: &Registry<M, O, C>,
-    ) -> Result<UploadSession> {
+    async fn save<P: Platform>(mut self, reg: &Registry<P>) -> Result<UploadSession> {
         if self.session.received == self.saved.received {
             return Ok(self.session);
         }
@@ -267,11 +259,7 @@ impl Writer {
     }
 
     /// Verifies the digest, completes the object and makes the blob visible.
-    async fn close<M: MetadataStore, O: ObjectStore, C: Clock>(
-        mut self,
-        reg: &Registry<M, O, C>,
-        expected: &Digest,
-    ) -> Result<()> {
+    async fn close<P: Platform>(mut self, reg: &Registry<P>, expected: &Digest) -> Result<()> {
         let mismatch =
             |actual: &Digest| RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}"));
         let last = std::mem::take(&mut self.buf);
@@ -332,10 +320,7 @@ impl Writer {
         reg.meta.delete_upload(&self.session.id).await
     }
 
-    async fn delete_saved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &self,
-        reg: &Registry<M, O, C>,
-    ) -> Result<()> {
+    async fn delete_saved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
         if self.saved.tail_len > 0 {
             reg.objects.delete(&keys::upload_tail(&self.saved)).await?;
         }
@@ -344,10 +329,7 @@ impl Writer {
 
     /// After losing a race to save: removes the bytes this request staged, unless the
     /// winner staged the very same ones (the same key) and now relies on them.
-    async fn drop_unsaved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &self,
-        reg: &Registry<M, O, C>,
-    ) -> Result<()> {
+    async fn drop_unsaved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
         if self.session.tail_len == 0 {
             return Ok(());
         }
@@ -385,11 +367,7 @@ async fn fill_part(
 
 /// Stores one full part. Parts are numbered by position, so a request retried after a
 /// failure rewrites the same parts rather than adding new ones.
-async fn send_part<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
-    session: &mut UploadSession,
-    part: Vec<u8>,
-) -> Result<()> {
+async fn send_part<P: Platform>(reg: &Registry<P>, session: &mut UploadSession, part: Vec<u8>) -> Result<()> {
     let key = &session.object_key;
     let mp = match &session.multipart_id {
         Some(mp) => mp.clone(),

@@ -8,13 +8,13 @@ use edge_registry::auth::memory::MemoryIdentity;
 use edge_registry::auth::{pat, Login, Scopes, Visibility};
 use edge_registry::error::Result;
 use edge_registry::oci::{Digest, RepoName};
-use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
 use edge_registry::registry::ports::ChunkSource;
 use edge_registry::registry::{Config, Registry};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
-pub type MemApp = App<MemoryMetadata, MemoryObjects, ManualClock, MemoryIdentity>;
+pub type MemApp = App<MemoryPlatform>;
 
 /// The app and the tokens the harness made for it, one per namespace.
 pub struct MemRegistry {
@@ -56,9 +56,15 @@ pub const ADMIN_TOKEN: &str = "operator-secret";
 /// A registry with a small part size, so multipart paths run on small test data.
 pub fn registry() -> MemRegistry {
     let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000 };
+    let identity = MemoryIdentity::default();
     let app = App {
-        registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
-        identity: MemoryIdentity::default(),
+        registry: Registry::new(
+            MemoryMetadata::sharing(&identity),
+            MemoryObjects::default(),
+            ManualClock::default(),
+            config,
+        ),
+        identity,
         signing_key: b"test signing key".to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.to_string()),
