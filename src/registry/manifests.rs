@@ -23,6 +23,8 @@ pub struct Pushed {
     pub subject: Option<Digest>,
     /// The tags now pointing at it.
     pub tags: Vec<Tag>,
+    /// Where the first of those tags pointed before, when the push moved it.
+    pub moved_from: Option<Digest>,
 }
 
 /// Each digest once, in first-seen order: a manifest may list one descriptor many times.
@@ -66,6 +68,23 @@ impl<P: Platform> Registry<P> {
             }
         }
         let manifest = Manifest::parse(&bytes, content_type)?;
+        let mut tags: Vec<Tag> = match reference {
+            Reference::Tag(t) => vec![t.clone()],
+            Reference::Digest(_) => vec![],
+        };
+        for t in more_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        // An immutable tag may be pushed again only with the digest it has.
+        let mut previous = None;
+        for (i, t) in tags.iter().enumerate() {
+            let before = self.check_tag_move(repo, t, &digest).await?;
+            if i == 0 {
+                previous = before;
+            }
+        }
         let child_sizes = self.check_references(repo, &manifest).await?;
 
         let references: Vec<Digest> = match manifest.kind {
@@ -89,17 +108,9 @@ impl<P: Platform> Registry<P> {
             details: self.version_details(repo, &manifest, bytes.len() as u64, &child_sizes).await?,
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
-        let mut tags: Vec<Tag> = match reference {
-            Reference::Tag(t) => vec![t.clone()],
-            Reference::Digest(_) => vec![],
-        };
-        for t in more_tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
-            }
-        }
         self.meta.commit_manifest(repo, &record, &references, &tags, self.now()).await?;
-        Ok(Pushed { digest, subject: record.subject, tags })
+        let moved_from = previous.filter(|p| p != &digest);
+        Ok(Pushed { digest, subject: record.subject, tags, moved_from })
     }
 
     /// Every blob an image needs, and every child of an index, must be in the repository.
@@ -138,11 +149,15 @@ impl<P: Platform> Registry<P> {
             .ok_or_else(|| RegistryError::internal(format!("manifest object {} is missing", record.digest)))
     }
 
-    /// Deletes a tag, or a manifest (and the tags on it) by digest.
+    /// Deletes a tag (only the tag: the version stays), or a manifest and the tags on it
+    /// by digest. Immutable tags, and versions that carry one, are refused.
     pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         let existed = match reference {
-            Reference::Digest(d) => self.meta.unlink_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => {
+                self.check_version_delete(repo, d).await?;
+                self.meta.unlink_manifest(repo, d).await?
+            }
+            Reference::Tag(t) => return self.untag(repo, t).await,
         };
         if existed {
             Ok(())
