@@ -191,6 +191,9 @@ async fn registry_route<P: Platform>(
     body: &mut impl ChunkSource,
     trace: &mut Trace,
 ) -> Result<Response<Reader<P>>> {
+    if ctx.route == Route::Catalog {
+        return super::catalog::list(app, ctx, req).await;
+    }
     let Some(decided) = &ctx.access else {
         // `/v2/` itself: any authenticated caller.
         return distribution::dispatch(&app.registry, ctx.route.clone(), req, body).await;

@@ -6,6 +6,7 @@
 pub mod admin;
 mod app;
 mod byteranges;
+mod catalog;
 pub mod context;
 pub mod distribution;
 pub mod gate;

@@ -312,6 +312,11 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ];
     ensure(listed == expected, "versions list newest first with their tags")?;
     ensure(versions[0].manifest == three, "versions carry their records")?;
+    let current = ok(m.current_versions(&[repo(u, "none"), r.clone()]).await, "current versions")?;
+    ensure(
+        current.len() == 1 && current[0].0 == r && current[0].1.manifest == two && current[0].1.tags == ["b", "c"],
+        "the current version is the newest tagged one",
+    )?;
     ensure(ok(m.versions(&r, 1).await, "versions limit")?.len() == 1, "versions take a limit")?;
 
     let deletion = |id: &str, version: Option<&ManifestRecord>, at: u64| Deletion {

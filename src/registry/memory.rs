@@ -441,6 +441,17 @@ impl ManifestIndex for MemoryMetadata {
         found.truncate(limit as usize);
         Ok(found)
     }
+
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        let mut out = vec![];
+        for repo in repos {
+            let all = self.versions(repo, u32::MAX).await?;
+            if let Some(v) = all.iter().find(|v| !v.tags.is_empty()).or(all.first()) {
+                out.push((repo.clone(), v.clone()));
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl TrashIndex for MemoryMetadata {

@@ -271,6 +271,9 @@ pub trait ManifestIndex {
     /// The manifests linked in `repo` with their tags, most recently pushed first, at
     /// most `limit`.
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>>;
+    /// The version that speaks for each of `repos` that has one: its newest tagged
+    /// manifest, else its newest; in one round trip whatever their number.
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>>;
 }
 
 /// Deleted packages and versions. Trashing moves the content out of sight in one step;

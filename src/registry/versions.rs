@@ -77,4 +77,12 @@ impl<P: Platform> Registry<P> {
     pub async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {
         self.meta.versions(repo, limit.min(MAX_VERSIONS)).await
     }
+
+    /// The version that speaks for each of `repos`: the newest tagged, else the newest.
+    pub async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        if repos.is_empty() {
+            return Ok(vec![]);
+        }
+        self.meta.current_versions(repos).await
+    }
 }

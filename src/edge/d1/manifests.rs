@@ -213,6 +213,36 @@ impl ManifestIndex for D1Metadata {
         Ok(self.0.run(&sql, &[s(repo.as_str()), n(before_ms), s(d.to_string())]).await? == 1)
     }
 
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            manifest: ManifestRow,
+            repository: String,
+            pushed_at: u64,
+            tags: String,
+        }
+        let sql = format!(
+            "WITH ranked AS (SELECT rm.repository, rm.digest, rm.pushed_at, ROW_NUMBER() OVER ( \
+                 PARTITION BY rm.repository ORDER BY EXISTS (SELECT 1 FROM tags t \
+                   WHERE t.repository = rm.repository AND t.digest = rm.digest) DESC, rm.pushed_at DESC, rm.digest \
+               ) AS n FROM json_each(?1) j JOIN repository_manifests rm ON rm.repository = j.value) \
+             SELECT {MANIFEST_COLUMNS}, r.repository, r.pushed_at, \
+               (SELECT json_group_array(tag) FROM (SELECT tag FROM tags t \
+                  WHERE t.repository = r.repository AND t.digest = r.digest ORDER BY tag)) AS tags \
+             FROM ranked r JOIN manifests m ON m.digest = r.digest WHERE r.n = 1"
+        );
+        let names = serde_json::Value::from(repos.iter().map(RepoName::as_str).collect::<Vec<_>>()).to_string();
+        let rows: Vec<Row> = self.0.rows(&sql, &[s(names)]).await?;
+        rows.into_iter()
+            .map(|r| {
+                let tags = serde_json::from_str(&r.tags).map_err(RegistryError::internal)?;
+                let repo = RepoName::parse(&r.repository).map_err(RegistryError::internal)?;
+                Ok((repo, Version { manifest: r.manifest.record()?, pushed_ms: r.pushed_at, tags }))
+            })
+            .collect()
+    }
+
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {
         #[derive(Deserialize)]
         struct Row {
