@@ -108,9 +108,28 @@ impl<P: Platform> Registry<P> {
             details: self.version_details(repo, &manifest, bytes.len() as u64, &child_sizes).await?,
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
-        self.meta.commit_manifest(repo, &record, &references, &tags, self.now()).await?;
+        if let Err(e) = self.meta.commit_manifest(repo, &record, &references, &tags, self.now()).await {
+            return Err(match e {
+                // A push raced this one to an immutable tag and won: say which rule.
+                RegistryError::DeniedBecause(_) => self.first_refused_tag(repo, &tags, &digest).await,
+                e => e,
+            });
+        }
         let moved_from = previous.filter(|p| p != &digest);
         Ok(Pushed { digest, subject: record.subject, tags, moved_from })
+    }
+
+    /// Why one of `tags` could not be pointed at `digest`, naming the rule.
+    async fn first_refused_tag(&self, repo: &RepoName, tags: &[Tag], digest: &Digest) -> RegistryError {
+        for t in tags {
+            if let Err(e) = self.check_tag_move(repo, t, digest).await {
+                return e;
+            }
+        }
+        match tags.first() {
+            Some(t) => self.tag_moved_refusal(repo, t, digest).await,
+            None => RegistryError::DeniedBecause("a tag is immutable".into()),
+        }
     }
 
     /// Every blob an image needs, and every child of an index, must be in the repository.

@@ -342,11 +342,22 @@ impl ManifestIndex for MemoryMetadata {
         s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
         s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
         s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
-        for t in tags {
-            s.tags.insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
-        }
         s.repositories.insert(repo.clone());
-        Ok(())
+        // Every tag that may move moves; an immutable one held elsewhere stays, and is told.
+        let mut refused = None;
+        for t in tags {
+            let key = (repo.clone(), t.as_str().to_string());
+            let immutable = self.rules.immutable.borrow().get(repo).is_some_and(|p| p.matching(t.as_str()).is_some());
+            if immutable && s.tags.get(&key).is_some_and(|d| d != &m.digest) {
+                refused.get_or_insert(t);
+                continue;
+            }
+            s.tags.insert(key, m.digest.clone());
+        }
+        match refused {
+            Some(t) => Err(RegistryError::DeniedBecause(format!("tag {t} is immutable"))),
+            None => Ok(()),
+        }
     }
 
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {

@@ -237,7 +237,9 @@ pub trait UploadIndex {
 pub trait ManifestIndex {
     /// Records the manifest with the digests it needs (blobs of an image, children of an
     /// index), links it into `repo` and points `tags` at it, all at once, in a number of
-    /// round trips that does not grow with the references.
+    /// round trips that does not grow with the references. A tag that an immutable-tag
+    /// rule of `repo` names and that points elsewhere is not moved, even by a push racing
+    /// the one that set it: then the rest is recorded and the answer is `DeniedBecause`.
     async fn commit_manifest(
         &self,
         repo: &RepoName,

@@ -1,6 +1,6 @@
 //! Manifests, tags and referrers over D1.
 
-use super::{changes, digest, digest_groups, n, opt, rows_per_group, s, D1Metadata};
+use super::{changes, d1_err, digest, digest_groups, n, opt, rows_per_group, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName, Tag};
 use crate::registry::ports::{Annotations, ManifestIndex, ManifestRecord, Version};
@@ -98,16 +98,39 @@ impl ManifestIndex for D1Metadata {
             &[s(repo.as_str()), d.clone(), n(now_ms)],
         )?);
         if !tags.is_empty() {
-            let tags = serde_json::Value::from(tags.iter().map(Tag::as_str).collect::<Vec<_>>()).to_string();
-            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            let names = serde_json::Value::from(tags.iter().map(Tag::as_str).collect::<Vec<_>>()).to_string();
+            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT. Tag
+            // patterns allow only `*` and `?` over tag characters: GLOB matches them as the
+            // registry does.
             statements.push(self.0.stmt(
                 "INSERT INTO tags (repository, tag, digest, updated_at) SELECT ?1, value, ?3, ?4 FROM json_each(?2) \
                  WHERE true ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, \
-                 updated_at = excluded.updated_at",
-                &[s(repo.as_str()), s(tags), d, n(now_ms)],
+                 updated_at = excluded.updated_at \
+                 WHERE tags.digest = excluded.digest OR NOT EXISTS ( \
+                   SELECT 1 FROM lifecycle_rules r, json_each(r.immutable_tags) p \
+                   WHERE r.scope = excluded.repository AND excluded.tag GLOB p.value)",
+                &[s(repo.as_str()), s(&names), d.clone(), n(now_ms)],
+            )?);
+            statements.push(self.0.stmt(
+                "SELECT tag, digest FROM tags WHERE repository = ?1 AND tag IN (SELECT value FROM json_each(?2))",
+                &[s(repo.as_str()), s(names)],
             )?);
         }
-        self.0.batch(statements).await.map(|_| ())
+        let results = self.0.batch(statements).await?;
+        if !tags.is_empty() {
+            #[derive(Deserialize)]
+            struct Row {
+                tag: String,
+                digest: String,
+            }
+            let rows: Vec<Row> = results.last().map(|r| r.results()).transpose().map_err(d1_err)?.unwrap_or_default();
+            let pushed = m.digest.to_string();
+            let held = |t: &Tag| rows.iter().any(|r| r.tag == t.as_str() && r.digest == pushed);
+            if let Some(t) = tags.iter().find(|t| !held(t)) {
+                return Err(RegistryError::DeniedBecause(format!("tag {t} is immutable")));
+            }
+        }
+        Ok(())
     }
 
     async fn linked_manifest(&self, repo: &RepoName, d: &Digest) -> Result<Option<ManifestRecord>> {

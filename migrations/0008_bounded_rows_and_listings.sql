@@ -1,4 +1,4 @@
--- Bounded manifest rows, and the front page's listing.
+-- Bounded manifest rows, and the indexes listings use.
 
 -- Manifest rows stay small whatever the manifest: annotations over 16 KiB are not copied
 -- into `annotations` but read from the manifest's stored bytes when a referrers listing
