@@ -263,3 +263,31 @@ fn referrers_carry_annotations_too_large_to_keep_with_the_record() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["manifests"][0]["annotations"], serde_json::Value::Object(annotations));
 }
+
+#[test]
+fn a_mount_challenge_names_the_source_so_the_token_it_leads_to_mounts() {
+    let reg = registry();
+    let d = push_blob(&reg, OTHER, b"a shared layer");
+    let token = user_token(&reg, "alice", &["read:packages", "write:packages"]);
+    let mount = format!("/v2/{REPO}/blobs/uploads/?mount={d}&from={OTHER}");
+    let r = send_raw(&reg, Post, &mount, vec![], Chunks::none());
+    assert_eq!(r.status, 401);
+    let challenge = r.header("www-authenticate").unwrap().to_string();
+    assert!(
+        challenge.ends_with(&format!(r#"scope="repository:{REPO}:pull,push repository:{OTHER}:pull""#)),
+        "{challenge}"
+    );
+    // A client asks for exactly the scope it was told, as the conformance suite does.
+    let asked = challenge.split("scope=\"").nth(1).unwrap().trim_end_matches('"');
+    let scope: String = form_urlencoded::byte_serialize(asked.as_bytes()).collect();
+    let r = send_raw(
+        &reg,
+        Get,
+        &format!("/token?service=registry.test&scope={scope}"),
+        vec![("authorization".into(), basic("alice", &token))],
+        Chunks::none(),
+    );
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let r = send_raw(&reg, Post, &mount, vec![("authorization".into(), bearer)], Chunks::none());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}

@@ -172,11 +172,19 @@ fn within_limits(req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
+/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what. A mount
+/// also reads its source, so its challenge names that too: a client that asks for exactly
+/// what it is told gets a token that lets the mount happen.
 fn challenge(req: &Request, scope: Option<&str>) -> String {
     let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
-    if let Some(s) = scope {
-        c.push_str(&format!(",scope=\"{s}\""));
+    let source = match (req.method, req.query("mount"), req.query("from")) {
+        (super::Method::Post, Some(_), Some(from)) => RepoName::parse(from).ok(),
+        _ => None,
+    };
+    match (scope, source) {
+        (Some(s), Some(from)) => c.push_str(&format!(",scope=\"{s} repository:{from}:pull\"")),
+        (Some(s), None) => c.push_str(&format!(",scope=\"{s}\"")),
+        (None, _) => {}
     }
     c
 }
