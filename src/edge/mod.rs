@@ -5,6 +5,7 @@ mod body;
 mod cache;
 mod d1;
 mod downloads;
+mod latency;
 mod meter;
 mod outbound;
 mod r2;
@@ -16,6 +17,7 @@ use std::rc::Rc;
 
 use crate::registry::ports::Clock;
 use crate::registry::{Config, Platform, Registry};
+use latency::Simulated;
 
 use worker::{event, Context, EncodeBody, Env, Headers, ResponseBuilder};
 
@@ -42,6 +44,9 @@ fn config(env: &Env) -> Config {
     if let Some(secs) = var("WEBHOOK_RETRY_SECONDS") {
         c.webhook_retry_ms = secs * 1000;
     }
+    if let Some(secs) = var("TAG_CACHE_SECONDS") {
+        c.tag_cache_secs = secs;
+    }
     c
 }
 
@@ -64,9 +69,10 @@ thread_local! {
     static HOT: Rc<HotCache> = Rc::new(HotCache::default());
 }
 
-fn registry(env: &Env, meter: &SharedMeter) -> worker::Result<WorkerRegistry> {
-    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, meter.clone()));
-    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?, meter.clone()), WorkerClock, config(env)))
+fn registry(env: &Env, simulated: Simulated, meter: &SharedMeter) -> worker::Result<WorkerRegistry> {
+    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone()));
+    let objects = r2::R2Objects::new(env.bucket("BLOBS")?, simulated, meter.clone());
+    Ok(Registry::new(meta, objects, WorkerClock, config(env)))
 }
 
 /// A secret from `wrangler secret put` (or `.dev.vars` locally); plain vars work too.
@@ -75,13 +81,14 @@ fn secret(env: &Env, name: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-fn app(env: &Env, meter: &SharedMeter) -> worker::Result<WorkerApp> {
+fn app(env: &Env, req: &api::Request, meter: &SharedMeter) -> worker::Result<WorkerApp> {
+    let simulated = Simulated::from_env(env, req).map_err(worker::Error::RustError)?;
     let signing_key = secret(env, "TOKEN_SIGNING_KEY")
         .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
     Ok(api::App {
-        registry: registry(env, meter)?,
+        registry: registry(env, simulated, meter)?,
         identity: CachedIdentity::new(
-            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, meter.clone())),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone())),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
@@ -105,7 +112,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     );
     let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let meter = SharedMeter::default();
-    let app = match app(&env, &meter) {
+    let app = match app(&env, &head, &meter) {
         Ok(app) => app,
         Err(e) => {
             // A misconfigured deployment: say so in the log, answer like any fault.
@@ -151,8 +158,9 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
 /// sent, all at once: each is bounded by its timeout, and what fails is retried by the
 /// scheduled run.
 fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhooks::Payload>) {
-    // After the response: not part of the request's counted round trips.
-    let reg = match registry(env, &SharedMeter::default()) {
+    // After the response: off the critical path, so the edge model leaves it undelayed and
+    // the request's counted round trips leave it out.
+    let reg = match registry(env, Simulated::default(), &SharedMeter::default()) {
         Ok(reg) => reg,
         Err(e) => return worker::console_error!("webhooks: {e}"),
     };
@@ -219,13 +227,13 @@ async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
     let meter = SharedMeter::default();
-    let (reg, db) = match (registry(&env, &meter), env.d1("DB")) {
+    let (reg, db) = match (registry(&env, Simulated::default(), &meter), env.d1("DB")) {
         (Ok(reg), Ok(db)) => (reg, db),
         (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        d1::identity::D1Identity(d1::D1Access::new(db, meter)),
+        d1::identity::D1Identity(d1::D1Access::new(db, Simulated::default(), meter)),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );

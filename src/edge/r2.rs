@@ -1,5 +1,6 @@
 //! `ObjectStore` over an R2 bucket.
 
+use super::latency::Simulated;
 use super::meter::SharedMeter;
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
@@ -8,15 +9,17 @@ use crate::oci::{Digest, DigestHasher};
 use crate::registry::ports::{ObjectStore, PartTag, Segment};
 use worker::{Bucket, ByteStream, Range, ResponseBody, UploadedPart};
 
-/// Every R2 operation is counted in the request's meter.
+/// Every R2 operation is counted in the request's meter, and waits `simulated.r2_ms` first
+/// (zero unless a local run asks).
 pub struct R2Objects {
     bucket: Bucket,
+    simulated: Simulated,
     meter: SharedMeter,
 }
 
 impl R2Objects {
-    pub fn new(bucket: Bucket, meter: SharedMeter) -> Self {
-        R2Objects { bucket, meter }
+    pub fn new(bucket: Bucket, simulated: Simulated, meter: SharedMeter) -> Self {
+        R2Objects { bucket, simulated, meter }
     }
 }
 
@@ -24,11 +27,24 @@ fn r2_err(what: &str) -> impl Fn(worker::Error) -> RegistryError + '_ {
     move |e| RegistryError::internal(format!("R2 {what}: {e}"))
 }
 
+impl R2Objects {
+    /// One R2 operation: delayed as the edge model asks, counted and timed.
+    async fn op<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        self.meter
+            .r2
+            .time(async {
+                self.simulated.r2().await;
+                call.await
+            })
+            .await
+    }
+}
+
 impl ObjectStore for R2Objects {
     type Reader = ResponseBody;
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
-        self.meter.r2.time(self.bucket.put(key, bytes).execute()).await.map_err(r2_err("put"))?;
+        self.op(self.bucket.put(key, bytes).execute()).await.map_err(r2_err("put"))?;
         Ok(())
     }
 
@@ -40,7 +56,7 @@ impl ObjectStore for R2Objects {
                 None => Ok(Some(Vec::new())),
             }
         };
-        self.meter.r2.time(read).await.map_err(r2_err("get"))
+        self.op(read).await.map_err(r2_err("get"))
     }
 
     async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<ResponseBody>> {
@@ -48,7 +64,7 @@ impl ObjectStore for R2Objects {
         if let Some(s) = span {
             get = get.range(Range::OffsetWithLength { offset: s.start, length: s.len() });
         }
-        let Some(object) = self.meter.r2.time(get.execute()).await.map_err(r2_err("get"))? else {
+        let Some(object) = self.op(get.execute()).await.map_err(r2_err("get"))? else {
             return Ok(None);
         };
         match object.body() {
@@ -70,12 +86,12 @@ impl ObjectStore for R2Objects {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.meter.r2.time(self.bucket.delete(key)).await.map_err(r2_err("delete"))
+        self.op(self.bucket.delete(key)).await.map_err(r2_err("delete"))
     }
 
     async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
         use futures_util::StreamExt;
-        let Some(object) = self.meter.r2.time(self.bucket.get(key).execute()).await.map_err(r2_err("get"))? else {
+        let Some(object) = self.op(self.bucket.get(key).execute()).await.map_err(r2_err("get"))? else {
             return Ok(None);
         };
         let mut hasher = DigestHasher::new(algorithm);
@@ -90,26 +106,26 @@ impl ObjectStore for R2Objects {
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
         let create = self.bucket.create_multipart_upload(key).execute();
-        let upload = self.meter.r2.time(create).await.map_err(r2_err("create multipart"))?;
+        let upload = self.op(create).await.map_err(r2_err("create multipart"))?;
         Ok(upload.upload_id().await)
     }
 
     async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
-        let part = self.meter.r2.time(upload.upload_part(number, bytes)).await.map_err(r2_err("upload part"))?;
+        let part = self.op(upload.upload_part(number, bytes)).await.map_err(r2_err("upload part"))?;
         Ok(PartTag { number, etag: part.etag() })
     }
 
     async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
         let parts = parts.iter().map(|p| UploadedPart::new(p.number, p.etag.clone()));
-        self.meter.r2.time(upload.complete(parts)).await.map_err(r2_err("complete multipart"))?;
+        self.op(upload.complete(parts)).await.map_err(r2_err("complete multipart"))?;
         Ok(())
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
         let upload = self.bucket.resume_multipart_upload(key, upload_id).map_err(r2_err("resume multipart"))?;
-        self.meter.r2.time(upload.abort()).await.map_err(r2_err("abort multipart"))
+        self.op(upload.abort()).await.map_err(r2_err("abort multipart"))
     }
 }
 

@@ -293,6 +293,7 @@ mod tests {
             subject: subject.map(d),
             annotations: crate::registry::ports::Annotations::None,
             details: VersionDetails::default(),
+            inline: None,
         };
         let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
         let tags: Vec<Tag> = tag.map(|t| Tag::parse(t).unwrap()).into_iter().collect();

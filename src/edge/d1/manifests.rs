@@ -2,7 +2,7 @@
 
 use super::{changes, d1_err, digest, digest_groups, n, opt, rows_per_group, s, D1Metadata};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, RepoName, Tag};
+use crate::oci::{Digest, Reference, RepoName, Tag};
 use crate::registry::ports::{Annotations, ManifestIndex, ManifestRecord, Version};
 use serde::Deserialize;
 
@@ -16,6 +16,9 @@ struct ManifestRow {
     annotations: Option<String>,
     annotations_elsewhere: u8,
     details: Option<String>,
+    /// Selected only by `find_manifest`.
+    #[serde(default)]
+    body: Option<String>,
 }
 
 impl ManifestRow {
@@ -33,6 +36,7 @@ impl ManifestRow {
             },
             // Details only feed package pages: unreadable ones show as unknown.
             details: self.details.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
+            inline: self.body.map(String::into_bytes),
         })
     }
 }
@@ -72,8 +76,9 @@ impl ManifestIndex for D1Metadata {
         };
         let mut statements = vec![self.0.stmt(
             "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details, \
-               annotations_elsewhere) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details)",
+               annotations_elsewhere, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details), \
+               body = coalesce(manifests.body, excluded.body)",
             &[
                 d.clone(),
                 s(&m.media_type),
@@ -84,6 +89,8 @@ impl ManifestIndex for D1Metadata {
                 n(now_ms),
                 s(details),
                 n(elsewhere),
+                // Manifests parsed as JSON, so their bytes are UTF-8 and kept exactly as text.
+                opt(m.inline.as_deref().and_then(|b| std::str::from_utf8(b).ok())),
             ],
         )?];
         for group in digest_groups(references) {
@@ -156,6 +163,27 @@ impl ManifestIndex for D1Metadata {
                    JOIN manifests m ON m.digest = rm.digest";
         let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
         rows.into_iter().map(|r| Ok((digest(&r.digest)?, r.total_size.unwrap_or(0)))).collect()
+    }
+
+    async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>> {
+        let (sql, key) = match reference {
+            Reference::Tag(t) => (
+                format!(
+                    "SELECT {MANIFEST_COLUMNS}, m.body FROM tags t \
+                     JOIN repository_manifests rm ON rm.repository = t.repository AND rm.digest = t.digest \
+                     JOIN manifests m ON m.digest = rm.digest WHERE t.repository = ?1 AND t.tag = ?2"
+                ),
+                t.as_str().to_string(),
+            ),
+            Reference::Digest(d) => (
+                format!(
+                    "SELECT {MANIFEST_COLUMNS}, m.body FROM repository_manifests rm \
+                     JOIN manifests m ON m.digest = rm.digest WHERE rm.repository = ?1 AND rm.digest = ?2"
+                ),
+                d.to_string(),
+            ),
+        };
+        self.0.first::<ManifestRow>(&sql, &[s(repo.as_str()), s(key)]).await?.map(ManifestRow::record).transpose()
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {

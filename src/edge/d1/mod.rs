@@ -11,6 +11,7 @@ mod manifests;
 mod trash;
 mod uploads;
 
+use super::latency::Simulated;
 use super::meter::SharedMeter;
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
@@ -19,9 +20,11 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// Statement helpers over one D1 database, shared by the metadata and identity stores.
-/// Every call to D1 goes through `rows`, `run` or `batch`, where it is counted.
+/// Every call to D1 goes through `rows`, `run` or `batch`, where it is counted (and
+/// delayed when a local run models the edge).
 pub struct D1Access {
     db: D1Database,
+    simulated: Simulated,
     meter: SharedMeter,
 }
 
@@ -29,8 +32,8 @@ pub struct D1Access {
 pub struct D1Metadata(pub D1Access);
 
 impl D1Access {
-    pub fn new(db: D1Database, meter: SharedMeter) -> Self {
-        D1Access { db, meter }
+    pub fn new(db: D1Database, simulated: Simulated, meter: SharedMeter) -> Self {
+        D1Access { db, simulated, meter }
     }
 
     pub(crate) fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
@@ -39,7 +42,16 @@ impl D1Access {
 
     pub(super) async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
         let statement = self.stmt(sql, args)?;
-        self.meter.d1.time(statement.all()).await.map_err(d1_err)?.results().map_err(d1_err)
+        self.meter
+            .d1
+            .time(async {
+                self.simulated.d1().await;
+                statement.all().await
+            })
+            .await
+            .map_err(d1_err)?
+            .results()
+            .map_err(d1_err)
     }
 
     pub(super) async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
@@ -49,11 +61,28 @@ impl D1Access {
     /// Runs one statement; returns how many rows it changed.
     pub(super) async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
         let statement = self.stmt(sql, args)?;
-        changes(&self.meter.d1.time(statement.run()).await.map_err(d1_err)?)
+        changes(
+            &self
+                .meter
+                .d1
+                .time(async {
+                    self.simulated.d1().await;
+                    statement.run().await
+                })
+                .await
+                .map_err(d1_err)?,
+        )
     }
 
     pub(super) async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
-        self.meter.d1.time(self.db.batch(statements)).await.map_err(d1_err)
+        self.meter
+            .d1
+            .time(async {
+                self.simulated.d1().await;
+                self.db.batch(statements).await
+            })
+            .await
+            .map_err(d1_err)
     }
 }
 
