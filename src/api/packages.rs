@@ -271,6 +271,8 @@ where
     app.registry.restore(&deletion).await?;
     let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
     let package = Package {
+        // A fresh id: nothing keyed by the deleted package's id can be mistaken for it.
+        id: crate::auth::identity::new_package_id()?,
         repo: repo.clone(),
         visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
         created_ms: snapshot.created_ms,

@@ -81,10 +81,17 @@ where
         // Deciding must not create packages: only a push itself does.
         let f = gate::facts(&app.identity, &repo, login.as_ref()).await?;
         let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
-        access.push(Grant { repository: repo.to_string(), actions: granted });
+        access.push(Grant { repository: repo.to_string(), actions: granted, package: None });
     }
     let now = app.registry.clock.now_ms() / 1000;
-    let claims = Claims { sub: caller.login().map(str::to_string), access, iat: now, exp: now + TOKEN_TTL_SECS };
+    let claims = Claims {
+        sub: caller.login().map(str::to_string),
+        pat: None,
+        aud: req.host().to_string(),
+        access,
+        iat: now,
+        exp: now + TOKEN_TTL_SECS,
+    };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
         200,

@@ -37,6 +37,39 @@ impl Facts {
     pub fn may_create(&self) -> bool {
         self.visibility.is_none() && !matches!(self.relation, Relation::Stranger)
     }
+
+    /// The same caller's standing were there no package of this name.
+    pub fn as_absent(&self) -> Facts {
+        Facts { visibility: None, granted: None, relation: self.relation }
+    }
+}
+
+/// How a request is to be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// The caller may not read the package, but could act on the name were there no such
+    /// package (an organization member without a role on a private package): they get the
+    /// answer a name that does not exist gets, and nothing is written.
+    AsAbsent,
+    Refused,
+}
+
+/// The decision on a request, such that a package the caller may not read is
+/// indistinguishable from a name that does not exist.
+pub fn decision(scopes: Option<&Scopes>, facts: &Facts, action: Action) -> Decision {
+    if facts.visibility.is_some() && decide(scopes, facts, action) {
+        return Decision::Allowed;
+    }
+    if facts.visibility.is_none() {
+        return if decide(scopes, facts, action) { Decision::Allowed } else { Decision::Refused };
+    }
+    let readable = decide(scopes, facts, Action::Pull);
+    if !readable && decide(scopes, &facts.as_absent(), action) {
+        Decision::AsAbsent
+    } else {
+        Decision::Refused
+    }
 }
 
 /// The decision. `scopes` is `None` for an anonymous caller.
@@ -125,6 +158,28 @@ mod tests {
             }
         }
         assert_eq!(rows, 4 * 2 * 4 * 4 * 3);
+    }
+
+    #[test]
+    fn an_unreadable_package_is_decided_as_an_absent_name() {
+        let write = Scopes { write: true, ..Default::default() };
+        let member = Relation::Org(OrgRole::Member);
+        let private = |granted| Facts { visibility: Some(Visibility::Private), granted, relation: member };
+        let absent = Facts { visibility: None, granted: None, relation: member };
+        for action in Action::ALL {
+            let on_absent = decision(Some(&write), &absent, action);
+            let on_unreadable = decision(Some(&write), &private(None), action);
+            let expected = if on_absent == Decision::Allowed { Decision::AsAbsent } else { Decision::Refused };
+            assert_eq!(on_unreadable, expected, "{action:?}");
+        }
+        // A reader knows the package exists: refusals are plain refusals.
+        assert_eq!(decision(Some(&write), &private(Some(Role::Read)), Action::Push), Decision::Refused);
+        assert_eq!(decision(Some(&write), &private(Some(Role::Write)), Action::Push), Decision::Allowed);
+        // Strangers and anonymous callers are refused alike whether the name exists or not.
+        let stranger = Facts { visibility: Some(Visibility::Private), granted: None, relation: Relation::Stranger };
+        assert_eq!(decision(Some(&write), &stranger, Action::Pull), Decision::Refused);
+        assert_eq!(decision(Some(&write), &stranger.as_absent(), Action::Pull), Decision::Refused);
+        assert_eq!(decision(None, &private(None), Action::Pull), Decision::Refused);
     }
 
     #[test]
