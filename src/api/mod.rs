@@ -4,6 +4,7 @@
 pub mod admin;
 mod app;
 pub mod catalog;
+mod cross_site;
 pub mod distribution;
 pub mod gate;
 mod html;

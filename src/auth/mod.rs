@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod cached;
 pub mod credentials;
 pub mod identity;
+pub mod login;
 pub mod memory;
 pub mod model;
 pub mod pat;

@@ -1,5 +1,6 @@
 //! The access decision, as one pure function over facts gathered beforehand.
 
+use super::bearer::Grant;
 use super::model::{Action, OrgRole, Role, Scopes, Visibility};
 
 /// How the caller relates to the namespace a package lives in.
@@ -87,6 +88,25 @@ pub fn decide(scopes: Option<&Scopes>, facts: &Facts, action: Action) -> bool {
         (Some(s), Action::Push) => s.write && (role >= Some(Role::Write) || facts.may_create()),
         (Some(s), Action::Delete) => s.delete && facts.visibility.is_some() && role == Some(Role::Admin),
     }
+}
+
+/// A registry token's use, decided again on the current facts: what the token grants is
+/// only an upper bound. `scopes` are those of the PAT it came from as they are now (`None`
+/// for an anonymous token); `package` is the id of the package the name holds now. A grant
+/// decided on one package is worth nothing on another of the same name; a grant made when
+/// there was no package gives no more than the caller's own standing once there is one.
+pub fn token_decision(
+    grant: Option<&Grant>,
+    scopes: Option<&Scopes>,
+    facts: &Facts,
+    package: Option<&str>,
+    action: Action,
+) -> Decision {
+    let Some(grant) = grant.filter(|g| g.actions.contains(&action)) else { return Decision::Refused };
+    if grant.package.is_some() && grant.package.as_deref() != package {
+        return Decision::Refused;
+    }
+    decision(scopes, facts, action)
 }
 
 #[cfg(test)]
@@ -180,6 +200,34 @@ mod tests {
         assert_eq!(decision(Some(&write), &stranger, Action::Pull), Decision::Refused);
         assert_eq!(decision(Some(&write), &stranger.as_absent(), Action::Pull), Decision::Refused);
         assert_eq!(decision(None, &private(None), Action::Pull), Decision::Refused);
+    }
+
+    #[test]
+    fn a_token_grant_is_an_upper_bound_on_the_current_facts() {
+        let write = Scopes { write: true, ..Default::default() };
+        let member = Relation::Org(OrgRole::Member);
+        let grant = |package: Option<&str>| Grant {
+            repository: "acme/release".into(),
+            actions: vec![Action::Pull, Action::Push],
+            package: package.map(str::to_string),
+        };
+        let absent = Facts { visibility: None, granted: None, relation: member };
+        let theirs = Facts { visibility: Some(Visibility::Private), granted: None, relation: member };
+        let mine = Facts { granted: Some(Role::Write), ..theirs };
+        // Granted before the package existed: creating it is fine, pushing into another
+        // member's package afterwards is not.
+        assert_eq!(token_decision(Some(&grant(None)), Some(&write), &absent, None, Action::Push), Decision::Allowed);
+        assert_eq!(token_decision(Some(&grant(None)), Some(&write), &theirs, Some("p2"), Action::Push), Decision::AsAbsent);
+        assert_eq!(token_decision(Some(&grant(None)), Some(&write), &mine, Some("p2"), Action::Push), Decision::Allowed);
+        // Granted on one package: worth nothing on the next of the same name.
+        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Push), Decision::Allowed);
+        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p2"), Action::Push), Decision::Refused);
+        // Never more than the grant, whatever the facts.
+        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Delete), Decision::Refused);
+        assert_eq!(token_decision(None, Some(&write), &mine, Some("p1"), Action::Pull), Decision::Refused);
+        // The PAT's scopes as they are now: a read-only token does not push.
+        let read = Scopes { read: true, ..Default::default() };
+        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&read), &mine, Some("p1"), Action::Push), Decision::Refused);
     }
 
     #[test]
