@@ -3,7 +3,7 @@
 
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, TokenRecord};
-use crate::auth::{pat, Login, OrgRole, Scopes};
+use crate::auth::{login, pat, Login, OrgRole, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
 use crate::registry::MetadataStore;
@@ -34,12 +34,10 @@ struct NewToken {
 
 const MAX_NOTE_CHARS: usize = 200;
 
-fn operator(app_token: Option<&str>, req: &Request) -> Result<()> {
+/// Whether the request carries the operator's token (compared in constant time).
+fn operator(app_token: Option<&str>, req: &Request) -> bool {
     let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    match app_token {
-        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
-        _ => Err(RegistryError::Unauthorized { scope: None }),
-    }
+    app_token.is_some_and(|t| !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
 }
 
 pub async fn handle<M, O, C, I>(
@@ -54,8 +52,11 @@ where
     C: Clock,
     I: IdentityStore,
 {
-    operator(app.admin_token.as_deref(), req)?;
     let now = app.registry.clock.now_ms();
+    let address = req.header("cf-connecting-ip");
+    if !login::operator_sign_in(&app.identity, address, now, || operator(app.admin_token.as_deref(), req)).await? {
+        return Err(RegistryError::Unauthorized { scope: None });
+    }
     let id = &app.identity;
     let segs: Vec<&str> = path.split('/').collect();
     match (req.method, segs.as_slice()) {
@@ -111,6 +112,10 @@ where
                         "expires_at": expires_ms.map(|ms| super::token::iso8601(ms / 1000))}),
             ))
         }
+        (Method::Delete, ["orgs", org, "members", login]) => super::offboarding::remove_member(id, org, login).await,
+        (Method::Post, ["users", login, "suspend"]) => super::offboarding::set_suspended(id, login, true).await,
+        (Method::Post, ["users", login, "unsuspend"]) => super::offboarding::set_suspended(id, login, false).await,
+        (Method::Get, ["users", login, "tokens"]) => super::offboarding::tokens(id, login).await,
         (Method::Delete, ["tokens", token_id]) => {
             if id.revoke_token(token_id, now).await? {
                 Ok(Response::new(204))

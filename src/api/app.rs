@@ -2,6 +2,7 @@
 
 use super::http::{Request, Response, Trace};
 use super::{admin, distribution, gate, packages, pages, route, shared_cache, token};
+use crate::auth::policy::Decision;
 use crate::error::RegistryError;
 
 /// The application: the registry, the identity store and the secrets it signs with.
@@ -33,6 +34,9 @@ where
     let mut trace = Trace::default();
     let result = if let Err(e) = within_limits(req) {
         Err(e)
+    } else if super::cross_site::is_cross_site_write(req) {
+        // A browser made to write by another site: never, whatever credentials it carries.
+        Err(RegistryError::Denied)
     } else if req.path == "/token" {
         trace.route = "token";
         token::issue(app, req, body).await
@@ -128,9 +132,11 @@ where
             _ => distribution::dispatch(&app.registry, route, req, body).await,
         };
     };
-    if !gate::allowed(app, &caller, &repo, action).await? {
-        return Err(gate::refusal(&caller, &repo, action));
-    }
+    let as_absent = match gate::access(app, &caller, &repo, action).await? {
+        Decision::Allowed => false,
+        Decision::AsAbsent => true,
+        Decision::Refused => return Err(gate::refusal(&caller, &repo, action)),
+    };
     let mut req = req.clone();
     if let Some(from) = req.query("from").and_then(|f| crate::oci::RepoName::parse(f).ok()) {
         // A mount reads its source: a source the caller may not read is treated as
@@ -138,6 +144,16 @@ where
         if !gate::allowed(app, &caller, &from, crate::auth::Action::Pull).await? {
             req.query.retain(|(k, _)| k != "from");
         }
+    }
+    let stores = action == crate::auth::Action::Push && !distribution::works_on_a_session_only(&route, &req);
+    if as_absent && (stores || action != crate::auth::Action::Push) {
+        // A package the caller may not read answers as a name that does not exist, up to
+        // the push that would store into it: that one is denied (the name is taken).
+        return distribution::as_absent(route, &req);
+    }
+    if stores {
+        // Creating the package belongs to the push that stores something in it.
+        gate::create_for_push(app, &caller, &repo).await?;
     }
     let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
     match action {

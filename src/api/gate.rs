@@ -3,9 +3,10 @@
 use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
-use crate::auth::identity::{AccountKind, IdentityStore};
+use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::login;
 use crate::auth::pat::PresentedToken;
-use crate::auth::policy::{self, Facts, Relation};
+use crate::auth::policy::{self, Decision, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -19,17 +20,33 @@ pub enum Caller {
     Pat {
         login: Login,
         scopes: Scopes,
+        /// The PAT's id: registry tokens issued for it name it.
+        token_id: String,
     },
-    /// A registry token from `/token`: what it grants was decided when it was issued.
-    Token(Claims),
+    /// A registry token from `/token`, for a user whose PAT is still valid (with that
+    /// PAT's current scopes) or for nobody. What it grants is an upper bound: each use is
+    /// decided again on the current facts.
+    Token { claims: Claims, user: Option<(Login, Scopes)> },
 }
 
 impl Caller {
     pub fn login(&self) -> Option<&str> {
+        self.user().map(Login::as_str)
+    }
+
+    fn user(&self) -> Option<&Login> {
         match self {
             Caller::Anonymous => None,
-            Caller::Pat { login, .. } => Some(login.as_str()),
-            Caller::Token(c) => c.sub.as_deref(),
+            Caller::Pat { login, .. } => Some(login),
+            Caller::Token { user, .. } => user.as_ref().map(|(l, _)| l),
+        }
+    }
+
+    fn scopes(&self) -> Option<&Scopes> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Pat { scopes, .. } => Some(scopes),
+            Caller::Token { user, .. } => user.as_ref().map(|(_, s)| s),
         }
     }
 }
@@ -54,33 +71,39 @@ where
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
             pat_caller(app, req, None, &token).await
         }
-        Credentials::Bearer(token) => {
-            let now = app.registry.clock.now_ms() / 1000;
-            let previous = app.previous_signing_key.as_deref();
-            bearer::verify(&token, &app.signing_key, now)
-                .or_else(|| previous.and_then(|key| bearer::verify(&token, key, now)))
-                .map(Caller::Token)
-                .ok_or_else(bad_credentials)
-        }
+        Credentials::Bearer(token) => token_caller(app, req, &token).await,
     }
 }
 
-/// Failed authentications are counted per one-minute window.
-const FAILURE_WINDOW_MS: u64 = 60_000;
-/// A client address with this many failures in a window is refused outright until the
-/// window ends.
-const MAX_FAILURES_PER_ADDRESS: u32 = 30;
-/// A login with this many failures in a window gets 429 instead of 401 for further
-/// failures. Valid credentials still work, so an attacker cannot lock its owner out.
-const MAX_FAILURES_PER_LOGIN: u32 = 10;
-
-fn too_many(now_ms: u64) -> RegistryError {
-    let retry_after_secs = (FAILURE_WINDOW_MS - now_ms % FAILURE_WINDOW_MS).div_ceil(1000);
-    RegistryError::TooManyRequests { retry_after_secs }
+/// A registry token signed by this registry for this service, whose PAT (for a user's
+/// token) may still be used: not revoked, not expired, its user not suspended.
+async fn token_caller<M, O, C, I>(app: &App<M, O, C, I>, req: &Request, token: &str) -> Result<Caller>
+where
+    C: Clock,
+    I: IdentityStore,
+{
+    let now_ms = app.registry.clock.now_ms();
+    let previous = app.previous_signing_key.as_deref();
+    let claims = bearer::verify(token, &app.signing_key, now_ms / 1000)
+        .or_else(|| previous.and_then(|key| bearer::verify(token, key, now_ms / 1000)))
+        .filter(|c| c.aud == req.host())
+        .ok_or_else(bad_credentials)?;
+    let user = match (&claims.sub, &claims.pat) {
+        (None, None) => None,
+        (Some(sub), Some(pat)) => {
+            let record = login::live_token(&app.identity, pat, now_ms).await?.ok_or_else(bad_credentials)?;
+            if record.login.as_str() != sub {
+                return Err(bad_credentials());
+            }
+            Some((record.login, record.scopes))
+        }
+        _ => return Err(bad_credentials()),
+    };
+    Ok(Caller::Token { claims, user })
 }
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
-/// attempts rate limited per client address and per login.
+/// attempts limited as `auth::login` describes.
 pub async fn pat_caller<M, O, C, I>(
     app: &App<M, O, C, I>,
     req: &Request,
@@ -92,46 +115,27 @@ where
     I: IdentityStore,
 {
     let now = app.registry.clock.now_ms();
-    let window = now / FAILURE_WINDOW_MS;
-    let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
-    if app.identity.auth_failures(&address, window).await? >= MAX_FAILURES_PER_ADDRESS {
-        return Err(too_many(now));
+    match login::sign_in(&app.identity, req.header("cf-connecting-ip"), user, secret, now).await? {
+        Some(signed_in) => Ok(Caller::Pat { login: signed_in.login, scopes: signed_in.scopes, token_id: signed_in.token_id }),
+        None => Err(bad_credentials()),
     }
-    if let Some(caller) = verify_pat(app, user, secret, now).await? {
-        return Ok(caller);
-    }
-    app.identity.record_auth_failure(&address, window).await?;
-    if let Some(user) = user {
-        let failures = app.identity.record_auth_failure(&format!("login:{user}"), window).await?;
-        if failures > MAX_FAILURES_PER_LOGIN {
-            return Err(too_many(now));
-        }
-    }
-    Err(bad_credentials())
-}
-
-async fn verify_pat<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    user: Option<&str>,
-    secret: &str,
-    now: u64,
-) -> Result<Option<Caller>>
-where
-    I: IdentityStore,
-{
-    let Some(presented) = PresentedToken::parse(secret) else { return Ok(None) };
-    let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
-    let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
-    let owner_ok = user.is_none_or(|u| u == record.login.as_str());
-    Ok((presented.matches(&record.hash) && live && owner_ok)
-        .then_some(Caller::Pat { login: record.login, scopes: record.scopes }))
 }
 
 /// The facts the policy needs about `repo` and the calling user.
 pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<Facts> {
+    Ok(facts_and_package(identity, repo, login).await?.0)
+}
+
+/// The facts, and the package they are about (if there is one).
+pub async fn facts_and_package<I: IdentityStore>(
+    identity: &I,
+    repo: &RepoName,
+    login: Option<&Login>,
+) -> Result<(Facts, Option<Package>)> {
     let package = identity.package(repo).await?;
+    let visibility = package.as_ref().map(|p| p.visibility);
     let Some(login) = login else {
-        return Ok(Facts { visibility: package.map(|p| p.visibility), granted: None, relation: Relation::Stranger });
+        return Ok((Facts { visibility, granted: None, relation: Relation::Stranger }, package));
     };
     let namespace = repo.namespace();
     let relation = if namespace == login.as_str() {
@@ -146,40 +150,45 @@ pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Optio
         Some(_) => identity.collaborator_role(repo, login).await?,
         None => None,
     };
-    Ok(Facts { visibility: package.map(|p| p.visibility), granted, relation })
+    Ok((Facts { visibility, granted, relation }, package))
 }
 
-/// Whether `caller` may do `action` on `repo`. A permitted first push creates the
-/// package (private, the pusher its admin).
-pub async fn allowed<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    caller: &Caller,
-    repo: &RepoName,
-    action: Action,
-) -> Result<bool>
+/// How `caller`'s request to do `action` on `repo` is to be answered, decided on the
+/// current facts. Deciding writes nothing.
+pub async fn access<M, O, C, I>(app: &App<M, O, C, I>, caller: &Caller, repo: &RepoName, action: Action) -> Result<Decision>
+where
+    I: IdentityStore,
+{
+    let (facts, package) = facts_and_package(&app.identity, repo, caller.user()).await?;
+    Ok(match caller {
+        Caller::Token { claims, .. } => {
+            let grant = claims.grant(repo.as_str());
+            policy::token_decision(grant, caller.scopes(), &facts, package.as_ref().map(|p| p.id.as_str()), action)
+        }
+        _ => policy::decision(caller.scopes(), &facts, action),
+    })
+}
+
+/// Whether `caller` may do `action` on `repo` (and may know it exists).
+pub async fn allowed<M, O, C, I>(app: &App<M, O, C, I>, caller: &Caller, repo: &RepoName, action: Action) -> Result<bool>
+where
+    I: IdentityStore,
+{
+    Ok(access(app, caller, repo, action).await? == Decision::Allowed)
+}
+
+/// A push that stores something under a name with no package creates the package
+/// (private, the pusher its admin): only users create packages, in namespaces that exist.
+pub async fn create_for_push<M, O, C, I>(app: &App<M, O, C, I>, caller: &Caller, repo: &RepoName) -> Result<()>
 where
     C: Clock,
     I: IdentityStore,
 {
-    let (ok, creator) = match caller {
-        Caller::Token(claims) => {
-            (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))
-        }
-        Caller::Anonymous => (policy::decide(None, &facts(&app.identity, repo, None).await?, action), None),
-        Caller::Pat { login, scopes } => {
-            let f = facts(&app.identity, repo, Some(login)).await?;
-            (policy::decide(Some(scopes), &f, action), Some(login.clone()))
-        }
-    };
-    if ok && action == Action::Push {
-        if let Some(creator) = creator {
-            // Only users create packages, in namespaces that exist.
-            if app.identity.account(&creator).await? == Some(AccountKind::User) {
-                app.identity.create_package(repo, &creator, app.registry.clock.now_ms()).await?;
-            }
-        }
+    let Some(creator) = caller.user() else { return Ok(()) };
+    if app.identity.package(repo).await?.is_none() && app.identity.account(creator).await? == Some(AccountKind::User) {
+        app.identity.create_package(repo, creator, app.registry.clock.now_ms()).await?;
     }
-    Ok(ok)
+    Ok(())
 }
 
 /// The answer to a refused request. Callers without credentials, or with a registry
@@ -188,7 +197,7 @@ where
 /// what a missing repository gets, so a private package's existence does not leak.
 pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
     match (caller, action) {
-        (Caller::Anonymous | Caller::Token(_), _) => {
+        (Caller::Anonymous | Caller::Token { .. }, _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }

@@ -11,6 +11,7 @@ mod html;
 mod http;
 mod json_body;
 pub mod maintenance;
+mod offboarding;
 pub mod packages;
 mod pages;
 pub mod route;

@@ -18,7 +18,8 @@ use super::gate::{self, Caller};
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
-use crate::auth::{Action, Login, Role, Visibility};
+use crate::auth::policy::Relation;
+use crate::auth::{Action, Login, OrgRole, Role, Visibility};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
 use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
@@ -52,6 +53,17 @@ struct PackageSnapshot {
     #[serde(default)]
     content_epoch: u64,
     collaborators: Vec<(String, String)>,
+    /// The package's id: a restore brings back the same package (deletions made before
+    /// snapshots had ids restore under a new one).
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// What a version's deletion keeps of its package: which one it was, so that it restores
+/// only into that package and never into a later one of the same name.
+#[derive(Serialize, Deserialize)]
+struct VersionOf {
+    package_id: String,
 }
 
 enum Target {
@@ -104,7 +116,7 @@ where
     I: IdentityStore,
 {
     let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
+        Caller::Pat { login, scopes, .. } => Viewer { user: Some((login, scopes)) },
         _ => return Err(RegistryError::Unauthorized { scope: None }),
     };
     let id = &app.identity;
@@ -161,14 +173,14 @@ where
             }
         }
         (Method::Delete, Target::Package(repo)) => {
-            let by = deleter(app, &repo, &viewer).await?;
-            let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
+            let (by, package) = deleter(app, &repo, &viewer).await?;
             let snapshot = PackageSnapshot {
                 visibility: package.visibility.as_str().into(),
                 created_ms: package.created_ms,
                 created_by: package.created_by.to_string(),
                 collect_untagged: package.collect_untagged,
                 content_epoch: package.content_epoch,
+                id: Some(package.id.clone()),
                 collaborators: id
                     .collaborators(&repo)
                     .await?
@@ -184,18 +196,24 @@ where
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
         }
         (Method::Delete, Target::Version(repo, digest)) => {
-            let by = deleter(app, &repo, &viewer).await?;
-            let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
+            let (by, package) = deleter(app, &repo, &viewer).await?;
+            let of = serde_json::to_string(&VersionOf { package_id: package.id }).map_err(RegistryError::internal)?;
+            let deletion = app.registry.trash_version(&repo, &digest, by.as_str(), of).await?;
             id.bump_content_epoch(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
         }
         (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
         (Method::Post, Target::RestoreVersion(repo, digest)) => {
-            deleter(app, &repo, &viewer).await?;
+            let (_, package) = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
+            let of: Option<VersionOf> = deletion.package_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+            if of.is_none_or(|of| of.package_id != package.id) {
+                // Deleted from an earlier package of this name: not this package's version.
+                return Err(RegistryError::NotFound("deletion".into()));
+            }
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = administered_view(app, package, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
             Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
         }
@@ -220,23 +238,41 @@ where
     }
 }
 
-/// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
-async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<Login>
+/// The viewer may delete from the package (admin, `delete:packages`); returns who they are
+/// and the package. Who may not read it gets what a missing package gets.
+async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<(Login, Package)>
 where
     M: MetadataStore,
     O: ObjectStore,
     C: Clock,
     I: IdentityStore,
 {
-    let view = catalog::package(app, repo, viewer).await?;
-    match viewer.login() {
-        Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
-        _ => Err(RegistryError::Denied),
+    let (facts, package) = gate::facts_and_package(&app.identity, repo, viewer.login()).await?;
+    match (viewer.login(), package) {
+        (Some(login), Some(package)) if viewer.may(&facts, Action::Delete) => Ok((login.clone(), package)),
+        (_, Some(_)) if viewer.may(&facts, Action::Pull) => Err(RegistryError::Denied),
+        _ => Err(RegistryError::NotFound("package".into())),
     }
 }
 
+/// The package as its administrator sees it, whatever their token may read: whoever just
+/// restored it is told what came back.
+async fn administered_view<M, O, C, I>(app: &App<M, O, C, I>, package: Package, viewer: &Viewer) -> Result<PackageView>
+where
+    M: MetadataStore,
+    O: ObjectStore,
+    C: Clock,
+    I: IdentityStore,
+{
+    let facts = viewer.facts(&app.identity, &package.repo).await?;
+    let versions = app.registry.versions(&package.repo, crate::registry::versions::MAX_VERSIONS).await?;
+    Ok(PackageView { package, versions, facts })
+}
+
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
-/// administered it when it was deleted, may bring it back.
+/// administered it when it was deleted, may bring it back, with `delete:packages`. The
+/// right is checked before anything is said of the deletion: who lacks it gets the same
+/// answer whether or not there is one.
 async fn restore_package<M, O, C, I>(
     app: &App<M, O, C, I>,
     repo: &RepoName,
@@ -250,20 +286,24 @@ where
 {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
-    let deletion = app.registry.restorable(repo, None).await?;
+    if !scopes.delete {
+        return Err(not_found());
+    }
+    let facts = viewer.facts(&app.identity, repo).await?;
+    let namespace_admin = matches!(facts.relation, Relation::Own | Relation::Org(OrgRole::Owner));
+    let deletion = match app.registry.restorable(repo, None).await {
+        Ok(d) => d,
+        Err(RegistryError::NotFound(_)) => return Err(not_found()),
+        Err(e) => return Err(e),
+    };
     let snapshot: PackageSnapshot = deletion
         .package_json
         .as_deref()
         .and_then(|j| serde_json::from_str(j).ok())
         .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
-    let facts = viewer.facts(&app.identity, repo).await?;
     let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login.as_str() && r == Role::Admin.as_str());
-    let namespace_admin = facts.role() == Some(Role::Admin);
     if !(namespace_admin || was_admin) {
         return Err(not_found());
-    }
-    if !scopes.delete {
-        return Err(RegistryError::Denied);
     }
     if app.identity.package(repo).await?.is_some() {
         return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
@@ -271,14 +311,17 @@ where
     app.registry.restore(&deletion).await?;
     let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
     let package = Package {
-        // A fresh id: nothing keyed by the deleted package's id can be mistaken for it.
-        id: crate::auth::identity::new_package_id()?,
+        id: match snapshot.id {
+            Some(id) => id,
+            None => crate::auth::identity::new_package_id()?,
+        },
         repo: repo.clone(),
         visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
         created_ms: snapshot.created_ms,
         created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
         collect_untagged: snapshot.collect_untagged,
-        // A fresh epoch: nothing cached under an older one can be mistaken for it.
+        // The same package, at an epoch it never had: entries cached under earlier ones
+        // (content deleted before) are not found again.
         content_epoch: snapshot.content_epoch + 1,
     };
     let mut collaborators = vec![];
@@ -289,7 +332,7 @@ where
     if !app.identity.restore_package(&package, &collaborators).await? {
         return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
     }
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = administered_view(app, package, viewer).await?;
     Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
 }
 

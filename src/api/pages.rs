@@ -50,7 +50,7 @@ where
     I: IdentityStore,
 {
     let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
+        Caller::Pat { login, scopes, .. } => Viewer { user: Some((login, scopes)) },
         Caller::Anonymous if req.query("login").is_some() => return Err(RegistryError::Unauthorized { scope: None }),
         _ => Viewer::default(),
     };

@@ -1,15 +1,16 @@
 //! What may come from, and go into, the shared cache at the edge (the Cache API), decided
 //! here so the adapter only moves bytes. Only content addressed by digest is cached: it
 //! never changes. Authorization is always decided first; a cached body then serves any
-//! caller who may pull it, but only a public package's content is ever stored. Keys carry
-//! the package's content epoch, which every deletion bumps, so deleted content stops being
-//! served as soon as the new epoch is known (within the hot cache's bound elsewhere).
+//! caller who may pull it, but only a public package's content is ever stored or served.
+//! Keys carry the package's id (unique per creation) and content epoch, which every
+//! deletion bumps, so deleted content stops being served as soon as the new epoch is known
+//! (within the hot cache's bound elsewhere), and a package never meets another's entries.
 
 use super::gate::{self, Caller};
 use super::route::Route;
 use super::{App, Method, Request, Response};
 use crate::auth::credentials::{self, Credentials};
-use crate::auth::identity::IdentityStore;
+use crate::auth::identity::{IdentityStore, Package};
 use crate::auth::pat::PresentedToken;
 use crate::auth::{Action, Visibility};
 use crate::oci::{Digest, Reference, RepoName};
@@ -31,8 +32,11 @@ fn cacheable(req: &Request) -> Option<(RepoName, &'static str, Digest)> {
     }
 }
 
-fn key(req: &Request, repo: &RepoName, kind: &str, digest: &Digest, epoch: u64) -> String {
-    format!("{}/v2/{repo}/{kind}/{digest}?epoch={epoch}", req.origin)
+/// Keys name the package by its id, unique per creation, and its content epoch, bumped by
+/// every deletion in it: an entry is never found again once its content was deleted, nor by
+/// another package of the same name.
+fn key(req: &Request, repo: &RepoName, kind: &str, digest: &Digest, package: &Package) -> String {
+    format!("{}/v2/{repo}/{kind}/{digest}?package={}.{}", req.origin, package.id, package.content_epoch)
 }
 
 /// Where the answer to `req` may be looked up, if anywhere: a whole GET or HEAD of a blob
@@ -55,8 +59,9 @@ where
     if matches!(caller, Caller::Pat { .. }) || !gate::allowed(app, &caller, &repo, Action::Pull).await.ok()? {
         return None;
     }
+    // Only a public package's content is served from the cache: it carries public headers.
     let package = app.identity.package(&repo).await.ok()??;
-    Some(key(req, &repo, kind, &digest, package.content_epoch))
+    (package.visibility == Visibility::Public).then(|| key(req, &repo, kind, &digest, &package))
 }
 
 /// Marks a pull's answer for storing when it is a whole digest-addressed GET of a public
@@ -74,7 +79,7 @@ where
     }
     if let Ok(Some(package)) = app.identity.package(&repo).await {
         if package.visibility == Visibility::Public {
-            resp.shared_cache_key = Some(key(req, &repo, kind, &digest, package.content_epoch));
+            resp.shared_cache_key = Some(key(req, &repo, kind, &digest, &package));
         }
     }
 }

@@ -5,6 +5,7 @@ use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
 use crate::auth::identity::IdentityStore;
+use crate::auth::policy::{decision, Decision};
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -63,7 +64,7 @@ where
         }
         _ => return Err(RegistryError::Unsupported("the token service takes GET or POST".into())),
     };
-    if matches!(caller, Caller::Token(_)) {
+    if matches!(caller, Caller::Token { .. }) {
         // A registry token does not buy another one.
         return Err(RegistryError::Unauthorized { scope: None });
     }
@@ -71,22 +72,28 @@ where
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
-    let login = caller_login(&caller);
-    let pat_scopes = match &caller {
-        Caller::Pat { scopes, .. } => Some(scopes),
-        _ => None,
+    let (login, pat_scopes, pat) = match &caller {
+        Caller::Pat { login, scopes, token_id } => (Some(login.clone()), Some(scopes), Some(token_id.clone())),
+        _ => (None, None, None),
     };
     let mut access = vec![];
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        // Deciding must not create packages: only a push itself does.
-        let f = gate::facts(&app.identity, &repo, login.as_ref()).await?;
-        let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
-        access.push(Grant { repository: repo.to_string(), actions: granted, package: None });
+        // Deciding must not create packages: only a push itself does. A package the caller
+        // may not read is granted as its name would be were there no package, and named in
+        // the grant only when the caller may know it exists.
+        let (f, package) = gate::facts_and_package(&app.identity, &repo, login.as_ref()).await?;
+        let decisions: Vec<(Action, Decision)> = wanted.into_iter().map(|a| (a, decision(pat_scopes, &f, a))).collect();
+        let known = decisions.iter().any(|(_, d)| *d == Decision::Allowed);
+        access.push(Grant {
+            repository: repo.to_string(),
+            actions: decisions.iter().filter(|(_, d)| *d != Decision::Refused).map(|(a, _)| *a).collect(),
+            package: package.filter(|_| known).map(|p| p.id),
+        });
     }
     let now = app.registry.clock.now_ms() / 1000;
     let claims = Claims {
         sub: caller.login().map(str::to_string),
-        pat: None,
+        pat,
         aud: req.host().to_string(),
         access,
         iat: now,
@@ -102,13 +109,6 @@ where
 async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {
     let bytes = read_small(body, MAX_FORM_BYTES, "a token request form").await?;
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
-}
-
-fn caller_login(caller: &Caller) -> Option<crate::auth::Login> {
-    match caller {
-        Caller::Pat { login, .. } => Some(login.clone()),
-        _ => None,
-    }
 }
 
 /// RFC 3339 UTC time of a Unix timestamp.

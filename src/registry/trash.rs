@@ -18,9 +18,10 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
         Ok(deletion)
     }
 
-    /// Takes one version out of sight, with its tags.
-    pub async fn trash_version(&self, repo: &RepoName, digest: &Digest, by: &str) -> Result<Deletion> {
-        let deletion = self.deletion(repo, Some(digest.clone()), by, None)?;
+    /// Takes one version out of sight, with its tags and the blob links only it needed.
+    /// `package_json` says which package it belonged to: it restores only into that one.
+    pub async fn trash_version(&self, repo: &RepoName, digest: &Digest, by: &str, package_json: String) -> Result<Deletion> {
+        let deletion = self.deletion(repo, Some(digest.clone()), by, Some(package_json))?;
         if !self.meta.trash(&deletion).await? {
             return Err(RegistryError::ManifestUnknown);
         }
