@@ -35,7 +35,7 @@ struct NewToken {
 const MAX_NOTE_CHARS: usize = 200;
 
 /// Whether the request carries the operator's token (compared in constant time).
-fn operator(app_token: Option<&str>, req: &Request) -> bool {
+pub fn is_operator(app_token: Option<&str>, req: &Request) -> bool {
     let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
     app_token.is_some_and(|t| !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
 }
@@ -54,7 +54,7 @@ where
 {
     let now = app.registry.clock.now_ms();
     let address = req.header("cf-connecting-ip");
-    if !login::operator_sign_in(&app.identity, address, now, || operator(app.admin_token.as_deref(), req)).await? {
+    if !login::operator_sign_in(&app.identity, address, now, || is_operator(app.admin_token.as_deref(), req)).await? {
         return Err(RegistryError::Unauthorized { scope: None });
     }
     let id = &app.identity;

@@ -301,6 +301,14 @@ const UNTAGGED: &str = "rm.pushed_at < ?2 \
     AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repository_manifests s ON s.digest = m.subject \
                     WHERE m.digest = rm.digest AND s.repository = ?1)";
 
+/// A blob link of repository ?1 (`repository_blobs`) that manifest ?2 needed and no
+/// manifest still linked in ?1 needs: it leaves the repository with the manifest.
+const ONLY_NEEDED_BY: &str = "repository_blobs.repository = ?1 \
+    AND repository_blobs.digest IN (SELECT child FROM manifest_references WHERE manifest = ?2) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_references mr \
+                    JOIN repository_manifests rm ON rm.digest = mr.manifest AND rm.repository = ?1 \
+                    WHERE mr.child = repository_blobs.digest)";
+
 const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.details";
 /// D1 binds at most 100 values per statement: references go in groups.
 const REFERENCES_PER_STATEMENT: usize = 45;
@@ -402,9 +410,10 @@ impl ManifestIndex for D1Metadata {
             .batch(vec![
                 self.0.stmt("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", &args)?,
                 self.0.stmt("DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2", &args)?,
+                self.0.stmt(&format!("DELETE FROM repository_blobs WHERE {ONLY_NEEDED_BY}"), &args)?,
             ])
             .await?;
-        Ok(results.last().map(changes).transpose()?.unwrap_or(0) > 0)
+        Ok(results.get(1).map(changes).transpose()?.unwrap_or(0) > 0)
     }
 
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
@@ -534,7 +543,13 @@ impl TrashIndex for D1Metadata {
                     "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by) \
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
                      WHERE EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?2 AND digest = ?3)";
-                let args = [repo, held, s(v.to_string())];
+                let args = [repo.clone(), held.clone(), s(v.to_string())];
+                // What only this version needed moves with it (if it was recorded): ?2 here
+                // is the version, as ONLY_NEEDED_BY reads it.
+                let blobs = format!(
+                    "UPDATE repository_blobs SET repository = ?3 WHERE {ONLY_NEEDED_BY} \
+                     AND EXISTS (SELECT 1 FROM deletions WHERE id = ?4)"
+                );
                 vec![
                     self.0.stmt(conditional, &record)?,
                     self.0.stmt("UPDATE tags SET repository = ?2 WHERE repository = ?1 AND digest = ?3", &args)?,
@@ -542,6 +557,7 @@ impl TrashIndex for D1Metadata {
                         "UPDATE repository_manifests SET repository = ?2 WHERE repository = ?1 AND digest = ?3",
                         &args,
                     )?,
+                    self.0.stmt(&blobs, &[repo, s(v.to_string()), held, s(&del.id)])?,
                 ]
             }
         };
@@ -577,8 +593,11 @@ impl TrashIndex for D1Metadata {
         let claim_args = if del.version.is_some() { &args[..] } else { &args[..3] };
         let mut statements = vec![self.0.stmt(claim, claim_args)?];
         for (table, column) in REPOSITORY_ROWS {
+            // A blob pushed again meanwhile is linked already: one link stays.
+            let or_replace = if table == "repository_blobs" { " OR REPLACE" } else { "" };
             let sql = format!(
-                "UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)"
+                "UPDATE{or_replace} {table} SET {column} = ?1 WHERE {column} = ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)"
             );
             statements.push(self.0.stmt(&sql, &args[..3])?);
         }
