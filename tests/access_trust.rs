@@ -536,3 +536,13 @@ fn a_content_range_at_the_end_of_u64_is_refused_not_a_panic() {
     let r = send(&reg, Patch, &location, &[("content-range", "0-18446744073709551615")], Chunks::one(b"x"));
     assert!(r.status == 416 || r.status == 400, "{}", r.status);
 }
+
+#[test]
+fn a_token_asked_for_one_repository_in_two_scopes_grants_both() {
+    // containerd asks for `pull` and `pull,push` on the repository it pushes to in one request.
+    let reg = registry();
+    let alice = pat(&reg, "alice", ALL);
+    let scopes = "repository:alice/app:pull&scope=repository:alice/app:pull,push";
+    let token = registry_token(&reg, scopes, Some(("alice", &alice)));
+    assert_eq!(send_raw(&reg, Post, "/v2/alice/app/blobs/uploads/", bearer(&token), Chunks::none()).status, 202);
+}

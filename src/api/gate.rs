@@ -162,7 +162,7 @@ where
     let (facts, package) = facts_and_package(&app.identity, repo, caller.user()).await?;
     Ok(match caller {
         Caller::Token { claims, .. } => {
-            let grant = claims.grant(repo.as_str());
+            let grant = claims.grant(repo.as_str(), action);
             policy::token_decision(grant, caller.scopes(), &facts, package.as_ref().map(|p| p.id.as_str()), action)
         }
         _ => policy::decision(caller.scopes(), &facts, action),

@@ -40,13 +40,14 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// What the token grants on `repository`, if anything.
-    pub fn grant(&self, repository: &str) -> Option<&Grant> {
-        self.access.iter().find(|g| g.repository == repository)
+    /// The grant that allows `action` on `repository`, if any (clients may ask for one
+    /// repository in several scopes of one request).
+    pub fn grant(&self, repository: &str, action: Action) -> Option<&Grant> {
+        self.access.iter().find(|g| g.repository == repository && g.actions.contains(&action))
     }
 
     pub fn allows(&self, repository: &str, action: Action) -> bool {
-        self.grant(repository).is_some_and(|g| g.actions.contains(&action))
+        self.grant(repository, action).is_some()
     }
 }
 
