@@ -6,6 +6,7 @@
 mod common;
 use base64::Engine;
 use common::*;
+use edge_registry::api::shared_cache::SharedCache;
 use edge_registry::api::Method::{self, *};
 use serde_json::{json, Value};
 
@@ -196,9 +197,53 @@ fn stored_key(reg: &MemRegistry, target: &str) -> Option<String> {
     futures_executor::block_on(edge_registry::api::serve(&reg.app, &req, &mut Chunks::none())).shared_cache_key
 }
 
+/// A stored answer: key, status, headers, body.
+type Held = (String, u16, Vec<(String, String)>, Vec<u8>);
+
+/// An edge cache holding what was stored in it, as the platform stores it.
+#[derive(Default)]
+struct Edge {
+    held: std::cell::RefCell<Vec<Held>>,
+    asked: std::cell::RefCell<Vec<String>>,
+}
+
+impl SharedCache<Vec<u8>> for Edge {
+    async fn get(&self, key: &str) -> Option<edge_registry::api::Response<Vec<u8>>> {
+        self.asked.borrow_mut().push(key.to_string());
+        let held = self.held.borrow();
+        let (_, status, headers, body) = held.iter().find(|(k, ..)| k == key)?;
+        let mut resp = edge_registry::api::Response::new(*status);
+        resp.headers = headers.clone();
+        resp.body = edge_registry::api::Body::Bytes(body.clone());
+        Some(resp)
+    }
+}
+
+impl Edge {
+    /// Serves `headers`' GET of `target` through this cache, storing what may be stored.
+    fn get(&self, reg: &MemRegistry, target: &str, headers: Vec<(String, String)>) -> Reply {
+        let req = edge_registry::api::Request::new(Get, "https://registry.test", target, "", headers);
+        let mut resp =
+            futures_executor::block_on(edge_registry::api::serve_with_cache(&reg.app, self, &req, &mut Chunks::none()));
+        let body = match std::mem::replace(&mut resp.body, edge_registry::api::Body::Empty) {
+            edge_registry::api::Body::Bytes(b) | edge_registry::api::Body::Object(b) => b,
+            edge_registry::api::Body::Empty => vec![],
+        };
+        if let Some(key) = resp.shared_cache_key.take() {
+            self.held.borrow_mut().push((key, resp.status, resp.headers.clone(), body.clone()));
+        }
+        Reply { status: resp.status, headers: resp.headers, body }
+    }
+
+    fn last_asked(&self) -> Option<String> {
+        self.asked.borrow().last().cloned()
+    }
+}
+
 fn lookup_key(reg: &MemRegistry, target: &str) -> Option<String> {
-    let req = edge_registry::api::Request::new(Get, "https://registry.test", target, "", vec![]);
-    futures_executor::block_on(edge_registry::api::shared_cache::lookup_key(&reg.app, &req))
+    let edge = Edge::default();
+    edge.get(reg, target, vec![]);
+    edge.last_asked()
 }
 
 #[test]
@@ -226,6 +271,28 @@ fn a_recreated_package_never_meets_its_predecessor_in_the_cache() {
 
 fn anonymous(reg: &MemRegistry, target: &str) -> Reply {
     send_raw(reg, Get, target, vec![], Chunks::none())
+}
+
+// 7. A cache hit of a package that turned private does not say it is public.
+
+#[test]
+fn a_package_made_private_is_not_answered_from_the_cache_as_public() {
+    let reg = registry();
+    let alice = pat(&reg, "alice", ALL);
+    let manifest = push_as(&reg, "alice/app", "v1", b"layer", "alice", &alice);
+    make_public(&reg, "alice/app");
+    let edge = Edge::default();
+    let target = format!("/v2/alice/app/manifests/{manifest}");
+    edge.get(&reg, &target, vec![]);
+    let hit = edge.get(&reg, &target, vec![]);
+    assert_eq!(hit.header("x-cache"), Some("hit"));
+    let r = api(&reg, Patch, "alice/app", "alice", &alice, Some(json!({"visibility": "private"})));
+    assert_eq!(r.status, 200);
+    let token = registry_token(&reg, "repository:alice/app:pull", Some(("alice", &alice)));
+    let r = edge.get(&reg, &target, bearer(&token));
+    assert_eq!(r.status, 200);
+    let cache_control = r.header("cache-control").unwrap_or("");
+    assert!(!cache_control.starts_with("public"), "{cache_control} ({:?})", r.header("x-cache"));
 }
 
 // 3. What only deleted manifests linked is not served.
@@ -387,7 +454,11 @@ fn cross_site_writes_are_refused_and_registry_clients_unaffected() {
     // Reading cross-site is still fine (a link to a page), and so are same-origin writes.
     let r = with(&[("sec-fetch-site", "cross-site")], Get, "/v2/");
     assert_eq!(r.status, 200);
-    let r = with(&[("sec-fetch-site", "same-origin"), ("origin", "https://registry.test")], Post, "/api/packages/alice/app/restore");
+    let r = with(
+        &[("sec-fetch-site", "same-origin"), ("origin", "https://registry.test")],
+        Post,
+        "/api/packages/alice/app/restore",
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // A registry client sends neither header.
     assert_eq!(with(&[], Post, "/v2/alice/app/blobs/uploads/").status, 202);
@@ -420,7 +491,13 @@ fn an_operator_removes_a_member_who_then_keeps_no_implied_rights() {
     assert_eq!(listed, vec![("acme/other".into(), "read".into()), ("acme/tool".into(), "admin".into())]);
     // No implied right left: no new packages in the organization.
     let d = digest_of(b"{}");
-    let r = send_raw(&reg, Post, &format!("/v2/acme/new/blobs/uploads/?digest={d}"), auth(&basic("bob", &bob)), Chunks::one(b"{}"));
+    let r = send_raw(
+        &reg,
+        Post,
+        &format!("/v2/acme/new/blobs/uploads/?digest={d}"),
+        auth(&basic("bob", &bob)),
+        Chunks::one(b"{}"),
+    );
     assert!(r.status == 403 || r.status == 404, "a removed member created a package: {}", r.status);
     assert_eq!(admin(&reg, Delete, "/admin/orgs/acme/members/bob", Value::Null).status, 404);
     assert_eq!(admin(&reg, Delete, "/admin/orgs/acme/members/alice", Value::Null).status, 409, "the last owner stays");
@@ -435,7 +512,8 @@ fn a_suspended_users_pats_and_registry_tokens_stop_and_unsuspending_restores_the
     assert_eq!(admin(&reg, Post, "/admin/users/alice/suspend", Value::Null).status, 200);
     assert_eq!(as_user(&reg, Get, "/v2/alice/app/manifests/v1", "alice", &alice).status, 401);
     assert_eq!(send_raw(&reg, Get, "/v2/alice/app/manifests/v1", bearer(&token), Chunks::none()).status, 401);
-    let r = send_raw(&reg, Get, "/token?scope=repository:alice/app:pull", auth(&basic("alice", &alice)), Chunks::none());
+    let r =
+        send_raw(&reg, Get, "/token?scope=repository:alice/app:pull", auth(&basic("alice", &alice)), Chunks::none());
     assert_eq!(r.status, 401, "a suspended user got a token");
     assert_eq!(admin(&reg, Post, "/admin/users/alice/unsuspend", Value::Null).status, 200);
     assert_eq!(as_user(&reg, Get, "/v2/alice/app/manifests/v1", "alice", &alice).status, 200);
@@ -446,7 +524,12 @@ fn a_suspended_users_pats_and_registry_tokens_stop_and_unsuspending_restores_the
 fn an_operator_lists_a_users_tokens_without_their_secrets() {
     let reg = registry();
     let (alice, id) = pat_with_id(&reg, "alice", &["read:packages"]);
-    let r = admin(&reg, Post, "/admin/users/alice/tokens", json!({"scopes": ["write:packages"], "note": "ci", "expires_in_days": 7}));
+    let r = admin(
+        &reg,
+        Post,
+        "/admin/users/alice/tokens",
+        json!({"scopes": ["write:packages"], "note": "ci", "expires_in_days": 7}),
+    );
     assert_eq!(r.status, 201);
     assert_eq!(as_user(&reg, Get, "/v2/", "alice", &alice).status, 200);
     let r = admin(&reg, Get, "/admin/users/alice/tokens", Value::Null);

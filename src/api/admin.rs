@@ -1,15 +1,17 @@
-//! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`): users,
-//! organizations, memberships and personal access tokens.
+//! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`, checked by
+//! `serve` before any of it runs): users, organizations, memberships and personal access
+//! tokens; offboarding in `offboarding`.
 
+use super::context::Context;
+use super::route::Route;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, TokenRecord};
-use crate::auth::{login, pat, Login, OrgRole, Scopes};
+use crate::auth::{pat, Login, OrgRole, Scopes};
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::ChunkSource;
+use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,33 +36,16 @@ struct NewToken {
 
 const MAX_NOTE_CHARS: usize = 200;
 
-/// Whether the request carries the operator's token (compared in constant time).
-pub fn is_operator(app_token: Option<&str>, req: &Request) -> bool {
-    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    app_token.is_some_and(|t| !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
-}
-
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    path: &str,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let now = app.registry.clock.now_ms();
-    let address = req.header("cf-connecting-ip");
-    if !login::operator_sign_in(&app.identity, address, now, || is_operator(app.admin_token.as_deref(), req)).await? {
-        return Err(RegistryError::Unauthorized { scope: None });
-    }
+) -> Result<Response<Reader<P>>> {
+    let now = ctx.now_ms;
     let id = &app.identity;
-    let segs: Vec<&str> = path.split('/').collect();
-    match (req.method, segs.as_slice()) {
-        (Method::Post, ["users"]) => {
+    match (req.method, ctx.route.clone()) {
+        (Method::Post, Route::AdminUsers) => {
             let new: NewAccount = json_body::read(body).await?;
             let login = Login::parse(&new.login)?;
             if !id.create_user(&login, now).await? {
@@ -68,7 +53,7 @@ where
             }
             Ok(Response::json(201, &json!({"login": login, "type": "user"})))
         }
-        (Method::Post, ["orgs"]) => {
+        (Method::Post, Route::AdminOrgs) => {
             let new: NewAccount = json_body::read(body).await?;
             let org = Login::parse(&new.login)?;
             let owner = Login::parse(
@@ -80,21 +65,21 @@ where
             }
             Ok(Response::json(201, &json!({"login": org, "type": "organization", "owner": owner})))
         }
-        (Method::Put, ["orgs", org, "members", login]) => {
+        (Method::Put, Route::AdminMember { org, login }) => {
             let m: Membership = json_body::read(body).await?;
             let role = OrgRole::parse(&m.role)?;
-            let org = Login::parse(org)?;
+            let org = Login::parse(&org)?;
             if id.account(&org).await? != Some(AccountKind::Org) {
                 return Err(RegistryError::NotFound(format!("organization {org}")));
             }
-            let login = Login::parse(login)?;
+            let login = Login::parse(&login)?;
             require_user(id, &login).await?;
             id.set_member(&org, &login, role).await?;
             Ok(Response::json(200, &json!({"org": org, "login": login, "role": role.as_str()})))
         }
-        (Method::Post, ["users", login, "tokens"]) => {
+        (Method::Post, Route::AdminTokens { login }) => {
             let t: NewToken = json_body::read(body).await?;
-            let login = Login::parse(login)?;
+            let login = Login::parse(&login)?;
             require_user(id, &login).await?;
             let scopes = Scopes::parse_list(t.scopes.iter().map(String::as_str))?;
             if scopes == Scopes::default() {
@@ -112,18 +97,25 @@ where
                         "expires_at": expires_ms.map(|ms| super::token::iso8601(ms / 1000))}),
             ))
         }
-        (Method::Delete, ["orgs", org, "members", login]) => super::offboarding::remove_member(id, org, login).await,
-        (Method::Post, ["users", login, "suspend"]) => super::offboarding::set_suspended(id, login, true).await,
-        (Method::Post, ["users", login, "unsuspend"]) => super::offboarding::set_suspended(id, login, false).await,
-        (Method::Get, ["users", login, "tokens"]) => super::offboarding::tokens(id, login).await,
-        (Method::Delete, ["tokens", token_id]) => {
-            if id.revoke_token(token_id, now).await? {
+        (Method::Delete, Route::AdminMember { org, login }) => {
+            super::offboarding::remove_member(id, &org, &login).await
+        }
+        (Method::Get, Route::AdminTokens { login }) => super::offboarding::tokens(id, &login).await,
+        (Method::Post, Route::AdminSuspension { login, suspend }) => {
+            super::offboarding::set_suspended(id, &login, suspend).await
+        }
+        (Method::Delete, Route::AdminToken { id: token_id }) => {
+            if id.revoke_token(&token_id, now).await? {
                 Ok(Response::new(204))
             } else {
                 Err(RegistryError::NotFound("token".into()))
             }
         }
-        _ => Err(RegistryError::NotFound(format!("admin route {}", path.chars().take(80).collect::<String>()))),
+        // Admin routes answer other methods as paths they do not know.
+        (_, route) => {
+            let path: String = route.path()["/admin/".len()..].chars().take(80).collect();
+            Err(RegistryError::NotFound(format!("admin route {path}")))
+        }
     }
 }
 

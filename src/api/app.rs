@@ -1,14 +1,23 @@
 //! The application and its one entry point, `serve`: where every request goes.
 
+use super::context::{Context, Decided};
+use super::gate::Caller;
 use super::http::{Request, Response, Trace};
-use super::{admin, distribution, gate, packages, pages, route, shared_cache, token};
+use super::route::{Access, Route, Surface};
+use super::shared_cache::{NoSharedCache, SharedCache};
+use super::{admin, cross_site, distribution, gate, packages, pages, shared_cache, token};
+use crate::auth::identity::IdentityStore;
 use crate::auth::policy::Decision;
-use crate::error::RegistryError;
+use crate::auth::Action;
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::{Platform, Reader};
 
 /// The application: the registry, the identity store and the secrets it signs with.
-pub struct App<M, O, C, I> {
-    pub registry: crate::registry::Registry<M, O, C>,
-    pub identity: I,
+pub struct App<P: Platform> {
+    pub registry: crate::registry::Registry<P>,
+    pub identity: P::Identity,
     /// Key of the HMAC that signs registry tokens.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation: tokens it signed stay valid until they expire
@@ -18,52 +27,117 @@ pub struct App<M, O, C, I> {
     pub admin_token: Option<String>,
 }
 
-/// The whole application: a request head and its body in, a response out. Errors of
-/// any layer become OCI error responses here and nowhere else.
-pub async fn serve<M, O, C, I>(
-    app: &App<M, O, C, I>,
+/// The whole application: a request head and its body in, a response out, with no
+/// shared cache in front (native tests, the fuzz harness).
+pub async fn serve<P: Platform>(app: &App<P>, req: &Request, body: &mut impl ChunkSource) -> Response<Reader<P>> {
+    serve_with_cache(app, &NoSharedCache, req, body).await
+}
+
+/// The whole application with the edge's shared cache: errors of any layer become OCI
+/// error responses (or error pages) here and nowhere else.
+pub async fn serve_with_cache<P: Platform>(
+    app: &App<P>,
+    cache: &impl SharedCache<Reader<P>>,
     req: &Request,
-    body: &mut impl crate::registry::ports::ChunkSource,
-) -> Response<O::Reader>
-where
-    M: crate::registry::MetadataStore,
-    O: crate::registry::ports::ObjectStore,
-    C: crate::registry::ports::Clock,
-    I: crate::auth::identity::IdentityStore,
-{
+    body: &mut impl ChunkSource,
+) -> Response<Reader<P>> {
     let mut trace = Trace::default();
-    let result = if let Err(e) = within_limits(req) {
-        Err(e)
-    } else if super::cross_site::is_cross_site_write(req) {
+    let (surface, result) = match within_limits(req) {
+        Err(e) => (Surface::Distribution, Err(e)),
         // A browser made to write by another site: never, whatever credentials it carries.
-        Err(RegistryError::Denied)
-    } else if req.path == "/token" {
-        trace.route = "token";
-        token::issue(app, req, body).await
-    } else if let Some(rest) = req.path.strip_prefix("/admin/") {
-        trace.route = "admin";
-        admin::handle(app, rest, req, body).await
-    } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
-        trace.route = "packages";
-        packages::handle(app, rest, req, body).await
-    } else if !is_registry_path(&req.path) {
-        trace.route = "page";
-        let mut resp = pages::handle(app, req).await;
-        resp.trace = trace;
-        return resp;
-    } else {
-        registry_route(app, req, body, &mut trace).await
+        Ok(()) if cross_site::is_cross_site_write(req) => (Surface::Distribution, Err(RegistryError::Denied)),
+        Ok(()) => respond(app, cache, req, body, &mut trace).await,
     };
-    let mut resp = result.unwrap_or_else(|e| {
-        let mut r = Response::error(&e);
-        if let RegistryError::Unauthorized { scope } = &e {
-            r = r.header("www-authenticate", challenge(req, scope.as_deref()));
+    let mut resp = match (surface, result) {
+        (_, Ok(resp)) => resp,
+        (Surface::Pages, Err(e)) => pages::error_page(&e),
+        (_, Err(e)) => {
+            let mut r = Response::error(&e);
+            if let RegistryError::Unauthorized { scope } = &e {
+                r = r.header("www-authenticate", challenge(req, scope.as_deref()));
+            }
+            r
         }
-        r
-    });
-    resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
+    };
+    // Pages are for browsers; a shared cache's answer has the header already.
+    if surface != Surface::Pages && resp.get_header(API_VERSION).is_none() {
+        resp.headers.push((API_VERSION.into(), "registry/2.0".into()));
+    }
     resp.trace = trace;
     resp
+}
+
+const API_VERSION: &str = "docker-distribution-api-version";
+
+/// Routes the request, checks what its route requires (once: caller, facts, decision),
+/// and hands the context to the surface's handler. Returns the surface, whose way of
+/// answering errors applies.
+async fn respond<P: Platform>(
+    app: &App<P>,
+    cache: &impl SharedCache<Reader<P>>,
+    req: &Request,
+    body: &mut impl ChunkSource,
+    trace: &mut Trace,
+) -> (Surface, Result<Response<Reader<P>>>) {
+    let (route, surface, access) = match Route::parse(&req.path) {
+        Ok(route) => {
+            trace.route = route.name();
+            trace.repository = route.repo().map(|r| r.to_string());
+            let (surface, access) = (route.surface(), route.access(req.method));
+            (Ok(route), surface, access)
+        }
+        // A path that names nothing asks what its surface asks before it is told so.
+        Err(unrouted) => {
+            trace.route = unrouted.name();
+            (Err(unrouted.error), unrouted.surface, unrouted.surface.access())
+        }
+    };
+    let now_ms = app.registry.clock.now_ms();
+    let result: Result<Response<Reader<P>>> = async {
+        let caller = authenticate(app, req, &access, now_ms).await?;
+        trace.principal = caller.login().map(str::to_string);
+        let decided = authorize(app, &caller, access).await?;
+        let ctx = Context { route: route?, caller, now_ms, access: decided };
+        match surface {
+            Surface::Pages => pages::handle(app, &ctx, req).await,
+            Surface::Token => token::issue(app, &ctx, req, body).await,
+            Surface::Admin => admin::handle(app, &ctx, req, body).await,
+            Surface::Packages => packages::handle(app, &ctx, req, body).await,
+            Surface::Distribution => registry_route(app, cache, &ctx, req, body, trace).await,
+        }
+    }
+    .await;
+    (surface, result)
+}
+
+/// Who calls, as far as the route needs to know.
+async fn authenticate<P: Platform>(app: &App<P>, req: &Request, access: &Access, now_ms: u64) -> Result<Caller> {
+    match access {
+        Access::Public | Access::Itself => Ok(Caller::Anonymous),
+        Access::Operator => gate::operator(app, req, now_ms).await,
+        Access::Anyone | Access::Caller | Access::User | Access::Repository(..) => {
+            gate::authenticate(app, req, now_ms).await
+        }
+    }
+}
+
+/// Whether the caller may pass, decided on facts gathered here once. Nothing is
+/// written: a push creates its package as it starts (`registry_route`).
+async fn authorize<P: Platform>(app: &App<P>, caller: &Caller, access: Access) -> Result<Option<Decided>> {
+    match access {
+        Access::Caller if matches!(caller, Caller::Anonymous) => Err(RegistryError::Unauthorized { scope: None }),
+        Access::User if !matches!(caller, Caller::Pat { .. }) => Err(RegistryError::Unauthorized { scope: None }),
+        Access::Repository(repo, action) => {
+            let facts = gate::gather_for(&app.identity, &repo, caller).await?;
+            let as_absent = match gate::decide(caller, &facts, action) {
+                Decision::Allowed => false,
+                Decision::AsAbsent => true,
+                Decision::Refused => return Err(gate::refusal(caller, &repo, action)),
+            };
+            Ok(Some(Decided { facts, action, as_absent }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Request heads a client controls are bounded: no parser downstream sees more.
@@ -72,7 +146,7 @@ const MAX_QUERY_BYTES: usize = 8192;
 const MAX_QUERY_PAIRS: usize = 64;
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-fn within_limits(req: &Request) -> Result<(), RegistryError> {
+fn within_limits(req: &Request) -> Result<()> {
     let query_bytes: usize = req.query.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
     let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     if req.path.len() > MAX_PATH_BYTES {
@@ -89,11 +163,6 @@ fn within_limits(req: &Request) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// `/v2` and below is the distribution API; other paths are package pages.
-fn is_registry_path(path: &str) -> bool {
-    path == "/v2" || path.starts_with("/v2/")
-}
-
 /// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
 fn challenge(req: &Request, scope: Option<&str>) -> String {
     let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
@@ -103,91 +172,61 @@ fn challenge(req: &Request, scope: Option<&str>) -> String {
     c
 }
 
-/// `/v2/...`: authenticate, authorize, dispatch.
-async fn registry_route<M, O, C, I>(
-    app: &App<M, O, C, I>,
+/// `/v2/...`, its access granted: the push's package, the mount's source, the shared
+/// cache, the handler.
+async fn registry_route<P: Platform>(
+    app: &App<P>,
+    cache: &impl SharedCache<Reader<P>>,
+    ctx: &Context,
     req: &Request,
-    body: &mut impl crate::registry::ports::ChunkSource,
+    body: &mut impl ChunkSource,
     trace: &mut Trace,
-) -> Result<Response<O::Reader>, RegistryError>
-where
-    M: crate::registry::MetadataStore,
-    O: crate::registry::ports::ObjectStore,
-    C: crate::registry::ports::Clock,
-    I: crate::auth::identity::IdentityStore,
-{
-    trace.route = "unknown";
-    let route = match route::Route::parse(&req.path) {
-        None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
-        Some(r) => r?,
+) -> Result<Response<Reader<P>>> {
+    let Some(decided) = &ctx.access else {
+        // `/v2/` itself: any authenticated caller.
+        return distribution::dispatch(&app.registry, ctx.route.clone(), req, body).await;
     };
-    trace.route = route.name();
-    trace.repository = route.repo().map(|r| r.to_string());
-    let caller = gate::authenticate(app, req).await?;
-    trace.principal = caller.login().map(str::to_string);
-    let Some((repo, action)) = route.access(req.method) else {
-        // `/v2/` itself: clients probe it to learn whether and how to authenticate.
-        return match caller {
-            gate::Caller::Anonymous => Err(RegistryError::Unauthorized { scope: None }),
-            _ => distribution::dispatch(&app.registry, route, req, body).await,
-        };
-    };
-    let as_absent = match gate::access(app, &caller, &repo, action).await? {
-        Decision::Allowed => false,
-        Decision::AsAbsent => true,
-        Decision::Refused => return Err(gate::refusal(&caller, &repo, action)),
-    };
+    let (facts, action) = (&decided.facts, decided.action);
     let mut req = req.clone();
-    if let Some(from) = req.query("from").and_then(|f| crate::oci::RepoName::parse(f).ok()) {
+    if let Some(from) = req.query("from").and_then(|f| RepoName::parse(f).ok()) {
         // A mount reads its source: a source the caller may not read is treated as
         // absent, so the mount falls back to an upload and reveals nothing.
-        if !gate::allowed(app, &caller, &from, crate::auth::Action::Pull).await? {
+        let source = gate::gather_for(&app.identity, &from, &ctx.caller).await?;
+        if gate::decide(&ctx.caller, &source, Action::Pull) != Decision::Allowed {
             req.query.retain(|(k, _)| k != "from");
         }
     }
-    let stores = action == crate::auth::Action::Push && !distribution::works_on_a_session_only(&route, &req);
-    if as_absent && (stores || action != crate::auth::Action::Push) {
+    let stores = action == Action::Push && !distribution::works_on_a_session_only(&ctx.route, &req);
+    if decided.as_absent && (stores || action != Action::Push) {
         // A package the caller may not read answers as a name that does not exist, up to
         // the push that would store into it: that one is denied (the name is taken).
-        return distribution::as_absent(route, &req);
+        return distribution::as_absent(ctx.route.clone(), &req);
     }
     if stores {
         // Creating the package belongs to the push that stores something in it.
-        gate::create_for_push(app, &caller, &repo).await?;
+        gate::create_package_for_push(app, &ctx.caller, facts, ctx.now_ms).await?;
     }
-    let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
+    let plan = shared_cache::plan(ctx, &req);
+    let looked_up = match plan.as_ref().filter(|p| p.lookup) {
+        Some(p) => match cache.get(&p.key).await {
+            Some(hit) => {
+                trace.route = "shared-cache";
+                return Ok(shared_cache::answered(hit));
+            }
+            None => true,
+        },
+        None => false,
+    };
+    let mut resp = match distribution::dispatch(&app.registry, ctx.route.clone(), &req, body).await {
+        Ok(resp) => resp,
+        Err(e) if looked_up => Response::error(&e),
+        Err(e) => return Err(e),
+    };
     match action {
-        crate::auth::Action::Pull => {
-            keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
-            shared_cache::mark_storable(app, &req, &mut resp).await;
-        }
+        Action::Pull => shared_cache::after_pull(facts, plan, looked_up, &mut resp),
         // Cached copies of what was deleted must not be served any more.
-        crate::auth::Action::Delete => app.identity.bump_content_epoch(&repo).await?,
-        crate::auth::Action::Push => {}
+        Action::Delete => app.identity.bump_content_epoch(&facts.repo).await?,
+        Action::Push => {}
     }
     Ok(resp)
-}
-
-/// Digest-addressed content is cacheable forever, but only a public package's content
-/// may sit in a shared cache.
-async fn keep_private_out_of_shared_caches<R, M, O, C, I>(
-    app: &App<M, O, C, I>,
-    repo: &crate::oci::RepoName,
-    resp: &mut Response<R>,
-) -> Result<(), RegistryError>
-where
-    I: crate::auth::identity::IdentityStore,
-{
-    let Some(i) = resp.headers.iter().position(|(k, v)| k == "cache-control" && v.starts_with("public")) else {
-        return Ok(());
-    };
-    let public = app.identity.package(repo).await?.is_some_and(|p| p.visibility == crate::auth::Visibility::Public);
-    if !public {
-        resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
-    }
-    Ok(())
-}
-
-fn truncated(s: &str) -> String {
-    s.chars().take(80).collect()
 }

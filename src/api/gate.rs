@@ -1,5 +1,8 @@
-//! Authentication (who calls) and authorization (may they) for registry routes.
+//! Authentication (who calls), the facts about a repository the access decision rests
+//! on, and the decision itself: `authenticate` and `gather` read, once per request in
+//! `serve`; `decide` is a pure function over what they found and never writes.
 
+use super::catalog::Viewer;
 use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
@@ -10,8 +13,9 @@ use crate::auth::policy::{self, Decision, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use subtle::ConstantTimeEq;
+
+use crate::registry::Platform;
 
 /// The caller of one request.
 pub enum Caller {
@@ -26,7 +30,12 @@ pub enum Caller {
     /// A registry token from `/token`, for a user whose PAT is still valid (with that
     /// PAT's current scopes) or for nobody. What it grants is an upper bound: each use is
     /// decided again on the current facts.
-    Token { claims: Claims, user: Option<(Login, Scopes)> },
+    Token {
+        claims: Claims,
+        user: Option<(Login, Scopes)>,
+    },
+    /// The operator, with the `ADMIN_TOKEN` (only on `/admin`).
+    Operator,
 }
 
 impl Caller {
@@ -34,21 +43,50 @@ impl Caller {
         self.user().map(Login::as_str)
     }
 
-    fn user(&self) -> Option<&Login> {
+    /// The user behind the call, if any.
+    pub fn user(&self) -> Option<&Login> {
         match self {
-            Caller::Anonymous => None,
+            Caller::Anonymous | Caller::Operator => None,
             Caller::Pat { login, .. } => Some(login),
             Caller::Token { user, .. } => user.as_ref().map(|(l, _)| l),
         }
     }
 
+    /// The scopes of the user's PAT as they are now.
     fn scopes(&self) -> Option<&Scopes> {
         match self {
-            Caller::Anonymous => None,
+            Caller::Anonymous | Caller::Operator => None,
             Caller::Pat { scopes, .. } => Some(scopes),
             Caller::Token { user, .. } => user.as_ref().map(|(_, s)| s),
         }
     }
+
+    /// Who looks at package pages and listings: a user with a PAT, or nobody in
+    /// particular (a registry token is for clients, not for browsing).
+    pub fn viewer(&self) -> Viewer {
+        match self {
+            Caller::Pat { login, scopes, .. } => Viewer { user: Some((login.clone(), *scopes)) },
+            _ => Viewer::default(),
+        }
+    }
+}
+
+/// The operator's token, compared in constant time; `None` turns the admin API off.
+/// Failed attempts are limited per client address (`auth::login`).
+pub async fn operator<P: Platform>(app: &App<P>, req: &Request, now_ms: u64) -> Result<Caller> {
+    let address = req.header("cf-connecting-ip");
+    let matches = || is_operator(app.admin_token.as_deref(), req);
+    if login::operator_sign_in(&app.identity, address, now_ms, matches).await? {
+        Ok(Caller::Operator)
+    } else {
+        Err(RegistryError::Unauthorized { scope: None })
+    }
+}
+
+/// Whether the request carries the operator's token (compared in constant time).
+pub fn is_operator(admin_token: Option<&str>, req: &Request) -> bool {
+    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    admin_token.is_some_and(|t| !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
 }
 
 fn bad_credentials() -> RegistryError {
@@ -57,32 +95,21 @@ fn bad_credentials() -> RegistryError {
 
 /// Who is calling. Presented credentials that do not check out are an error (401),
 /// never a silent fall back to anonymous.
-pub async fn authenticate<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Caller>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request, now_ms: u64) -> Result<Caller> {
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
-        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password).await,
+        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password, now_ms).await,
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
-            pat_caller(app, req, None, &token).await
+            pat_caller(app, req, None, &token, now_ms).await
         }
-        Credentials::Bearer(token) => token_caller(app, req, &token).await,
+        Credentials::Bearer(token) => token_caller(app, req, &token, now_ms).await,
     }
 }
 
 /// A registry token signed by this registry for this service, whose PAT (for a user's
 /// token) may still be used: not revoked, not expired, its user not suspended.
-async fn token_caller<M, O, C, I>(app: &App<M, O, C, I>, req: &Request, token: &str) -> Result<Caller>
-where
-    C: Clock,
-    I: IdentityStore,
-{
-    let now_ms = app.registry.clock.now_ms();
+async fn token_caller<P: Platform>(app: &App<P>, req: &Request, token: &str, now_ms: u64) -> Result<Caller> {
     let previous = app.previous_signing_key.as_deref();
     let claims = bearer::verify(token, &app.signing_key, now_ms / 1000)
         .or_else(|| previous.and_then(|key| bearer::verify(token, key, now_ms / 1000)))
@@ -104,38 +131,37 @@ where
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
 /// attempts limited as `auth::login` describes.
-pub async fn pat_caller<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn pat_caller<P: Platform>(
+    app: &App<P>,
     req: &Request,
     user: Option<&str>,
     secret: &str,
-) -> Result<Caller>
-where
-    C: Clock,
-    I: IdentityStore,
-{
-    let now = app.registry.clock.now_ms();
-    match login::sign_in(&app.identity, req.header("cf-connecting-ip"), user, secret, now).await? {
-        Some(signed_in) => Ok(Caller::Pat { login: signed_in.login, scopes: signed_in.scopes, token_id: signed_in.token_id }),
+    now_ms: u64,
+) -> Result<Caller> {
+    match login::sign_in(&app.identity, req.header("cf-connecting-ip"), user, secret, now_ms).await? {
+        Some(s) => Ok(Caller::Pat { login: s.login, scopes: s.scopes, token_id: s.token_id }),
         None => Err(bad_credentials()),
     }
 }
 
-/// The facts the policy needs about `repo` and the calling user.
-pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<Facts> {
-    Ok(facts_and_package(identity, repo, login).await?.0)
+/// What the access decision about one repository rests on, read once per request.
+#[derive(Debug, Clone)]
+pub struct RepoFacts {
+    pub repo: RepoName,
+    /// The package's row, `None` before its first push.
+    pub package: Option<Package>,
+    /// The caller's standing on it.
+    pub facts: Facts,
 }
 
-/// The facts, and the package they are about (if there is one).
-pub async fn facts_and_package<I: IdentityStore>(
-    identity: &I,
-    repo: &RepoName,
-    login: Option<&Login>,
-) -> Result<(Facts, Option<Package>)> {
+/// Reads what the policy needs about `repo` and the calling user (`None`: nobody in
+/// particular). Reads only: nothing here creates or changes anything.
+pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<RepoFacts> {
     let package = identity.package(repo).await?;
     let visibility = package.as_ref().map(|p| p.visibility);
     let Some(login) = login else {
-        return Ok((Facts { visibility, granted: None, relation: Relation::Stranger }, package));
+        let facts = Facts { visibility, granted: None, relation: Relation::Stranger };
+        return Ok(RepoFacts { repo: repo.clone(), package, facts });
     };
     let namespace = repo.namespace();
     let relation = if namespace == login.as_str() {
@@ -150,43 +176,46 @@ pub async fn facts_and_package<I: IdentityStore>(
         Some(_) => identity.collaborator_role(repo, login).await?,
         None => None,
     };
-    Ok((Facts { visibility, granted, relation }, package))
+    Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation } })
 }
 
-/// How `caller`'s request to do `action` on `repo` is to be answered, decided on the
-/// current facts. Deciding writes nothing.
-pub async fn access<M, O, C, I>(app: &App<M, O, C, I>, caller: &Caller, repo: &RepoName, action: Action) -> Result<Decision>
-where
-    I: IdentityStore,
-{
-    let (facts, package) = facts_and_package(&app.identity, repo, caller.user()).await?;
-    Ok(match caller {
+/// The facts about `repo` that decide what `caller` may do: the standing of the user
+/// behind a PAT or a registry token, as it is now.
+pub async fn gather_for<I: IdentityStore>(identity: &I, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
+    gather(identity, repo, caller.user()).await
+}
+
+/// How `caller`'s request to do `action` on the repository `facts` are about is to be
+/// answered. Pure: the facts were gathered beforehand and nothing is written. A registry
+/// token's grant is an upper bound on what the current facts allow.
+pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> Decision {
+    match caller {
         Caller::Token { claims, .. } => {
-            let grant = claims.grant(repo.as_str(), action);
-            policy::token_decision(grant, caller.scopes(), &facts, package.as_ref().map(|p| p.id.as_str()), action)
+            let grant = claims.grant(facts.repo.as_str(), action);
+            let package = facts.package.as_ref().map(|p| p.id.as_str());
+            policy::token_decision(grant, caller.scopes(), &facts.facts, package, action)
         }
-        _ => policy::decision(caller.scopes(), &facts, action),
-    })
+        Caller::Operator => Decision::Refused,
+        _ => policy::decision(caller.scopes(), &facts.facts, action),
+    }
 }
 
-/// Whether `caller` may do `action` on `repo` (and may know it exists).
-pub async fn allowed<M, O, C, I>(app: &App<M, O, C, I>, caller: &Caller, repo: &RepoName, action: Action) -> Result<bool>
-where
-    I: IdentityStore,
-{
-    Ok(access(app, caller, repo, action).await? == Decision::Allowed)
-}
-
-/// A push that stores something under a name with no package creates the package
-/// (private, the pusher its admin): only users create packages, in namespaces that exist.
-pub async fn create_for_push<M, O, C, I>(app: &App<M, O, C, I>, caller: &Caller, repo: &RepoName) -> Result<()>
-where
-    C: Clock,
-    I: IdentityStore,
-{
-    let Some(creator) = caller.user() else { return Ok(()) };
-    if app.identity.package(repo).await?.is_none() && app.identity.account(creator).await? == Some(AccountKind::User) {
-        app.identity.create_package(repo, creator, app.registry.clock.now_ms()).await?;
+/// A push that stores something under a name with no package creates the package, before
+/// its first byte is stored: private, the pusher its admin. Only users create packages, in
+/// namespaces that exist.
+pub async fn create_package_for_push<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    facts: &RepoFacts,
+    now_ms: u64,
+) -> Result<()> {
+    if facts.package.is_some() {
+        return Ok(());
+    }
+    if let Some(creator) = caller.user() {
+        if app.identity.account(creator).await? == Some(AccountKind::User) {
+            app.identity.create_package(&facts.repo, creator, now_ms).await?;
+        }
     }
     Ok(())
 }
@@ -202,6 +231,6 @@ pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryErro
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }
         (Caller::Pat { .. }, Action::Pull) => RegistryError::NameUnknown,
-        (Caller::Pat { .. }, _) => RegistryError::Denied,
+        (Caller::Pat { .. } | Caller::Operator, _) => RegistryError::Denied,
     }
 }

@@ -1,9 +1,11 @@
-//! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, goes
-//! through authenticate -> authorize -> dispatch, and leaves as a `Response`.
+//! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, is routed
+//! (`route::Route`, one table for every surface), goes through authenticate -> authorize
+//! -> dispatch, and leaves as a `Response`.
 
 pub mod admin;
 mod app;
 pub mod catalog;
+pub mod context;
 mod cross_site;
 pub mod distribution;
 pub mod gate;
@@ -18,5 +20,5 @@ pub mod route;
 pub mod shared_cache;
 pub mod token;
 
-pub use app::{serve, App};
+pub use app::{serve, serve_with_cache, App};
 pub use http::{Body, Method, Request, Response, Trace};

@@ -1,16 +1,16 @@
 //! `GET /token`: the docker token service. Grants the intersection of what was asked
 //! and what the caller may do; partial grants are not errors.
 
+use super::context::Context;
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
-use crate::auth::identity::IdentityStore;
 use crate::auth::policy::{decision, Decision};
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{read_small, ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{read_small, ChunkSource};
+use crate::registry::{Platform, Reader};
 use serde_json::json;
 
 /// More scopes than this in one request is abuse.
@@ -34,31 +34,26 @@ pub fn parse_scope(s: &str) -> Option<(RepoName, Vec<Action>)> {
 /// The OAuth2 form of the token request (`POST /token`), as containerd sends it.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub async fn issue<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn issue<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     let (caller, params) = match req.method {
-        Method::Get => (gate::authenticate(app, req).await?, req.query.clone()),
+        Method::Get => (gate::authenticate(app, req, ctx.now_ms).await?, req.query.clone()),
         Method::Post => {
             let form = read_form(body).await?;
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let caller = match (field("grant_type"), field("username"), field("password")) {
                 (Some("password"), Some(user), Some(password)) => {
-                    gate::pat_caller(app, req, Some(user), password).await?
+                    gate::pat_caller(app, req, Some(user), password, ctx.now_ms).await?
                 }
                 // No refresh tokens are issued, so none can be redeemed.
                 (Some("password") | Some("refresh_token"), _, _) => {
                     return Err(RegistryError::Unauthorized { scope: None })
                 }
-                _ => gate::authenticate(app, req).await?,
+                _ => gate::authenticate(app, req, ctx.now_ms).await?,
             };
             (caller, form)
         }
@@ -81,16 +76,17 @@ where
         // Deciding must not create packages: only a push itself does. A package the caller
         // may not read is granted as its name would be were there no package, and named in
         // the grant only when the caller may know it exists.
-        let (f, package) = gate::facts_and_package(&app.identity, &repo, login.as_ref()).await?;
-        let decisions: Vec<(Action, Decision)> = wanted.into_iter().map(|a| (a, decision(pat_scopes, &f, a))).collect();
+        let gathered = gate::gather(&app.identity, &repo, login.as_ref()).await?;
+        let decisions: Vec<(Action, Decision)> =
+            wanted.into_iter().map(|a| (a, decision(pat_scopes, &gathered.facts, a))).collect();
         let known = decisions.iter().any(|(_, d)| *d == Decision::Allowed);
         access.push(Grant {
             repository: repo.to_string(),
             actions: decisions.iter().filter(|(_, d)| *d != Decision::Refused).map(|(a, _)| *a).collect(),
-            package: package.filter(|_| known).map(|p| p.id),
+            package: gathered.package.filter(|_| known).map(|p| p.id),
         });
     }
-    let now = app.registry.clock.now_ms() / 1000;
+    let now = ctx.now_ms / 1000;
     let claims = Claims {
         sub: caller.login().map(str::to_string),
         pat,

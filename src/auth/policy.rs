@@ -217,17 +217,35 @@ mod tests {
         // Granted before the package existed: creating it is fine, pushing into another
         // member's package afterwards is not.
         assert_eq!(token_decision(Some(&grant(None)), Some(&write), &absent, None, Action::Push), Decision::Allowed);
-        assert_eq!(token_decision(Some(&grant(None)), Some(&write), &theirs, Some("p2"), Action::Push), Decision::AsAbsent);
-        assert_eq!(token_decision(Some(&grant(None)), Some(&write), &mine, Some("p2"), Action::Push), Decision::Allowed);
+        assert_eq!(
+            token_decision(Some(&grant(None)), Some(&write), &theirs, Some("p2"), Action::Push),
+            Decision::AsAbsent
+        );
+        assert_eq!(
+            token_decision(Some(&grant(None)), Some(&write), &mine, Some("p2"), Action::Push),
+            Decision::Allowed
+        );
         // Granted on one package: worth nothing on the next of the same name.
-        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Push), Decision::Allowed);
-        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p2"), Action::Push), Decision::Refused);
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Push),
+            Decision::Allowed
+        );
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p2"), Action::Push),
+            Decision::Refused
+        );
         // Never more than the grant, whatever the facts.
-        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Delete), Decision::Refused);
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Delete),
+            Decision::Refused
+        );
         assert_eq!(token_decision(None, Some(&write), &mine, Some("p1"), Action::Pull), Decision::Refused);
         // The PAT's scopes as they are now: a read-only token does not push.
         let read = Scopes { read: true, ..Default::default() };
-        assert_eq!(token_decision(Some(&grant(Some("p1"))), Some(&read), &mine, Some("p1"), Action::Push), Decision::Refused);
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&read), &mine, Some("p1"), Action::Push),
+            Decision::Refused
+        );
     }
 
     #[test]

@@ -110,7 +110,9 @@ mod tests {
 
     #[test]
     fn malformed_chunk_ranges_are_upload_invalid() {
-        for bad in ["", "-", "5", "a-b", "9-3", "-3", "1-", "0-99999999999999999999999", "1 - 2", "0-18446744073709551615"] {
+        for bad in
+            ["", "-", "5", "a-b", "9-3", "-3", "1-", "0-99999999999999999999999", "1 - 2", "0-18446744073709551615"]
+        {
             assert_eq!(parse_chunk_range(bad).unwrap_err().code(), "BLOB_UPLOAD_INVALID", "{bad}");
         }
     }

@@ -171,9 +171,9 @@ impl MetaState {
     /// needs: they leave the repository with it.
     fn links_only_needed_by(&self, repo: &RepoName, gone: &[Digest]) -> Vec<Digest> {
         let needed_here = |blob: &Digest| {
-            self.manifest_links.keys().any(|(r, m)| {
-                r == repo && self.references.get(m).is_some_and(|children| children.contains(blob))
-            })
+            self.manifest_links
+                .keys()
+                .any(|(r, m)| r == repo && self.references.get(m).is_some_and(|children| children.contains(blob)))
         };
         let mut found: Vec<Digest> = gone
             .iter()
@@ -511,4 +511,15 @@ impl TrashIndex for MemoryMetadata {
         self.state.borrow_mut().trash.remove(&deletion.id);
         Ok(())
     }
+}
+
+/// The platform of native tests and the fuzz harness: every port in memory, a clock
+/// that moves only when told.
+pub struct MemoryPlatform;
+
+impl super::Platform for MemoryPlatform {
+    type Meta = MemoryMetadata;
+    type Objects = MemoryObjects;
+    type Clock = ManualClock;
+    type Identity = crate::auth::memory::MemoryIdentity;
 }

@@ -1,15 +1,15 @@
 //! Deleting packages and versions so that they can be restored for a while, and purging
 //! them after.
 
-use super::ports::{Clock, Deletion, ObjectStore, Restored};
-use super::{random_id, MetadataStore, Registry};
+use super::ports::{Deletion, Restored, TrashIndex};
+use super::{random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
 
 /// How long a deletion can be undone.
 pub const RESTORE_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     /// Takes the whole package out of sight: manifests, tags, blob links. `package_json`
     /// is what the identity store knew of it, kept for a restore.
     pub async fn trash_package(&self, repo: &RepoName, by: &str, package_json: String) -> Result<Deletion> {
@@ -20,7 +20,13 @@ impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
 
     /// Takes one version out of sight, with its tags and the blob links only it needed.
     /// `package_json` says which package it belonged to: it restores only into that one.
-    pub async fn trash_version(&self, repo: &RepoName, digest: &Digest, by: &str, package_json: String) -> Result<Deletion> {
+    pub async fn trash_version(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        by: &str,
+        package_json: String,
+    ) -> Result<Deletion> {
         let deletion = self.deletion(repo, Some(digest.clone()), by, Some(package_json))?;
         if !self.meta.trash(&deletion).await? {
             return Err(RegistryError::ManifestUnknown);
