@@ -4,7 +4,6 @@
 
 pub mod admin;
 mod app;
-pub mod catalog;
 pub mod context;
 mod cross_site;
 pub mod distribution;
@@ -12,12 +11,13 @@ pub mod gate;
 mod html;
 mod http;
 mod json_body;
-pub mod maintenance;
 mod offboarding;
+pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
+mod time;
 pub mod token;
 
 pub use app::{serve, serve_with_cache, App};

@@ -1,7 +1,7 @@
 //! The operator's offboarding: taking a member out of an organization, suspending and
 //! reinstating a user, and listing a user's tokens (never their secrets).
 
-use super::token::iso8601;
+use super::time::iso8601;
 use super::Response;
 use crate::auth::identity::{AccountKind, IdentityStore, MemberRemoval};
 use crate::auth::Login;

@@ -13,21 +13,21 @@
 //! Reading needs read access, as for pulls; changing needs the package's admin role, and
 //! deleting or restoring also `delete:packages`.
 
-use super::catalog::{self, PackageView, Viewer};
+use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
 use super::gate;
 use super::route::Route;
-use super::token::iso8601;
+use super::time::iso8601;
 use super::{json_body, App, Method, Request, Response};
-use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::identity::{AccountKind, IdentityStore, Package, PackageSnapshot};
 use crate::auth::policy::Relation;
 use crate::auth::{Action, Login, OrgRole, Role, Visibility};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Package settings a PATCH may change; absent fields stay as they are.
@@ -45,30 +45,6 @@ struct RoleChange {
     role: String,
 }
 
-/// What the identity store knew of a deleted package, kept with the deletion.
-#[derive(Serialize, Deserialize)]
-struct PackageSnapshot {
-    visibility: String,
-    created_ms: u64,
-    created_by: String,
-    #[serde(default)]
-    collect_untagged: bool,
-    #[serde(default)]
-    content_epoch: u64,
-    collaborators: Vec<(String, String)>,
-    /// The package's id: a restore brings back the same package (deletions made before
-    /// snapshots had ids restore under a new one).
-    #[serde(default)]
-    id: Option<String>,
-}
-
-/// What a version's deletion keeps of its package: which one it was, so that it restores
-/// only into that package and never into a later one of the same name.
-#[derive(Serialize, Deserialize)]
-struct VersionOf {
-    package_id: String,
-}
-
 pub async fn handle<P: Platform>(
     app: &App<P>,
     ctx: &Context,
@@ -80,15 +56,15 @@ pub async fn handle<P: Platform>(
     let id = &app.identity;
     match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
-            let packages = catalog::namespace(app, &ns, &viewer).await?;
+            let packages = package_views::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
         (Method::Get, Route::Package { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
         (Method::Get, Route::Versions { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
         }
         (Method::Patch, Route::Package { repo }) => {
@@ -109,7 +85,7 @@ pub async fn handle<P: Platform>(
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
         (Method::Put, Route::Collaborator { repo, login: who }) => {
@@ -132,31 +108,15 @@ pub async fn handle<P: Platform>(
         }
         (Method::Delete, Route::Package { repo }) => {
             let (by, package) = deleter(app, &repo, &viewer).await?;
-            let snapshot = PackageSnapshot {
-                visibility: package.visibility.as_str().into(),
-                created_ms: package.created_ms,
-                created_by: package.created_by.to_string(),
-                collect_untagged: package.collect_untagged,
-                content_epoch: package.content_epoch,
-                id: Some(package.id.clone()),
-                collaborators: id
-                    .collaborators(&repo)
-                    .await?
-                    .into_iter()
-                    .map(|(l, r)| (l.to_string(), r.as_str().to_string()))
-                    .collect(),
-            };
-            let snapshot = serde_json::to_string(&snapshot).map_err(RegistryError::internal)?;
-            // Content first: should the second step fail, an empty package is what shows,
-            // and deleting again finishes the job.
-            let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
-            id.remove_package(&repo).await?;
+            let snapshot = PackageSnapshot::of(&package, id.collaborators(&repo).await?);
+            // The package's row and roles leave with its content, in one step.
+            let deletion = app.registry.trash_package(&repo, by.as_str(), &package.id, snapshot).await?;
+            id.package_moved(&repo);
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
         }
         (Method::Delete, Route::Version { repo, digest }) => {
             let (by, package) = deleter(app, &repo, &viewer).await?;
-            let of = serde_json::to_string(&VersionOf { package_id: package.id }).map_err(RegistryError::internal)?;
-            let deletion = app.registry.trash_version(&repo, &digest, by.as_str(), of).await?;
+            let deletion = app.registry.trash_version(&repo, &digest, by.as_str(), &package.id).await?;
             id.bump_content_epoch(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
         }
@@ -164,8 +124,7 @@ pub async fn handle<P: Platform>(
         (Method::Post, Route::VersionRestore { repo, digest }) => {
             let (_, package) = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
-            let of: Option<VersionOf> = deletion.package_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
-            if of.is_none_or(|of| of.package_id != package.id) {
+            if deletion.package_id.as_ref() != Some(&package.id) {
                 // Deleted from an earlier package of this name: not this package's version.
                 return Err(RegistryError::NotFound("deletion".into()));
             }
@@ -182,7 +141,7 @@ pub async fn handle<P: Platform>(
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
 async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
     } else {
@@ -194,10 +153,9 @@ async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewe
 /// and the package. Who may not read it gets what a missing package gets.
 async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<(Login, Package)> {
     let gathered = gate::gather(&app.identity, repo, viewer.login()).await?;
-    let (facts, package) = (gathered.facts, gathered.package);
-    match (viewer.login(), package) {
-        (Some(login), Some(package)) if viewer.may(&facts, Action::Delete) => Ok((login.clone(), package)),
-        (_, Some(_)) if viewer.may(&facts, Action::Pull) => Err(RegistryError::Denied),
+    match (viewer.login(), gathered.package) {
+        (Some(login), Some(package)) if viewer.may(&gathered.facts, Action::Delete) => Ok((login.clone(), package)),
+        (_, Some(_)) if viewer.may(&gathered.facts, Action::Pull) => Err(RegistryError::Denied),
         _ => Err(RegistryError::NotFound("package".into())),
     }
 }
@@ -213,7 +171,8 @@ async fn administered_view<P: Platform>(app: &App<P>, package: Package, viewer: 
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
 /// administered it when it was deleted, may bring it back, with `delete:packages`. The
 /// right is checked before anything is said of the deletion: who lacks it gets the same
-/// answer whether or not there is one.
+/// answer whether or not there is one. Whether the name was taken meanwhile is decided in
+/// the restore's one transaction.
 async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Response<Reader<P>>> {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
@@ -227,42 +186,18 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
         Err(RegistryError::NotFound(_)) => return Err(not_found()),
         Err(e) => return Err(e),
     };
-    let snapshot: PackageSnapshot = deletion
-        .package_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
+    let snapshot = deletion
+        .package
+        .as_ref()
         .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
-    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login.as_str() && r == Role::Admin.as_str());
+    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login && *r == Role::Admin);
     if !(namespace_admin || was_admin) {
         return Err(not_found());
     }
-    if app.identity.package(repo).await?.is_some() {
-        return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
-    }
+    // Content, the package's row and its roles come back in one step.
     app.registry.restore(&deletion).await?;
-    let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
-    let package = Package {
-        id: match snapshot.id {
-            Some(id) => id,
-            None => crate::auth::identity::new_package_id()?,
-        },
-        repo: repo.clone(),
-        visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
-        created_ms: snapshot.created_ms,
-        created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
-        collect_untagged: snapshot.collect_untagged,
-        // The same package, at an epoch it never had: entries cached under earlier ones
-        // (content deleted before) are not found again.
-        content_epoch: snapshot.content_epoch + 1,
-    };
-    let mut collaborators = vec![];
-    for (l, r) in &snapshot.collaborators {
-        collaborators
-            .push((Login::parse(l).map_err(|_| corrupt("login"))?, Role::parse(r).map_err(|_| corrupt("role"))?));
-    }
-    if !app.identity.restore_package(&package, &collaborators).await? {
-        return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
-    }
+    app.identity.package_moved(repo);
+    let package = app.identity.package(repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
     let view = administered_view(app, package, viewer).await?;
     Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
 }

@@ -4,7 +4,6 @@
 mod body;
 mod cache;
 mod d1;
-mod identity;
 mod r2;
 
 use crate::api::{self, Body, Method};
@@ -43,7 +42,7 @@ impl Platform for WorkerPlatform {
     type Meta = d1::D1Metadata;
     type Objects = r2::R2Objects;
     type Clock = WorkerClock;
-    type Identity = CachedIdentity<identity::D1Identity>;
+    type Identity = CachedIdentity<d1::identity::D1Identity>;
 }
 
 type WorkerRegistry = Registry<WorkerPlatform>;
@@ -72,7 +71,7 @@ fn app(env: &Env) -> worker::Result<WorkerApp> {
     Ok(api::App {
         registry: registry(env)?,
         identity: CachedIdentity::new(
-            identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
@@ -166,11 +165,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        identity::D1Identity(d1::D1Access::new(db)),
+        d1::identity::D1Identity(d1::D1Access::new(db)),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );
-    let report = api::maintenance::run(&reg, &identity, grace_secs * 1000).await;
+    let report = crate::registry::maintenance::run(&reg, &identity, grace_secs * 1000).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {
         worker::console_log!("{line}");

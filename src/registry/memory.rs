@@ -3,6 +3,7 @@
 //! equal-size parts) so the shared contract tests hold for both.
 
 use super::ports::*;
+use crate::auth::memory::MemoryIdentity;
 use crate::error::{RegistryError, Result};
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
@@ -202,6 +203,16 @@ impl MetaState {
 #[derive(Default)]
 pub struct MemoryMetadata {
     state: RefCell<MetaState>,
+    /// The identity store whose package rows move with a package's content, as they do
+    /// within one D1 database.
+    identity: MemoryIdentity,
+}
+
+impl MemoryMetadata {
+    /// Metadata beside `identity`, sharing its package rows.
+    pub fn sharing(identity: &MemoryIdentity) -> Self {
+        MemoryMetadata { state: RefCell::default(), identity: identity.clone() }
+    }
 }
 
 impl BlobIndex for MemoryMetadata {
@@ -453,7 +464,7 @@ impl TrashIndex for MemoryMetadata {
                 s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
             s.blob_links.retain(|(r, _), _| r != repo);
             t.repository = s.repositories.remove(repo);
-            s.uploads.retain(|_, u| &u.repo != repo);
+            self.identity.take_package(repo);
         }
         s.trash.insert(deletion.id.clone(), t);
         Ok(true)
@@ -472,7 +483,7 @@ impl TrashIndex for MemoryMetadata {
         let repo = &deletion.repo;
         let Some(t) = s.trash.get(&deletion.id) else { return Err(RegistryError::NotFound("deletion".into())) };
         let reused = match &deletion.version {
-            None => s.repositories.contains(repo),
+            None => s.repositories.contains(repo) || self.identity.has_package(repo),
             Some(_) => {
                 !s.repositories.contains(repo)
                     || t.manifest_links.iter().any(|(d, _)| s.manifest_links.contains_key(&(repo.clone(), d.clone())))
@@ -494,6 +505,11 @@ impl TrashIndex for MemoryMetadata {
         }
         if t.repository {
             s.repositories.insert(repo.clone());
+        }
+        if let (None, Some(package)) = (&deletion.version, &deletion.package) {
+            // The same package again, under its id (a deletion older than ids: a new one).
+            let id = deletion.package_id.clone().unwrap_or_else(|| format!("d-{}", deletion.id));
+            self.identity.put_package(package.package(repo, id), &package.collaborators);
         }
         Ok(Restored::Yes)
     }
@@ -521,5 +537,5 @@ impl super::Platform for MemoryPlatform {
     type Meta = MemoryMetadata;
     type Objects = MemoryObjects;
     type Clock = ManualClock;
-    type Identity = crate::auth::memory::MemoryIdentity;
+    type Identity = MemoryIdentity;
 }
