@@ -350,7 +350,25 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.linked_blob(&r, &layer.digest).await, "shared stays")?.is_some(), "but not what others need")?;
 
     let del_pkg = deletion("p", None, 60);
+    let session = UploadSession {
+        id: Digest::sha256_of(format!("{u}-open").as_bytes()).hex()[..32].to_string(),
+        repo: r.clone(),
+        object_key: format!("blobs/{u}-open"),
+        multipart_id: None,
+        parts: vec![],
+        received: 0,
+        tail_len: 0,
+        hash_state: vec![1],
+        created_ms: 59,
+        updated_ms: 59,
+    };
+    ok(m.create_upload(&session).await, "open upload")?;
     ensure(ok(m.trash(&del_pkg).await, "trash package")?, "a package can be trashed")?;
+    // Open uploads are left to expire (the cron trigger removes their parts).
+    ensure(ok(m.upload(&r, &session.id).await, "open upload kept")?.is_some(), "a trash leaves open uploads")?;
+    ok(m.delete_upload(&session.id).await, "close upload")?;
+    let never = Deletion { id: format!("{u}-never"), ..del_pkg.clone() };
+    ensure(m.restore(&never).await.is_err(), "restoring a deletion that was never made fails")?;
     ensure(!ok(m.repository_exists(&r).await, "exists")?, "a trashed package's repository is gone")?;
     ensure(ok(m.linked_blob(&r, &layer.digest).await, "blob")?.is_none(), "its blobs are not pullable")?;
     ensure(ok(m.versions(&r, 10).await, "no versions")?.is_empty(), "its versions are not listed")?;
