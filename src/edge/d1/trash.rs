@@ -118,18 +118,19 @@ impl TrashIndex for D1Metadata {
     async fn restore(&self, del: &Deletion) -> Result<Restored> {
         let (repo, held, id) = (s(del.repo.as_str()), s(holder(&del.id)), s(&del.id));
         // First whether the deletion is recorded at all; then a statement that claims it
-        // if its name is free; the others move the rows back only if it did, all in one
-        // transaction.
+        // (marks it as being restored) if its name is free; the others move the rows back
+        // only if it did, and the last forgets it, all in one transaction. A deletion that
+        // does not exist is never claimed, so nothing moves.
         let mut statements = vec![self.0.stmt("SELECT id FROM deletions WHERE id = ?1", &[id.clone()])?];
         statements.push(match &del.version {
             None => self.0.stmt(
-                "DELETE FROM deletions WHERE id = ?2 \
+                "UPDATE deletions SET holder = '!restoring' WHERE id = ?2 \
                    AND NOT EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
                    AND NOT EXISTS (SELECT 1 FROM packages WHERE repository = ?1)",
                 &[repo.clone(), id.clone()],
             )?,
             Some(version) => self.0.stmt(
-                "DELETE FROM deletions WHERE id = ?3 \
+                "UPDATE deletions SET holder = '!restoring' WHERE id = ?3 \
                    AND EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
                    AND NOT EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?1 AND digest = ?4) \
                    AND NOT EXISTS (SELECT 1 FROM tags h JOIN tags t ON t.tag = h.tag \
@@ -137,7 +138,7 @@ impl TrashIndex for D1Metadata {
                 &[repo.clone(), held.clone(), id.clone(), s(version.to_string())],
             )?,
         });
-        let claimed = "NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)";
+        let claimed = "EXISTS (SELECT 1 FROM deletions WHERE id = ?3 AND holder = '!restoring')";
         for (table, column) in REPOSITORY_ROWS {
             // A blob pushed again meanwhile is linked already: one link stays.
             let or_replace = if table == "repository_blobs" { " OR REPLACE" } else { "" };
@@ -168,6 +169,7 @@ impl TrashIndex for D1Metadata {
                 )?);
             }
         }
+        statements.push(self.0.stmt("DELETE FROM deletions WHERE id = ?1 AND holder = '!restoring'", &[id.clone()])?);
         let results = self.0.batch(statements).await?;
         let recorded = results.first().map(|r| r.results::<serde_json::Value>()).transpose().map_err(d1_err)?;
         if recorded.is_none_or(|rows| rows.is_empty()) {
