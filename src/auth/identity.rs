@@ -128,6 +128,7 @@ pub trait IdentityStore {
 
     async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// Revokes a live token; `false` when there is none (unknown, or revoked already).
     async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool>;
     /// A user's tokens, oldest first, at most `MAX_LISTED`.
     async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>>;

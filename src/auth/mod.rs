@@ -4,6 +4,7 @@
 
 pub mod bearer;
 pub mod cached;
+pub mod contract;
 pub mod credentials;
 pub mod identity;
 pub mod login;
