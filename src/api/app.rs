@@ -222,6 +222,9 @@ async fn registry_route<P: Platform>(
         Err(e) if looked_up => Response::error(&e),
         Err(e) => return Err(e),
     };
+    for event in &mut resp.events {
+        event.actor = ctx.caller.login().unwrap_or_default().to_string();
+    }
     match action {
         Action::Pull => shared_cache::after_pull(facts, plan, looked_up, &mut resp),
         // Cached copies of what was deleted must not be served any more.

@@ -12,13 +12,13 @@ pub mod gate;
 mod html;
 mod http;
 mod json_body;
+pub mod lifecycle;
 mod offboarding;
 pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
-mod time;
 pub mod token;
 
 pub use app::{serve, serve_with_cache, App};

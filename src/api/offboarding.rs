@@ -1,11 +1,11 @@
 //! The operator's offboarding: taking a member out of an organization, suspending and
 //! reinstating a user, and listing a user's tokens (never their secrets).
 
-use super::time::iso8601;
 use super::Response;
 use crate::auth::identity::{AccountKind, IdentityStore, MemberRemoval};
 use crate::auth::Login;
 use crate::error::{RegistryError, Result};
+use crate::time::iso8601;
 use serde_json::json;
 
 fn time(ms: u64) -> String {

@@ -17,16 +17,20 @@ use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
 use super::gate;
+use super::lifecycle as lc;
 use super::route::Route;
-use super::time::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package, PackageSnapshot};
 use crate::auth::policy::Relation;
 use crate::auth::{Action, Login, OrgRole, Role, Visibility};
 use crate::error::{RegistryError, Result};
-use crate::oci::RepoName;
+use crate::lifecycle::pattern::TagPatterns;
+use crate::lifecycle::webhooks::{Event, Payload};
+use crate::oci::{Digest, RepoName};
+use crate::registry::lifecycle::{LifecycleIndex, Scope};
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
+use crate::time::iso8601;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -37,6 +41,8 @@ struct SettingsChange {
     visibility: Option<String>,
     /// `keep` (the default) or `collect`: whether untagged manifests are collected.
     untagged: Option<String>,
+    /// Tag patterns that may not move or be deleted once set (`[]` lifts them).
+    immutable_tags: Option<TagPatterns>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +60,7 @@ pub async fn handle<P: Platform>(
     // `serve` let only PAT callers in.
     let viewer = ctx.caller.viewer();
     let id = &app.identity;
+    let (now, actor) = (ctx.now_ms, viewer.login().map(|l| l.to_string()).unwrap_or_default());
     match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = package_views::namespace(app, &ns, &viewer).await?;
@@ -61,11 +68,13 @@ pub async fn handle<P: Platform>(
         }
         (Method::Get, Route::Package { repo }) => {
             let view = package_views::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+            Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Get, Route::Versions { repo }) => {
             let view = package_views::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
+            let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+            let (_, counts) = lc::downloads_of(app, &repo, &digests).await?;
+            Ok(Response::json(200, &json!(view.versions.iter().map(|v| version(v, &counts)).collect::<Vec<_>>())))
         }
         (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
@@ -79,14 +88,23 @@ pub async fn handle<P: Platform>(
                 }
             };
             let visibility = change.visibility.as_deref().map(Visibility::parse).transpose()?;
+            let before = id.package(&repo).await?.map(|p| p.visibility);
             if let Some(v) = visibility {
                 id.set_visibility(&repo, v).await?;
             }
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
+            if let Some(patterns) = &change.immutable_tags {
+                app.registry.meta.set_immutable_tags(&repo, patterns, now).await?;
+            }
             let view = package_views::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+            let mut resp = Response::json(200, &describe(app, &view, &viewer).await?);
+            if let Some(v) = visibility.filter(|v| Some(*v) != before) {
+                let details = json!({"visibility": v.as_str()});
+                resp.events.push(Payload::new(Event::VisibilityChanged, &repo, None, vec![], &actor, now, details));
+            }
+            Ok(resp)
         }
         (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
@@ -112,30 +130,90 @@ pub async fn handle<P: Platform>(
             // The package's row and roles leave with its content, in one step.
             let deletion = app.registry.trash_package(&repo, by.as_str(), &package.id, snapshot).await?;
             id.package_moved(&repo);
-            Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
+            let mut resp = Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id}));
+            resp.events.push(Payload::new(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
+            Ok(resp)
         }
         (Method::Delete, Route::Version { repo, digest }) => {
             let (by, package) = deleter(app, &repo, &viewer).await?;
+            app.registry.check_version_delete(&repo, &digest).await?;
+            let tags = app.registry.meta.tags_of(&repo, &digest).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str(), &package.id).await?;
             id.bump_content_epoch(&repo).await?;
-            Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
+            let mut resp = Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id}));
+            resp.events.push(Payload::new(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
+            Ok(resp)
         }
-        (Method::Post, Route::PackageRestore { repo }) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Route::PackageRestore { repo }) => {
+            let mut resp = restore_package(app, &repo, &viewer).await?;
+            resp.events.push(Payload::new(Event::PackageRestored, &repo, None, vec![], &actor, now, Value::Null));
+            Ok(resp)
+        }
         (Method::Post, Route::VersionRestore { repo, digest }) => {
             let (_, package) = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
-            if deletion.package_id.as_ref() != Some(&package.id) {
-                // Deleted from an earlier package of this name: not this package's version.
+            // A version deleted from an earlier package of this name is not this package's.
+            let same_package = match &deletion.package_id {
+                Some(deleted_from) => *deleted_from == package.id,
+                // Deleted without its package's id (by retention): made while this package was.
+                None => deletion.deleted_ms >= package.created_ms,
+            };
+            if !same_package {
                 return Err(RegistryError::NotFound("deletion".into()));
             }
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
             let view = administered_view(app, package, &viewer).await?;
-            let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
-            Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
+            let restored = view.versions.iter().find(|v| v.manifest.digest == digest);
+            let tags = restored.map(|v| v.tags.clone()).unwrap_or_default();
+            let mut resp = Response::json(200, &restored.map(|v| version(v, &[])).unwrap_or(Value::Null));
+            resp.events.push(Payload::new(
+                Event::VersionRestored,
+                &repo,
+                Some(&digest),
+                tags,
+                &actor,
+                now,
+                Value::Null,
+            ));
+            Ok(resp)
+        }
+        (_, route @ (Route::RetentionPreview { .. } | Route::Retention { .. } | Route::Webhooks { .. })) => {
+            lifecycle(app, route, req, body, &viewer).await
+        }
+        (_, route @ (Route::Webhook { .. } | Route::WebhookDeliveries { .. } | Route::PackageTag { .. })) => {
+            lifecycle(app, route, req, body, &viewer).await
         }
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
+}
+
+/// A lifecycle endpoint: a package's need its admin (untagging: what deleting needs);
+/// a namespace's need its user, or an owner of the organization.
+async fn lifecycle<P: Platform>(
+    app: &App<P>,
+    route: Route,
+    req: &Request,
+    body: &mut impl ChunkSource,
+    viewer: &Viewer,
+) -> Result<Response<Reader<P>>> {
+    match (&route, route.repo()) {
+        (Route::PackageTag { repo, .. }, _) => drop(deleter(app, repo, viewer).await?),
+        (_, Some(repo)) => administered(app, repo, viewer).await?,
+        (Route::Retention { scope: Scope::Namespace(ns) } | Route::Webhooks { scope: Scope::Namespace(ns) }, _)
+        | (Route::Webhook { scope: Scope::Namespace(ns), .. }, _)
+        | (Route::WebhookDeliveries { scope: Scope::Namespace(ns), .. }, _) => {
+            let account = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+            if app.identity.account(&account).await?.is_none() {
+                return Err(RegistryError::NotFound(format!("namespace {ns}")));
+            }
+            if !lc::administers_namespace(&app.identity, ns, viewer).await? {
+                return Err(RegistryError::Denied);
+            }
+        }
+        _ => return Err(RegistryError::NotFound("route".into())),
+    }
+    lc::handle(app, route, req.method, body, viewer).await
 }
 
 /// The viewer may read the package and administers it; otherwise it is absent (no read
@@ -199,16 +277,20 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
     app.identity.package_moved(repo);
     let package = app.identity.package(repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
     let view = administered_view(app, package, viewer).await?;
-    Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
+    Ok(Response::json(200, &describe(app, &view, viewer).await?))
 }
 
 /// A package as the API shows it.
-async fn describe<I: IdentityStore>(id: &I, view: &PackageView, viewer: &Viewer) -> Result<Value> {
+async fn describe<P: Platform>(app: &App<P>, view: &PackageView, viewer: &Viewer) -> Result<Value> {
+    let repo = &view.package.repo;
     let mut v = summary(view);
     v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());
     v["version_count"] = json!(view.versions.len());
+    v["downloads"] = json!(lc::downloads_of(app, repo, &[]).await?.0);
+    v["immutable_tags"] = json!(app.registry.meta.immutable_tags(repo).await?);
     if viewer.administers(&view.facts) {
-        let collaborators: Vec<_> = id
+        let collaborators: Vec<_> = app
+            .identity
             .collaborators(&view.package.repo)
             .await?
             .into_iter()
@@ -237,10 +319,12 @@ fn summary(view: &PackageView) -> Value {
     v
 }
 
-/// A version as the API shows it.
-fn version(v: &Version) -> Value {
+/// A version as the API shows it, with its downloads among `counts`.
+fn version(v: &Version, counts: &[(Digest, u64)]) -> Value {
     let m = &v.manifest;
+    let downloads = counts.iter().find(|(d, _)| d == &m.digest).map_or(0, |(_, n)| *n);
     json!({
+        "downloads": downloads,
         "digest": m.digest.to_string(),
         "media_type": m.media_type,
         "tags": v.tags,

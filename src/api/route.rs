@@ -9,7 +9,8 @@
 use super::Method;
 use crate::auth::{Action, Login};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, Reference, RepoName};
+use crate::oci::{Digest, Reference, RepoName, Tag};
+use crate::registry::lifecycle::Scope;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
@@ -63,11 +64,28 @@ pub enum Route {
     /// `/api/packages/<name>/collaborators/<login>`
     Collaborator { repo: RepoName, login: Login },
 
+    // Lifecycle, under `/api/packages/<name>/...` or `/api/namespaces/<namespace>/...`
+    // (the scope): retention, untagging, webhooks.
+    /// `<scope>/retention`
+    Retention { scope: Scope },
+    /// `/api/packages/<name>/retention/preview`
+    RetentionPreview { repo: RepoName },
+    /// `/api/packages/<name>/tags/<tag>`
+    PackageTag { repo: RepoName, tag: Tag },
+    /// `<scope>/webhooks`
+    Webhooks { scope: Scope },
+    /// `<scope>/webhooks/<id>`
+    Webhook { scope: Scope, id: String },
+    /// `<scope>/webhooks/<id>/deliveries`
+    WebhookDeliveries { scope: Scope, id: String },
+
     // Package pages: every other path.
     /// `/<namespace>`
     NamespacePage { namespace: Login },
     /// `/<name>`
     PackagePage { repo: RepoName },
+    /// `/<name>/badge.svg`: a public package's download count as an image.
+    Badge { repo: RepoName },
 
     /// `/_contract`: the ports' contract over the real bindings, only when the Worker's
     /// test switch is on (`src/edge`); otherwise a page that does not exist.
@@ -147,6 +165,7 @@ impl Unrouted {
 
 const ADMIN: &str = "/admin/";
 const PACKAGES: &str = "/api/packages/";
+const NAMESPACES: &str = "/api/namespaces/";
 
 impl Route {
     /// The endpoint a request path names. Every path belongs to a surface: `/v2` and
@@ -161,6 +180,8 @@ impl Route {
             (Surface::Admin, parse_admin(rest))
         } else if let Some(rest) = path.strip_prefix(PACKAGES) {
             (Surface::Packages, parse_packages(rest))
+        } else if let Some(rest) = path.strip_prefix(NAMESPACES) {
+            (Surface::Packages, parse_namespaces(rest))
         } else if path == "/_contract" {
             (Surface::Pages, Ok(Route::Contract))
         } else {
@@ -193,8 +214,14 @@ impl Route {
             | Versions { .. }
             | Version { .. }
             | VersionRestore { .. }
-            | Collaborator { .. } => Surface::Packages,
-            NamespacePage { .. } | PackagePage { .. } | Contract => Surface::Pages,
+            | Collaborator { .. }
+            | Retention { .. }
+            | RetentionPreview { .. }
+            | PackageTag { .. }
+            | Webhooks { .. }
+            | Webhook { .. }
+            | WebhookDeliveries { .. } => Surface::Packages,
+            NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
         }
     }
 
@@ -223,6 +250,13 @@ impl Route {
             Version { .. } => "version",
             VersionRestore { .. } => "version-restore",
             Collaborator { .. } => "collaborator",
+            Retention { .. } => "retention",
+            RetentionPreview { .. } => "retention-preview",
+            PackageTag { .. } => "package-tag",
+            Webhooks { .. } => "webhooks",
+            Webhook { .. } => "webhook",
+            WebhookDeliveries { .. } => "webhook-deliveries",
+            Badge { .. } => "badge",
             NamespacePage { .. } => "namespace-page",
             PackagePage { .. } => "package-page",
             Contract => "contract",
@@ -235,6 +269,8 @@ impl Route {
         use Route::*;
         let action = match (self, method) {
             (ApiBase, _) => return Access::Caller,
+            // The same image for everyone: a badge is for READMEs, shown anonymously.
+            (Badge { .. }, _) => return Access::Public,
             (UploadStart { .. } | Upload { .. }, _) => Action::Push,
             (Blob { .. } | Manifest { .. } | Tags { .. } | Referrers { .. }, Method::Get | Method::Head) => {
                 Action::Pull
@@ -264,7 +300,16 @@ impl Route {
             | Version { repo, .. }
             | VersionRestore { repo, .. }
             | Collaborator { repo, .. }
-            | PackagePage { repo } => Some(repo),
+            | RetentionPreview { repo }
+            | PackageTag { repo, .. }
+            | PackagePage { repo }
+            | Badge { repo } => Some(repo),
+            Retention { scope } | Webhooks { scope } | Webhook { scope, .. } | WebhookDeliveries { scope, .. } => {
+                match scope {
+                    Scope::Package(repo) => Some(repo),
+                    Scope::Namespace(_) => None,
+                }
+            }
             ApiBase
             | Token
             | AdminUsers
@@ -307,10 +352,25 @@ impl Route {
             Version { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}"),
             VersionRestore { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}/restore"),
             Collaborator { repo, login } => format!("{PACKAGES}{repo}/collaborators/{login}"),
+            Retention { scope } => format!("{}/retention", scope_path(scope)),
+            RetentionPreview { repo } => format!("{PACKAGES}{repo}/retention/preview"),
+            PackageTag { repo, tag } => format!("{PACKAGES}{repo}/tags/{tag}"),
+            Webhooks { scope } => format!("{}/webhooks", scope_path(scope)),
+            Webhook { scope, id } => format!("{}/webhooks/{id}", scope_path(scope)),
+            WebhookDeliveries { scope, id } => format!("{}/webhooks/{id}/deliveries", scope_path(scope)),
+            Badge { repo } => format!("/{repo}/badge.svg"),
             NamespacePage { namespace } => format!("/{namespace}"),
             PackagePage { repo } => format!("/{repo}"),
             Contract => "/_contract".into(),
         }
+    }
+}
+
+/// Where a scope's lifecycle endpoints are.
+fn scope_path(scope: &Scope) -> String {
+    match scope {
+        Scope::Package(repo) => format!("{PACKAGES}{repo}"),
+        Scope::Namespace(ns) => format!("{NAMESPACES}{ns}"),
     }
 }
 
@@ -376,6 +436,16 @@ fn parse_packages(rest: &str) -> Result<Route> {
     let not_found = || RegistryError::NotFound("package".into());
     let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
     let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
+    if let Some(n) = rest.strip_suffix("/retention/preview") {
+        return Ok(Route::RetentionPreview { repo: name(n)? });
+    }
+    if let Some((n, tag)) = rest.rsplit_once("/tags/") {
+        let repo = name(n)?;
+        return Ok(Route::PackageTag { repo, tag: Tag::parse(tag)? });
+    }
+    if let Some((n, lifecycle)) = split_lifecycle(rest) {
+        return lifecycle.route(Scope::Package(name(n)?));
+    }
     if let Some((n, login)) = rest.rsplit_once("/collaborators/") {
         return Ok(Route::Collaborator { repo: name(n)?, login: Login::parse(login)? });
     }
@@ -397,9 +467,57 @@ fn parse_packages(rest: &str) -> Result<Route> {
     Ok(Route::Package { repo: name(rest)? })
 }
 
-/// Any other path: a namespace's page or a package's.
+/// `/api/namespaces/...`, after the prefix: a namespace's lifecycle endpoints.
+fn parse_namespaces(rest: &str) -> Result<Route> {
+    let (ns, lifecycle) = split_lifecycle(rest).ok_or_else(|| RegistryError::NotFound("route".into()))?;
+    let ns = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+    lifecycle.route(Scope::Namespace(ns.to_string()))
+}
+
+/// What follows a scope (a package's name or a namespace) in a lifecycle path.
+enum Lifecycle<'a> {
+    Retention,
+    Webhooks,
+    Webhook(&'a str),
+    Deliveries(&'a str),
+}
+
+impl Lifecycle<'_> {
+    fn route(self, scope: Scope) -> Result<Route> {
+        let id = |id: &str| {
+            let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            valid.then(|| id.to_string()).ok_or_else(|| RegistryError::NotFound("webhook".into()))
+        };
+        Ok(match self {
+            Lifecycle::Retention => Route::Retention { scope },
+            Lifecycle::Webhooks => Route::Webhooks { scope },
+            Lifecycle::Webhook(i) => Route::Webhook { scope, id: id(i)? },
+            Lifecycle::Deliveries(i) => Route::WebhookDeliveries { scope, id: id(i)? },
+        })
+    }
+}
+
+/// Splits `<scope>/<lifecycle endpoint>`, reading from the right.
+fn split_lifecycle(path: &str) -> Option<(&str, Lifecycle<'_>)> {
+    if let Some(n) = path.strip_suffix("/retention") {
+        return Some((n, Lifecycle::Retention));
+    }
+    if let Some(n) = path.strip_suffix("/webhooks") {
+        return Some((n, Lifecycle::Webhooks));
+    }
+    if let Some((n, id)) = path.strip_suffix("/deliveries").and_then(|p| p.rsplit_once("/webhooks/")) {
+        return Some((n, Lifecycle::Deliveries(id)));
+    }
+    path.rsplit_once("/webhooks/").map(|(n, id)| (n, Lifecycle::Webhook(id)))
+}
+
+/// Any other path: a namespace's page, a package's, or a package's badge.
 fn parse_page(path: &str) -> Result<Route> {
     let path = path.trim_matches('/');
+    if let Some(name) = path.strip_suffix("/badge.svg") {
+        let repo = RepoName::parse(name).map_err(|_| RegistryError::NotFound("package".into()))?;
+        return Ok(Route::Badge { repo });
+    }
     if !path.contains('/') {
         let namespace = Login::parse(path).map_err(|_| RegistryError::NotFound("namespace".into()))?;
         return Ok(Route::NamespacePage { namespace });
@@ -574,6 +692,41 @@ mod tests {
             assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());
             assert!(!route.name().is_empty());
         }
+    }
+
+    #[test]
+    fn lifecycle_paths_are_read_from_the_right() {
+        let pkg = |s: &str| Scope::Package(repo(s));
+        assert_eq!(ok("/api/packages/a/b/retention"), Route::Retention { scope: pkg("a/b") });
+        assert_eq!(ok("/api/packages/a/b/c/retention/preview"), Route::RetentionPreview { repo: repo("a/b/c") });
+        assert_eq!(
+            ok("/api/packages/a/tags/tags/v1"),
+            Route::PackageTag { repo: repo("a/tags"), tag: Tag::parse("v1").unwrap() }
+        );
+        assert_eq!(ok("/api/packages/a/webhooks/webhooks"), Route::Webhooks { scope: pkg("a/webhooks") });
+        assert_eq!(
+            ok("/api/packages/a/b/webhooks/00ff/deliveries"),
+            Route::WebhookDeliveries { scope: pkg("a/b"), id: "00ff".into() }
+        );
+        let ns = Scope::Namespace("acme".into());
+        assert_eq!(ok("/api/namespaces/acme/retention"), Route::Retention { scope: ns.clone() });
+        assert_eq!(ok("/api/namespaces/acme/webhooks/ab12"), Route::Webhook { scope: ns, id: "ab12".into() });
+        assert_eq!(ok("/acme/app/badge.svg"), Route::Badge { repo: repo("acme/app") });
+        let status = |p: &str| Route::parse(p).unwrap_err().error.status();
+        assert_eq!(status("/api/packages/a/b/webhooks/x!"), 404);
+        assert_eq!(status("/api/packages/a/b/tags/-bad"), 400);
+        assert_eq!(status("/api/namespaces/acme"), 404);
+        assert_eq!(status("/api/namespaces/Bad/retention"), 404);
+        for route in [
+            Route::Retention { scope: pkg("a/b") },
+            Route::Webhooks { scope: Scope::Namespace("acme".into()) },
+            Route::PackageTag { repo: repo("a/b"), tag: Tag::parse("v1").unwrap() },
+            Route::Badge { repo: repo("a/b") },
+        ] {
+            assert_eq!(ok(&route.path()), route);
+        }
+        assert_eq!(Route::Badge { repo: repo("a/b") }.access(Method::Get), Access::Public);
+        assert_eq!(Route::Retention { scope: pkg("a/b") }.access(Method::Put), Access::User);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::registry::ports::{Deletion, Restored, TrashIndex};
 use serde::Deserialize;
 
 /// Where a deletion's rows wait: a repository name no client can use ('!' is not valid).
-fn holder(deletion_id: &str) -> String {
+pub(super) fn holder(deletion_id: &str) -> String {
     format!("!trash/{deletion_id}")
 }
 
@@ -139,6 +139,15 @@ impl TrashIndex for D1Metadata {
             )?,
         });
         let claimed = "EXISTS (SELECT 1 FROM deletions WHERE id = ?3 AND holder = '!restoring')";
+        // A version deleted with what it held (retention's groups): an image of the group
+        // that is in the package again stays as it is, the rest comes back.
+        statements.push(self.0.stmt(
+            &format!(
+                "DELETE FROM repository_manifests WHERE repository = ?2 \
+                   AND digest IN (SELECT digest FROM repository_manifests WHERE repository = ?1) AND {claimed}"
+            ),
+            &[repo.clone(), held.clone(), id.clone()],
+        )?);
         for (table, column) in REPOSITORY_ROWS {
             // A blob pushed again meanwhile is linked already: one link stays.
             let or_replace = if table == "repository_blobs" { " OR REPLACE" } else { "" };
