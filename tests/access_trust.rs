@@ -217,6 +217,10 @@ impl SharedCache<Vec<u8>> for Edge {
         resp.body = edge_registry::api::Body::Bytes(body.clone());
         Some(resp)
     }
+
+    async fn forget(&self, key: &str) {
+        self.held.borrow_mut().retain(|(k, ..)| k != key);
+    }
 }
 
 impl Edge {
