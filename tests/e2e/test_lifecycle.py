@@ -310,3 +310,18 @@ def test_webhooks_reach_a_receiver_that_was_down_once_each_signed(instance, owne
     finally:
         receiver.stop()
         c.req("DELETE", f"/api/namespaces/{owner[0]}/webhooks/{hook_id}")
+
+
+def test_an_immutable_tag_is_refused_to_docker_with_the_rule(instance, owner, c, name, docker, tmp_path):
+    from test_docker import build, pushed_digest
+
+    ref = f"{instance.host}/{name}:v1"
+    build(docker, tmp_path / "one", ref, {"one.txt": b"the first v1\n"})
+    docker.login(instance.host, *owner)
+    first = pushed_digest(docker.run("push", ref).stdout)
+    assert c.req("PATCH", f"/api/packages/{name}", json={"immutable_tags": ["v*"]}).status_code == 200
+    build(docker, tmp_path / "two", ref, {"two.txt": b"another v1\n"})
+    out = docker.fails("push", ref)
+    message = "denied: tag v1 is immutable (package rule immutable_tags: v*): it cannot be moved to another digest"
+    assert message in out, out
+    assert c.req("GET", f"/v2/{name}/manifests/v1").headers["Docker-Content-Digest"] == first
