@@ -40,6 +40,10 @@ R2_MS = int(os.environ.get("MODEL_R2_MS", "40"))
 EDGE_RTT_MS = float(os.environ.get("MODEL_EDGE_RTT_MS", "5"))
 CENTRAL_RTT_MS = float(os.environ.get("MODEL_CENTRAL_RTT_MS", "60"))
 LAYER_BYTES = int(os.environ.get("MODEL_LAYER_BYTES", str(2 * MIB)))
+# The edge's TAG_CACHE_SECONDS (0, the default: every pull by tag reads the tag in D1).
+TAG_CACHE_SECONDS = int(os.environ.get("MODEL_TAG_CACHE_SECONDS", "0"))
+# MODEL_DOCKER=0 leaves the Docker Engine out.
+DOCKER = os.environ.get("MODEL_DOCKER", "1") != "0"
 
 # (metric, target as a ratio edge/central, how the ratio must compare)
 TARGETS = [
@@ -58,7 +62,8 @@ class ModelEdge(systems.EdgeRegistry):
 
     def __init__(self, workdir):
         super().__init__(workdir, name="edge-model",
-                         extra=["--var", f"SIMULATED_D1_MS:{D1_MS}", "--var", f"SIMULATED_R2_MS:{R2_MS}"])
+                         extra=["--var", f"SIMULATED_D1_MS:{D1_MS}", "--var", f"SIMULATED_R2_MS:{R2_MS}",
+                                "--var", f"TAG_CACHE_SECONDS:{TAG_CACHE_SECONDS}"])
         self.direct_base = self.base
         self.port = DelayProxy(f"127.0.0.1:{self.port}", EDGE_RTT_MS).start()
         self.host = f"127.0.0.1:{self.port}"
@@ -225,7 +230,7 @@ def main():
     imagegen.image(private_layout, "v1", layers=3, layer_size=LAYER_BYTES)
     started = [ModelEdge(workdir), CentralRegistry(workdir)]
     edge, central = started
-    engine = docker_engine()
+    engine = docker_engine() if DOCKER else None
     raw = {s.name: [] for s in started}
     try:
         for run in range(runs):
@@ -271,6 +276,7 @@ def main():
     with open(out, "w") as fh:
         json.dump({"model": {"d1_ms": D1_MS, "r2_ms": R2_MS, "edge_rtt_ms": EDGE_RTT_MS,
                              "central_rtt_ms": CENTRAL_RTT_MS, "layer_bytes": LAYER_BYTES, "runs": runs,
+                             "tag_cache_seconds": TAG_CACHE_SECONDS,
                              "docker_engine": engine is not None},
                    "raw": raw, "medians": medians, "ratios": ratios, "targets": targets,
                    "proxy_ceiling": ceiling, "dev_proxy_retries": w.retries, "failures": w.failures}, fh, indent=2)

@@ -743,8 +743,11 @@ impl super::webhooks::WebhookIndex for MemoryMetadata {
     }
 
     async fn hooks_for(&self, repo: &RepoName) -> Result<Vec<super::webhooks::Hook>> {
-        let scopes = [repo.as_str(), repo.namespace()];
-        Ok(self.insight.hooks.borrow().iter().filter(|h| scopes.contains(&h.scope.as_str())).cloned().collect())
+        let created = self.identity.package_created_ms(repo).unwrap_or(0);
+        let wanted = |h: &super::webhooks::Hook| {
+            h.scope == repo.namespace() || (h.scope == repo.as_str() && h.created_ms >= created)
+        };
+        Ok(self.insight.hooks.borrow().iter().filter(|h| wanted(h)).cloned().collect())
     }
 
     async fn add_deliveries(&self, deliveries: &[super::webhooks::Delivery]) -> Result<()> {
