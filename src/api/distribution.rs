@@ -86,6 +86,30 @@ pub async fn dispatch<P: Platform>(
     }
 }
 
+/// Whether a push request only works on an upload session (starting one, sending bytes,
+/// asking its state, cancelling it) and stores nothing in the repository.
+pub fn works_on_a_session_only(route: &Route, req: &Request) -> bool {
+    match (route, req.method) {
+        (Route::UploadStart { .. }, Method::Post) => req.query("digest").is_none() && req.query("from").is_none(),
+        (Route::Upload { .. }, Method::Put) => false,
+        (Route::Upload { .. }, _) => true,
+        _ => false,
+    }
+}
+
+/// What a request gets where the repository does not exist, for a caller who may not know
+/// that it does. Pushes that would store something are denied: the name is taken.
+pub fn as_absent<R>(route: Route, req: &Request) -> Result<Response<R>> {
+    match (route, req.method) {
+        (Route::Blob { .. }, Method::Get | Method::Head) => Err(RegistryError::BlobUnknown),
+        (Route::Manifest { .. }, Method::Get | Method::Head) => Err(RegistryError::ManifestUnknown),
+        (Route::Tags { .. }, Method::Get) => Err(RegistryError::NameUnknown),
+        (Route::Referrers { .. }, Method::Get) => Ok(referrers_index(&[], req.query("artifactType"))),
+        (Route::UploadStart { .. } | Route::Upload { .. } | Route::Manifest { .. }, _) => Err(RegistryError::Denied),
+        _ => Err(RegistryError::Unsupported("method not allowed here".into())),
+    }
+}
+
 /// A push is a version pushed and, when it moved a tag, a tag moved. The actor is filled
 /// in by the caller, who knows who pushed.
 fn pushed_events<P: Platform>(
@@ -240,8 +264,13 @@ async fn referrers<P: Platform>(
     subject: &Digest,
     req: &Request,
 ) -> Result<Response<Reader<P>>> {
-    let filter = req.query("artifactType").filter(|t| !t.is_empty());
-    let found = reg.referrers(repo, subject, filter).await?;
+    let found = reg.referrers(repo, subject, req.query("artifactType").filter(|t| !t.is_empty())).await?;
+    Ok(referrers_index(&found, req.query("artifactType")))
+}
+
+/// The referrers of a subject as an OCI index; `filter` is the `artifactType` asked for.
+fn referrers_index<R>(found: &[crate::registry::ports::ManifestRecord], filter: Option<&str>) -> Response<R> {
+    let filter = filter.filter(|t| !t.is_empty());
     let manifests: Vec<serde_json::Value> = found
         .iter()
         .map(|m| {
@@ -262,5 +291,5 @@ async fn referrers<P: Platform>(
     if filter.is_some() {
         resp = resp.header("oci-filters-applied", "artifactType");
     }
-    Ok(resp)
+    resp
 }

@@ -6,12 +6,14 @@
 pub mod admin;
 mod app;
 pub mod context;
+mod cross_site;
 pub mod distribution;
 pub mod gate;
 mod html;
 mod http;
 mod json_body;
 pub mod lifecycle;
+mod offboarding;
 pub mod package_views;
 pub mod packages;
 mod pages;

@@ -45,6 +45,8 @@ pub enum Route {
     AdminTokens { login: String },
     /// `/admin/tokens/<id>`
     AdminToken { id: String },
+    /// `/admin/users/<login>/suspend` (`suspend`) and `/admin/users/<login>/unsuspend`
+    AdminSuspension { login: String, suspend: bool },
 
     // The package API, `/api/packages/...`.
     /// `/api/packages/<namespace>`
@@ -200,7 +202,12 @@ impl Route {
             | Tags { .. }
             | Referrers { .. } => Surface::Distribution,
             Token => Surface::Token,
-            AdminUsers | AdminOrgs | AdminMember { .. } | AdminTokens { .. } | AdminToken { .. } => Surface::Admin,
+            AdminUsers
+            | AdminOrgs
+            | AdminMember { .. }
+            | AdminTokens { .. }
+            | AdminToken { .. }
+            | AdminSuspension { .. } => Surface::Admin,
             Packages { .. }
             | Package { .. }
             | PackageRestore { .. }
@@ -235,6 +242,7 @@ impl Route {
             AdminMember { .. } => "admin-member",
             AdminTokens { .. } => "admin-tokens",
             AdminToken { .. } => "admin-token",
+            AdminSuspension { .. } => "admin-suspension",
             Packages { .. } => "packages",
             Package { .. } => "package",
             PackageRestore { .. } => "package-restore",
@@ -309,6 +317,7 @@ impl Route {
             | AdminMember { .. }
             | AdminTokens { .. }
             | AdminToken { .. }
+            | AdminSuspension { .. }
             | Packages { .. }
             | NamespacePage { .. }
             | Contract => None,
@@ -333,6 +342,9 @@ impl Route {
             AdminMember { org, login } => format!("{ADMIN}orgs/{org}/members/{login}"),
             AdminTokens { login } => format!("{ADMIN}users/{login}/tokens"),
             AdminToken { id } => format!("{ADMIN}tokens/{id}"),
+            AdminSuspension { login, suspend } => {
+                format!("{ADMIN}users/{login}/{}", if *suspend { "suspend" } else { "unsuspend" })
+            }
             Packages { namespace } => format!("{PACKAGES}{namespace}"),
             Package { repo } => format!("{PACKAGES}{repo}"),
             PackageRestore { repo } => format!("{PACKAGES}{repo}/restore"),
@@ -412,6 +424,8 @@ fn parse_admin(rest: &str) -> Result<Route> {
         ["orgs", org, "members", login] => Route::AdminMember { org: org.to_string(), login: login.to_string() },
         ["users", login, "tokens"] => Route::AdminTokens { login: login.to_string() },
         ["tokens", id] => Route::AdminToken { id: id.to_string() },
+        ["users", login, "suspend"] => Route::AdminSuspension { login: login.to_string(), suspend: true },
+        ["users", login, "unsuspend"] => Route::AdminSuspension { login: login.to_string(), suspend: false },
         _ => return Err(RegistryError::NotFound(format!("admin route {}", truncated(rest)))),
     })
 }

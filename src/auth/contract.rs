@@ -2,7 +2,7 @@
 //! (alone and behind the hot cache) runs it in native tests; the Worker runs it over D1
 //! when `CONTRACT_TESTS` is set (the end-to-end suite does), as it does the registry's.
 
-use super::identity::{AccountKind, IdentityStore, TokenRecord};
+use super::identity::{AccountKind, IdentityStore, MemberRemoval, TokenRecord};
 use super::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::oci::RepoName;
 
@@ -42,6 +42,7 @@ pub async fn run<I: IdentityStore>(id: &I, unique: &str) -> Vec<String> {
         ("packages", packages(id, unique).await),
         ("collaborators", collaborators(id, unique).await),
         ("failures", failures(id, unique).await),
+        ("offboarding", offboarding(id, unique).await),
     ];
     results.into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect()
 }
@@ -183,4 +184,59 @@ mod tests {
         let failures = block_on(super::run(&cached, "0123456789abcdef"));
         assert!(failures.is_empty(), "{failures:#?}");
     }
+}
+
+async fn offboarding<I: IdentityStore>(id: &I, u: &str) -> Check {
+    let (alice, bob, acme, ghost) = (login(u, "offa")?, login(u, "offb")?, login(u, "offo")?, login(u, "offg")?);
+    ok(id.create_user(&alice, 1).await, "alice")?;
+    ok(id.create_user(&bob, 1).await, "bob")?;
+    ok(id.create_org(&acme, &alice, 2).await, "org")?;
+    ok(id.set_member(&acme, &bob, OrgRole::Member).await, "member")?;
+    let (tool, other) = (repo(&acme, "tool")?, repo(&acme, "other")?);
+    ok(id.create_package(&tool, &bob, 3).await, "bob's package")?;
+    ok(id.create_package(&other, &alice, 3).await, "alice's package")?;
+    ok(id.set_collaborator(&other, &bob, Role::Read).await, "bob reads")?;
+    let ids = (ok(id.package(&tool).await, "tool")?, ok(id.package(&other).await, "other")?);
+    ensure(
+        matches!(&ids, (Some(a), Some(b)) if !a.id.is_empty() && a.id != b.id),
+        "every package has an id of its own",
+    )?;
+
+    let removal = ok(id.remove_member(&acme, &alice).await, "last owner")?;
+    ensure(removal == MemberRemoval::LastOwner, "an organization keeps its last owner")?;
+    ensure(ok(id.remove_member(&acme, &bob).await, "remove")? == MemberRemoval::Removed, "a member can be removed")?;
+    ensure(ok(id.org_role(acme.as_str(), &bob).await, "gone")?.is_none(), "and is no member any more")?;
+    let again = ok(id.remove_member(&acme, &bob).await, "again")?;
+    ensure(again == MemberRemoval::NotMember, "removing a non-member removes nothing")?;
+    let kept = ok(id.package_roles_in(acme.as_str(), &bob).await, "roles kept")?;
+    ensure(kept == vec![(other.clone(), Role::Read), (tool.clone(), Role::Admin)], "roles kept are listed by name")?;
+
+    ensure(!ok(id.suspended(&bob).await, "active")?, "users start active")?;
+    ensure(ok(id.set_suspended(&bob, true).await, "suspend")?, "a user can be suspended")?;
+    ensure(ok(id.suspended(&bob).await, "suspended")?, "and is")?;
+    ensure(ok(id.set_suspended(&bob, false).await, "unsuspend")?, "and reinstated")?;
+    ensure(!ok(id.suspended(&bob).await, "reinstated")?, "and is active again")?;
+    ensure(!ok(id.set_suspended(&acme, true).await, "org")?, "an organization is not suspended")?;
+    ensure(!ok(id.set_suspended(&ghost, true).await, "ghost")?, "nor a login nobody has")?;
+
+    let token = |n: &str| TokenRecord {
+        id: format!("{}{n}", &u[..u.len().min(12)]),
+        login: bob.clone(),
+        hash: vec![1, 2],
+        scopes: Scopes { read: true, ..Default::default() },
+        note: Some(n.to_string()),
+        expires_ms: None,
+        revoked: false,
+    };
+    ok(id.create_token(&token("one"), 5).await, "token one")?;
+    ok(id.create_token(&token("two"), 6).await, "token two")?;
+    ok(id.touch_token(&token("one").id, 9).await, "used")?;
+    let listed = ok(id.tokens_of(&bob).await, "list")?;
+    let seen: Vec<(String, u64, Option<u64>)> =
+        listed.iter().map(|t| (t.note.clone().unwrap_or_default(), t.created_ms, t.last_used_ms)).collect();
+    ensure(
+        seen == vec![("one".into(), 5, Some(9)), ("two".into(), 6, None)],
+        "a user's tokens are listed oldest first, with when they were made and last used",
+    )?;
+    ensure(ok(id.tokens_of(&alice).await, "none")?.is_empty(), "another user's tokens are not listed")
 }

@@ -24,8 +24,42 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
+/// A token as the operator lists it: never its secret nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub scopes: Scopes,
+    pub note: Option<String>,
+    pub created_ms: u64,
+    pub last_used_ms: Option<u64>,
+    pub expires_ms: Option<u64>,
+    pub revoked: bool,
+}
+
+/// What taking a member out of an organization did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRemoval {
+    Removed,
+    NotMember,
+    /// An organization keeps at least one owner.
+    LastOwner,
+}
+
+/// How many rows an operator's listing shows at most.
+pub const MAX_LISTED: u32 = 1000;
+
+/// A fresh package id: unique per creation, so nothing keyed by it (edge-cache entries,
+/// token grants, version deletions) carries over to another package of the same name.
+pub fn new_package_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(crate::error::RegistryError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
+    /// Unique per creation (a restored package gets a new one).
+    pub id: String,
     pub repo: RepoName,
     pub visibility: Visibility,
     pub created_ms: u64,
@@ -62,9 +96,10 @@ impl PackageSnapshot {
         }
     }
 
-    /// The package it was, under `repo`.
-    pub fn package(&self, repo: &RepoName) -> Package {
+    /// The package it was, under `repo`, with its `id`.
+    pub fn package(&self, repo: &RepoName, id: String) -> Package {
         Package {
+            id,
             repo: repo.clone(),
             visibility: self.visibility,
             created_ms: self.created_ms,
@@ -84,14 +119,24 @@ pub trait IdentityStore {
     async fn create_org(&self, org: &Login, owner: &Login, now_ms: u64) -> Result<bool>;
     async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()>;
     async fn org_role(&self, org: &str, login: &Login) -> Result<Option<OrgRole>>;
+    async fn remove_member(&self, org: &Login, login: &Login) -> Result<MemberRemoval>;
+    /// The roles `login` holds on packages of `namespace`, by name, at most `MAX_LISTED`.
+    async fn package_roles_in(&self, namespace: &str, login: &Login) -> Result<Vec<(RepoName, Role)>>;
+    /// Suspends or reinstates a user; `false` when there is no such user.
+    async fn set_suspended(&self, login: &Login, suspended: bool) -> Result<bool>;
+    async fn suspended(&self, login: &Login) -> Result<bool>;
 
     async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
     /// Revokes a live token; `false` when there is none (unknown, or revoked already).
     async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool>;
+    /// A user's tokens, oldest first, at most `MAX_LISTED`.
+    async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>>;
+    /// Records that the token was used at `now_ms`.
+    async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()>;
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>>;
-    /// Creates a private package with `creator` as admin, unless it exists.
+    /// Creates a private package with `creator` as admin and a fresh id, unless it exists.
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()>;
     async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()>;
     async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()>;

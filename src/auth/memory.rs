@@ -16,6 +16,9 @@ struct State {
     packages: HashMap<RepoName, Package>,
     collaborators: BTreeMap<(RepoName, Login), Role>,
     failures: HashMap<(String, u64), u32>,
+    /// Per token: created, last used.
+    token_times: HashMap<String, (u64, Option<u64>)>,
+    suspended: std::collections::HashSet<Login>,
 }
 
 /// The identity store in maps. Clones share their state, as two handles on one
@@ -86,8 +89,78 @@ impl IdentityStore for MemoryIdentity {
         Ok(self.state.borrow().members.get(&(org, login.clone())).copied())
     }
 
-    async fn create_token(&self, token: &TokenRecord, _now_ms: u64) -> Result<()> {
-        self.state.borrow_mut().tokens.insert(token.id.clone(), token.clone());
+    async fn remove_member(&self, org: &Login, login: &Login) -> Result<MemberRemoval> {
+        let mut s = self.state.borrow_mut();
+        let key = (org.clone(), login.clone());
+        let owners = s.members.iter().filter(|((o, _), r)| o == org && **r == OrgRole::Owner).count();
+        Ok(match s.members.get(&key) {
+            None => MemberRemoval::NotMember,
+            Some(OrgRole::Owner) if owners <= 1 => MemberRemoval::LastOwner,
+            Some(_) => {
+                s.members.remove(&key);
+                MemberRemoval::Removed
+            }
+        })
+    }
+
+    async fn package_roles_in(&self, namespace: &str, login: &Login) -> Result<Vec<(RepoName, Role)>> {
+        let s = self.state.borrow();
+        let found = s.collaborators.iter().filter(|((r, l), _)| l == login && r.namespace() == namespace);
+        Ok(found.map(|((r, _), role)| (r.clone(), *role)).take(MAX_LISTED as usize).collect())
+    }
+
+    async fn set_suspended(&self, login: &Login, suspended: bool) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if s.accounts.get(login) != Some(&AccountKind::User) {
+            return Ok(false);
+        }
+        if suspended {
+            s.suspended.insert(login.clone());
+        } else {
+            s.suspended.remove(login);
+        }
+        Ok(true)
+    }
+
+    async fn suspended(&self, login: &Login) -> Result<bool> {
+        Ok(self.state.borrow().suspended.contains(login))
+    }
+
+    async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        s.tokens.insert(token.id.clone(), token.clone());
+        s.token_times.insert(token.id.clone(), (now_ms, None));
+        Ok(())
+    }
+
+    async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>> {
+        let s = self.state.borrow();
+        let mut found: Vec<TokenInfo> = s
+            .tokens
+            .values()
+            .filter(|t| &t.login == login)
+            .map(|t| {
+                let (created_ms, last_used_ms) = s.token_times.get(&t.id).copied().unwrap_or_default();
+                TokenInfo {
+                    id: t.id.clone(),
+                    scopes: t.scopes,
+                    note: t.note.clone(),
+                    created_ms,
+                    last_used_ms,
+                    expires_ms: t.expires_ms,
+                    revoked: t.revoked,
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        found.truncate(MAX_LISTED as usize);
+        Ok(found)
+    }
+
+    async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()> {
+        if let Some(times) = self.state.borrow_mut().token_times.get_mut(id) {
+            times.1 = Some(now_ms);
+        }
         Ok(())
     }
 
@@ -110,6 +183,7 @@ impl IdentityStore for MemoryIdentity {
         let mut s = self.state.borrow_mut();
         if !s.packages.contains_key(repo) {
             let p = Package {
+                id: new_package_id()?,
                 repo: repo.clone(),
                 visibility: Visibility::Private,
                 created_ms: now_ms,

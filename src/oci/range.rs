@@ -33,7 +33,9 @@ pub fn parse_chunk_range(value: &str) -> Result<ByteSpan> {
     if last < start {
         return Err(malformed());
     }
-    Ok(ByteSpan { start, end: last + 1 })
+    // The last byte of the largest span u64 can hold has no end after it.
+    let end = last.checked_add(1).ok_or_else(malformed)?;
+    Ok(ByteSpan { start, end })
 }
 
 /// What a `Range` request header asks of a blob of `size` bytes.
@@ -108,7 +110,9 @@ mod tests {
 
     #[test]
     fn malformed_chunk_ranges_are_upload_invalid() {
-        for bad in ["", "-", "5", "a-b", "9-3", "-3", "1-", "0-99999999999999999999999", "1 - 2"] {
+        for bad in
+            ["", "-", "5", "a-b", "9-3", "-3", "1-", "0-99999999999999999999999", "1 - 2", "0-18446744073709551615"]
+        {
             assert_eq!(parse_chunk_range(bad).unwrap_err().code(), "BLOB_UPLOAD_INVALID", "{bad}");
         }
     }

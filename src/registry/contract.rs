@@ -320,6 +320,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
             content_epoch: 0,
             collaborators: vec![],
         }),
+        package_id: Some(format!("{u}-package")),
     };
     let missing = Deletion { version: Some(digest(u, "nothing")), ..deletion("v0", None, 40) };
     ensure(!ok(m.trash(&missing).await, "trash missing")?, "trashing a missing version changes nothing")?;
@@ -341,6 +342,23 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     )?;
     ok(m.delete_tag(&r, &tag("b")?).await, "free tag b")?;
     ensure(ok(m.restore(&del_two).await, "restore freed")? == Restored::Yes, "a freed tag lets it restore")?;
+
+    // What only deleted manifests needed leaves the repository with them.
+    let own = BlobRecord { digest: digest(u, "t-own"), object_key: format!("blobs/{u}-t-own"), size: 2 };
+    let four = record("t4");
+    ok(m.commit_blob(&r, &own, 1).await, "commit own layer")?;
+    let both = [layer.digest.clone(), own.digest.clone()];
+    ok(m.commit_manifest(&r, &four, &both, None, 45).await, "commit four")?;
+    let del_four = deletion("v4", Some(&four), 46);
+    ok(m.trash(&del_four).await, "trash four")?;
+    ensure(ok(m.linked_blob(&r, &own.digest).await, "own gone")?.is_none(), "a trashed version's own blob goes")?;
+    ensure(ok(m.linked_blob(&r, &layer.digest).await, "shared")?.is_some(), "a blob others need stays")?;
+    ensure(!ok(m.forget_orphan(&own.digest, u64::MAX / 2).await, "kept")?, "trashed content keeps its own blob")?;
+    ok(m.restore(&del_four).await, "restore four")?;
+    ensure(ok(m.linked_blob(&r, &own.digest).await, "own back")? == Some(own.clone()), "restoring brings it back")?;
+    ok(m.unlink_manifest(&r, &four.digest).await, "unlink four")?;
+    ensure(ok(m.linked_blob(&r, &own.digest).await, "own unlinked")?.is_none(), "unlinking takes it too")?;
+    ensure(ok(m.linked_blob(&r, &layer.digest).await, "shared stays")?.is_some(), "but not what others need")?;
 
     let never = deletion("never", None, 58);
     ensure(m.restore(&never).await.is_err(), "a deletion never recorded is not restored")?;
@@ -405,6 +423,7 @@ async fn package_rows_contract<M: MetadataStore, I: IdentityStore>(m: &M, id: &I
         deleted_ms: at,
         deleted_by: owner.to_string(),
         package: Some(snapshot.clone()),
+        package_id: Some(package.id.clone()),
     };
     let first = deletion("rows1", 2);
     ok(m.trash(&first).await, "trash")?;

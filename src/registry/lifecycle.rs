@@ -210,6 +210,8 @@ impl<P: super::Platform> super::Registry<P> {
             deleted_ms: self.now(),
             deleted_by: RETENTION_ACTOR.to_string(),
             package: None,
+            // Not known here: it restores into the package that was there when it was made.
+            package_id: None,
         };
         let held: Vec<Digest> = group.held.iter().map(|d| d.digest.clone()).collect();
         Ok(self.meta.trash_group(&deletion, &held).await?.then_some(deletion.id))

@@ -123,6 +123,7 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         deleted_ms: 20,
         deleted_by: "retention".into(),
         package: None,
+        package_id: None,
     };
     let held = [a.digest.clone(), b.digest.clone(), sig.digest.clone()];
     let missing = Deletion { version: Some(digest(u, "nothing")), id: format!("{u}-none"), ..deletion.clone() };

@@ -168,6 +168,25 @@ impl MetaState {
 }
 
 impl MetaState {
+    /// The blobs linked in `repo` that `gone` needed and no manifest still linked there
+    /// needs: they leave the repository with it.
+    fn links_only_needed_by(&self, repo: &RepoName, gone: &[Digest]) -> Vec<Digest> {
+        let needed_here = |blob: &Digest| {
+            self.manifest_links
+                .keys()
+                .any(|(r, m)| r == repo && self.references.get(m).is_some_and(|children| children.contains(blob)))
+        };
+        let mut found: Vec<Digest> = gone
+            .iter()
+            .flat_map(|m| self.references.get(m).into_iter().flatten())
+            .filter(|b| self.blob_links.contains_key(&(repo.clone(), (*b).clone())) && !needed_here(b))
+            .cloned()
+            .collect();
+        found.sort_by_key(|d| d.to_string());
+        found.dedup();
+        found
+    }
+
     fn is_untagged(&self, repo: &RepoName, digest: &Digest, before_ms: u64) -> bool {
         let key = (repo.clone(), digest.clone());
         let old = self.manifest_links.get(&key).is_some_and(|pushed| *pushed < before_ms);
@@ -383,6 +402,9 @@ impl ManifestIndex for MemoryMetadata {
         let mut s = self.state.borrow_mut();
         let existed = s.manifest_links.remove(&(repo.clone(), digest.clone())).is_some();
         s.tags.retain(|(r, _), d| !(r == repo && d == digest));
+        for blob in s.links_only_needed_by(repo, std::slice::from_ref(digest)) {
+            s.blob_links.remove(&(repo.clone(), blob));
+        }
         Ok(existed)
     }
 
@@ -458,7 +480,14 @@ impl TrashIndex for MemoryMetadata {
         for (n, _) in &t.tags {
             s.tags.remove(&(repo.clone(), n.clone()));
         }
-        if deletion.version.is_none() {
+        if deletion.version.is_some() {
+            let gone: Vec<Digest> = t.manifest_links.iter().map(|(d, _)| d.clone()).collect();
+            for blob in s.links_only_needed_by(repo, &gone) {
+                if let Some(at) = s.blob_links.remove(&(repo.clone(), blob.clone())) {
+                    t.blob_links.push((blob, at));
+                }
+            }
+        } else {
             t.blob_links =
                 s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
             s.blob_links.retain(|(r, _), _| r != repo);
@@ -508,7 +537,9 @@ impl TrashIndex for MemoryMetadata {
             s.repositories.insert(repo.clone());
         }
         if let (None, Some(package)) = (&deletion.version, &deletion.package) {
-            self.identity.put_package(package.package(repo), &package.collaborators);
+            // The same package again, under its id (a deletion older than ids: a new one).
+            let id = deletion.package_id.clone().unwrap_or_else(|| format!("d-{}", deletion.id));
+            self.identity.put_package(package.package(repo, id), &package.collaborators);
         }
         Ok(Restored::Yes)
     }

@@ -149,6 +149,10 @@ pub struct Deletion {
     /// A package's deletion: its settings and roles, which leave and come back with its
     /// content. `None` for a version, and for a package whose record was unreadable.
     pub package: Option<PackageSnapshot>,
+    /// The id of the package the content was deleted from: a package comes back under it,
+    /// a version only into the package of that id. `None` in deletions older than ids and
+    /// in retention's, which restore into a package created before they were made.
+    pub package_id: Option<String>,
 }
 
 /// Whether a restore happened.

@@ -50,6 +50,14 @@ fn untagged(repo: &str, before: &str) -> String {
     )
 }
 
+/// A blob link of repository ?1 (`repository_blobs`) that manifest ?2 needed and no
+/// manifest still linked in ?1 needs: it leaves the repository with the manifest.
+pub(super) const ONLY_NEEDED_BY: &str = "repository_blobs.repository = ?1 \
+    AND repository_blobs.digest IN (SELECT child FROM manifest_references WHERE manifest = ?2) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_references mr \
+                    JOIN repository_manifests rm ON rm.digest = mr.manifest AND rm.repository = ?1 \
+                    WHERE mr.child = repository_blobs.digest)";
+
 const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.details";
 /// D1 binds at most 100 values per statement: references go in groups.
 const REFERENCES_PER_STATEMENT: usize = 45;
@@ -195,9 +203,10 @@ impl ManifestIndex for D1Metadata {
             .batch(vec![
                 self.0.stmt("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", &args)?,
                 self.0.stmt("DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2", &args)?,
+                self.0.stmt(&format!("DELETE FROM repository_blobs WHERE {ONLY_NEEDED_BY}"), &args)?,
             ])
             .await?;
-        Ok(results.last().map(changes).transpose()?.unwrap_or(0) > 0)
+        Ok(results.get(1).map(changes).transpose()?.unwrap_or(0) > 0)
     }
 
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
