@@ -11,6 +11,7 @@ pub mod login;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod model;
+pub mod oidc;
 pub mod pat;
 pub mod policy;
 

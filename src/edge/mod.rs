@@ -127,7 +127,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
         && api::gate::is_operator(app.admin_token.as_deref(), &head)
     {
-        return contract(&app).await;
+        return contract(&app, &d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, Simulated::default()))).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
@@ -218,11 +218,12 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
 }
 
 /// Runs the ports' contracts over the real bindings (enabled only by the test suite).
-async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
+async fn contract(app: &WorkerApp, trust: &d1::trust::D1Trust) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
     let (reg, identity) = (&app.registry, &app.identity.inner);
     let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, identity, &unique).await;
     failures.extend(crate::auth::contract::run(identity, &unique).await);
+    failures.extend(crate::auth::oidc::contract::run(trust, &unique).await);
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
 

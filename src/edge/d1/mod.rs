@@ -9,6 +9,7 @@ mod insight;
 mod lifecycle;
 mod manifests;
 mod trash;
+pub mod trust;
 mod uploads;
 
 use super::latency::Simulated;
