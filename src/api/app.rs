@@ -89,7 +89,7 @@ async fn respond<P: Platform>(
         // A path that names nothing asks what its surface asks before it is told so.
         Err(unrouted) => {
             trace.route = unrouted.name();
-            (Err(unrouted.error), unrouted.surface, unrouted.surface.access())
+            (Err(unfindable_on_read(req, unrouted.error)), unrouted.surface, unrouted.surface.access())
         }
     };
     let now_ms = app.registry.clock.now_ms();
@@ -140,6 +140,20 @@ async fn authorize<P: Platform>(app: &App<P>, caller: &Caller, access: Access) -
     }
 }
 
+/// A manifest read whose reference could never name anything (not a valid tag, nor a
+/// digest) finds nothing: 404, like any reference that is not there. Writes keep the 400
+/// that says what is wrong.
+fn unfindable_on_read(req: &Request, e: RegistryError) -> RegistryError {
+    let read = matches!(req.method, super::Method::Get | super::Method::Head);
+    let manifest = req.path.starts_with("/v2/") && req.path.rsplit('/').nth(1) == Some("manifests");
+    match e {
+        RegistryError::ManifestInvalid(_) | RegistryError::DigestInvalid(_) if read && manifest => {
+            RegistryError::ManifestUnknown
+        }
+        e => e,
+    }
+}
+
 /// Request heads a client controls are bounded: no parser downstream sees more.
 const MAX_PATH_BYTES: usize = 2048;
 const MAX_QUERY_BYTES: usize = 8192;
@@ -163,11 +177,20 @@ fn within_limits(req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
+/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what. A mount
+/// also reads its source, so its challenge names that too: a client that asks for exactly
+/// what it is told gets a token that lets the mount happen.
 fn challenge(req: &Request, scope: Option<&str>) -> String {
     let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
+    let source = match (req.method, req.query("mount"), req.query("from")) {
+        (super::Method::Post, Some(_), Some(from)) => RepoName::parse(from).ok(),
+        _ => None,
+    };
     if let Some(s) = scope {
-        c.push_str(&format!(",scope=\"{s}\""));
+        match source {
+            Some(from) => c.push_str(&format!(",scope=\"{s} repository:{from}:pull\"")),
+            None => c.push_str(&format!(",scope=\"{s}\"")),
+        }
         // A valid registry token that lacks the access (RFC 6750): docker then reports
         // "denied" at once instead of retrying the push five times over ~50 s.
         if req.header("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
@@ -187,6 +210,9 @@ async fn registry_route<P: Platform>(
     body: &mut impl ChunkSource,
     trace: &mut Trace,
 ) -> Result<Response<Reader<P>>> {
+    if ctx.route == Route::Catalog {
+        return super::catalog::list(app, ctx, req).await;
+    }
     let Some(decided) = &ctx.access else {
         // `/v2/` itself: any authenticated caller.
         return distribution::dispatch(&app.registry, ctx.route.clone(), req, body).await;

@@ -5,6 +5,8 @@
 
 pub mod admin;
 mod app;
+mod byteranges;
+mod catalog;
 pub mod context;
 mod cross_site;
 pub mod distribution;

@@ -29,6 +29,8 @@ pub enum Route {
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`
     Referrers { repo: RepoName, digest: Digest },
+    /// `/v2/_catalog`: the repositories the caller may read.
+    Catalog,
 
     /// `/token`: the token service.
     Token,
@@ -80,6 +82,8 @@ pub enum Route {
     WebhookDeliveries { scope: Scope, id: String },
 
     // Package pages: every other path.
+    /// `/`: the front page.
+    Home,
     /// `/<namespace>`
     NamespacePage { namespace: Login },
     /// `/<name>`
@@ -200,7 +204,8 @@ impl Route {
             | Upload { .. }
             | Manifest { .. }
             | Tags { .. }
-            | Referrers { .. } => Surface::Distribution,
+            | Referrers { .. }
+            | Catalog => Surface::Distribution,
             Token => Surface::Token,
             AdminUsers
             | AdminOrgs
@@ -221,7 +226,7 @@ impl Route {
             | Webhooks { .. }
             | Webhook { .. }
             | WebhookDeliveries { .. } => Surface::Packages,
-            NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
+            Home | NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
         }
     }
 
@@ -236,6 +241,7 @@ impl Route {
             Manifest { .. } => "manifest",
             Tags { .. } => "tags",
             Referrers { .. } => "referrers",
+            Catalog => "catalog",
             Token => "token",
             AdminUsers => "admin-users",
             AdminOrgs => "admin-orgs",
@@ -257,6 +263,7 @@ impl Route {
             Webhook { .. } => "webhook",
             WebhookDeliveries { .. } => "webhook-deliveries",
             Badge { .. } => "badge",
+            Home => "home",
             NamespacePage { .. } => "namespace-page",
             PackagePage { .. } => "package-page",
             Contract => "contract",
@@ -269,6 +276,8 @@ impl Route {
         use Route::*;
         let action = match (self, method) {
             (ApiBase, _) => return Access::Caller,
+            // Anyone may ask; the answer lists what the caller may read.
+            (Catalog, _) => return Access::Anyone,
             // The same image for everyone: a badge is for READMEs, shown anonymously.
             (Badge { .. }, _) => return Access::Public,
             (UploadStart { .. } | Upload { .. }, _) => Action::Push,
@@ -311,6 +320,8 @@ impl Route {
                 }
             }
             ApiBase
+            | Catalog
+            | Home
             | Token
             | AdminUsers
             | AdminOrgs
@@ -336,6 +347,7 @@ impl Route {
             Manifest { repo, reference } => format!("/v2/{repo}/manifests/{reference}"),
             Tags { repo } => format!("/v2/{repo}/tags/list"),
             Referrers { repo, digest } => format!("/v2/{repo}/referrers/{digest}"),
+            Catalog => "/v2/_catalog".into(),
             Token => "/token".into(),
             AdminUsers => format!("{ADMIN}users"),
             AdminOrgs => format!("{ADMIN}orgs"),
@@ -359,6 +371,7 @@ impl Route {
             Webhook { scope, id } => format!("{}/webhooks/{id}", scope_path(scope)),
             WebhookDeliveries { scope, id } => format!("{}/webhooks/{id}/deliveries", scope_path(scope)),
             Badge { repo } => format!("/{repo}/badge.svg"),
+            Home => "/".into(),
             NamespacePage { namespace } => format!("/{namespace}"),
             PackagePage { repo } => format!("/{repo}"),
             Contract => "/_contract".into(),
@@ -385,6 +398,9 @@ fn parse_distribution(path: &str) -> Result<Route> {
     let rest = path.strip_prefix("/v2").ok_or_else(unknown)?;
     if rest.is_empty() || rest == "/" {
         return Ok(Route::ApiBase);
+    }
+    if rest == "/_catalog" {
+        return Ok(Route::Catalog);
     }
     let rest = rest.strip_prefix('/').ok_or_else(unknown)?;
     let segs: Vec<&str> = rest.split('/').collect();
@@ -513,6 +529,9 @@ fn split_lifecycle(path: &str) -> Option<(&str, Lifecycle<'_>)> {
 
 /// Any other path: a namespace's page, a package's, or a package's badge.
 fn parse_page(path: &str) -> Result<Route> {
+    if path == "/" {
+        return Ok(Route::Home);
+    }
     let path = path.trim_matches('/');
     if let Some(name) = path.strip_suffix("/badge.svg") {
         let repo = RepoName::parse(name).map_err(|_| RegistryError::NotFound("package".into()))?;
@@ -615,7 +634,9 @@ mod tests {
         assert_eq!(unrouted("/admin/").surface, Surface::Admin);
         let package = unrouted("/api/packages/Alice/app");
         assert_eq!((package.surface, package.surface.access()), (Surface::Packages, Access::User));
-        assert_eq!(unrouted("/").surface, Surface::Pages);
+        assert_eq!(ok("/"), Route::Home);
+        assert_eq!(ok("/v2/_catalog"), Route::Catalog);
+        assert_eq!(unrouted("/v2/_catalog/x").surface, Surface::Distribution);
         assert_eq!(ok("/v3/"), Route::NamespacePage { namespace: login("v3") });
         // Without the trailing slash these are pages' paths, as they always were.
         assert_eq!(ok("/admin"), Route::NamespacePage { namespace: login("admin") });
@@ -687,6 +708,8 @@ mod tests {
             Route::NamespacePage { namespace: login("acme") },
             Route::PackagePage { repo: repo("acme/v2/app") },
             Route::Contract,
+            Route::Home,
+            Route::Catalog,
         ];
         for route in routes {
             assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());

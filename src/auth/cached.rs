@@ -4,7 +4,7 @@
 //! user suspended) takes effect within that bound; a change made through this store takes
 //! effect at once here. Roles and memberships are not remembered: they apply at once.
 
-use super::identity::{AccountKind, IdentityStore, MemberRemoval, Package, TokenInfo, TokenRecord};
+use super::identity::{AccountKind, IdentityStore, MemberRemoval, Package, Standing, TokenInfo, TokenRecord};
 use super::model::{Login, OrgRole, Role, Visibility};
 use crate::error::Result;
 use crate::oci::RepoName;
@@ -202,6 +202,18 @@ impl<I: IdentityStore> IdentityStore for CachedIdentity<I> {
 
     async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>> {
         self.inner.packages_in(namespace, limit).await
+    }
+
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>> {
+        self.inner.standings_in(namespace, login, limit).await
+    }
+
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>> {
+        self.inner.readable_standings(login, after, limit).await
+    }
+
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>> {
+        self.inner.public_packages(search, before, limit).await
     }
 
     fn package_moved(&self, repo: &RepoName) {

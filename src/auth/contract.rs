@@ -41,6 +41,7 @@ pub async fn run<I: IdentityStore>(id: &I, unique: &str) -> Vec<String> {
         ("tokens", tokens(id, unique).await),
         ("packages", packages(id, unique).await),
         ("collaborators", collaborators(id, unique).await),
+        ("listings", listings(id, unique).await),
         ("failures", failures(id, unique).await),
         ("offboarding", offboarding(id, unique).await),
     ];
@@ -153,6 +154,83 @@ async fn collaborators<I: IdentityStore>(id: &I, u: &str) -> Check {
     ensure(ok(id.collaborator_role(&app, &bob).await, "gone")?.is_none(), "and has no role left")
 }
 
+async fn listings<I: IdentityStore>(id: &I, u: &str) -> Check {
+    let (org, owner, member) = (login(u, "lstorg")?, login(u, "lstowner")?, login(u, "lstmember")?);
+    let (user, other) = (login(u, "lstuser")?, login(u, "lstother")?);
+    for l in [&owner, &member, &user, &other] {
+        ok(id.create_user(l, 1).await, "user")?;
+    }
+    ok(id.create_org(&org, &owner, 1).await, "org")?;
+    ok(id.set_member(&org, &member, OrgRole::Member).await, "member")?;
+    let (org_a, org_b) = (repo(&org, "a")?, repo(&org, "b")?);
+    let (mine, shared, closed, open) =
+        (repo(&user, "mine")?, repo(&other, "shared")?, repo(&other, "closed")?, repo(&other, "open")?);
+    for (r, creator, at) in [
+        (&org_a, &owner, 10),
+        (&org_b, &owner, 20),
+        (&mine, &user, 30),
+        (&shared, &other, 40),
+        (&closed, &other, 50),
+        (&open, &other, 60),
+    ] {
+        ok(id.create_package(r, creator, at).await, "create")?;
+    }
+    for r in [&org_b, &open] {
+        ok(id.set_visibility(r, Visibility::Public).await, "public")?;
+    }
+    ok(id.set_collaborator(&shared, &user, Role::Read).await, "share")?;
+
+    let standings = ok(id.standings_in(org.as_str(), Some(&member), 10).await, "standings")?;
+    let seen: Vec<_> = standings.iter().map(|s| (s.package.repo.clone(), s.granted, s.org_role)).collect();
+    ensure(
+        seen == vec![(org_a.clone(), None, Some(OrgRole::Member)), (org_b.clone(), None, Some(OrgRole::Member))],
+        "a namespace's packages come with the user's standing",
+    )?;
+    let standings = ok(id.standings_in(org.as_str(), Some(&owner), 10).await, "owner's")?;
+    ensure(
+        standings.iter().all(|s| s.granted == Some(Role::Admin) && s.org_role == Some(OrgRole::Owner)),
+        "an owner's standing has both roles",
+    )?;
+    let anonymous = ok(id.standings_in(org.as_str(), None, 10).await, "anonymous")?;
+    ensure(anonymous.iter().all(|s| s.granted.is_none() && s.org_role.is_none()), "nobody has no standing")?;
+
+    let ours = |l: Vec<super::identity::Standing>| -> Vec<RepoName> {
+        l.into_iter()
+            .map(|s| s.package.repo)
+            .filter(|r| r.as_str().starts_with("lst") && r.as_str().contains(&u[..u.len().min(12)]))
+            .collect()
+    };
+    let readable = ours(ok(id.readable_standings(Some(&user), "", 100_000).await, "readable")?);
+    let mut expected = vec![org_b.clone(), mine.clone(), open.clone(), shared.clone()];
+    expected.sort();
+    ensure(readable == expected, "a user might read public packages, their own and those shared with them")?;
+    let readable = ours(ok(id.readable_standings(Some(&owner), "", 100_000).await, "owner's readable")?);
+    ensure(readable.contains(&org_a) && !readable.contains(&closed), "an owner reads the organization's packages")?;
+    let public = ours(ok(id.readable_standings(None, "", 100_000).await, "public")?);
+    let mut expected = vec![org_b.clone(), open.clone()];
+    expected.sort();
+    ensure(public == expected, "nobody might read public packages only")?;
+    let after = ours(ok(id.readable_standings(None, org_b.as_str(), 100_000).await, "after")?);
+    ensure(!after.contains(&org_b), "listings start after the name given")?;
+
+    // Other groups' public packages share the run's suffix: search for this group's.
+    let search = &format!("-{}/", &u[..u.len().min(12)]);
+    let newest: Vec<RepoName> = ok(id.public_packages(search, None, 10).await, "newest")?
+        .into_iter()
+        .map(|p| p.repo)
+        .filter(|r| r.as_str().starts_with("lst"))
+        .collect();
+    ensure(newest == vec![open.clone(), org_b.clone()], "public packages list newest first")?;
+    let before = (60, open.to_string());
+    let older: Vec<RepoName> = ok(id.public_packages(search, Some(&before), 10).await, "older")?
+        .into_iter()
+        .map(|p| p.repo)
+        .filter(|r| r.as_str().starts_with("lst"))
+        .collect();
+    ensure(older == vec![org_b.clone()], "and continue below a time and name")?;
+    ensure(ok(id.public_packages("no-such-name-at-all", None, 10).await, "none")?.is_empty(), "a search filters")
+}
+
 async fn failures<I: IdentityStore>(id: &I, u: &str) -> Check {
     let key = format!("address:{u}");
     ensure(ok(id.auth_failures(&key, 10).await, "none")? == 0, "no failures counted yet")?;
@@ -163,27 +241,6 @@ async fn failures<I: IdentityStore>(id: &I, u: &str) -> Check {
     ok(id.prune_auth_failures(11).await, "prune")?;
     ensure(ok(id.auth_failures(&key, 10).await, "pruned")? == 0, "older windows are pruned")?;
     ensure(ok(id.auth_failures(&key, 11).await, "kept")? == 1, "the current one is kept")
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::auth::cached::{CachedIdentity, HotCache};
-    use crate::auth::memory::MemoryIdentity;
-    use futures_executor::block_on;
-    use std::rc::Rc;
-
-    #[test]
-    fn the_memory_store_keeps_the_contract() {
-        let failures = block_on(super::run(&MemoryIdentity::default(), "0123456789abcdef"));
-        assert!(failures.is_empty(), "{failures:#?}");
-    }
-
-    #[test]
-    fn the_hot_cache_keeps_it_too() {
-        let cached = CachedIdentity::new(MemoryIdentity::default(), Rc::new(HotCache::default()), 0);
-        let failures = block_on(super::run(&cached, "0123456789abcdef"));
-        assert!(failures.is_empty(), "{failures:#?}");
-    }
 }
 
 async fn offboarding<I: IdentityStore>(id: &I, u: &str) -> Check {
@@ -239,4 +296,25 @@ async fn offboarding<I: IdentityStore>(id: &I, u: &str) -> Check {
         "a user's tokens are listed oldest first, with when they were made and last used",
     )?;
     ensure(ok(id.tokens_of(&alice).await, "none")?.is_empty(), "another user's tokens are not listed")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::cached::{CachedIdentity, HotCache};
+    use crate::auth::memory::MemoryIdentity;
+    use futures_executor::block_on;
+    use std::rc::Rc;
+
+    #[test]
+    fn the_memory_store_keeps_the_contract() {
+        let failures = block_on(super::run(&MemoryIdentity::default(), "0123456789abcdef"));
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[test]
+    fn the_hot_cache_keeps_it_too() {
+        let cached = CachedIdentity::new(MemoryIdentity::default(), Rc::new(HotCache::default()), 0);
+        let failures = block_on(super::run(&cached, "0123456789abcdef"));
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
 }

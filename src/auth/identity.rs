@@ -24,6 +24,16 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
+/// A package and a user's standing on it: the facts a listing decides by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub package: Package,
+    /// The role the user holds on the package as a collaborator.
+    pub granted: Option<Role>,
+    /// The user's role in the organization the package belongs to.
+    pub org_role: Option<OrgRole>,
+}
+
 /// A token as the operator lists it: never its secret nor its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -150,6 +160,17 @@ pub trait IdentityStore {
     async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>>;
     /// The packages of a namespace in name order, at most `limit`.
     async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>>;
+    /// The packages of a namespace in name order, at most `limit`, each with `login`'s
+    /// standing on it; in one round trip.
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>>;
+    /// Packages named after `after`, in name order, at most `limit`, that `login` might
+    /// read: public ones, and for a user those of their namespace, of organizations they
+    /// own and those they hold a role on; each with their standing; in one round trip.
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>>;
+    /// Public packages whose name contains `search`, newest first, created before
+    /// `before` (a time and, among packages created then, a name to continue below),
+    /// at most `limit`.
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>>;
     /// The package's rows were moved outside this store, with its content, by a deletion
     /// or a restore (`registry::ports::TrashIndex`): whatever is remembered of it is stale.
     fn package_moved(&self, _repo: &RepoName) {}

@@ -55,6 +55,23 @@ impl MemoryIdentity {
     }
 }
 
+impl MemoryIdentity {
+    fn standing(&self, package: Package, login: Option<&Login>) -> Standing {
+        let s = self.state.borrow();
+        let (granted, org_role) = match login {
+            None => (None, None),
+            Some(l) => {
+                let org = Login::parse(package.repo.namespace()).ok();
+                (
+                    s.collaborators.get(&(package.repo.clone(), l.clone())).copied(),
+                    org.and_then(|o| s.members.get(&(o, l.clone())).copied()),
+                )
+            }
+        };
+        Standing { package, granted, org_role }
+    }
+}
+
 impl IdentityStore for MemoryIdentity {
     async fn account(&self, login: &Login) -> Result<Option<AccountKind>> {
         Ok(self.state.borrow().accounts.get(login).copied())
@@ -254,6 +271,40 @@ impl IdentityStore for MemoryIdentity {
         let mut found: Vec<Package> =
             s.packages.values().filter(|p| p.repo.namespace() == namespace).cloned().collect();
         found.sort_by(|a, b| a.repo.as_str().cmp(b.repo.as_str()));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>> {
+        let packages = self.packages_in(namespace, limit).await?;
+        Ok(packages.into_iter().map(|p| self.standing(p, login)).collect())
+    }
+
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>> {
+        let mut all: Vec<Package> =
+            self.state.borrow().packages.values().filter(|p| p.repo.as_str() > after).cloned().collect();
+        all.sort_by(|a, b| a.repo.as_str().cmp(b.repo.as_str()));
+        let candidate = |s: &Standing| {
+            let own = login.is_some_and(|l| s.package.repo.namespace() == l.as_str());
+            s.package.visibility == Visibility::Public
+                || own
+                || s.granted.is_some()
+                || s.org_role == Some(OrgRole::Owner)
+        };
+        Ok(all.into_iter().map(|p| self.standing(p, login)).filter(candidate).take(limit as usize).collect())
+    }
+
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>> {
+        let mut found: Vec<Package> = self
+            .state
+            .borrow()
+            .packages
+            .values()
+            .filter(|p| p.visibility == Visibility::Public && p.repo.as_str().contains(search))
+            .filter(|p| before.is_none_or(|(ms, name)| (p.created_ms, p.repo.as_str()) < (*ms, name.as_str())))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (b.created_ms, b.repo.as_str()).cmp(&(a.created_ms, a.repo.as_str())));
         found.truncate(limit as usize);
         Ok(found)
     }

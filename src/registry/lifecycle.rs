@@ -293,13 +293,13 @@ mod tests {
             size: 1,
             artifact_type: None,
             subject: subject.map(d),
-            annotations_json: None,
+            annotations: crate::registry::ports::Annotations::None,
             details: VersionDetails::default(),
             inline: None,
         };
         let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
-        let tag = tag.map(|t| Tag::parse(t).unwrap());
-        block_on(r.meta.commit_manifest(repo, &record, &children, tag.as_ref(), r.clock.now_ms())).unwrap();
+        let tags: Vec<Tag> = tag.map(|t| Tag::parse(t).unwrap()).into_iter().collect();
+        block_on(r.meta.commit_manifest(repo, &record, &children, &tags, r.clock.now_ms())).unwrap();
     }
 
     fn set(r: &Reg, scope: Scope, json: &str) {

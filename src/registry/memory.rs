@@ -5,6 +5,7 @@
 use super::ports::*;
 use crate::auth::memory::MemoryIdentity;
 use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, Reference, RepoName, Tag};
 use std::cell::{Cell, RefCell};
@@ -68,9 +69,26 @@ impl ObjectStore for MemoryObjects {
         }))
     }
 
+    async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<Vec<u8>> {
+        let objects = self.objects.borrow();
+        let object = objects.get(key).ok_or_else(|| RegistryError::internal(format!("object {key} is missing")))?;
+        let mut out = Vec::new();
+        for segment in segments {
+            match segment {
+                Segment::Bytes(b) => out.extend(b),
+                Segment::Span(s) => out.extend_from_slice(&object[s.start as usize..s.end as usize]),
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.objects.borrow_mut().remove(key);
         Ok(())
+    }
+
+    async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
+        Ok(self.objects.borrow().get(key).map(|b| Digest::of(algorithm, b)))
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
@@ -228,6 +246,12 @@ impl BlobIndex for MemoryMetadata {
         Ok(s.blob_links.contains_key(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
     }
 
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>> {
+        let s = self.state.borrow();
+        let linked = |d: &Digest| s.blob_links.contains_key(&(repo.clone(), d.clone())) && s.blobs.contains_key(d);
+        Ok(digests.iter().filter(|d| !linked(d)).cloned().collect())
+    }
+
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
         let mut s = self.state.borrow_mut();
         s.blob_created.entry(blob.digest.clone()).or_insert(now_ms);
@@ -330,7 +354,7 @@ impl ManifestIndex for MemoryMetadata {
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
@@ -341,15 +365,21 @@ impl ManifestIndex for MemoryMetadata {
         }
         s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
         s.repositories.insert(repo.clone());
-        if let Some(t) = tag {
+        // Every tag that may move moves; an immutable one held elsewhere stays, and is told.
+        let mut refused = None;
+        for t in tags {
             let key = (repo.clone(), t.as_str().to_string());
             let immutable = self.rules.immutable.borrow().get(repo).is_some_and(|p| p.matching(t.as_str()).is_some());
             if immutable && s.tags.get(&key).is_some_and(|d| d != &m.digest) {
-                return Err(RegistryError::DeniedBecause(format!("tag {t} is immutable")));
+                refused.get_or_insert(t);
+                continue;
             }
             s.tags.insert(key, m.digest.clone());
         }
-        Ok(())
+        match refused {
+            Some(t) => Err(RegistryError::DeniedBecause(format!("tag {t} is immutable"))),
+            None => Ok(()),
+        }
     }
 
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {
@@ -371,6 +401,15 @@ impl ManifestIndex for MemoryMetadata {
             .contains_key(&(repo.clone(), digest.clone()))
             .then(|| s.manifests.get(&digest).cloned())
             .flatten())
+    }
+
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        let s = self.state.borrow();
+        Ok(digests
+            .iter()
+            .filter(|d| s.manifest_links.contains_key(&(repo.clone(), (*d).clone())))
+            .filter_map(|d| s.manifests.get(d).map(|m| (d.clone(), m.details.total_size)))
+            .collect())
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
@@ -450,6 +489,17 @@ impl ManifestIndex for MemoryMetadata {
         found.sort_by(|a, b| b.pushed_ms.cmp(&a.pushed_ms).then_with(|| a.manifest.digest.cmp(&b.manifest.digest)));
         found.truncate(limit as usize);
         Ok(found)
+    }
+
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        let mut out = vec![];
+        for repo in repos {
+            let all = self.versions(repo, u32::MAX).await?;
+            if let Some(v) = all.iter().find(|v| !v.tags.is_empty()).or(all.first()) {
+                out.push((repo.clone(), v.clone()));
+            }
+        }
+        Ok(out)
     }
 }
 

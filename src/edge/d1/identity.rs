@@ -73,6 +73,29 @@ impl PackageRow {
 }
 
 #[derive(Deserialize)]
+struct StandingRow {
+    #[serde(flatten)]
+    package: PackageRow,
+    granted: Option<String>,
+    org_role: Option<String>,
+}
+
+impl StandingRow {
+    fn standing(self) -> Result<Standing> {
+        Ok(Standing {
+            granted: self.granted.map(|r| Role::parse(&r).map_err(|_| corrupt("role"))).transpose()?,
+            org_role: self.org_role.map(|r| OrgRole::parse(&r).map_err(|_| corrupt("org role"))).transpose()?,
+            package: self.package.package()?,
+        })
+    }
+}
+
+/// The package columns of `p`.
+fn package_columns() -> String {
+    PACKAGE_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(Deserialize)]
 struct CollaboratorRow {
     login: String,
     role: String,
@@ -256,6 +279,51 @@ impl IdentityStore for D1Identity {
         );
         let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
         let rows: Vec<PackageRow> = self.0.rows(&sql, &[s(from), s(to), n(limit as u64)]).await?;
+        rows.into_iter().map(PackageRow::package).collect()
+    }
+
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>> {
+        let sql = format!(
+            "SELECT {}, \
+               (SELECT role FROM package_roles g WHERE g.repository = p.repository AND g.login = ?3) AS granted, \
+               (SELECT role FROM org_members m WHERE m.org = ?4 AND m.login = ?3) AS org_role \
+             FROM packages p WHERE p.repository > ?1 AND p.repository < ?2 ORDER BY p.repository LIMIT ?5",
+            package_columns()
+        );
+        let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
+        let args = [s(from), s(to), opt(login.map(Login::as_str)), s(namespace), n(limit as u64)];
+        let rows: Vec<StandingRow> = self.0.rows(&sql, &args).await?;
+        rows.into_iter().map(StandingRow::standing).collect()
+    }
+
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>> {
+        // Without a login (NULL) the joins find nothing and only public packages remain.
+        let sql = format!(
+            "SELECT {}, g.role AS granted, m.role AS org_role FROM packages p \
+             LEFT JOIN package_roles g ON g.repository = p.repository AND g.login = ?1 \
+             LEFT JOIN org_members m ON m.org = substr(p.repository, 1, instr(p.repository, '/') - 1) \
+               AND m.login = ?1 \
+             WHERE p.repository > ?2 AND (p.visibility = 'public' OR g.role IS NOT NULL OR m.role = 'owner' \
+               OR substr(p.repository, 1, length(?1) + 1) = ?1 || '/') \
+             ORDER BY p.repository LIMIT ?3",
+            package_columns()
+        );
+        let rows: Vec<StandingRow> =
+            self.0.rows(&sql, &[opt(login.map(Login::as_str)), s(after), n(limit as u64)]).await?;
+        rows.into_iter().map(StandingRow::standing).collect()
+    }
+
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>> {
+        let sql = format!(
+            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE visibility = 'public' AND instr(repository, ?1) > 0 \
+             AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND repository < ?3)) \
+             ORDER BY created_at DESC, repository DESC LIMIT ?4"
+        );
+        let (ms, name) = match before {
+            Some((ms, name)) => (n(*ms), s(name)),
+            None => (wasm_bindgen::JsValue::NULL, s("")),
+        };
+        let rows: Vec<PackageRow> = self.0.rows(&sql, &[s(search), ms, name, n(limit as u64)]).await?;
         rows.into_iter().map(PackageRow::package).collect()
     }
 
