@@ -16,8 +16,18 @@ use edge_registry::oci::{Digest, Reference, RepoName, Tag};
 use std::collections::BTreeSet;
 
 /// Every target, by the name of its file in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 9] =
-    ["names", "digests", "ranges", "manifests", "credentials", "scopes", "token_requests", "json_bodies", "api"];
+pub const TARGETS: [&str; 10] = [
+    "names",
+    "digests",
+    "ranges",
+    "manifests",
+    "credentials",
+    "scopes",
+    "token_requests",
+    "json_bodies",
+    "api",
+    "identity_tokens",
+];
 
 /// Runs one input of `target` given as the raw bytes libFuzzer would hand it. Bytes that
 /// do not decode to the target's input type are skipped, as libfuzzer-sys skips them.
@@ -33,6 +43,7 @@ pub fn replay(target: &str, bytes: &[u8]) -> Result<(), String> {
         "token_requests" => decoded(bytes, token_requests),
         "json_bodies" => decoded(bytes, json_bodies),
         "api" => decoded(bytes, api),
+        "identity_tokens" => decoded(bytes, identity_tokens),
         _ => return Err(format!("no fuzz target {target:?}")),
     }
     Ok(())
@@ -110,9 +121,16 @@ pub fn ranges(input: (&str, u64)) {
         Ok(span) => assert!(span.start < span.end),
         Err(e) => check_error(&e),
     }
-    if let RangeRequest::Partial(span) = parse_read_range(header, size) {
+    let spans = match parse_read_range(header, size) {
+        RangeRequest::Partial(span) => vec![span],
+        RangeRequest::Multiple(spans) => spans,
+        RangeRequest::Whole | RangeRequest::Unsatisfiable => vec![],
+    };
+    for span in &spans {
         assert!(span.start < span.end && span.end <= size, "{header:?} on {size} bytes gave {span:?}");
     }
+    // Merged spans never repeat bytes: an answer is never larger than the blob.
+    assert!(spans.iter().map(|s| s.len()).sum::<u64>() <= size, "{header:?} on {size} bytes gave {spans:?}");
 }
 
 /// Manifests and indexes: any bytes with any Content-Type parse or are refused as
@@ -358,4 +376,45 @@ pub fn api(input: ApiRequest) {
         let resp = app.serve(method, &path, &input.query, headers, body);
         check_answer(&resp, &format!("{method:?} {path}"));
     });
+}
+
+/// The key set of the identity-token target: one P-256 key whose private half was thrown
+/// away after signing the seed (`fuzz/seeds/identity_tokens/`).
+const IDENTITY_KEYS: &str = r#"{"keys": [{"kty": "EC", "kid": "fuzz", "crv": "P-256", "x": "089u9Cw_dOHrYj7DhUnER0IduN64FXGcGv5LZeeE710", "y": "pPZvVfAX-7wIR-eejmNV1Yt3DBPgUWBEwXHxqQ7KDOc"}]}"#;
+/// The claims the seed token carries (its middle part): the only ones that can verify.
+const SIGNED_CLAIMS: &str = "eyJpc3MiOiAiaHR0cHM6Ly90b2tlbi5hY3Rpb25zLmdpdGh1YnVzZXJjb250ZW50LmNvbSIsICJhdWQiOiAiaHR0cHM6Ly9yZWdpc3RyeS5mdXp6IiwgImlhdCI6IDEwMDAsICJleHAiOiAxMzAwLCAianRpIjogImoiLCAicmVwb3NpdG9yeSI6ICJvY3RvL2FwcCIsICJyZXBvc2l0b3J5X293bmVyX2lkIjogIjEiLCAid29ya2Zsb3dfcmVmIjogIm9jdG8vYXBwLy5naXRodWIvd29ya2Zsb3dzL3JlbGVhc2UueW1sQHJlZnMvdGFncy92MSIsICJyZWYiOiAicmVmcy90YWdzL3YxIiwgInNoYSI6ICJhYmMifQ";
+
+struct FixedKeys(edge_registry::auth::oidc::jwks::KeySet);
+
+impl edge_registry::auth::oidc::keys::KeySource for FixedKeys {
+    async fn key(
+        &self,
+        _issuer: &str,
+        kid: &str,
+    ) -> Result<edge_registry::auth::oidc::jwks::PublicKey, edge_registry::auth::oidc::Refusal> {
+        self.0.get(kid).cloned().ok_or(edge_registry::auth::oidc::Refusal::UnknownKey)
+    }
+}
+
+/// Identity tokens (trusted publishing): the verifier never panics, its refusals stay
+/// short, and nothing verifies but the claims the issuer signed. A JWK set read from the
+/// same bytes is bounded.
+pub fn identity_tokens(input: &str) {
+    use edge_registry::auth::oidc::{jwks::KeySet, jwt, Issuers, Verifier};
+    let keys = FixedKeys(KeySet::parse(IDENTITY_KEYS.as_bytes()).expect("the fixed key set"));
+    let verifier =
+        Verifier { issuers: Issuers::new("", false).0, audience: "https://registry.fuzz".into(), max_life_secs: 600 };
+    match futures_executor::block_on(verifier.verify(input, 1100, &keys)) {
+        Ok(id) => {
+            assert_eq!(input.split('.').nth(1), Some(SIGNED_CLAIMS), "only the signed claims verify");
+            assert_eq!(id.repository, "octo/app");
+        }
+        Err(refusal) => assert!(refusal.to_string().len() <= 200, "{refusal}"),
+    }
+    if let Ok(t) = jwt::parse(input) {
+        assert!(input.starts_with(t.signing_input));
+    }
+    if let Some(set) = KeySet::parse(input.as_bytes()) {
+        assert!(set.len() <= 32);
+    }
 }

@@ -7,8 +7,9 @@ use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::login;
 use crate::auth::pat::PresentedToken;
-use crate::auth::policy::{self, Facts, Relation};
+use crate::auth::policy::{self, Decision, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -23,19 +24,40 @@ pub enum Caller {
     Pat {
         login: Login,
         scopes: Scopes,
+        /// The PAT's id: registry tokens issued for it name it.
+        token_id: String,
     },
-    /// A registry token from `/token`: what it grants was decided when it was issued.
-    Token(Claims),
+    /// A registry token from `/token`, for a user whose PAT is still valid (with that
+    /// PAT's current scopes) or for nobody. What it grants is an upper bound: each use is
+    /// decided again on the current facts.
+    Token {
+        claims: Claims,
+        user: Option<(Login, Scopes)>,
+    },
     /// The operator, with the `ADMIN_TOKEN` (only on `/admin`).
     Operator,
 }
 
 impl Caller {
     pub fn login(&self) -> Option<&str> {
+        self.user().map(Login::as_str)
+    }
+
+    /// The user behind the call, if any.
+    pub fn user(&self) -> Option<&Login> {
         match self {
             Caller::Anonymous | Caller::Operator => None,
-            Caller::Pat { login, .. } => Some(login.as_str()),
-            Caller::Token(c) => c.sub.as_deref(),
+            Caller::Pat { login, .. } => Some(login),
+            Caller::Token { user, .. } => user.as_ref().map(|(l, _)| l),
+        }
+    }
+
+    /// The scopes of the user's PAT as they are now.
+    fn scopes(&self) -> Option<&Scopes> {
+        match self {
+            Caller::Anonymous | Caller::Operator => None,
+            Caller::Pat { scopes, .. } => Some(scopes),
+            Caller::Token { user, .. } => user.as_ref().map(|(_, s)| s),
         }
     }
 
@@ -43,19 +65,28 @@ impl Caller {
     /// particular (a registry token is for clients, not for browsing).
     pub fn viewer(&self) -> Viewer {
         match self {
-            Caller::Pat { login, scopes } => Viewer { user: Some((login.clone(), *scopes)) },
+            Caller::Pat { login, scopes, .. } => Viewer { user: Some((login.clone(), *scopes)) },
             _ => Viewer::default(),
         }
     }
 }
 
 /// The operator's token, compared in constant time; `None` turns the admin API off.
-pub fn operator(admin_token: Option<&str>, req: &Request) -> Result<Caller> {
-    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    match admin_token {
-        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(Caller::Operator),
-        _ => Err(RegistryError::Unauthorized { scope: None }),
+/// Failed attempts are limited per client address (`auth::login`).
+pub async fn operator<P: Platform>(app: &App<P>, req: &Request, now_ms: u64) -> Result<Caller> {
+    let address = req.header("cf-connecting-ip");
+    let matches = || is_operator(app.admin_token.as_deref(), req);
+    if login::operator_sign_in(&app.identity, address, now_ms, matches).await? {
+        Ok(Caller::Operator)
+    } else {
+        Err(RegistryError::Unauthorized { scope: None })
     }
+}
+
+/// Whether the request carries the operator's token (compared in constant time).
+pub fn is_operator(admin_token: Option<&str>, req: &Request) -> bool {
+    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    admin_token.is_some_and(|t| !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
 }
 
 fn bad_credentials() -> RegistryError {
@@ -72,65 +103,45 @@ pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request, now_ms: u64)
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
             pat_caller(app, req, None, &token, now_ms).await
         }
-        Credentials::Bearer(token) => {
-            let now = now_ms / 1000;
-            let previous = app.previous_signing_key.as_deref();
-            bearer::verify(&token, &app.signing_key, now)
-                .or_else(|| previous.and_then(|key| bearer::verify(&token, key, now)))
-                .map(Caller::Token)
-                .ok_or_else(bad_credentials)
-        }
+        Credentials::Bearer(token) => token_caller(app, req, &token, now_ms).await,
     }
 }
 
-/// Failed authentications are counted per one-minute window.
-const FAILURE_WINDOW_MS: u64 = 60_000;
-/// A client address with this many failures in a window is refused outright until the
-/// window ends.
-const MAX_FAILURES_PER_ADDRESS: u32 = 30;
-/// A login with this many failures in a window gets 429 instead of 401 for further
-/// failures. Valid credentials still work, so an attacker cannot lock its owner out.
-const MAX_FAILURES_PER_LOGIN: u32 = 10;
-
-fn too_many(now_ms: u64) -> RegistryError {
-    let retry_after_secs = (FAILURE_WINDOW_MS - now_ms % FAILURE_WINDOW_MS).div_ceil(1000);
-    RegistryError::TooManyRequests { retry_after_secs }
+/// A registry token signed by this registry for this service, whose PAT (for a user's
+/// token) may still be used: not revoked, not expired, its user not suspended.
+async fn token_caller<P: Platform>(app: &App<P>, req: &Request, token: &str, now_ms: u64) -> Result<Caller> {
+    let previous = app.previous_signing_key.as_deref();
+    let claims = bearer::verify(token, &app.signing_key, now_ms / 1000)
+        .or_else(|| previous.and_then(|key| bearer::verify(token, key, now_ms / 1000)))
+        .filter(|c| c.aud == req.host())
+        .ok_or_else(bad_credentials)?;
+    let user = match (&claims.sub, &claims.pat) {
+        (None, None) => None,
+        (Some(sub), Some(pat)) => {
+            let record = login::live_token(&app.identity, pat, now_ms).await?.ok_or_else(bad_credentials)?;
+            if record.login.as_str() != sub {
+                return Err(bad_credentials());
+            }
+            Some((record.login, record.scopes))
+        }
+        _ => return Err(bad_credentials()),
+    };
+    Ok(Caller::Token { claims, user })
 }
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
-/// attempts rate limited per client address and per login.
+/// attempts limited as `auth::login` describes.
 pub async fn pat_caller<P: Platform>(
     app: &App<P>,
     req: &Request,
     user: Option<&str>,
     secret: &str,
-    now: u64,
+    now_ms: u64,
 ) -> Result<Caller> {
-    let window = now / FAILURE_WINDOW_MS;
-    let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
-    if app.identity.auth_failures(&address, window).await? >= MAX_FAILURES_PER_ADDRESS {
-        return Err(too_many(now));
+    match login::sign_in(&app.identity, req.header("cf-connecting-ip"), user, secret, now_ms).await? {
+        Some(s) => Ok(Caller::Pat { login: s.login, scopes: s.scopes, token_id: s.token_id }),
+        None => Err(bad_credentials()),
     }
-    if let Some(caller) = verify_pat(app, user, secret, now).await? {
-        return Ok(caller);
-    }
-    app.identity.record_auth_failure(&address, window).await?;
-    if let Some(user) = user {
-        let failures = app.identity.record_auth_failure(&format!("login:{user}"), window).await?;
-        if failures > MAX_FAILURES_PER_LOGIN {
-            return Err(too_many(now));
-        }
-    }
-    Err(bad_credentials())
-}
-
-async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str, now: u64) -> Result<Option<Caller>> {
-    let Some(presented) = PresentedToken::parse(secret) else { return Ok(None) };
-    let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
-    let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
-    let owner_ok = user.is_none_or(|u| u == record.login.as_str());
-    Ok((presented.matches(&record.hash) && live && owner_ok)
-        .then_some(Caller::Pat { login: record.login, scopes: record.scopes }))
 }
 
 /// What the access decision about one repository rests on, read once per request.
@@ -171,28 +182,30 @@ pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Opti
     Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation } })
 }
 
-/// The facts about `repo` that decide what `caller` may do. A registry token's grant
-/// was decided when it was issued, so for it only the package row is read.
+/// The facts about `repo` that decide what `caller` may do: the standing of the user
+/// behind a PAT or a registry token, as it is now.
 pub async fn gather_for<I: IdentityStore>(identity: &I, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
+    gather(identity, repo, caller.user()).await
+}
+
+/// How `caller`'s request to do `action` on the repository `facts` are about is to be
+/// answered. Pure: the facts were gathered beforehand and nothing is written. A registry
+/// token's grant is an upper bound on what the current facts allow.
+pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> Decision {
     match caller {
-        Caller::Pat { login, .. } => gather(identity, repo, Some(login)).await,
-        _ => gather(identity, repo, None).await,
+        Caller::Token { claims, .. } => {
+            let grant = claims.grant(facts.repo.as_str(), action);
+            let package = facts.package.as_ref().map(|p| p.id.as_str());
+            policy::token_decision(grant, caller.scopes(), &facts.facts, package, action)
+        }
+        Caller::Operator => Decision::Refused,
+        _ => policy::decision(caller.scopes(), &facts.facts, action),
     }
 }
 
-/// Whether `caller` may do `action` on the repository `facts` are about. Pure: the
-/// facts were gathered beforehand and nothing is written.
-pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> bool {
-    match caller {
-        Caller::Token(claims) => claims.allows(facts.repo.as_str(), action),
-        Caller::Anonymous => policy::decide(None, &facts.facts, action),
-        Caller::Pat { scopes, .. } => policy::decide(Some(scopes), &facts.facts, action),
-        Caller::Operator => false,
-    }
-}
-
-/// A permitted push creates its package, before its first byte is stored: private, the
-/// pusher its admin. Only users create packages, in namespaces that exist.
+/// A push that stores something under a name with no package creates the package, before
+/// its first byte is stored: private, the pusher its admin. Only users create packages, in
+/// namespaces that exist.
 pub async fn create_package_for_push<P: Platform>(
     app: &App<P>,
     caller: &Caller,
@@ -202,14 +215,9 @@ pub async fn create_package_for_push<P: Platform>(
     if facts.package.is_some() {
         return Ok(());
     }
-    let creator = match caller {
-        Caller::Token(claims) => claims.sub.as_deref().and_then(|s| Login::parse(s).ok()),
-        Caller::Pat { login, .. } => Some(login.clone()),
-        Caller::Anonymous | Caller::Operator => None,
-    };
-    if let Some(creator) = creator {
-        if app.identity.account(&creator).await? == Some(AccountKind::User) {
-            app.identity.create_package(&facts.repo, &creator, now_ms).await?;
+    if let Some(creator) = caller.user() {
+        if app.identity.account(creator).await? == Some(AccountKind::User) {
+            app.identity.create_package(&facts.repo, creator, now_ms).await?;
         }
     }
     Ok(())
@@ -221,7 +229,7 @@ pub async fn create_package_for_push<P: Platform>(
 /// what a missing repository gets, so a private package's existence does not leak.
 pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
     match (caller, action) {
-        (Caller::Anonymous | Caller::Token(_), _) => {
+        (Caller::Anonymous | Caller::Token { .. }, _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }

@@ -29,6 +29,8 @@ pub enum Route {
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`
     Referrers { repo: RepoName, digest: Digest },
+    /// `/v2/_catalog`: the repositories the caller may read.
+    Catalog,
 
     /// `/token`: the token service.
     Token,
@@ -45,6 +47,8 @@ pub enum Route {
     AdminTokens { login: String },
     /// `/admin/tokens/<id>`
     AdminToken { id: String },
+    /// `/admin/users/<login>/suspend` (`suspend`) and `/admin/users/<login>/unsuspend`
+    AdminSuspension { login: String, suspend: bool },
 
     // The package API, `/api/packages/...`.
     /// `/api/packages/<namespace>`
@@ -78,6 +82,8 @@ pub enum Route {
     WebhookDeliveries { scope: Scope, id: String },
 
     // Package pages: every other path.
+    /// `/`: the front page.
+    Home,
     /// `/<namespace>`
     NamespacePage { namespace: Login },
     /// `/<name>`
@@ -198,9 +204,15 @@ impl Route {
             | Upload { .. }
             | Manifest { .. }
             | Tags { .. }
-            | Referrers { .. } => Surface::Distribution,
+            | Referrers { .. }
+            | Catalog => Surface::Distribution,
             Token => Surface::Token,
-            AdminUsers | AdminOrgs | AdminMember { .. } | AdminTokens { .. } | AdminToken { .. } => Surface::Admin,
+            AdminUsers
+            | AdminOrgs
+            | AdminMember { .. }
+            | AdminTokens { .. }
+            | AdminToken { .. }
+            | AdminSuspension { .. } => Surface::Admin,
             Packages { .. }
             | Package { .. }
             | PackageRestore { .. }
@@ -214,7 +226,7 @@ impl Route {
             | Webhooks { .. }
             | Webhook { .. }
             | WebhookDeliveries { .. } => Surface::Packages,
-            NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
+            Home | NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
         }
     }
 
@@ -229,12 +241,14 @@ impl Route {
             Manifest { .. } => "manifest",
             Tags { .. } => "tags",
             Referrers { .. } => "referrers",
+            Catalog => "catalog",
             Token => "token",
             AdminUsers => "admin-users",
             AdminOrgs => "admin-orgs",
             AdminMember { .. } => "admin-member",
             AdminTokens { .. } => "admin-tokens",
             AdminToken { .. } => "admin-token",
+            AdminSuspension { .. } => "admin-suspension",
             Packages { .. } => "packages",
             Package { .. } => "package",
             PackageRestore { .. } => "package-restore",
@@ -249,6 +263,7 @@ impl Route {
             Webhook { .. } => "webhook",
             WebhookDeliveries { .. } => "webhook-deliveries",
             Badge { .. } => "badge",
+            Home => "home",
             NamespacePage { .. } => "namespace-page",
             PackagePage { .. } => "package-page",
             Contract => "contract",
@@ -261,6 +276,8 @@ impl Route {
         use Route::*;
         let action = match (self, method) {
             (ApiBase, _) => return Access::Caller,
+            // Anyone may ask; the answer lists what the caller may read.
+            (Catalog, _) => return Access::Anyone,
             // The same image for everyone: a badge is for READMEs, shown anonymously.
             (Badge { .. }, _) => return Access::Public,
             (UploadStart { .. } | Upload { .. }, _) => Action::Push,
@@ -303,12 +320,15 @@ impl Route {
                 }
             }
             ApiBase
+            | Catalog
+            | Home
             | Token
             | AdminUsers
             | AdminOrgs
             | AdminMember { .. }
             | AdminTokens { .. }
             | AdminToken { .. }
+            | AdminSuspension { .. }
             | Packages { .. }
             | NamespacePage { .. }
             | Contract => None,
@@ -327,12 +347,16 @@ impl Route {
             Manifest { repo, reference } => format!("/v2/{repo}/manifests/{reference}"),
             Tags { repo } => format!("/v2/{repo}/tags/list"),
             Referrers { repo, digest } => format!("/v2/{repo}/referrers/{digest}"),
+            Catalog => "/v2/_catalog".into(),
             Token => "/token".into(),
             AdminUsers => format!("{ADMIN}users"),
             AdminOrgs => format!("{ADMIN}orgs"),
             AdminMember { org, login } => format!("{ADMIN}orgs/{org}/members/{login}"),
             AdminTokens { login } => format!("{ADMIN}users/{login}/tokens"),
             AdminToken { id } => format!("{ADMIN}tokens/{id}"),
+            AdminSuspension { login, suspend } => {
+                format!("{ADMIN}users/{login}/{}", if *suspend { "suspend" } else { "unsuspend" })
+            }
             Packages { namespace } => format!("{PACKAGES}{namespace}"),
             Package { repo } => format!("{PACKAGES}{repo}"),
             PackageRestore { repo } => format!("{PACKAGES}{repo}/restore"),
@@ -347,6 +371,7 @@ impl Route {
             Webhook { scope, id } => format!("{}/webhooks/{id}", scope_path(scope)),
             WebhookDeliveries { scope, id } => format!("{}/webhooks/{id}/deliveries", scope_path(scope)),
             Badge { repo } => format!("/{repo}/badge.svg"),
+            Home => "/".into(),
             NamespacePage { namespace } => format!("/{namespace}"),
             PackagePage { repo } => format!("/{repo}"),
             Contract => "/_contract".into(),
@@ -373,6 +398,9 @@ fn parse_distribution(path: &str) -> Result<Route> {
     let rest = path.strip_prefix("/v2").ok_or_else(unknown)?;
     if rest.is_empty() || rest == "/" {
         return Ok(Route::ApiBase);
+    }
+    if rest == "/_catalog" {
+        return Ok(Route::Catalog);
     }
     let rest = rest.strip_prefix('/').ok_or_else(unknown)?;
     let segs: Vec<&str> = rest.split('/').collect();
@@ -412,6 +440,8 @@ fn parse_admin(rest: &str) -> Result<Route> {
         ["orgs", org, "members", login] => Route::AdminMember { org: org.to_string(), login: login.to_string() },
         ["users", login, "tokens"] => Route::AdminTokens { login: login.to_string() },
         ["tokens", id] => Route::AdminToken { id: id.to_string() },
+        ["users", login, "suspend"] => Route::AdminSuspension { login: login.to_string(), suspend: true },
+        ["users", login, "unsuspend"] => Route::AdminSuspension { login: login.to_string(), suspend: false },
         _ => return Err(RegistryError::NotFound(format!("admin route {}", truncated(rest)))),
     })
 }
@@ -499,6 +529,9 @@ fn split_lifecycle(path: &str) -> Option<(&str, Lifecycle<'_>)> {
 
 /// Any other path: a namespace's page, a package's, or a package's badge.
 fn parse_page(path: &str) -> Result<Route> {
+    if path == "/" {
+        return Ok(Route::Home);
+    }
     let path = path.trim_matches('/');
     if let Some(name) = path.strip_suffix("/badge.svg") {
         let repo = RepoName::parse(name).map_err(|_| RegistryError::NotFound("package".into()))?;
@@ -601,7 +634,9 @@ mod tests {
         assert_eq!(unrouted("/admin/").surface, Surface::Admin);
         let package = unrouted("/api/packages/Alice/app");
         assert_eq!((package.surface, package.surface.access()), (Surface::Packages, Access::User));
-        assert_eq!(unrouted("/").surface, Surface::Pages);
+        assert_eq!(ok("/"), Route::Home);
+        assert_eq!(ok("/v2/_catalog"), Route::Catalog);
+        assert_eq!(unrouted("/v2/_catalog/x").surface, Surface::Distribution);
         assert_eq!(ok("/v3/"), Route::NamespacePage { namespace: login("v3") });
         // Without the trailing slash these are pages' paths, as they always were.
         assert_eq!(ok("/admin"), Route::NamespacePage { namespace: login("admin") });
@@ -673,6 +708,8 @@ mod tests {
             Route::NamespacePage { namespace: login("acme") },
             Route::PackagePage { repo: repo("acme/v2/app") },
             Route::Contract,
+            Route::Home,
+            Route::Catalog,
         ];
         for route in routes {
             assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());

@@ -5,6 +5,7 @@ use super::context::Context;
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
+use crate::auth::policy::{decision, Decision};
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -59,7 +60,7 @@ pub async fn issue<P: Platform>(
         }
         _ => return Err(RegistryError::Unsupported("the token service takes GET or POST".into())),
     };
-    if matches!(caller, Caller::Token(_)) {
+    if matches!(caller, Caller::Token { .. }) {
         // A registry token does not buy another one.
         return Err(RegistryError::Unauthorized { scope: None });
     }
@@ -67,20 +68,34 @@ pub async fn issue<P: Platform>(
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
-    let login = caller_login(&caller);
-    let pat_scopes = match &caller {
-        Caller::Pat { scopes, .. } => Some(scopes),
-        _ => None,
+    let (login, pat_scopes, pat) = match &caller {
+        Caller::Pat { login, scopes, token_id } => (Some(login.clone()), Some(scopes), Some(token_id.clone())),
+        _ => (None, None, None),
     };
     let mut access = vec![];
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        // Deciding must not create packages: only a push itself does.
-        let f = gate::gather(&app.identity, &repo, login.as_ref()).await?.facts;
-        let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
-        access.push(Grant { repository: repo.to_string(), actions: granted });
+        // Deciding must not create packages: only a push itself does. A package the caller
+        // may not read is granted as its name would be were there no package, and named in
+        // the grant only when the caller may know it exists.
+        let gathered = gate::gather(&app.identity, &repo, login.as_ref()).await?;
+        let decisions: Vec<(Action, Decision)> =
+            wanted.into_iter().map(|a| (a, decision(pat_scopes, &gathered.facts, a))).collect();
+        let known = decisions.iter().any(|(_, d)| *d == Decision::Allowed);
+        access.push(Grant {
+            repository: repo.to_string(),
+            actions: decisions.iter().filter(|(_, d)| *d != Decision::Refused).map(|(a, _)| *a).collect(),
+            package: gathered.package.filter(|_| known).map(|p| p.id),
+        });
     }
     let now = ctx.now_ms / 1000;
-    let claims = Claims { sub: caller.login().map(str::to_string), access, iat: now, exp: now + TOKEN_TTL_SECS };
+    let claims = Claims {
+        sub: caller.login().map(str::to_string),
+        pat,
+        aud: req.host().to_string(),
+        access,
+        iat: now,
+        exp: now + TOKEN_TTL_SECS,
+    };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
         200,
@@ -91,13 +106,6 @@ pub async fn issue<P: Platform>(
 async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {
     let bytes = read_small(body, MAX_FORM_BYTES, "a token request form").await?;
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
-}
-
-fn caller_login(caller: &Caller) -> Option<crate::auth::Login> {
-    match caller {
-        Caller::Pat { login, .. } => Some(login.clone()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,11 @@ pub mod cached;
 pub mod contract;
 pub mod credentials;
 pub mod identity;
+pub mod login;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod model;
+pub mod oidc;
 pub mod pat;
 pub mod policy;
 

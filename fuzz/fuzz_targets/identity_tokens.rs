@@ -1,0 +1,3 @@
+//! `targets::identity_tokens` (fuzz/src/targets.rs) says what this target holds to.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|input: &str| edge_registry_fuzz::targets::identity_tokens(input));
