@@ -189,19 +189,21 @@ impl MetaState {
     /// Takes the manifests of `repo` that `in_scope` names out of sight, with the tags on
     /// them and the blob links only they needed.
     fn take_versions(&mut self, repo: &RepoName, in_scope: impl Fn(&Digest) -> bool) -> Trashed {
-        let mut t = Trashed::default();
-        t.manifest_links = self
-            .manifest_links
-            .iter()
-            .filter(|((r, d), _)| r == repo && in_scope(d))
-            .map(|((_, d), p)| (d.clone(), *p))
-            .collect();
-        t.tags = self
-            .tags
-            .iter()
-            .filter(|((r, _), d)| r == repo && in_scope(d))
-            .map(|((_, n), d)| (n.clone(), d.clone()))
-            .collect();
+        let mut t = Trashed {
+            manifest_links: self
+                .manifest_links
+                .iter()
+                .filter(|((r, d), _)| r == repo && in_scope(d))
+                .map(|((_, d), p)| (d.clone(), *p))
+                .collect(),
+            tags: self
+                .tags
+                .iter()
+                .filter(|((r, _), d)| r == repo && in_scope(d))
+                .map(|((_, n), d)| (n.clone(), d.clone()))
+                .collect(),
+            ..Default::default()
+        };
         for (d, _) in &t.manifest_links {
             self.manifest_links.remove(&(repo.clone(), d.clone()));
         }
