@@ -23,11 +23,11 @@ HOT_CACHE_SECONDS = 10  # src/auth/cached.rs TTL_MS
 
 # (D1 calls, R2 operations) the critical path may cost at most, per request kind.
 BUDGETS = {
-    "token, PAT, push (cold)": (5, 0),
+    "token, PAT, push (cold)": (2, 0),
     "token, PAT, push (warm)": (1, 0),
     "token, anonymous (cold)": (1, 0),
     "token, anonymous (warm)": (0, 0),
-    "token, PAT, pull (cold)": (4, 0),
+    "token, PAT, pull (cold)": (2, 0),
     "token, PAT, pull (warm)": (1, 0),
     "manifest by tag, anonymous (cold)": (1, 0),
     "manifest by tag, anonymous (warm)": (1, 0),
