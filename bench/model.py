@@ -40,8 +40,8 @@ R2_MS = int(os.environ.get("MODEL_R2_MS", "40"))
 EDGE_RTT_MS = float(os.environ.get("MODEL_EDGE_RTT_MS", "5"))
 CENTRAL_RTT_MS = float(os.environ.get("MODEL_CENTRAL_RTT_MS", "60"))
 LAYER_BYTES = int(os.environ.get("MODEL_LAYER_BYTES", str(2 * MIB)))
-# The edge's TAG_CACHE_SECONDS (0, the default: every pull by tag reads the tag in D1).
-TAG_CACHE_SECONDS = int(os.environ.get("MODEL_TAG_CACHE_SECONDS", "0"))
+# The edge's TAG_CACHE_SECONDS (10, as wrangler.toml; 0: every pull by tag reads the tag in D1).
+TAG_CACHE_SECONDS = int(os.environ.get("MODEL_TAG_CACHE_SECONDS", "10"))
 # MODEL_DOCKER=0 leaves the Docker Engine out.
 DOCKER = os.environ.get("MODEL_DOCKER", "1") != "0"
 
