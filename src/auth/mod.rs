@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod identity;
 pub mod memory;
 pub mod model;
+pub mod oidc;
 pub mod pat;
 pub mod policy;
 
