@@ -5,6 +5,7 @@ mod body;
 mod d1;
 mod identity;
 mod r2;
+mod trust;
 
 use crate::api::shared_cache::STATUS_HEADER;
 use crate::api::{self, Body, Method};

@@ -13,10 +13,13 @@
 //! (never which policies exist).
 
 pub mod claims;
+pub mod contract;
 pub mod issuers;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod memory;
+pub mod store;
 pub mod trust;
 pub mod verifier;
 
@@ -25,6 +28,7 @@ mod testkeys;
 
 pub use claims::{Identity, Platform};
 pub use issuers::Issuers;
+pub use store::{PolicyScope, Provenance, StoredPublisher, TrustStore};
 pub use trust::{Check, TrustedPublisher};
 pub use verifier::Verifier;
 

@@ -1,0 +1,90 @@
+//! The trust store in memory, for native tests and the fuzz harness.
+
+use super::store::*;
+use crate::error::Result;
+use crate::oci::{Digest, RepoName};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Default)]
+pub struct MemoryTrust {
+    publishers: RefCell<Vec<StoredPublisher>>,
+    jtis: RefCell<HashMap<(String, String), u64>>,
+    sources: RefCell<HashMap<RepoName, (String, bool)>>,
+    provenance: RefCell<BTreeMap<(RepoName, Digest), Provenance>>,
+}
+
+impl TrustStore for MemoryTrust {
+    async fn add_publisher(&self, p: &StoredPublisher) -> Result<bool> {
+        let mut all = self.publishers.borrow_mut();
+        if all.iter().filter(|q| q.scope == p.scope).count() >= MAX_PER_SCOPE {
+            return Ok(false);
+        }
+        all.push(p.clone());
+        Ok(true)
+    }
+
+    async fn publishers(&self, scope: &PolicyScope) -> Result<Vec<StoredPublisher>> {
+        Ok(self.publishers.borrow().iter().filter(|p| &p.scope == scope).cloned().collect())
+    }
+
+    async fn publishers_for(&self, repo: &RepoName) -> Result<Vec<StoredPublisher>> {
+        let applies = |s: &PolicyScope| match s {
+            PolicyScope::Package(r) => r == repo,
+            PolicyScope::Namespace(ns) => ns == repo.namespace(),
+        };
+        Ok(self.publishers.borrow().iter().filter(|p| applies(&p.scope)).cloned().collect())
+    }
+
+    async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool> {
+        let mut all = self.publishers.borrow_mut();
+        let before = all.len();
+        all.retain(|p| !(&p.scope == scope && p.id == id));
+        Ok(all.len() < before)
+    }
+
+    async fn forget_package(&self, repo: &RepoName) -> Result<()> {
+        self.publishers.borrow_mut().retain(|p| p.scope.package() != Some(repo));
+        self.sources.borrow_mut().remove(repo);
+        Ok(())
+    }
+
+    async fn claim_jti(&self, issuer: &str, jti: &str, expires_ms: u64, now_ms: u64) -> Result<bool> {
+        let mut jtis = self.jtis.borrow_mut();
+        jtis.retain(|_, exp| *exp > now_ms);
+        Ok(jtis.insert((issuer.to_string(), jti.to_string()), expires_ms).is_none())
+    }
+
+    async fn set_source(&self, repo: &RepoName, source: &str, explicit: bool, _now_ms: u64) -> Result<()> {
+        let mut sources = self.sources.borrow_mut();
+        if explicit || !sources.get(repo).is_some_and(|(_, was_explicit)| *was_explicit) {
+            sources.insert(repo.clone(), (source.to_string(), explicit));
+        }
+        Ok(())
+    }
+
+    async fn source(&self, repo: &RepoName) -> Result<Option<String>> {
+        Ok(self.sources.borrow().get(repo).map(|(s, _)| s.clone()))
+    }
+
+    async fn record_provenance(&self, repo: &RepoName, digest: &Digest, p: &Provenance, _now_ms: u64) -> Result<()> {
+        self.provenance.borrow_mut().insert((repo.clone(), digest.clone()), p.clone());
+        Ok(())
+    }
+
+    async fn provenance(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, Provenance)>> {
+        let all = self.provenance.borrow();
+        Ok(digests.iter().filter_map(|d| all.get(&(repo.clone(), d.clone())).map(|p| (d.clone(), p.clone()))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_store_keeps_the_contract() {
+        let failures = futures_executor::block_on(super::super::contract::run(&MemoryTrust::default(), "m"));
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}
