@@ -102,7 +102,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         }
     };
     if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
-        return contract(&app.registry).await;
+        return contract(&app.registry, &trust::D1Trust(d1::D1Access::new(env.d1("DB")?))).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
@@ -179,9 +179,10 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
 }
 
 /// Runs the ports' contract over the real bindings (enabled only by the test suite).
-async fn contract(reg: &WorkerRegistry) -> worker::Result<worker::Response> {
+async fn contract(reg: &WorkerRegistry, trust: &trust::D1Trust) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
+    let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
+    failures.extend(crate::auth::oidc::contract::run(trust, &unique).await);
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
 
