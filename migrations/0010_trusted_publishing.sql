@@ -19,6 +19,7 @@ CREATE TABLE trusted_publishers (
   created_by          TEXT NOT NULL
 );
 CREATE INDEX trusted_publishers_by_scope ON trusted_publishers(namespace, repository);
+CREATE INDEX trusted_publishers_by_source ON trusted_publishers(issuer, lower(source_repository));
 
 -- Identity tokens exchanged at POST /api/oidc/token: each `jti` once, kept until the
 -- token expires, so a replay in any isolate is refused.

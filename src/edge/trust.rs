@@ -118,6 +118,14 @@ impl TrustStore for D1Trust {
         rows(self.0.rows(&sql, &args).await?)
     }
 
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM trusted_publishers WHERE issuer = ?1 AND lower(source_repository) = lower(?2) \
+             ORDER BY created_at, id LIMIT ?3"
+        );
+        rows(self.0.rows(&sql, &[s(issuer), s(repository), n(MAX_PER_SOURCE as u64)]).await?)
+    }
+
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool> {
         let sql = "DELETE FROM trusted_publishers WHERE id = ?1 AND namespace = ?2 AND repository IS ?3";
         let args = [s(id), s(scope.namespace()), opt(scope.package().map(|r| r.as_str()))];

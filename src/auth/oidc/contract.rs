@@ -14,12 +14,15 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
             failures.push(what.to_string());
         }
     };
-    let ns = format!("c{}", unique.to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).take(30).collect::<String>());
+    let ns = format!(
+        "c{}",
+        unique.to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).take(30).collect::<String>()
+    );
     let repo = RepoName::parse(&format!("{ns}/app")).expect("contract name");
     let sibling = RepoName::parse(&format!("{ns}/other")).expect("contract name");
     let policy = TrustedPublisher {
         issuer: "https://ci.example".into(),
-        repository: "Octo/App".into(),
+        repository: format!("Octo/App-{ns}"),
         repository_owner_id: Some("42".into()),
         workflow: "release.yml".into(),
         environment: Some("prod".into()),
@@ -46,6 +49,19 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         applying.len() == 2 && applying.contains(&on_package) && applying.contains(&on_namespace),
         "the package's and its namespace's policies apply to it, a sibling's do not",
     );
+    let of_source =
+        store.publishers_of_source("https://ci.example", &format!("octo/APP-{ns}")).await.unwrap_or_default();
+    check(
+        [&on_package, &on_namespace, &on_sibling].iter().all(|p| of_source.contains(p)),
+        "finds the policies naming a CI repository, whatever its case",
+    );
+    check(
+        store
+            .publishers_of_source("https://other.example", &format!("octo/app-{ns}"))
+            .await
+            .is_ok_and(|l| l.iter().all(|p| p.policy.issuer == "https://other.example")),
+        "of that issuer only",
+    );
     let mut minimal = stored("m", PolicyScope::Namespace(ns.clone()));
     minimal.policy.repository_owner_id = None;
     minimal.policy.environment = None;
@@ -65,11 +81,17 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         !store.remove_publisher(&PolicyScope::Package(sibling.clone()), &on_package.id).await.unwrap_or(true),
         "removes a policy only through its own scope",
     );
-    check(store.remove_publisher(&PolicyScope::Package(repo.clone()), &on_package.id).await.unwrap_or(false), "removes");
+    check(
+        store.remove_publisher(&PolicyScope::Package(repo.clone()), &on_package.id).await.unwrap_or(false),
+        "removes",
+    );
     check(store.publishers(&PolicyScope::Package(repo.clone())).await.is_ok_and(|l| l.is_empty()), "removed is gone");
 
     check(store.claim_jti("https://ci.example", unique, 2000, 1000).await.unwrap_or(false), "a first jti is claimed");
-    check(!store.claim_jti("https://ci.example", unique, 2000, 1500).await.unwrap_or(true), "a replayed jti is refused");
+    check(
+        !store.claim_jti("https://ci.example", unique, 2000, 1500).await.unwrap_or(true),
+        "a replayed jti is refused",
+    );
     check(store.claim_jti("https://other.example", unique, 2000, 1500).await.unwrap_or(false), "jti is per issuer");
 
     check(store.source(&repo).await.is_ok_and(|s| s.is_none()), "no source before one is set");
@@ -85,7 +107,10 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
 
     store.add_publisher(&on_package).await.ok();
     store.forget_package(&repo).await.ok();
-    check(store.publishers(&PolicyScope::Package(repo.clone())).await.is_ok_and(|l| l.is_empty()), "deletion forgets policies");
+    check(
+        store.publishers(&PolicyScope::Package(repo.clone())).await.is_ok_and(|l| l.is_empty()),
+        "deletion forgets policies",
+    );
     check(store.source(&repo).await.is_ok_and(|s| s.is_none()), "deletion forgets the connection");
     check(store.publishers_for(&sibling).await.is_ok_and(|l| l.contains(&on_sibling)), "siblings keep theirs");
 

@@ -36,6 +36,13 @@ impl TrustStore for MemoryTrust {
         Ok(self.publishers.borrow().iter().filter(|p| applies(&p.scope)).cloned().collect())
     }
 
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>> {
+        let all = self.publishers.borrow();
+        let named =
+            all.iter().filter(|p| p.policy.issuer == issuer && p.policy.repository.eq_ignore_ascii_case(repository));
+        Ok(named.take(MAX_PER_SOURCE).cloned().collect())
+    }
+
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool> {
         let mut all = self.publishers.borrow_mut();
         let before = all.len();

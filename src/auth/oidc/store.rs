@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// Policies per package or namespace: more is a misconfiguration, and the bound keeps
 /// every lookup one small query.
 pub const MAX_PER_SCOPE: usize = 20;
+/// Policies read for one CI repository when it exchanges a token for everything it is
+/// trusted with.
+pub const MAX_PER_SOURCE: usize = 100;
 
 /// What a policy is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +117,9 @@ pub trait TrustStore {
     async fn publishers(&self, scope: &PolicyScope) -> Result<Vec<StoredPublisher>>;
     /// The policies that apply to `repo`: its own and its namespace's.
     async fn publishers_for(&self, repo: &RepoName) -> Result<Vec<StoredPublisher>>;
+    /// The policies naming `repository` (case-insensitively) of `issuer`: what a CI job of
+    /// that repository may be trusted by, at most `MAX_PER_SOURCE`.
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>>;
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool>;
     /// A package was deleted: its policies and connection go (a package later created
     /// under the name does not inherit them).
@@ -148,7 +154,10 @@ mod tests {
             sha: Some("abc1234def567".into()),
             run_id: Some("9".into()),
         };
-        assert_eq!(ci.describe(), "pushed by GitHub Actions from octo/app, workflow release.yml at refs/tags/v1.2 (abc1234)");
+        assert_eq!(
+            ci.describe(),
+            "pushed by GitHub Actions from octo/app, workflow release.yml at refs/tags/v1.2 (abc1234)"
+        );
         let json = serde_json::to_value(&ci).unwrap();
         assert_eq!((json["kind"].as_str(), json["ref"].as_str()), (Some("ci"), Some("refs/tags/v1.2")));
         let user = Provenance::User { login: "alice".into(), token_id: Some("0123".into()) };
