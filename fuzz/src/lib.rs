@@ -5,12 +5,12 @@ use edge_registry::auth::identity::{IdentityStore, TokenRecord};
 use edge_registry::auth::memory::MemoryIdentity;
 use edge_registry::auth::{pat, Login, Scopes};
 use edge_registry::oci::Digest;
-use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
 use edge_registry::registry::ports::ChunkSource;
 use edge_registry::registry::{Config, Registry};
 use futures_executor::block_on;
 
-pub type MemApp = App<MemoryMetadata, MemoryObjects, ManualClock, MemoryIdentity>;
+pub type MemApp = App<MemoryPlatform>;
 pub type MemResponse = Response<<MemoryObjects as edge_registry::registry::ports::ObjectStore>::Reader>;
 
 pub const SIGNING_KEY: &[u8] = b"fuzz signing key";

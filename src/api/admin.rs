@@ -1,12 +1,13 @@
 //! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`): users,
 //! organizations, memberships and personal access tokens.
 
+use super::route::Route;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, TokenRecord};
 use crate::auth::{pat, Login, OrgRole, Scopes};
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -42,24 +43,17 @@ fn operator(app_token: Option<&str>, req: &Request) -> Result<()> {
     }
 }
 
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    path: &str,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    route: Result<Route>,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     operator(app.admin_token.as_deref(), req)?;
     let now = app.registry.clock.now_ms();
     let id = &app.identity;
-    let segs: Vec<&str> = path.split('/').collect();
-    match (req.method, segs.as_slice()) {
-        (Method::Post, ["users"]) => {
+    match (req.method, route?) {
+        (Method::Post, Route::AdminUsers) => {
             let new: NewAccount = json_body::read(body).await?;
             let login = Login::parse(&new.login)?;
             if !id.create_user(&login, now).await? {
@@ -67,7 +61,7 @@ where
             }
             Ok(Response::json(201, &json!({"login": login, "type": "user"})))
         }
-        (Method::Post, ["orgs"]) => {
+        (Method::Post, Route::AdminOrgs) => {
             let new: NewAccount = json_body::read(body).await?;
             let org = Login::parse(&new.login)?;
             let owner = Login::parse(
@@ -79,21 +73,21 @@ where
             }
             Ok(Response::json(201, &json!({"login": org, "type": "organization", "owner": owner})))
         }
-        (Method::Put, ["orgs", org, "members", login]) => {
+        (Method::Put, Route::AdminMember { org, login }) => {
             let m: Membership = json_body::read(body).await?;
             let role = OrgRole::parse(&m.role)?;
-            let org = Login::parse(org)?;
+            let org = Login::parse(&org)?;
             if id.account(&org).await? != Some(AccountKind::Org) {
                 return Err(RegistryError::NotFound(format!("organization {org}")));
             }
-            let login = Login::parse(login)?;
+            let login = Login::parse(&login)?;
             require_user(id, &login).await?;
             id.set_member(&org, &login, role).await?;
             Ok(Response::json(200, &json!({"org": org, "login": login, "role": role.as_str()})))
         }
-        (Method::Post, ["users", login, "tokens"]) => {
+        (Method::Post, Route::AdminTokens { login }) => {
             let t: NewToken = json_body::read(body).await?;
-            let login = Login::parse(login)?;
+            let login = Login::parse(&login)?;
             require_user(id, &login).await?;
             let scopes = Scopes::parse_list(t.scopes.iter().map(String::as_str))?;
             if scopes == Scopes::default() {
@@ -111,14 +105,18 @@ where
                         "expires_at": expires_ms.map(|ms| super::token::iso8601(ms / 1000))}),
             ))
         }
-        (Method::Delete, ["tokens", token_id]) => {
-            if id.revoke_token(token_id, now).await? {
+        (Method::Delete, Route::AdminToken { id: token_id }) => {
+            if id.revoke_token(&token_id, now).await? {
                 Ok(Response::new(204))
             } else {
                 Err(RegistryError::NotFound("token".into()))
             }
         }
-        _ => Err(RegistryError::NotFound(format!("admin route {}", path.chars().take(80).collect::<String>()))),
+        // Admin routes answer other methods as paths they do not know.
+        (_, route) => {
+            let path: String = route.path()["/admin/".len()..].chars().take(80).collect();
+            Err(RegistryError::NotFound(format!("admin route {path}")))
+        }
     }
 }
 

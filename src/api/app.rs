@@ -1,13 +1,16 @@
 //! The application and its one entry point, `serve`: where every request goes.
 
 use super::http::{Request, Response, Trace};
-use super::{admin, distribution, gate, packages, pages, route, shared_cache, token};
+use super::route::{self, Access, Route, Surface};
+use super::{admin, distribution, gate, packages, pages, shared_cache, token};
+use crate::auth::identity::IdentityStore;
 use crate::error::RegistryError;
+use crate::registry::{Platform, Reader};
 
 /// The application: the registry, the identity store and the secrets it signs with.
-pub struct App<M, O, C, I> {
-    pub registry: crate::registry::Registry<M, O, C>,
-    pub identity: I,
+pub struct App<P: Platform> {
+    pub registry: crate::registry::Registry<P>,
+    pub identity: P::Identity,
     /// Key of the HMAC that signs registry tokens.
     pub signing_key: Vec<u8>,
     /// The key before the last rotation: tokens it signed stay valid until they expire
@@ -19,36 +22,41 @@ pub struct App<M, O, C, I> {
 
 /// The whole application: a request head and its body in, a response out. Errors of
 /// any layer become OCI error responses here and nowhere else.
-pub async fn serve<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn serve<P: Platform>(
+    app: &App<P>,
     req: &Request,
     body: &mut impl crate::registry::ports::ChunkSource,
-) -> Response<O::Reader>
-where
-    M: crate::registry::MetadataStore,
-    O: crate::registry::ports::ObjectStore,
-    C: crate::registry::ports::Clock,
-    I: crate::auth::identity::IdentityStore,
-{
+) -> Response<Reader<P>> {
     let mut trace = Trace::default();
-    let result = if let Err(e) = within_limits(req) {
-        Err(e)
-    } else if req.path == "/token" {
-        trace.route = "token";
-        token::issue(app, req, body).await
-    } else if let Some(rest) = req.path.strip_prefix("/admin/") {
-        trace.route = "admin";
-        admin::handle(app, rest, req, body).await
-    } else if let Some(rest) = req.path.strip_prefix("/api/packages/") {
-        trace.route = "packages";
-        packages::handle(app, rest, req, body).await
-    } else if !is_registry_path(&req.path) {
-        trace.route = "page";
-        let mut resp = pages::handle(app, req).await;
-        resp.trace = trace;
-        return resp;
-    } else {
-        registry_route(app, req, body, &mut trace).await
+    let routed = match within_limits(req) {
+        Ok(()) => Route::parse(&req.path),
+        Err(e) => Err(route::Unrouted { surface: Surface::Distribution, error: e }),
+    };
+    let surface = match &routed {
+        Ok(route) => {
+            trace.route = route.name();
+            trace.repository = route.repo().map(|r| r.to_string());
+            route.surface()
+        }
+        Err(unrouted) => {
+            trace.route = unrouted.name();
+            unrouted.surface
+        }
+    };
+    let routed = routed.map_err(|u| u.error);
+    let result = match surface {
+        Surface::Pages => {
+            let mut resp = pages::handle(app, req, routed).await;
+            resp.trace = trace;
+            return resp;
+        }
+        Surface::Token => token::issue(app, req, body).await,
+        Surface::Admin => admin::handle(app, routed, req, body).await,
+        Surface::Packages => packages::handle(app, routed, req, body).await,
+        Surface::Distribution => match routed {
+            Ok(route) => registry_route(app, route, req, body, &mut trace).await,
+            Err(e) => Err(e),
+        },
     };
     let mut resp = result.unwrap_or_else(|e| {
         let mut r = Response::error(&e);
@@ -85,11 +93,6 @@ fn within_limits(req: &Request) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// `/v2` and below is the distribution API; other paths are package pages.
-fn is_registry_path(path: &str) -> bool {
-    path == "/v2" || path.starts_with("/v2/")
-}
-
 /// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
 fn challenge(req: &Request, scope: Option<&str>) -> String {
     let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
@@ -100,28 +103,16 @@ fn challenge(req: &Request, scope: Option<&str>) -> String {
 }
 
 /// `/v2/...`: authenticate, authorize, dispatch.
-async fn registry_route<M, O, C, I>(
-    app: &App<M, O, C, I>,
+async fn registry_route<P: Platform>(
+    app: &App<P>,
+    route: Route,
     req: &Request,
     body: &mut impl crate::registry::ports::ChunkSource,
     trace: &mut Trace,
-) -> Result<Response<O::Reader>, RegistryError>
-where
-    M: crate::registry::MetadataStore,
-    O: crate::registry::ports::ObjectStore,
-    C: crate::registry::ports::Clock,
-    I: crate::auth::identity::IdentityStore,
-{
-    trace.route = "unknown";
-    let route = match route::Route::parse(&req.path) {
-        None => return Err(RegistryError::NotFound(format!("route {}", truncated(&req.path)))),
-        Some(r) => r?,
-    };
-    trace.route = route.name();
-    trace.repository = route.repo().map(|r| r.to_string());
+) -> Result<Response<Reader<P>>, RegistryError> {
     let caller = gate::authenticate(app, req).await?;
     trace.principal = caller.login().map(str::to_string);
-    let Some((repo, action)) = route.access(req.method) else {
+    let Access::Repository(repo, action) = route.access(req.method) else {
         // `/v2/` itself: clients probe it to learn whether and how to authenticate.
         return match caller {
             gate::Caller::Anonymous => Err(RegistryError::Unauthorized { scope: None }),
@@ -154,14 +145,11 @@ where
 
 /// Digest-addressed content is cacheable forever, but only a public package's content
 /// may sit in a shared cache.
-async fn keep_private_out_of_shared_caches<R, M, O, C, I>(
-    app: &App<M, O, C, I>,
+async fn keep_private_out_of_shared_caches<R, P: Platform>(
+    app: &App<P>,
     repo: &crate::oci::RepoName,
     resp: &mut Response<R>,
-) -> Result<(), RegistryError>
-where
-    I: crate::auth::identity::IdentityStore,
-{
+) -> Result<(), RegistryError> {
     let Some(i) = resp.headers.iter().position(|(k, v)| k == "cache-control" && v.starts_with("public")) else {
         return Ok(());
     };
@@ -170,8 +158,4 @@ where
         resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
     }
     Ok(())
-}
-
-fn truncated(s: &str) -> String {
-    s.chars().take(80).collect()
 }

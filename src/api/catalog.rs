@@ -2,17 +2,16 @@
 //! versions. The package API and the package pages both show this, under the same rules
 //! as pulls: public packages to anyone, private ones to those who may read them.
 
-use super::gate;
-use super::App;
+use super::{gate, App};
 use crate::auth::identity::{IdentityStore, Package};
 use crate::auth::policy::{self, Facts};
 use crate::auth::{Action, Login, Role, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore, Version};
+use crate::registry::ports::Version;
 use crate::registry::versions::MAX_VERSIONS;
-use crate::registry::MetadataStore;
+use crate::registry::Platform;
 
 /// The most packages one namespace listing shows.
 pub const MAX_PACKAGES: u32 = 100;
@@ -78,13 +77,7 @@ impl PackageView {
 }
 
 /// The package, if the viewer may read it; otherwise it is as good as absent.
-pub async fn package<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<PackageView>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<PackageView> {
     let facts = viewer.facts(&app.identity, repo).await?;
     if !viewer.may(&facts, Action::Pull) {
         return Err(RegistryError::NotFound("package".into()));
@@ -94,17 +87,7 @@ where
 }
 
 /// The namespace's packages the viewer may read, by name.
-pub async fn namespace<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    namespace: &Login,
-    viewer: &Viewer,
-) -> Result<Vec<PackageView>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn namespace<P: Platform>(app: &App<P>, namespace: &Login, viewer: &Viewer) -> Result<Vec<PackageView>> {
     if app.identity.account(namespace).await?.is_none() {
         return Err(RegistryError::NotFound(format!("namespace {namespace}")));
     }

@@ -7,20 +7,20 @@ use crate::error::{RegistryError, Result};
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
 use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore, UploadSession};
+use crate::registry::ports::{ChunkSource, UploadSession};
 use crate::registry::uploads::MountOutcome;
-use crate::registry::{MetadataStore, Registry};
+use crate::registry::{Platform, Reader, Registry};
 use serde_json::json;
 
 /// Digest-addressed content never changes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
+pub async fn dispatch<P: Platform>(
+    reg: &Registry<P>,
     route: Route,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>> {
+) -> Result<Response<Reader<P>>> {
     use Method::*;
     match (route, req.method) {
         (Route::ApiBase, Get | Head) => Ok(Response::json(200, &json!({}))),
@@ -52,7 +52,10 @@ pub async fn dispatch<M: MetadataStore, O: ObjectStore, C: Clock>(
         (Route::Manifest { repo, reference }, Put) => {
             let pushed = reg.push_manifest(&repo, &reference, req.header("content-type"), body).await?;
             let mut r = Response::new(201)
-                .header("location", format!("/v2/{repo}/manifests/{}", pushed.digest))
+                .header(
+                    "location",
+                    Route::Manifest { repo, reference: Reference::Digest(pushed.digest.clone()) }.path(),
+                )
                 .header("docker-content-digest", pushed.digest.to_string())
                 .header("content-length", "0");
             if let Some(subject) = pushed.subject {
@@ -76,13 +79,13 @@ fn required_digest(req: &Request) -> Result<Digest> {
     Digest::parse(d)
 }
 
-async fn get_blob<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
+async fn get_blob<P: Platform>(
+    reg: &Registry<P>,
     repo: &RepoName,
     digest: &Digest,
     req: &Request,
     head: bool,
-) -> Result<Response<O::Reader>> {
+) -> Result<Response<Reader<P>>> {
     let blob = reg.stat_blob(repo, digest).await?;
     let range = match req.header("range") {
         Some(v) => parse_read_range(v, blob.size),
@@ -115,12 +118,12 @@ async fn get_blob<M: MetadataStore, O: ObjectStore, C: Clock>(
     Ok(resp)
 }
 
-async fn start_upload<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
+async fn start_upload<P: Platform>(
+    reg: &Registry<P>,
     repo: &RepoName,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>> {
+) -> Result<Response<Reader<P>>> {
     if let Some(mount) = req.query("mount") {
         let digest = Digest::parse(mount)?;
         // An invalid `from` is a mount that cannot succeed: fall back to an upload.
@@ -141,26 +144,26 @@ async fn start_upload<M: MetadataStore, O: ObjectStore, C: Clock>(
 
 fn blob_created<R>(repo: &RepoName, digest: &Digest) -> Response<R> {
     Response::new(201)
-        .header("location", format!("/v2/{repo}/blobs/{digest}"))
+        .header("location", Route::Blob { repo: repo.clone(), digest: digest.clone() }.path())
         .header("docker-content-digest", digest.to_string())
         .header("content-length", "0")
 }
 
-fn upload_accepted<M, O, C, R>(reg: &Registry<M, O, C>, status: u16, s: &UploadSession) -> Response<R> {
+fn upload_accepted<P: Platform, R>(reg: &Registry<P>, status: u16, s: &UploadSession) -> Response<R> {
     Response::new(status)
-        .header("location", format!("/v2/{}/blobs/uploads/{}", s.repo, s.id))
+        .header("location", Route::Upload { repo: s.repo.clone(), id: s.id.clone() }.path())
         .header("range", format!("0-{}", s.received.saturating_sub(1)))
         .header("docker-upload-uuid", s.id.clone())
         .header("oci-chunk-min-length", reg.config.part_size.to_string())
         .header("content-length", "0")
 }
 
-async fn get_manifest<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
+async fn get_manifest<P: Platform>(
+    reg: &Registry<P>,
     repo: &RepoName,
     reference: &Reference,
     head: bool,
-) -> Result<Response<O::Reader>> {
+) -> Result<Response<Reader<P>>> {
     let record = reg.resolve_manifest(repo, reference).await?;
     let cache = match reference {
         Reference::Digest(_) => IMMUTABLE,
@@ -178,11 +181,7 @@ async fn get_manifest<M: MetadataStore, O: ObjectStore, C: Clock>(
     Ok(resp)
 }
 
-async fn list_tags<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
-    repo: &RepoName,
-    req: &Request,
-) -> Result<Response<O::Reader>> {
+async fn list_tags<P: Platform>(reg: &Registry<P>, repo: &RepoName, req: &Request) -> Result<Response<Reader<P>>> {
     let n = match req.query("n") {
         Some(v) => Some(v.parse::<u32>().map_err(|_| RegistryError::BadRequest(format!("invalid n {v:?}")))?),
         None => None,
@@ -194,17 +193,18 @@ async fn list_tags<M: MetadataStore, O: ObjectStore, C: Clock>(
             .append_pair("n", &page.tags.len().to_string())
             .append_pair("last", &after)
             .finish();
-        resp = resp.header("link", format!("</v2/{repo}/tags/list?{query}>; rel=\"next\""));
+        let next = Route::Tags { repo: repo.clone() }.path();
+        resp = resp.header("link", format!("<{next}?{query}>; rel=\"next\""));
     }
     Ok(resp)
 }
 
-async fn referrers<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
+async fn referrers<P: Platform>(
+    reg: &Registry<P>,
     repo: &RepoName,
     subject: &Digest,
     req: &Request,
-) -> Result<Response<O::Reader>> {
+) -> Result<Response<Reader<P>>> {
     let filter = req.query("artifactType").filter(|t| !t.is_empty());
     let found = reg.referrers(repo, subject, filter).await?;
     let manifests: Vec<serde_json::Value> = found

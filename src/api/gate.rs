@@ -9,8 +9,8 @@ use crate::auth::policy::{self, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::Clock;
+use crate::registry::Platform;
 
 /// The caller of one request.
 pub enum Caller {
@@ -40,13 +40,7 @@ fn bad_credentials() -> RegistryError {
 
 /// Who is calling. Presented credentials that do not check out are an error (401),
 /// never a silent fall back to anonymous.
-pub async fn authenticate<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Caller>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request) -> Result<Caller> {
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
@@ -81,16 +75,7 @@ fn too_many(now_ms: u64) -> RegistryError {
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
 /// attempts rate limited per client address and per login.
-pub async fn pat_caller<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    req: &Request,
-    user: Option<&str>,
-    secret: &str,
-) -> Result<Caller>
-where
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn pat_caller<P: Platform>(app: &App<P>, req: &Request, user: Option<&str>, secret: &str) -> Result<Caller> {
     let now = app.registry.clock.now_ms();
     let window = now / FAILURE_WINDOW_MS;
     let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
@@ -110,15 +95,7 @@ where
     Err(bad_credentials())
 }
 
-async fn verify_pat<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    user: Option<&str>,
-    secret: &str,
-    now: u64,
-) -> Result<Option<Caller>>
-where
-    I: IdentityStore,
-{
+async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str, now: u64) -> Result<Option<Caller>> {
     let Some(presented) = PresentedToken::parse(secret) else { return Ok(None) };
     let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
     let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
@@ -151,16 +128,7 @@ pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Optio
 
 /// Whether `caller` may do `action` on `repo`. A permitted first push creates the
 /// package (private, the pusher its admin).
-pub async fn allowed<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    caller: &Caller,
-    repo: &RepoName,
-    action: Action,
-) -> Result<bool>
-where
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn allowed<P: Platform>(app: &App<P>, caller: &Caller, repo: &RepoName, action: Action) -> Result<bool> {
     let (ok, creator) = match caller {
         Caller::Token(claims) => {
             (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))

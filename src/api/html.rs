@@ -2,7 +2,7 @@
 
 use super::Response;
 use base64::Engine;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest, Sha256};
 
 /// The only style a page has; the Content-Security-Policy allows exactly this text.
 const STYLE: &str =

@@ -2,8 +2,8 @@
 //! what the next collects. Whatever a run leaves, the next one continues.
 
 use crate::auth::identity::IdentityStore;
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::{MetadataStore, Registry};
+use crate::registry::ports::Clock;
+use crate::registry::{Platform, Registry};
 use serde::Serialize;
 
 /// Per-run bounds, so a large registry never exceeds one invocation's limits.
@@ -26,13 +26,7 @@ pub struct Report {
     pub failures: Vec<String>,
 }
 
-pub async fn run<M, O, C, I>(reg: &Registry<M, O, C>, identity: &I, grace_ms: u64) -> Report
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+pub async fn run<P: Platform>(reg: &Registry<P>, identity: &P::Identity, grace_ms: u64) -> Report {
     let mut report = Report::default();
     match reg.expire_uploads(UPLOADS_PER_RUN).await {
         Ok(n) => report.expired_uploads = n,
@@ -62,17 +56,11 @@ fn failure(step: &str, e: crate::error::RegistryError) -> String {
 }
 
 /// Untagged manifests of the packages that asked for it, in name order.
-async fn collect_untagged<M, O, C, I>(
-    reg: &Registry<M, O, C>,
-    identity: &I,
+async fn collect_untagged<P: Platform>(
+    reg: &Registry<P>,
+    identity: &P::Identity,
     grace_ms: u64,
-) -> crate::error::Result<usize>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> crate::error::Result<usize> {
     let (mut after, mut collected) = (String::new(), 0);
     for _ in 0..PACKAGE_PAGES_PER_RUN {
         let page = identity.packages_collecting_untagged(&after, PACKAGES_PER_PAGE).await?;

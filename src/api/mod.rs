@@ -1,5 +1,6 @@
-//! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, goes
-//! through authenticate -> authorize -> dispatch, and leaves as a `Response`.
+//! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, is routed
+//! (`route::Route`, one table for every surface), goes through authenticate -> authorize
+//! -> dispatch, and leaves as a `Response`.
 
 pub mod admin;
 mod app;

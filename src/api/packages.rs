@@ -15,14 +15,15 @@
 
 use super::catalog::{self, PackageView, Viewer};
 use super::gate::{self, Caller};
+use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, RepoName};
-use crate::registry::ports::{ChunkSource, Clock, ObjectStore, Version};
-use crate::registry::MetadataStore;
+use crate::oci::RepoName;
+use crate::registry::ports::{ChunkSource, Version};
+use crate::registry::{Platform, Reader};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -54,74 +55,31 @@ struct PackageSnapshot {
     collaborators: Vec<(String, String)>,
 }
 
-enum Target {
-    Namespace(Login),
-    Package(RepoName),
-    RestorePackage(RepoName),
-    Versions(RepoName),
-    Version(RepoName, Digest),
-    RestoreVersion(RepoName, Digest),
-    Collaborator(RepoName, Login),
-}
-
-impl Target {
-    fn parse(path: &str) -> Result<Target> {
-        let not_found = || RegistryError::NotFound("package".into());
-        let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
-        let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
-        if let Some((n, login)) = path.rsplit_once("/collaborators/") {
-            return Ok(Target::Collaborator(name(n)?, Login::parse(login)?));
-        }
-        if let Some((n, rest)) = path.rsplit_once("/versions/") {
-            return Ok(match rest.strip_suffix("/restore") {
-                Some(d) => Target::RestoreVersion(name(n)?, digest(d)?),
-                None => Target::Version(name(n)?, digest(rest)?),
-            });
-        }
-        if let Some(n) = path.strip_suffix("/versions") {
-            return Ok(Target::Versions(name(n)?));
-        }
-        if let Some(n) = path.strip_suffix("/restore") {
-            return Ok(Target::RestorePackage(name(n)?));
-        }
-        if !path.contains('/') {
-            return Ok(Target::Namespace(Login::parse(path).map_err(|_| not_found())?));
-        }
-        Ok(Target::Package(name(path)?))
-    }
-}
-
-pub async fn handle<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    path: &str,
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    route: Result<Route>,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     let viewer = match gate::authenticate(app, req).await? {
         Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
         _ => return Err(RegistryError::Unauthorized { scope: None }),
     };
     let id = &app.identity;
-    match (req.method, Target::parse(path)?) {
-        (Method::Get, Target::Namespace(ns)) => {
+    match (req.method, route?) {
+        (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = catalog::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
-        (Method::Get, Target::Package(repo)) => {
+        (Method::Get, Route::Package { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Get, Target::Versions(repo)) => {
+        (Method::Get, Route::Versions { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
         }
-        (Method::Patch, Target::Package(repo)) => {
+        (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
             let change: SettingsChange = json_body::read(body).await?;
             let collect = match change.untagged.as_deref() {
@@ -142,7 +100,7 @@ where
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(id, &view, &viewer).await?))
         }
-        (Method::Put, Target::Collaborator(repo, who)) => {
+        (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             let change: RoleChange = json_body::read(body).await?;
             let role = Role::parse(&change.role)?;
@@ -152,7 +110,7 @@ where
             id.set_collaborator(&repo, &who, role).await?;
             Ok(Response::json(200, &json!({"login": who, "role": role.as_str()})))
         }
-        (Method::Delete, Target::Collaborator(repo, who)) => {
+        (Method::Delete, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
             if id.remove_collaborator(&repo, &who).await? {
                 Ok(Response::new(204))
@@ -160,7 +118,7 @@ where
                 Err(RegistryError::NotFound(format!("collaborator {who}")))
             }
         }
-        (Method::Delete, Target::Package(repo)) => {
+        (Method::Delete, Route::Package { repo }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
             let snapshot = PackageSnapshot {
@@ -183,14 +141,14 @@ where
             id.remove_package(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
         }
-        (Method::Delete, Target::Version(repo, digest)) => {
+        (Method::Delete, Route::Version { repo, digest }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
             id.bump_content_epoch(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
         }
-        (Method::Post, Target::RestorePackage(repo)) => restore_package(app, &repo, &viewer).await,
-        (Method::Post, Target::RestoreVersion(repo, digest)) => {
+        (Method::Post, Route::PackageRestore { repo }) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Route::VersionRestore { repo, digest }) => {
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
@@ -205,13 +163,7 @@ where
 
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
-async fn administered<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<()>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
     let view = catalog::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
@@ -221,13 +173,7 @@ where
 }
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
-async fn deleter<M, O, C, I>(app: &App<M, O, C, I>, repo: &RepoName, viewer: &Viewer) -> Result<Login>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
     let view = catalog::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
@@ -237,17 +183,7 @@ where
 
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
 /// administered it when it was deleted, may bring it back.
-async fn restore_package<M, O, C, I>(
-    app: &App<M, O, C, I>,
-    repo: &RepoName,
-    viewer: &Viewer,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Response<Reader<P>>> {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
     let deletion = app.registry.restorable(repo, None).await?;

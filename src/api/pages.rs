@@ -7,22 +7,17 @@
 use super::catalog::{self, PackageView, Viewer};
 use super::gate::{self, Caller};
 use super::html::{escape, human_size, Page};
+use super::route::Route;
 use super::{App, Request, Response};
-use crate::auth::identity::IdentityStore;
+
 use crate::auth::Login;
 use crate::error::{RegistryError, Result};
-use crate::oci::RepoName;
-use crate::registry::ports::{Clock, ObjectStore, Version};
-use crate::registry::MetadataStore;
 
-pub async fn handle<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Response<O::Reader>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    match page(app, req).await {
+use crate::registry::ports::{Clock, Version};
+use crate::registry::{Platform, Reader};
+
+pub async fn handle<P: Platform>(app: &App<P>, req: &Request, route: Result<Route>) -> Response<Reader<P>> {
+    match page(app, req, route).await {
         Ok(html) => html.into_response(200),
         Err(RegistryError::Unauthorized { .. }) => Page::message("Sign in", "Sign in with your user name and a personal access token.")
             .into_response(401)
@@ -42,28 +37,25 @@ where
     }
 }
 
-async fn page<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Result<Page>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+async fn page<P: Platform>(app: &App<P>, req: &Request, route: Result<Route>) -> Result<Page> {
     let viewer = match gate::authenticate(app, req).await? {
         Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
         Caller::Anonymous if req.query("login").is_some() => return Err(RegistryError::Unauthorized { scope: None }),
         _ => Viewer::default(),
     };
-    let path = req.path.trim_matches('/');
     let now_ms = app.registry.clock.now_ms();
-    if !path.contains('/') {
-        let namespace = Login::parse(path).map_err(|_| RegistryError::NotFound("namespace".into()))?;
-        let packages = catalog::namespace(app, &namespace, &viewer).await?;
-        return Ok(namespace_page(&namespace, &packages, now_ms));
+    match route? {
+        Route::NamespacePage { namespace } => {
+            let packages = catalog::namespace(app, &namespace, &viewer).await?;
+            Ok(namespace_page(&namespace, &packages, now_ms))
+        }
+        Route::PackagePage { repo } => {
+            let view = catalog::package(app, &repo, &viewer).await?;
+            Ok(package_page(req.host(), &view, now_ms))
+        }
+        // The contract runs only in the Worker, when its test switch is on.
+        _ => Err(RegistryError::NotFound("page".into())),
     }
-    let repo = RepoName::parse(path).map_err(|_| RegistryError::NotFound("package".into()))?;
-    let view = catalog::package(app, &repo, &viewer).await?;
-    Ok(package_page(req.host(), &view, now_ms))
 }
 
 fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> Page {

@@ -1,13 +1,19 @@
-//! The route table: every URL the registry answers, parsed in one place. Repository
-//! names contain slashes, so `/v2/` paths are read from the right.
+//! The route table: every URL the application answers, parsed in one place, with each
+//! endpoint's name in the request log, the access it requires and the URL that reaches it.
+//!
+//! To add an endpoint: add a variant (its fields are the parsed parts of its path), then
+//! let the compiler show the four matches to extend here (`parse_*` of its surface,
+//! `name`, `access`, `path`) and the handler's `match` that serves it. Repository names
+//! contain slashes, so paths that hold one are read from the right.
 
 use super::Method;
-use crate::auth::Action;
-use crate::error::Result;
+use crate::auth::{Action, Login};
+use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, Reference, RepoName};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
+    // The distribution API, `/v2`.
     /// `/v2/`: the API version check.
     ApiBase,
     /// `/v2/<name>/blobs/<digest>`
@@ -22,87 +28,361 @@ pub enum Route {
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`
     Referrers { repo: RepoName, digest: Digest },
+
+    /// `/token`: the token service.
+    Token,
+
+    // The operator's API, `/admin/...`. Its parts are checked by the handler, after the
+    // body (as the answers to bad requests have always been ordered).
+    /// `/admin/users`
+    AdminUsers,
+    /// `/admin/orgs`
+    AdminOrgs,
+    /// `/admin/orgs/<org>/members/<login>`
+    AdminMember { org: String, login: String },
+    /// `/admin/users/<login>/tokens`
+    AdminTokens { login: String },
+    /// `/admin/tokens/<id>`
+    AdminToken { id: String },
+
+    // The package API, `/api/packages/...`.
+    /// `/api/packages/<namespace>`
+    Packages { namespace: Login },
+    /// `/api/packages/<name>`
+    Package { repo: RepoName },
+    /// `/api/packages/<name>/restore`
+    PackageRestore { repo: RepoName },
+    /// `/api/packages/<name>/versions`
+    Versions { repo: RepoName },
+    /// `/api/packages/<name>/versions/<digest>`
+    Version { repo: RepoName, digest: Digest },
+    /// `/api/packages/<name>/versions/<digest>/restore`
+    VersionRestore { repo: RepoName, digest: Digest },
+    /// `/api/packages/<name>/collaborators/<login>`
+    Collaborator { repo: RepoName, login: Login },
+
+    // Package pages: every other path.
+    /// `/<namespace>`
+    NamespacePage { namespace: Login },
+    /// `/<name>`
+    PackagePage { repo: RepoName },
+
+    /// `/_contract`: the ports' contract over the real bindings, only when the Worker's
+    /// test switch is on (`src/edge`); otherwise a page that does not exist.
+    Contract,
 }
 
-impl Route {
-    /// Parses a request path. `None` means no route has this shape (404); `Some(Err)`
-    /// means the shape matched but a part of it is invalid.
-    pub fn parse(path: &str) -> Option<Result<Route>> {
-        let rest = path.strip_prefix("/v2")?;
-        if rest.is_empty() || rest == "/" {
-            return Some(Ok(Route::ApiBase));
+/// The parts of the application, each with its own way of answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Distribution,
+    Token,
+    Admin,
+    Packages,
+    Pages,
+}
+
+/// A path that names no endpoint of its surface, or one with an invalid part. It is
+/// answered with `error` after the surface's access is checked (`Surface::access`), so
+/// a path reveals no more to a caller than the surface would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unrouted {
+    pub surface: Surface,
+    pub error: RegistryError,
+}
+
+/// What a request must bring before its handler runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    /// Anyone: the handler decides what a caller sees (token service, pages).
+    Anyone,
+    /// Any authenticated caller (`/v2/`, which clients probe to learn how to authenticate).
+    Caller,
+    /// A user's personal access token; the handler applies the package's rules.
+    User,
+    /// The operator's token.
+    Operator,
+    /// `Action` on the repository, as the access policy decides.
+    Repository(RepoName, Action),
+}
+
+impl Surface {
+    /// What any path of the surface requires, matched or not.
+    pub fn access(self) -> Access {
+        match self {
+            Surface::Distribution | Surface::Token | Surface::Pages => Access::Anyone,
+            Surface::Admin => Access::Operator,
+            Surface::Packages => Access::User,
         }
-        let rest = rest.strip_prefix('/')?;
-        let segs: Vec<&str> = rest.split('/').collect();
-        let n = segs.len();
-        let name_of = |k: usize| RepoName::parse(&segs[..n - k].join("/"));
-        let tail = |k: usize| &segs[n - k..];
-        let route = if n >= 3 && tail(2) == ["tags", "list"] {
-            name_of(2).map(|repo| Route::Tags { repo })
-        } else if n >= 3 && tail(2) == ["blobs", "uploads"] {
-            name_of(2).map(|repo| Route::UploadStart { repo })
-        } else if n >= 4 && tail(3)[..2] == ["blobs", "uploads"] {
-            let id = segs[n - 1];
-            name_of(3).map(|repo| {
-                if id.is_empty() {
-                    Route::UploadStart { repo }
-                } else {
-                    Route::Upload { repo, id: id.to_string() }
-                }
-            })
-        } else if n >= 3 && segs[n - 2] == "manifests" {
-            name_of(2)
-                .and_then(|repo| Reference::parse(segs[n - 1]).map(|reference| Route::Manifest { repo, reference }))
-        } else if n >= 3 && segs[n - 2] == "blobs" {
-            name_of(2).and_then(|repo| Digest::parse(segs[n - 1]).map(|digest| Route::Blob { repo, digest }))
-        } else if n >= 3 && segs[n - 2] == "referrers" {
-            name_of(2).and_then(|repo| Digest::parse(segs[n - 1]).map(|digest| Route::Referrers { repo, digest }))
-        } else {
-            return None;
-        };
-        Some(route)
     }
 
-    /// The repository a request acts on and what it does to it; `None` for `/v2/`.
-    /// Unsupported methods count as pulls: they fail later, after authorization, so
-    /// they reveal nothing either.
-    pub fn access(&self, method: Method) -> Option<(RepoName, Action)> {
-        let repo = self.repo()?.clone();
-        let action = match (self, method) {
-            (Route::UploadStart { .. } | Route::Upload { .. }, _) => Action::Push,
-            (_, Method::Get | Method::Head) => Action::Pull,
-            (Route::Blob { .. } | Route::Manifest { .. }, Method::Delete) => Action::Delete,
-            (Route::Manifest { .. }, _) => Action::Push,
-            _ => Action::Pull,
+    /// The log name of a path of the surface that names no endpoint.
+    fn unrouted_name(self) -> &'static str {
+        match self {
+            Surface::Distribution => "unknown",
+            Surface::Token => "token",
+            Surface::Admin => "admin",
+            Surface::Packages => "packages",
+            Surface::Pages => "page",
+        }
+    }
+}
+
+impl Unrouted {
+    pub fn name(&self) -> &'static str {
+        self.surface.unrouted_name()
+    }
+}
+
+const ADMIN: &str = "/admin/";
+const PACKAGES: &str = "/api/packages/";
+
+impl Route {
+    /// The endpoint a request path names. Every path belongs to a surface: `/v2` and
+    /// below to the distribution API, `/token`, `/admin/...`, `/api/packages/...`, and
+    /// every other path to the package pages.
+    pub fn parse(path: &str) -> std::result::Result<Route, Unrouted> {
+        let (surface, parsed) = if path == "/v2" || path.starts_with("/v2/") {
+            (Surface::Distribution, parse_distribution(path))
+        } else if path == "/token" {
+            (Surface::Token, Ok(Route::Token))
+        } else if let Some(rest) = path.strip_prefix(ADMIN) {
+            (Surface::Admin, parse_admin(rest))
+        } else if let Some(rest) = path.strip_prefix(PACKAGES) {
+            (Surface::Packages, parse_packages(rest))
+        } else if path == "/_contract" {
+            (Surface::Pages, Ok(Route::Contract))
+        } else {
+            (Surface::Pages, parse_page(path))
         };
-        Some((repo, action))
+        parsed.map_err(|error| Unrouted { surface, error })
+    }
+
+    /// The surface the route belongs to.
+    pub fn surface(&self) -> Surface {
+        use Route::*;
+        match self {
+            ApiBase
+            | Blob { .. }
+            | UploadStart { .. }
+            | Upload { .. }
+            | Manifest { .. }
+            | Tags { .. }
+            | Referrers { .. } => Surface::Distribution,
+            Token => Surface::Token,
+            AdminUsers | AdminOrgs | AdminMember { .. } | AdminTokens { .. } | AdminToken { .. } => Surface::Admin,
+            Packages { .. }
+            | Package { .. }
+            | PackageRestore { .. }
+            | Versions { .. }
+            | Version { .. }
+            | VersionRestore { .. }
+            | Collaborator { .. } => Surface::Packages,
+            NamespacePage { .. } | PackagePage { .. } | Contract => Surface::Pages,
+        }
     }
 
     /// The route's name in the request log.
     pub fn name(&self) -> &'static str {
+        use Route::*;
         match self {
-            Route::ApiBase => "base",
-            Route::Blob { .. } => "blob",
-            Route::UploadStart { .. } => "upload-start",
-            Route::Upload { .. } => "upload",
-            Route::Manifest { .. } => "manifest",
-            Route::Tags { .. } => "tags",
-            Route::Referrers { .. } => "referrers",
+            ApiBase => "base",
+            Blob { .. } => "blob",
+            UploadStart { .. } => "upload-start",
+            Upload { .. } => "upload",
+            Manifest { .. } => "manifest",
+            Tags { .. } => "tags",
+            Referrers { .. } => "referrers",
+            Token => "token",
+            AdminUsers => "admin-users",
+            AdminOrgs => "admin-orgs",
+            AdminMember { .. } => "admin-member",
+            AdminTokens { .. } => "admin-tokens",
+            AdminToken { .. } => "admin-token",
+            Packages { .. } => "packages",
+            Package { .. } => "package",
+            PackageRestore { .. } => "package-restore",
+            Versions { .. } => "versions",
+            Version { .. } => "version",
+            VersionRestore { .. } => "version-restore",
+            Collaborator { .. } => "collaborator",
+            NamespacePage { .. } => "namespace-page",
+            PackagePage { .. } => "package-page",
+            Contract => "contract",
         }
     }
 
-    /// The repository a route acts on.
+    /// What a request with `method` must bring. Unsupported methods on a repository
+    /// count as pulls: they fail later, after authorization, so they reveal nothing either.
+    pub fn access(&self, method: Method) -> Access {
+        use Route::*;
+        let action = match (self, method) {
+            (ApiBase, _) => return Access::Caller,
+            (UploadStart { .. } | Upload { .. }, _) => Action::Push,
+            (Blob { .. } | Manifest { .. } | Tags { .. } | Referrers { .. }, Method::Get | Method::Head) => {
+                Action::Pull
+            }
+            (Blob { .. } | Manifest { .. }, Method::Delete) => Action::Delete,
+            (Manifest { .. }, _) => Action::Push,
+            (Blob { .. } | Tags { .. } | Referrers { .. }, _) => Action::Pull,
+            _ => return self.surface().access(),
+        };
+        let repo = self.repo().expect("a distribution route names a repository").clone();
+        Access::Repository(repo, action)
+    }
+
+    /// The repository a route acts on, if any.
     pub fn repo(&self) -> Option<&RepoName> {
+        use Route::*;
         match self {
-            Route::ApiBase => None,
-            Route::Blob { repo, .. }
-            | Route::UploadStart { repo }
-            | Route::Upload { repo, .. }
-            | Route::Manifest { repo, .. }
-            | Route::Tags { repo }
-            | Route::Referrers { repo, .. } => Some(repo),
+            Blob { repo, .. }
+            | UploadStart { repo }
+            | Upload { repo, .. }
+            | Manifest { repo, .. }
+            | Tags { repo }
+            | Referrers { repo, .. }
+            | Package { repo }
+            | PackageRestore { repo }
+            | Versions { repo }
+            | Version { repo, .. }
+            | VersionRestore { repo, .. }
+            | Collaborator { repo, .. }
+            | PackagePage { repo } => Some(repo),
+            ApiBase
+            | Token
+            | AdminUsers
+            | AdminOrgs
+            | AdminMember { .. }
+            | AdminTokens { .. }
+            | AdminToken { .. }
+            | Packages { .. }
+            | NamespacePage { .. }
+            | Contract => None,
         }
     }
+
+    /// The path that reaches the route (no origin, no query): `Route::parse` reads it
+    /// back as the same route.
+    pub fn path(&self) -> String {
+        use Route::*;
+        match self {
+            ApiBase => "/v2/".into(),
+            Blob { repo, digest } => format!("/v2/{repo}/blobs/{digest}"),
+            UploadStart { repo } => format!("/v2/{repo}/blobs/uploads/"),
+            Upload { repo, id } => format!("/v2/{repo}/blobs/uploads/{id}"),
+            Manifest { repo, reference } => format!("/v2/{repo}/manifests/{reference}"),
+            Tags { repo } => format!("/v2/{repo}/tags/list"),
+            Referrers { repo, digest } => format!("/v2/{repo}/referrers/{digest}"),
+            Token => "/token".into(),
+            AdminUsers => format!("{ADMIN}users"),
+            AdminOrgs => format!("{ADMIN}orgs"),
+            AdminMember { org, login } => format!("{ADMIN}orgs/{org}/members/{login}"),
+            AdminTokens { login } => format!("{ADMIN}users/{login}/tokens"),
+            AdminToken { id } => format!("{ADMIN}tokens/{id}"),
+            Packages { namespace } => format!("{PACKAGES}{namespace}"),
+            Package { repo } => format!("{PACKAGES}{repo}"),
+            PackageRestore { repo } => format!("{PACKAGES}{repo}/restore"),
+            Versions { repo } => format!("{PACKAGES}{repo}/versions"),
+            Version { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}"),
+            VersionRestore { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}/restore"),
+            Collaborator { repo, login } => format!("{PACKAGES}{repo}/collaborators/{login}"),
+            NamespacePage { namespace } => format!("/{namespace}"),
+            PackagePage { repo } => format!("/{repo}"),
+            Contract => "/_contract".into(),
+        }
+    }
+}
+
+fn truncated(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// `/v2/...`: an unknown shape is 404; a known shape with an invalid part is that part's
+/// error (`NAME_INVALID`, `DIGEST_INVALID`, ...).
+fn parse_distribution(path: &str) -> Result<Route> {
+    let unknown = || RegistryError::NotFound(format!("route {}", truncated(path)));
+    let rest = path.strip_prefix("/v2").ok_or_else(unknown)?;
+    if rest.is_empty() || rest == "/" {
+        return Ok(Route::ApiBase);
+    }
+    let rest = rest.strip_prefix('/').ok_or_else(unknown)?;
+    let segs: Vec<&str> = rest.split('/').collect();
+    let n = segs.len();
+    let name_of = |k: usize| RepoName::parse(&segs[..n - k].join("/"));
+    let tail = |k: usize| &segs[n - k..];
+    if n >= 3 && tail(2) == ["tags", "list"] {
+        name_of(2).map(|repo| Route::Tags { repo })
+    } else if n >= 3 && tail(2) == ["blobs", "uploads"] {
+        name_of(2).map(|repo| Route::UploadStart { repo })
+    } else if n >= 4 && tail(3)[..2] == ["blobs", "uploads"] {
+        let id = segs[n - 1];
+        name_of(3).map(|repo| match id {
+            "" => Route::UploadStart { repo },
+            _ => Route::Upload { repo, id: id.to_string() },
+        })
+    } else if n >= 3 && segs[n - 2] == "manifests" {
+        let repo = name_of(2)?;
+        Reference::parse(segs[n - 1]).map(|reference| Route::Manifest { repo, reference })
+    } else if n >= 3 && segs[n - 2] == "blobs" {
+        let repo = name_of(2)?;
+        Digest::parse(segs[n - 1]).map(|digest| Route::Blob { repo, digest })
+    } else if n >= 3 && segs[n - 2] == "referrers" {
+        let repo = name_of(2)?;
+        Digest::parse(segs[n - 1]).map(|digest| Route::Referrers { repo, digest })
+    } else {
+        Err(unknown())
+    }
+}
+
+/// `/admin/...`, after the prefix.
+fn parse_admin(rest: &str) -> Result<Route> {
+    let segs: Vec<&str> = rest.split('/').collect();
+    Ok(match segs.as_slice() {
+        ["users"] => Route::AdminUsers,
+        ["orgs"] => Route::AdminOrgs,
+        ["orgs", org, "members", login] => Route::AdminMember { org: org.to_string(), login: login.to_string() },
+        ["users", login, "tokens"] => Route::AdminTokens { login: login.to_string() },
+        ["tokens", id] => Route::AdminToken { id: id.to_string() },
+        _ => return Err(RegistryError::NotFound(format!("admin route {}", truncated(rest)))),
+    })
+}
+
+/// `/api/packages/...`, after the prefix. What a caller may not read is absent, so an
+/// invalid name or digest is 404 like a missing one.
+fn parse_packages(rest: &str) -> Result<Route> {
+    let not_found = || RegistryError::NotFound("package".into());
+    let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
+    let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
+    if let Some((n, login)) = rest.rsplit_once("/collaborators/") {
+        return Ok(Route::Collaborator { repo: name(n)?, login: Login::parse(login)? });
+    }
+    if let Some((n, rest)) = rest.rsplit_once("/versions/") {
+        return Ok(match rest.strip_suffix("/restore") {
+            Some(d) => Route::VersionRestore { repo: name(n)?, digest: digest(d)? },
+            None => Route::Version { repo: name(n)?, digest: digest(rest)? },
+        });
+    }
+    if let Some(n) = rest.strip_suffix("/versions") {
+        return Ok(Route::Versions { repo: name(n)? });
+    }
+    if let Some(n) = rest.strip_suffix("/restore") {
+        return Ok(Route::PackageRestore { repo: name(n)? });
+    }
+    if !rest.contains('/') {
+        return Ok(Route::Packages { namespace: Login::parse(rest).map_err(|_| not_found())? });
+    }
+    Ok(Route::Package { repo: name(rest)? })
+}
+
+/// Any other path: a namespace's page or a package's.
+fn parse_page(path: &str) -> Result<Route> {
+    let path = path.trim_matches('/');
+    if !path.contains('/') {
+        let namespace = Login::parse(path).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+        return Ok(Route::NamespacePage { namespace });
+    }
+    let repo = RepoName::parse(path).map_err(|_| RegistryError::NotFound("package".into()))?;
+    Ok(Route::PackagePage { repo })
 }
 
 #[cfg(test)]
@@ -110,10 +390,16 @@ mod tests {
     use super::*;
 
     fn ok(path: &str) -> Route {
-        Route::parse(path).unwrap().unwrap()
+        Route::parse(path).unwrap()
     }
     fn d() -> String {
         format!("sha256:{}", "a".repeat(64))
+    }
+    fn repo(s: &str) -> RepoName {
+        RepoName::parse(s).unwrap()
+    }
+    fn login(s: &str) -> Login {
+        Login::parse(s).unwrap()
     }
 
     #[test]
@@ -166,7 +452,7 @@ mod tests {
 
     #[test]
     fn invalid_parts_are_errors_of_the_right_code() {
-        let code = |p: &str| Route::parse(p).unwrap().unwrap_err().code();
+        let code = |p: &str| Route::parse(p).unwrap_err().error.code();
         assert_eq!(code("/v2/A/b/tags/list"), "NAME_INVALID");
         assert_eq!(code("/v2/a//b/manifests/latest"), "NAME_INVALID");
         assert_eq!(code("/v2/solo/manifests/latest"), "NAME_INVALID");
@@ -176,10 +462,114 @@ mod tests {
     }
 
     #[test]
-    fn unknown_shapes_are_none() {
-        assert!(Route::parse("/").is_none());
-        assert!(Route::parse("/v3/").is_none());
-        assert!(Route::parse("/v2/a/b/other/x").is_none());
-        assert!(Route::parse("/v2/a").is_none());
+    fn unknown_shapes_are_unrouted_in_their_surface() {
+        let unrouted = |p: &str| Route::parse(p).unwrap_err();
+        for p in ["/v2/a/b/other/x", "/v2/a"] {
+            let u = unrouted(p);
+            assert_eq!((u.surface, u.error.code()), (Surface::Distribution, "NOT_FOUND"), "{p}");
+        }
+        let admin = unrouted("/admin/users/alice");
+        assert_eq!((admin.surface, admin.surface.access()), (Surface::Admin, Access::Operator));
+        assert_eq!(unrouted("/admin/").surface, Surface::Admin);
+        let package = unrouted("/api/packages/Alice/app");
+        assert_eq!((package.surface, package.surface.access()), (Surface::Packages, Access::User));
+        assert_eq!(unrouted("/").surface, Surface::Pages);
+        assert_eq!(ok("/v3/"), Route::NamespacePage { namespace: login("v3") });
+        // Without the trailing slash these are pages' paths, as they always were.
+        assert_eq!(ok("/admin"), Route::NamespacePage { namespace: login("admin") });
+        assert_eq!(ok("/api/packages"), Route::PackagePage { repo: repo("api/packages") });
+    }
+
+    #[test]
+    fn every_surface_is_routed() {
+        assert_eq!(ok("/token"), Route::Token);
+        assert_eq!(ok("/admin/users"), Route::AdminUsers);
+        assert_eq!(ok("/admin/orgs/acme/members/bob"), Route::AdminMember { org: "acme".into(), login: "bob".into() });
+        assert_eq!(ok("/admin/users/Bad!/tokens"), Route::AdminTokens { login: "Bad!".into() });
+        assert_eq!(ok("/admin/tokens/t1"), Route::AdminToken { id: "t1".into() });
+        assert_eq!(ok("/api/packages/acme"), Route::Packages { namespace: login("acme") });
+        assert_eq!(ok("/api/packages/acme/a/b"), Route::Package { repo: repo("acme/a/b") });
+        assert_eq!(ok("/acme"), Route::NamespacePage { namespace: login("acme") });
+        assert_eq!(ok("/acme/a/b/"), Route::PackagePage { repo: repo("acme/a/b") });
+        assert_eq!(ok("/_contract"), Route::Contract);
+    }
+
+    #[test]
+    fn package_api_paths_read_route_words_from_the_right() {
+        let digest = Digest::parse(&d()).unwrap();
+        assert_eq!(
+            ok(&format!("/api/packages/acme/versions/app/versions/{}/restore", d())),
+            Route::VersionRestore { repo: repo("acme/versions/app"), digest: digest.clone() }
+        );
+        assert_eq!(
+            ok("/api/packages/acme/collaborators/x/collaborators/bob"),
+            Route::Collaborator { repo: repo("acme/collaborators/x"), login: login("bob") }
+        );
+        assert_eq!(
+            ok("/api/packages/acme/restore/app/restore"),
+            Route::PackageRestore { repo: repo("acme/restore/app") }
+        );
+        // A package whose name ends in a route word cannot be named by the package API:
+        // `acme/versions` reads as the versions of `acme`, which is no package name.
+        assert_eq!(Route::parse("/api/packages/acme/versions").unwrap_err().error.code(), "NOT_FOUND");
+        assert_eq!(Route::parse("/api/packages/acme/app/versions/sha256:zz").unwrap_err().error.code(), "NOT_FOUND");
+        assert_eq!(Route::parse("/api/packages/acme/app/collaborators/Bob").unwrap_err().error.code(), "BAD_REQUEST");
+    }
+
+    #[test]
+    fn every_route_reads_back_from_its_path() {
+        let digest = Digest::parse(&d()).unwrap();
+        let tricky = repo("acme/blobs/uploads/manifests/tags/list");
+        let routes = [
+            Route::ApiBase,
+            Route::Blob { repo: tricky.clone(), digest: digest.clone() },
+            Route::UploadStart { repo: tricky.clone() },
+            Route::Upload { repo: tricky.clone(), id: "0123abcd".into() },
+            Route::Manifest { repo: tricky.clone(), reference: Reference::parse("v1.0").unwrap() },
+            Route::Manifest { repo: tricky.clone(), reference: Reference::Digest(digest.clone()) },
+            Route::Tags { repo: tricky.clone() },
+            Route::Referrers { repo: tricky.clone(), digest: digest.clone() },
+            Route::Token,
+            Route::AdminUsers,
+            Route::AdminOrgs,
+            Route::AdminMember { org: "acme".into(), login: "bob".into() },
+            Route::AdminTokens { login: "bob".into() },
+            Route::AdminToken { id: "t1".into() },
+            Route::Packages { namespace: login("acme") },
+            Route::Package { repo: repo("acme/app/blobs") },
+            Route::PackageRestore { repo: repo("acme/app") },
+            Route::Versions { repo: repo("acme/app") },
+            Route::Version { repo: repo("acme/app"), digest: digest.clone() },
+            Route::VersionRestore { repo: repo("acme/app"), digest: digest.clone() },
+            Route::Collaborator { repo: repo("acme/app"), login: login("bob") },
+            Route::NamespacePage { namespace: login("acme") },
+            Route::PackagePage { repo: repo("acme/v2/app") },
+            Route::Contract,
+        ];
+        for route in routes {
+            assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());
+            assert!(!route.name().is_empty());
+        }
+    }
+
+    #[test]
+    fn access_follows_the_method() {
+        let r = repo("a/b");
+        let manifest = Route::Manifest { repo: r.clone(), reference: Reference::parse("v1").unwrap() };
+        let blob = Route::Blob { repo: r.clone(), digest: Digest::parse(&d()).unwrap() };
+        let needs = |route: &Route, m: Method| route.access(m);
+        assert_eq!(needs(&manifest, Method::Get), Access::Repository(r.clone(), Action::Pull));
+        assert_eq!(needs(&manifest, Method::Put), Access::Repository(r.clone(), Action::Push));
+        assert_eq!(needs(&manifest, Method::Delete), Access::Repository(r.clone(), Action::Delete));
+        assert_eq!(needs(&blob, Method::Patch), Access::Repository(r.clone(), Action::Pull));
+        assert_eq!(
+            needs(&Route::Upload { repo: r.clone(), id: "x".into() }, Method::Get),
+            Access::Repository(r.clone(), Action::Push)
+        );
+        assert_eq!(needs(&Route::ApiBase, Method::Get), Access::Caller);
+        assert_eq!(needs(&Route::Token, Method::Post), Access::Anyone);
+        assert_eq!(needs(&Route::AdminUsers, Method::Post), Access::Operator);
+        assert_eq!(needs(&Route::Package { repo: r.clone() }, Method::Delete), Access::User);
+        assert_eq!(needs(&Route::PackagePage { repo: r }, Method::Get), Access::Anyone);
     }
 }

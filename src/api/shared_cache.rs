@@ -12,40 +12,34 @@ use crate::auth::credentials::{self, Credentials};
 use crate::auth::identity::IdentityStore;
 use crate::auth::pat::PresentedToken;
 use crate::auth::{Action, Visibility};
-use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::ports::{Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::oci::{Reference, RepoName};
+use crate::registry::Platform;
 
 /// The response header that says whether the shared cache answered (`hit`) or not (`miss`).
 pub const STATUS_HEADER: &str = "x-cache";
 
 /// The digest-addressed content a request reads whole, if that is what it does.
-fn cacheable(req: &Request) -> Option<(RepoName, &'static str, Digest)> {
+fn cacheable(req: &Request) -> Option<(RepoName, Route)> {
     if !matches!(req.method, Method::Get | Method::Head) || req.header("range").is_some() {
         return None;
     }
-    match Route::parse(&req.path)?.ok()? {
-        Route::Blob { repo, digest } => Some((repo, "blobs", digest)),
-        Route::Manifest { repo, reference: Reference::Digest(digest) } => Some((repo, "manifests", digest)),
+    match Route::parse(&req.path).ok()? {
+        route @ (Route::Blob { .. } | Route::Manifest { reference: Reference::Digest(_), .. }) => {
+            Some((route.repo()?.clone(), route))
+        }
         _ => None,
     }
 }
 
-fn key(req: &Request, repo: &RepoName, kind: &str, digest: &Digest, epoch: u64) -> String {
-    format!("{}/v2/{repo}/{kind}/{digest}?epoch={epoch}", req.origin)
+fn key(req: &Request, route: &Route, epoch: u64) -> String {
+    format!("{}{}?epoch={epoch}", req.origin, route.path())
 }
 
 /// Where the answer to `req` may be looked up, if anywhere: a whole GET or HEAD of a blob
 /// or manifest by digest, by a caller who may pull it. Callers with a PAT go to the origin:
 /// checking a PAT here and again there would count a wrong one twice.
-pub async fn lookup_key<M, O, C, I>(app: &App<M, O, C, I>, req: &Request) -> Option<String>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let (repo, kind, digest) = cacheable(req)?;
+pub async fn lookup_key<P: Platform>(app: &App<P>, req: &Request) -> Option<String> {
+    let (repo, route) = cacheable(req)?;
     match credentials::parse(req.header("authorization")) {
         Credentials::None => {}
         Credentials::Bearer(t) if PresentedToken::parse(&t).is_none() => {}
@@ -56,25 +50,19 @@ where
         return None;
     }
     let package = app.identity.package(&repo).await.ok()??;
-    Some(key(req, &repo, kind, &digest, package.content_epoch))
+    Some(key(req, &route, package.content_epoch))
 }
 
 /// Marks a pull's answer for storing when it is a whole digest-addressed GET of a public
 /// package's content.
-pub async fn mark_storable<R, M, O, C, I>(app: &App<M, O, C, I>, req: &Request, resp: &mut Response<R>)
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
-    let Some((repo, kind, digest)) = cacheable(req) else { return };
+pub async fn mark_storable<R, P: Platform>(app: &App<P>, req: &Request, resp: &mut Response<R>) {
+    let Some((repo, route)) = cacheable(req) else { return };
     if req.method != Method::Get || resp.status != 200 {
         return;
     }
     if let Ok(Some(package)) = app.identity.package(&repo).await {
         if package.visibility == Visibility::Public {
-            resp.shared_cache_key = Some(key(req, &repo, kind, &digest, package.content_epoch));
+            resp.shared_cache_key = Some(key(req, &route, package.content_epoch));
         }
     }
 }

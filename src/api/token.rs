@@ -4,12 +4,11 @@
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
-use crate::auth::identity::IdentityStore;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{read_small, ChunkSource, Clock, ObjectStore};
-use crate::registry::MetadataStore;
+use crate::registry::ports::{read_small, ChunkSource, Clock};
+use crate::registry::{Platform, Reader};
 use serde_json::json;
 
 /// More scopes than this in one request is abuse.
@@ -33,17 +32,11 @@ pub fn parse_scope(s: &str) -> Option<(RepoName, Vec<Action>)> {
 /// The OAuth2 form of the token request (`POST /token`), as containerd sends it.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub async fn issue<M, O, C, I>(
-    app: &App<M, O, C, I>,
+pub async fn issue<P: Platform>(
+    app: &App<P>,
     req: &Request,
     body: &mut impl ChunkSource,
-) -> Result<Response<O::Reader>>
-where
-    M: MetadataStore,
-    O: ObjectStore,
-    C: Clock,
-    I: IdentityStore,
-{
+) -> Result<Response<Reader<P>>> {
     let (caller, params) = match req.method {
         Method::Get => (gate::authenticate(app, req).await?, req.query.clone()),
         Method::Post => {

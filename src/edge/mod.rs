@@ -13,7 +13,7 @@ use crate::auth::cached::{CachedIdentity, HotCache};
 use std::rc::Rc;
 
 use crate::registry::ports::Clock;
-use crate::registry::{Config, Registry};
+use crate::registry::{Config, Platform, Registry};
 
 use worker::{event, Context, EncodeBody, Env, Headers, ResponseBuilder};
 
@@ -37,9 +37,18 @@ fn config(env: &Env) -> Config {
     c
 }
 
-type WorkerRegistry = Registry<d1::D1Metadata, r2::R2Objects, WorkerClock>;
-type WorkerIdentity = CachedIdentity<identity::D1Identity>;
-type WorkerApp = api::App<d1::D1Metadata, r2::R2Objects, WorkerClock, WorkerIdentity>;
+/// The Worker's platform: metadata and identity in D1, objects in R2, the Worker's clock.
+struct WorkerPlatform;
+
+impl Platform for WorkerPlatform {
+    type Meta = d1::D1Metadata;
+    type Objects = r2::R2Objects;
+    type Clock = WorkerClock;
+    type Identity = CachedIdentity<identity::D1Identity>;
+}
+
+type WorkerRegistry = Registry<WorkerPlatform>;
+type WorkerApp = api::App<WorkerPlatform>;
 
 thread_local! {
     /// What the hot path asks on every request, remembered across the requests this
@@ -101,7 +110,9 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
             return to_worker(resp, head.method == Method::Head);
         }
     };
-    if head.path == "/_contract" && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on") {
+    if api::route::Route::parse(&head.path) == Ok(api::route::Route::Contract)
+        && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
+    {
         return contract(&app.registry, &trust::D1Trust(d1::D1Access::new(env.d1("DB")?))).await;
     }
     let started = worker::Date::now().as_millis();
@@ -194,7 +205,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
-    let identity = identity::D1Identity(d1::D1Access::new(db));
+    let identity = CachedIdentity::new(
+        identity::D1Identity(d1::D1Access::new(db)),
+        Rc::new(HotCache::default()),
+        WorkerClock.now_ms(),
+    );
     let report = api::maintenance::run(&reg, &identity, grace_secs * 1000).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {

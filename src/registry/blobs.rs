@@ -1,19 +1,23 @@
 //! Reading and deleting blobs of a repository.
 
-use super::ports::{BlobRecord, Clock, ObjectStore};
-use super::{MetadataStore, Registry};
+use super::ports::{BlobIndex, BlobRecord, ObjectStore};
+use super::{Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName};
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     /// The blob, if `repo` holds it.
     pub async fn stat_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobRecord> {
         self.meta.linked_blob(repo, digest).await?.ok_or(RegistryError::BlobUnknown)
     }
 
     /// The blob's bytes, or a span of them, as a stream.
-    pub async fn read_blob(&self, blob: &BlobRecord, span: Option<ByteSpan>) -> Result<O::Reader> {
+    pub async fn read_blob(
+        &self,
+        blob: &BlobRecord,
+        span: Option<ByteSpan>,
+    ) -> Result<<P::Objects as ObjectStore>::Reader> {
         self.objects
             .open(&blob.object_key, span)
             .await?

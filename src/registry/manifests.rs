@@ -1,8 +1,7 @@
 //! Pushing, pulling and deleting manifests; tags and referrers.
 
-use super::keys;
-use super::ports::{read_small, ChunkSource, Clock, ManifestRecord, ObjectStore};
-use super::{MetadataStore, Registry};
+use super::ports::{read_small, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore};
+use super::{keys, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::{Manifest, ManifestKind, MAX_MANIFEST_BYTES};
@@ -26,7 +25,7 @@ pub struct TagPage {
     pub next_after: Option<String>,
 }
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     pub async fn push_manifest(
         &self,
         repo: &RepoName,

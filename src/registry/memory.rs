@@ -483,3 +483,14 @@ impl TrashIndex for MemoryMetadata {
         Ok(())
     }
 }
+
+/// The platform of native tests and the fuzz harness: every port in memory, a clock
+/// that moves only when told.
+pub struct MemoryPlatform;
+
+impl super::Platform for MemoryPlatform {
+    type Meta = MemoryMetadata;
+    type Objects = MemoryObjects;
+    type Clock = ManualClock;
+    type Identity = crate::auth::memory::MemoryIdentity;
+}

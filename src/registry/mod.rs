@@ -11,6 +11,7 @@ pub mod trash;
 pub mod uploads;
 pub mod versions;
 
+use crate::auth::identity::IdentityStore;
 use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, TrashIndex, UploadIndex};
 
 /// Everything the metadata database offers.
@@ -35,16 +36,31 @@ impl Default for Config {
     }
 }
 
+/// The platform the registry runs on: which implementation of each port it uses. Code
+/// over the registry names this one parameter (`Registry<P>`, `App<P>`) instead of one
+/// per port; the ports themselves stay small traits with contracts of their own. The
+/// Worker's platform is D1, R2 and its clock (`src/edge`); native tests use `memory`.
+pub trait Platform {
+    type Meta: MetadataStore;
+    type Objects: ObjectStore;
+    type Clock: Clock;
+    /// Accounts, tokens, packages and roles (the `auth` port).
+    type Identity: IdentityStore;
+}
+
+/// A streamed object body of platform `P`.
+pub type Reader<P> = <<P as Platform>::Objects as ObjectStore>::Reader;
+
 /// The registry over a metadata store, an object store and a clock.
-pub struct Registry<M, O, C> {
-    pub meta: M,
-    pub objects: O,
-    pub clock: C,
+pub struct Registry<P: Platform> {
+    pub meta: P::Meta,
+    pub objects: P::Objects,
+    pub clock: P::Clock,
     pub config: Config,
 }
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
-    pub fn new(meta: M, objects: O, clock: C, config: Config) -> Self {
+impl<P: Platform> Registry<P> {
+    pub fn new(meta: P::Meta, objects: P::Objects, clock: P::Clock, config: Config) -> Self {
         Registry { meta, objects, clock, config }
     }
 

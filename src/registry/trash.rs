@@ -1,15 +1,15 @@
 //! Deleting packages and versions so that they can be restored for a while, and purging
 //! them after.
 
-use super::ports::{Clock, Deletion, ObjectStore, Restored};
-use super::{random_id, MetadataStore, Registry};
+use super::ports::{Deletion, Restored, TrashIndex};
+use super::{random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
 
 /// How long a deletion can be undone.
 pub const RESTORE_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     /// Takes the whole package out of sight: manifests, tags, blob links. `package_json`
     /// is what the identity store knew of it, kept for a restore.
     pub async fn trash_package(&self, repo: &RepoName, by: &str, package_json: String) -> Result<Deletion> {

@@ -6,9 +6,8 @@
 //! never re-reads the blob. The session is saved only after a request succeeds, so a
 //! request that fails midway leaves it as it was.
 
-use super::keys;
-use super::ports::{BlobRecord, ChunkSource, Clock, ObjectStore, UploadSession};
-use super::{random_id, MetadataStore, Registry};
+use super::ports::{BlobIndex, BlobRecord, ChunkSource, ObjectStore, UploadIndex, UploadSession};
+use super::{keys, random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
@@ -23,7 +22,7 @@ pub enum MountOutcome {
     Started(UploadSession),
 }
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadSession> {
         self.start_upload_with(repo, Algorithm::Sha256).await
     }
@@ -195,11 +194,7 @@ struct Writer {
 impl Writer {
     /// Reads the body into parts, sending each full part to storage while the next one
     /// is read and hashed.
-    async fn absorb<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &mut self,
-        reg: &Registry<M, O, C>,
-        body: &mut impl ChunkSource,
-    ) -> Result<()> {
+    async fn absorb<P: Platform>(&mut self, reg: &Registry<P>, body: &mut impl ChunkSource) -> Result<()> {
         let part_size = reg.config.part_size;
         let max = reg.config.max_blob_bytes;
         let Writer { session, hasher, buf, .. } = self;
@@ -246,10 +241,7 @@ impl Writer {
     }
 
     /// Keeps the leftover bytes for the next request and saves the session.
-    async fn save<M: MetadataStore, O: ObjectStore, C: Clock>(
-        mut self,
-        reg: &Registry<M, O, C>,
-    ) -> Result<UploadSession> {
+    async fn save<P: Platform>(mut self, reg: &Registry<P>) -> Result<UploadSession> {
         if self.session.received == self.saved.received {
             return Ok(self.session);
         }
@@ -268,11 +260,7 @@ impl Writer {
     }
 
     /// Verifies the digest, completes the object and makes the blob visible.
-    async fn close<M: MetadataStore, O: ObjectStore, C: Clock>(
-        mut self,
-        reg: &Registry<M, O, C>,
-        expected: &Digest,
-    ) -> Result<()> {
+    async fn close<P: Platform>(mut self, reg: &Registry<P>, expected: &Digest) -> Result<()> {
         let actual = self.hasher.clone().finish();
         if &actual != expected {
             reg.discard(&self.saved).await?;
@@ -310,10 +298,7 @@ impl Writer {
         reg.meta.delete_upload(&self.session.id).await
     }
 
-    async fn delete_saved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &self,
-        reg: &Registry<M, O, C>,
-    ) -> Result<()> {
+    async fn delete_saved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
         if self.saved.tail_len > 0 {
             reg.objects.delete(&keys::upload_tail(&self.saved)).await?;
         }
@@ -322,10 +307,7 @@ impl Writer {
 
     /// After losing a race to save: removes the bytes this request staged, unless the
     /// winner staged the very same ones (the same key) and now relies on them.
-    async fn drop_unsaved_tail<M: MetadataStore, O: ObjectStore, C: Clock>(
-        &self,
-        reg: &Registry<M, O, C>,
-    ) -> Result<()> {
+    async fn drop_unsaved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
         if self.session.tail_len == 0 {
             return Ok(());
         }
@@ -363,11 +345,7 @@ async fn fill_part(
 
 /// Stores one full part. Parts are numbered by position, so a request retried after a
 /// failure rewrites the same parts rather than adding new ones.
-async fn send_part<M: MetadataStore, O: ObjectStore, C: Clock>(
-    reg: &Registry<M, O, C>,
-    session: &mut UploadSession,
-    part: Vec<u8>,
-) -> Result<()> {
+async fn send_part<P: Platform>(reg: &Registry<P>, session: &mut UploadSession, part: Vec<u8>) -> Result<()> {
     let key = &session.object_key;
     let mp = match &session.multipart_id {
         Some(mp) => mp.clone(),

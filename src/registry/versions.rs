@@ -1,8 +1,8 @@
 //! Versions of a package: what each manifest is, as its package page and the package API
 //! show it. Details are worked out once, when the manifest is pushed, and stored with it.
 
-use super::ports::{Clock, ObjectStore, Version};
-use super::{MetadataStore, Registry};
+use super::ports::{BlobIndex, ManifestIndex, ObjectStore, Version};
+use super::{Platform, Registry};
 use crate::error::Result;
 use crate::oci::manifest::{Manifest, ManifestKind};
 use crate::oci::metadata::{self, ImageConfig, PackageMetadata};
@@ -27,7 +27,7 @@ pub struct VersionDetails {
     pub metadata: PackageMetadata,
 }
 
-impl<M: MetadataStore, O: ObjectStore, C: Clock> Registry<M, O, C> {
+impl<P: Platform> Registry<P> {
     /// Works out a pushed manifest's details. Its references are in `repo` already.
     pub(super) async fn version_details(
         &self,

@@ -8,13 +8,13 @@ use edge_registry::auth::memory::MemoryIdentity;
 use edge_registry::auth::{pat, Login, Scopes, Visibility};
 use edge_registry::error::Result;
 use edge_registry::oci::{Digest, RepoName};
-use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects};
+use edge_registry::registry::memory::{ManualClock, MemoryMetadata, MemoryObjects, MemoryPlatform};
 use edge_registry::registry::ports::ChunkSource;
 use edge_registry::registry::{Config, Registry};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
-pub type MemApp = App<MemoryMetadata, MemoryObjects, ManualClock, MemoryIdentity>;
+pub type MemApp = App<MemoryPlatform>;
 
 /// The app and the tokens the harness made for it, one per namespace.
 pub struct MemRegistry {
