@@ -33,6 +33,9 @@ pub enum RegistryError {
     /// Missing or bad credentials. `scope` is what to ask the token service for.
     #[error("authentication required")]
     Unauthorized { scope: Option<String> },
+    /// An identity token (trusted publishing) that was not accepted, and why.
+    #[error("{0}")]
+    IdentityRefused(String),
     #[error("requested access to the resource is denied")]
     Denied,
     #[error("the operation is unsupported: {0}")]
@@ -70,7 +73,7 @@ impl RegistryError {
             NameUnknown => "NAME_UNKNOWN",
             SizeInvalid(_) | TooLarge(_) => "SIZE_INVALID",
             RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
-            Unauthorized { .. } => "UNAUTHORIZED",
+            Unauthorized { .. } | IdentityRefused(_) => "UNAUTHORIZED",
             Denied => "DENIED",
             Unsupported(_) => "UNSUPPORTED",
             TooManyRequests { .. } => "TOOMANYREQUESTS",
@@ -94,7 +97,7 @@ impl RegistryError {
             | BadRequest(_) => 400,
             TooLarge(_) => 413,
             RangeInvalid(_) => 416,
-            Unauthorized { .. } => 401,
+            Unauthorized { .. } | IdentityRefused(_) => 401,
             Denied => 403,
             Unsupported(_) => 405,
             Conflict(_) => 409,

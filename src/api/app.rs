@@ -18,6 +18,10 @@ pub struct App<P: Platform> {
     pub previous_signing_key: Option<Vec<u8>>,
     /// The operator's token for `/admin`; `None` turns the admin API off.
     pub admin_token: Option<String>,
+    /// Trusted publishers and what CI jobs pushed.
+    pub trust: P::Trust,
+    /// Identity-token verification for trusted publishing.
+    pub oidc: crate::auth::oidc::Oidc<P::Fetch>,
 }
 
 /// The whole application: a request head and its body in, a response out. Errors of
@@ -50,7 +54,10 @@ pub async fn serve<P: Platform>(
             resp.trace = trace;
             return resp;
         }
-        Surface::Token => token::issue(app, req, body).await,
+        Surface::Token => match routed {
+            Ok(Route::OidcToken) => super::oidc_exchange::exchange(app, req, body).await,
+            _ => token::issue(app, req, body).await,
+        },
         Surface::Admin => admin::handle(app, routed, req, body).await,
         Surface::Packages => packages::handle(app, routed, req, body).await,
         Surface::Distribution => match routed {
@@ -120,7 +127,10 @@ async fn registry_route<P: Platform>(
         };
     };
     if !gate::allowed(app, &caller, &repo, action).await? {
-        return Err(gate::refusal(&caller, &repo, action));
+        return Err(match &caller {
+            gate::Caller::Ci(id) => gate::ci_refusal(app, id, &repo, action).await,
+            _ => gate::refusal(&caller, &repo, action),
+        });
     }
     let mut req = req.clone();
     if let Some(from) = req.query("from").and_then(|f| crate::oci::RepoName::parse(f).ok()) {

@@ -4,6 +4,8 @@ use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
 use crate::auth::identity::{AccountKind, IdentityStore};
+use crate::auth::oidc::trust::{self, Check};
+use crate::auth::oidc::{self, Identity, Refusal, TrustStore};
 use crate::auth::pat::PresentedToken;
 use crate::auth::policy::{self, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
@@ -20,8 +22,12 @@ pub enum Caller {
         login: Login,
         scopes: Scopes,
     },
-    /// A registry token from `/token`: what it grants was decided when it was issued.
+    /// A registry token from `/token`: what it grants was decided when it was issued
+    /// (for a CI job's token, within what the trust policies grant now).
     Token(Claims),
+    /// A CI job, proven by the identity token its platform issued (trusted publishing),
+    /// sent as the password of Basic auth or as a Bearer token.
+    Ci(Identity),
 }
 
 impl Caller {
@@ -30,6 +36,7 @@ impl Caller {
             Caller::Anonymous => None,
             Caller::Pat { login, .. } => Some(login.as_str()),
             Caller::Token(c) => c.sub.as_deref(),
+            Caller::Ci(_) => None,
         }
     }
 }
@@ -44,6 +51,10 @@ pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request) -> Result<Ca
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
+        Credentials::Basic { password, .. } if oidc::looks_like_identity_token(&password) => {
+            ci_caller(app, &password).await
+        }
+        Credentials::Bearer(token) if oidc::looks_like_identity_token(&token) => ci_caller(app, &token).await,
         Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password).await,
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
             pat_caller(app, req, None, &token).await
@@ -56,6 +67,32 @@ pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request) -> Result<Ca
                 .map(Caller::Token)
                 .ok_or_else(bad_credentials)
         }
+    }
+}
+
+/// A CI job's identity token, verified. Guessing is hopeless (a signature), so failures
+/// are not counted against the client; key fetches are rate limited instead.
+pub async fn ci_caller<P: Platform>(app: &App<P>, token: &str) -> Result<Caller> {
+    Ok(Caller::Ci(app.oidc.verify(token, app.registry.clock.now_ms()).await?))
+}
+
+/// What the CI job `id` may do on `repo` under the trust policies in force (the
+/// package's and its namespace's), or the furthest check they failed.
+pub async fn ci_grants<P: Platform>(
+    app: &App<P>,
+    id: &Identity,
+    repo: &RepoName,
+) -> Result<std::result::Result<Vec<Action>, Check>> {
+    let policies = app.trust.publishers_for(repo).await?;
+    Ok(trust::grant(policies.iter().map(|p| &p.policy), id))
+}
+
+/// Why the CI job `id` may not do `action` on `repo`, naming the check.
+pub async fn ci_refusal<P: Platform>(app: &App<P>, id: &Identity, repo: &RepoName, action: Action) -> RegistryError {
+    match ci_grants(app, id, repo).await {
+        Ok(Err(check)) => Refusal::NoMatch(check).into(),
+        Ok(Ok(_)) => Refusal::NotGranted(action).into(),
+        Err(e) => e,
     }
 }
 
@@ -130,6 +167,13 @@ pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Optio
 /// package (private, the pusher its admin).
 pub async fn allowed<P: Platform>(app: &App<P>, caller: &Caller, repo: &RepoName, action: Action) -> Result<bool> {
     let (ok, creator) = match caller {
+        Caller::Ci(id) => return ci_allowed(app, id, repo, action).await,
+        Caller::Token(Claims { ci: Some(id), ci_scoped, .. }) => {
+            if *ci_scoped && !caller_claims_allow(caller, repo, action) {
+                return Ok(false);
+            }
+            return ci_allowed(app, id, repo, action).await;
+        }
         Caller::Token(claims) => {
             (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))
         }
@@ -150,12 +194,31 @@ pub async fn allowed<P: Platform>(app: &App<P>, caller: &Caller, repo: &RepoName
     Ok(ok)
 }
 
+fn caller_claims_allow(caller: &Caller, repo: &RepoName, action: Action) -> bool {
+    matches!(caller, Caller::Token(claims) if claims.allows(repo.as_str(), action))
+}
+
+/// Whether the trust policies in force let the CI job `id` do `action` on `repo`. A
+/// permitted first push (only a namespace's policy can permit one) creates the package
+/// as by its namespace: private, with no user role.
+async fn ci_allowed<P: Platform>(app: &App<P>, id: &Identity, repo: &RepoName, action: Action) -> Result<bool> {
+    let ok = ci_grants(app, id, repo).await?.is_ok_and(|actions| actions.contains(&action));
+    if ok && action == Action::Push && app.identity.package(repo).await?.is_none() {
+        let namespace = Login::parse(repo.namespace())?;
+        if app.identity.account(&namespace).await?.is_some() {
+            app.identity.create_package(repo, &namespace, app.registry.clock.now_ms()).await?;
+        }
+    }
+    Ok(ok)
+}
+
 /// The answer to a refused request. Callers without credentials, or with a registry
 /// token that lacks the access, are told which scope to ask the token service for (as
 /// the token protocol's `insufficient_scope`); callers with a PAT who may not read get
 /// what a missing repository gets, so a private package's existence does not leak.
 pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
     match (caller, action) {
+        (Caller::Ci(_), _) => Refusal::NotGranted(action).into(),
         (Caller::Anonymous | Caller::Token(_), _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }

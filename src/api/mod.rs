@@ -10,12 +10,14 @@ pub mod gate;
 mod html;
 mod http;
 mod json_body;
+mod oidc_exchange;
 pub mod maintenance;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
 pub mod token;
+mod trusted_publishers;
 
 pub use app::{serve, App};
 pub use http::{Body, Method, Request, Response, Trace};

@@ -157,13 +157,20 @@ pub async fn handle<P: Platform>(
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
             Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
         }
+        (
+            method,
+            route @ (Route::PackagePublishers { .. }
+            | Route::PackagePublisher { .. }
+            | Route::NamespacePublishers { .. }
+            | Route::NamespacePublisher { .. }),
+        ) => super::trusted_publishers::handle(app, method, route, &viewer, body).await,
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
 }
 
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
-async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
+pub(super) async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
     let view = catalog::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())

@@ -31,6 +31,8 @@ pub enum Route {
 
     /// `/token`: the token service.
     Token,
+    /// `/api/oidc/token`: a CI job's identity token exchanged for a registry token.
+    OidcToken,
 
     // The operator's API, `/admin/...`. Its parts are checked by the handler, after the
     // body (as the answers to bad requests have always been ordered).
@@ -60,6 +62,14 @@ pub enum Route {
     VersionRestore { repo: RepoName, digest: Digest },
     /// `/api/packages/<name>/collaborators/<login>`
     Collaborator { repo: RepoName, login: Login },
+    /// `/api/packages/<name>/trusted-publishers`
+    PackagePublishers { repo: RepoName },
+    /// `/api/packages/<name>/trusted-publishers/<id>`
+    PackagePublisher { repo: RepoName, id: String },
+    /// `/api/namespaces/<namespace>/trusted-publishers`
+    NamespacePublishers { namespace: Login },
+    /// `/api/namespaces/<namespace>/trusted-publishers/<id>`
+    NamespacePublisher { namespace: Login, id: String },
 
     // Package pages: every other path.
     /// `/<namespace>`
@@ -136,6 +146,8 @@ impl Unrouted {
 
 const ADMIN: &str = "/admin/";
 const PACKAGES: &str = "/api/packages/";
+const NAMESPACES: &str = "/api/namespaces/";
+const OIDC_TOKEN: &str = "/api/oidc/token";
 
 impl Route {
     /// The endpoint a request path names. Every path belongs to a surface: `/v2` and
@@ -146,6 +158,10 @@ impl Route {
             (Surface::Distribution, parse_distribution(path))
         } else if path == "/token" {
             (Surface::Token, Ok(Route::Token))
+        } else if path == OIDC_TOKEN {
+            (Surface::Token, Ok(Route::OidcToken))
+        } else if let Some(rest) = path.strip_prefix(NAMESPACES) {
+            (Surface::Packages, parse_namespaces(rest))
         } else if let Some(rest) = path.strip_prefix(ADMIN) {
             (Surface::Admin, parse_admin(rest))
         } else if let Some(rest) = path.strip_prefix(PACKAGES) {
@@ -169,7 +185,7 @@ impl Route {
             | Manifest { .. }
             | Tags { .. }
             | Referrers { .. } => Surface::Distribution,
-            Token => Surface::Token,
+            Token | OidcToken => Surface::Token,
             AdminUsers | AdminOrgs | AdminMember { .. } | AdminTokens { .. } | AdminToken { .. } => Surface::Admin,
             Packages { .. }
             | Package { .. }
@@ -177,7 +193,11 @@ impl Route {
             | Versions { .. }
             | Version { .. }
             | VersionRestore { .. }
-            | Collaborator { .. } => Surface::Packages,
+            | Collaborator { .. }
+            | PackagePublishers { .. }
+            | PackagePublisher { .. }
+            | NamespacePublishers { .. }
+            | NamespacePublisher { .. } => Surface::Packages,
             NamespacePage { .. } | PackagePage { .. } | Contract => Surface::Pages,
         }
     }
@@ -194,6 +214,7 @@ impl Route {
             Tags { .. } => "tags",
             Referrers { .. } => "referrers",
             Token => "token",
+            OidcToken => "oidc-token",
             AdminUsers => "admin-users",
             AdminOrgs => "admin-orgs",
             AdminMember { .. } => "admin-member",
@@ -206,6 +227,8 @@ impl Route {
             Version { .. } => "version",
             VersionRestore { .. } => "version-restore",
             Collaborator { .. } => "collaborator",
+            PackagePublishers { .. } | NamespacePublishers { .. } => "trusted-publishers",
+            PackagePublisher { .. } | NamespacePublisher { .. } => "trusted-publisher",
             NamespacePage { .. } => "namespace-page",
             PackagePage { .. } => "package-page",
             Contract => "contract",
@@ -247,9 +270,14 @@ impl Route {
             | Version { repo, .. }
             | VersionRestore { repo, .. }
             | Collaborator { repo, .. }
+            | PackagePublishers { repo }
+            | PackagePublisher { repo, .. }
             | PackagePage { repo } => Some(repo),
             ApiBase
             | Token
+            | OidcToken
+            | NamespacePublishers { .. }
+            | NamespacePublisher { .. }
             | AdminUsers
             | AdminOrgs
             | AdminMember { .. }
@@ -274,6 +302,7 @@ impl Route {
             Tags { repo } => format!("/v2/{repo}/tags/list"),
             Referrers { repo, digest } => format!("/v2/{repo}/referrers/{digest}"),
             Token => "/token".into(),
+            OidcToken => OIDC_TOKEN.into(),
             AdminUsers => format!("{ADMIN}users"),
             AdminOrgs => format!("{ADMIN}orgs"),
             AdminMember { org, login } => format!("{ADMIN}orgs/{org}/members/{login}"),
@@ -286,6 +315,10 @@ impl Route {
             Version { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}"),
             VersionRestore { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}/restore"),
             Collaborator { repo, login } => format!("{PACKAGES}{repo}/collaborators/{login}"),
+            PackagePublishers { repo } => format!("{PACKAGES}{repo}/{PUBLISHERS}"),
+            PackagePublisher { repo, id } => format!("{PACKAGES}{repo}/{PUBLISHERS}/{id}"),
+            NamespacePublishers { namespace } => format!("{NAMESPACES}{namespace}/{PUBLISHERS}"),
+            NamespacePublisher { namespace, id } => format!("{NAMESPACES}{namespace}/{PUBLISHERS}/{id}"),
             NamespacePage { namespace } => format!("/{namespace}"),
             PackagePage { repo } => format!("/{repo}"),
             Contract => "/_contract".into(),
@@ -353,6 +386,12 @@ fn parse_packages(rest: &str) -> Result<Route> {
     let not_found = || RegistryError::NotFound("package".into());
     let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
     let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
+    if let Some(n) = rest.strip_suffix(&format!("/{PUBLISHERS}")) {
+        return Ok(Route::PackagePublishers { repo: name(n)? });
+    }
+    if let Some((n, id)) = rest.rsplit_once(&format!("/{PUBLISHERS}/")) {
+        return Ok(Route::PackagePublisher { repo: name(n)?, id: publisher_id(id)? });
+    }
     if let Some((n, login)) = rest.rsplit_once("/collaborators/") {
         return Ok(Route::Collaborator { repo: name(n)?, login: Login::parse(login)? });
     }
@@ -372,6 +411,26 @@ fn parse_packages(rest: &str) -> Result<Route> {
         return Ok(Route::Packages { namespace: Login::parse(rest).map_err(|_| not_found())? });
     }
     Ok(Route::Package { repo: name(rest)? })
+}
+
+const PUBLISHERS: &str = "trusted-publishers";
+
+/// A trusted publisher's id as the API hands it out (hex).
+fn publisher_id(id: &str) -> Result<String> {
+    let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| id.to_string()).ok_or_else(|| RegistryError::NotFound("trusted publisher".into()))
+}
+
+/// `/api/namespaces/...`, after the prefix: a namespace's trusted publishers.
+fn parse_namespaces(rest: &str) -> Result<Route> {
+    let not_found = || RegistryError::NotFound("namespace route".into());
+    let segs: Vec<&str> = rest.split('/').collect();
+    let namespace = |ns: &str| Login::parse(ns).map_err(|_| not_found());
+    match segs.as_slice() {
+        [ns, PUBLISHERS] => Ok(Route::NamespacePublishers { namespace: namespace(ns)? }),
+        [ns, PUBLISHERS, id] => Ok(Route::NamespacePublisher { namespace: namespace(ns)?, id: publisher_id(id)? }),
+        _ => Err(not_found()),
+    }
 }
 
 /// Any other path: a namespace's page or a package's.
@@ -492,6 +551,15 @@ mod tests {
         assert_eq!(ok("/acme"), Route::NamespacePage { namespace: login("acme") });
         assert_eq!(ok("/acme/a/b/"), Route::PackagePage { repo: repo("acme/a/b") });
         assert_eq!(ok("/_contract"), Route::Contract);
+        assert_eq!(ok("/api/oidc/token"), Route::OidcToken);
+        assert_eq!(ok("/api/namespaces/acme/trusted-publishers"), Route::NamespacePublishers { namespace: login("acme") });
+        for bad in ["/api/namespaces/acme", "/api/namespaces/Acme/trusted-publishers", "/api/namespaces/acme/trusted-publishers/x!"] {
+            assert_eq!(Route::parse(bad).unwrap_err().error.code(), "NOT_FOUND", "{bad}");
+        }
+        assert_eq!(
+            Route::parse("/api/packages/acme/app/trusted-publishers/zz").unwrap_err().error.code(),
+            "NOT_FOUND"
+        );
     }
 
     #[test]
@@ -542,6 +610,11 @@ mod tests {
             Route::Version { repo: repo("acme/app"), digest: digest.clone() },
             Route::VersionRestore { repo: repo("acme/app"), digest: digest.clone() },
             Route::Collaborator { repo: repo("acme/app"), login: login("bob") },
+            Route::OidcToken,
+            Route::PackagePublishers { repo: repo("acme/trusted-publishers/app") },
+            Route::PackagePublisher { repo: repo("acme/app"), id: "0a1b".into() },
+            Route::NamespacePublishers { namespace: login("acme") },
+            Route::NamespacePublisher { namespace: login("acme"), id: "0a1b".into() },
             Route::NamespacePage { namespace: login("acme") },
             Route::PackagePage { repo: repo("acme/v2/app") },
             Route::Contract,

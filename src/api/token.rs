@@ -4,6 +4,7 @@
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
+use crate::auth::oidc::{looks_like_identity_token, Check, Identity, Refusal};
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -43,6 +44,9 @@ pub async fn issue<P: Platform>(
             let form = read_form(body).await?;
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let caller = match (field("grant_type"), field("username"), field("password")) {
+                (Some("password"), Some(_), Some(password)) if looks_like_identity_token(password) => {
+                    gate::ci_caller(app, password).await?
+                }
                 (Some("password"), Some(user), Some(password)) => {
                     gate::pat_caller(app, req, Some(user), password).await?
                 }
@@ -64,6 +68,9 @@ pub async fn issue<P: Platform>(
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
+    if let Caller::Ci(id) = caller {
+        return ci_token(app, id, &scopes).await;
+    }
     let login = caller_login(&caller);
     let pat_scopes = match &caller {
         Caller::Pat { scopes, .. } => Some(scopes),
@@ -77,7 +84,48 @@ pub async fn issue<P: Platform>(
         access.push(Grant { repository: repo.to_string(), actions: granted });
     }
     let now = app.registry.clock.now_ms() / 1000;
-    let claims = Claims { sub: caller.login().map(str::to_string), access, iat: now, exp: now + TOKEN_TTL_SECS };
+    let claims = Claims {
+        sub: caller.login().map(str::to_string),
+        access,
+        iat: now,
+        exp: now + TOKEN_TTL_SECS,
+        ci: None,
+        ci_scoped: false,
+    };
+    let token = bearer::sign(&claims, &app.signing_key);
+    Ok(Response::json(
+        200,
+        &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
+    ))
+}
+
+/// A CI job's token: for each scope, what was asked and the trust policies grant.
+/// Asking for scopes and being granted nothing at all is refused, naming the check (a
+/// partial grant, such as a push with a mount from an untrusted source, is not).
+async fn ci_token<P: Platform>(app: &App<P>, id: Identity, scopes: &[&str]) -> Result<Response<Reader<P>>> {
+    let mut access = vec![];
+    let mut refusal = None;
+    for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
+        let granted: Vec<Action> = match gate::ci_grants(app, &id, &repo).await? {
+            Ok(allowed) => {
+                let granted: Vec<Action> = wanted.iter().copied().filter(|a| allowed.contains(a)).collect();
+                if let Some(missing) = wanted.iter().find(|a| !allowed.contains(a)) {
+                    refusal.get_or_insert(Refusal::NotGranted(*missing));
+                }
+                granted
+            }
+            Err(check) => {
+                refusal.get_or_insert(Refusal::NoMatch(check));
+                vec![]
+            }
+        };
+        access.push(Grant { repository: repo.to_string(), actions: granted });
+    }
+    if !scopes.is_empty() && access.iter().all(|g| g.actions.is_empty()) {
+        return Err(refusal.unwrap_or(Refusal::NoMatch(Check::Repository)).into());
+    }
+    let now = app.registry.clock.now_ms() / 1000;
+    let claims = Claims { sub: None, access, iat: now, exp: now + TOKEN_TTL_SECS, ci: Some(id), ci_scoped: true };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
         200,

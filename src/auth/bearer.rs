@@ -26,6 +26,13 @@ pub struct Claims {
     pub access: Vec<Grant>,
     pub iat: u64,
     pub exp: u64,
+    /// A CI job's token (trusted publishing): the identity it proved. What it may do is
+    /// decided on every request by the trust policies in force then; when `ci_scoped`,
+    /// only within `access` too (a token from `/token`, which asked for scopes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::auth::oidc::Identity>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ci_scoped: bool,
 }
 
 impl Claims {
@@ -70,6 +77,8 @@ mod tests {
             access: vec![Grant { repository: "alice/app".into(), actions: vec![Action::Pull, Action::Push] }],
             iat: 1000,
             exp: 1300,
+            ci: None,
+            ci_scoped: false,
         }
     }
 

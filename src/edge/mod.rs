@@ -3,6 +3,7 @@
 
 mod body;
 mod d1;
+mod fetch;
 mod identity;
 mod r2;
 mod trust;
@@ -10,6 +11,9 @@ mod trust;
 use crate::api::shared_cache::STATUS_HEADER;
 use crate::api::{self, Body, Method};
 use crate::auth::cached::{CachedIdentity, HotCache};
+use crate::auth::oidc::keys::KeyCache;
+use crate::auth::oidc::verifier::DEFAULT_MAX_LIFE_SECS;
+use crate::auth::oidc::{Issuers, Oidc, Verifier};
 use std::rc::Rc;
 
 use crate::registry::ports::Clock;
@@ -45,6 +49,8 @@ impl Platform for WorkerPlatform {
     type Objects = r2::R2Objects;
     type Clock = WorkerClock;
     type Identity = CachedIdentity<identity::D1Identity>;
+    type Trust = trust::D1Trust;
+    type Fetch = fetch::WorkerFetch;
 }
 
 type WorkerRegistry = Registry<WorkerPlatform>;
@@ -54,6 +60,8 @@ thread_local! {
     /// What the hot path asks on every request, remembered across the requests this
     /// isolate serves (for at most `cached::TTL_MS`).
     static HOT: Rc<HotCache> = Rc::new(HotCache::default());
+    /// Identity-token issuers' keys (trusted publishing), kept across requests.
+    static OIDC_KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
 }
 
 /// Responses larger than this are not copied into the shared cache: copying tees the
@@ -72,7 +80,26 @@ fn secret(env: &Env, name: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-fn app(env: &Env) -> worker::Result<WorkerApp> {
+/// Trusted publishing as configured: `OIDC_ISSUERS` (space-separated URLs) besides GitHub
+/// and GitLab, `OIDC_ALLOW_INSECURE_ISSUERS=1` for loopback `http` test issuers,
+/// `OIDC_AUDIENCE` (by default the registry's own origin) and
+/// `OIDC_MAX_TOKEN_LIFE_SECONDS`.
+fn oidc(env: &Env, origin: &str) -> Oidc<fetch::WorkerFetch> {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
+    let insecure = var("OIDC_ALLOW_INSECURE_ISSUERS").as_deref() == Some("1");
+    let (issuers, refused) = Issuers::new(&var("OIDC_ISSUERS").unwrap_or_default(), insecure);
+    if !refused.is_empty() {
+        worker::console_error!("OIDC_ISSUERS: not https (or not loopback http when insecure issuers are allowed): {refused:?}");
+    }
+    let max_life_secs = var("OIDC_MAX_TOKEN_LIFE_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_LIFE_SECS);
+    Oidc {
+        verifier: Verifier { issuers, audience: var("OIDC_AUDIENCE").unwrap_or_else(|| origin.to_string()), max_life_secs },
+        fetch: fetch::WorkerFetch,
+        keys: OIDC_KEYS.with(Rc::clone),
+    }
+}
+
+fn app(env: &Env, origin: &str) -> worker::Result<WorkerApp> {
     let signing_key = secret(env, "TOKEN_SIGNING_KEY")
         .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
     Ok(api::App {
@@ -85,6 +112,8 @@ fn app(env: &Env) -> worker::Result<WorkerApp> {
         signing_key: signing_key.into_bytes(),
         previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
+        trust: trust::D1Trust(d1::D1Access::new(env.d1("DB")?)),
+        oidc: oidc(env, origin),
     })
 }
 
@@ -101,7 +130,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         headers,
     );
     let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let app = match app(&env) {
+    let app = match app(&env, &head.origin) {
         Ok(app) => app,
         Err(e) => {
             // A misconfigured deployment: say so in the log, answer like any fault.
@@ -113,7 +142,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     if api::route::Route::parse(&head.path) == Ok(api::route::Route::Contract)
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
     {
-        return contract(&app.registry, &trust::D1Trust(d1::D1Access::new(env.d1("DB")?))).await;
+        return contract(&app.registry, &app.trust).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();

@@ -493,4 +493,6 @@ impl super::Platform for MemoryPlatform {
     type Objects = MemoryObjects;
     type Clock = ManualClock;
     type Identity = crate::auth::memory::MemoryIdentity;
+    type Trust = crate::auth::oidc::memory::MemoryTrust;
+    type Fetch = crate::auth::oidc::memory::MemoryFetch;
 }

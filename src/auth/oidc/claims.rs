@@ -69,7 +69,7 @@ pub enum Platform {
 }
 
 /// A verified CI job: where it runs, from which repository and workflow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub issuer: String,
     pub platform: Platform,

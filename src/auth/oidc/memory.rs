@@ -6,6 +6,32 @@ use crate::oci::{Digest, RepoName};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
+/// Answers `GET`s from a fixed table of URLs: issuers for native tests.
+#[derive(Default)]
+pub struct MemoryFetch(pub RefCell<HashMap<String, Vec<u8>>>);
+
+impl super::keys::Fetch for MemoryFetch {
+    async fn get(&self, url: &str) -> std::result::Result<Vec<u8>, String> {
+        self.0.borrow().get(url).cloned().ok_or_else(|| format!("{url}: 404"))
+    }
+}
+
+impl super::Oidc<MemoryFetch> {
+    /// Trusted publishing with the default issuers, `extra` ones (loopback `http`
+    /// allowed) reached through a `MemoryFetch`, and `audience`.
+    pub fn in_memory(extra: &str, audience: &str) -> Self {
+        super::Oidc {
+            verifier: super::Verifier {
+                issuers: super::Issuers::new(extra, true).0,
+                audience: audience.to_string(),
+                max_life_secs: super::verifier::DEFAULT_MAX_LIFE_SECS,
+            },
+            fetch: MemoryFetch::default(),
+            keys: Default::default(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryTrust {
     publishers: RefCell<Vec<StoredPublisher>>,

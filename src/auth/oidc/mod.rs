@@ -63,4 +63,35 @@ pub enum Refusal {
     Replayed,
     #[error("no trusted publisher matches this token's {}", .0.as_str())]
     NoMatch(Check),
+    #[error("the trusted publishers that match this token do not grant {}", .0.as_str())]
+    NotGranted(crate::auth::Action),
+}
+
+impl From<Refusal> for crate::error::RegistryError {
+    fn from(r: Refusal) -> Self {
+        crate::error::RegistryError::IdentityRefused(r.to_string())
+    }
+}
+
+/// Trusted publishing as the application uses it: the verifier, the way to the issuers'
+/// keys, and the keys remembered in this isolate.
+pub struct Oidc<F> {
+    pub verifier: Verifier,
+    pub fetch: F,
+    pub keys: std::rc::Rc<keys::KeyCache>,
+}
+
+impl<F: keys::Fetch> Oidc<F> {
+    /// The verified identity `token` proves at `now_ms`.
+    pub async fn verify(&self, token: &str, now_ms: u64) -> Result<Identity, Refusal> {
+        let directory =
+            keys::Directory { fetch: &self.fetch, cache: self.keys.clone(), issuers: &self.verifier.issuers, now_ms };
+        self.verifier.verify(token, now_ms / 1000, &directory).await
+    }
+}
+
+/// Whether a presented secret has the form of an identity token (three base64url parts
+/// with a JSON header) rather than a PAT or a registry token (two parts).
+pub fn looks_like_identity_token(secret: &str) -> bool {
+    secret.starts_with("eyJ") && secret.split('.').count() == 3
 }

@@ -1,0 +1,138 @@
+//! Managing trusted publishers (`/api/packages/<name>/trusted-publishers[/<id>]` and
+//! `/api/namespaces/<namespace>/trusted-publishers[/<id>]`): list, add, remove. A
+//! package's policies need its admin role; a namespace's its user or an owner of its
+//! organization, with a token that may write.
+
+use super::catalog::Viewer;
+use super::route::Route;
+use super::token::iso8601;
+use super::{json_body, App, Method, Response};
+use crate::auth::identity::IdentityStore;
+use crate::auth::oidc::store::{PolicyScope, StoredPublisher, TrustStore, MAX_PER_SCOPE};
+use crate::auth::oidc::TrustedPublisher;
+use crate::auth::policy::Relation;
+use crate::auth::{Action, Login, OrgRole};
+use crate::error::{RegistryError, Result};
+use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::{Platform, Reader};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// A policy as a client submits it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPublisher {
+    issuer: String,
+    repository: String,
+    repository_owner_id: Option<String>,
+    workflow: String,
+    environment: Option<String>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    #[serde(default)]
+    actions: Vec<String>,
+}
+
+pub async fn handle<P: Platform>(
+    app: &App<P>,
+    method: Method,
+    route: Route,
+    viewer: &Viewer,
+    body: &mut impl ChunkSource,
+) -> Result<Response<Reader<P>>> {
+    let (scope, id) = match route {
+        Route::PackagePublishers { repo } => (PolicyScope::Package(repo), None),
+        Route::PackagePublisher { repo, id } => (PolicyScope::Package(repo), Some(id)),
+        Route::NamespacePublishers { namespace } => (PolicyScope::Namespace(namespace.to_string()), None),
+        Route::NamespacePublisher { namespace, id } => (PolicyScope::Namespace(namespace.to_string()), Some(id)),
+        _ => return Err(RegistryError::NotFound("route".into())),
+    };
+    match &scope {
+        PolicyScope::Package(repo) => super::packages::administered(app, repo, viewer).await?,
+        PolicyScope::Namespace(ns) => namespace_admin(app, ns, viewer).await?,
+    }
+    match (method, id) {
+        (Method::Get, None) => {
+            let list = app.trust.publishers(&scope).await?;
+            Ok(Response::json(200, &json!(list.iter().map(view).collect::<Vec<_>>())))
+        }
+        (Method::Post, None) => {
+            let new: NewPublisher = json_body::read(body).await?;
+            let mut actions = vec![];
+            for a in &new.actions {
+                match Action::parse_docker(a).as_slice() {
+                    [one] => actions.push(*one),
+                    _ => return Err(RegistryError::BadRequest("actions are pull, push and delete".into())),
+                }
+            }
+            let policy = TrustedPublisher::new(TrustedPublisher {
+                issuer: new.issuer,
+                repository: new.repository,
+                repository_owner_id: new.repository_owner_id,
+                workflow: new.workflow,
+                environment: new.environment,
+                git_ref: new.git_ref,
+                actions,
+            })?;
+            if !app.oidc.verifier.issuers.allows(&policy.issuer) {
+                return Err(RegistryError::BadRequest("issuer is not one this registry accepts tokens from".into()));
+            }
+            let stored = StoredPublisher {
+                id: crate::registry::random_id()?,
+                scope,
+                policy,
+                created_ms: app.registry.clock.now_ms(),
+                created_by: viewer.login().map(Login::to_string).unwrap_or_default(),
+            };
+            if !app.trust.add_publisher(&stored).await? {
+                return Err(RegistryError::Conflict(format!("at most {MAX_PER_SCOPE} trusted publishers here")));
+            }
+            Ok(Response::json(201, &view(&stored)))
+        }
+        (Method::Delete, Some(id)) => match app.trust.remove_publisher(&scope, &id).await? {
+            true => Ok(Response::new(204)),
+            false => Err(RegistryError::NotFound("trusted publisher".into())),
+        },
+        _ => Err(RegistryError::Unsupported("method not allowed here".into())),
+    }
+}
+
+/// The namespace is the viewer's own, or an organization they own, and their token may
+/// write.
+async fn namespace_admin<P: Platform>(app: &App<P>, namespace: &str, viewer: &Viewer) -> Result<()> {
+    let Some((login, scopes)) = &viewer.user else { return Err(RegistryError::Unauthorized { scope: None }) };
+    let ns = Login::parse(namespace).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+    if app.identity.account(&ns).await?.is_none() {
+        return Err(RegistryError::NotFound("namespace".into()));
+    }
+    let relation = if ns == *login {
+        Relation::Own
+    } else {
+        app.identity.org_role(namespace, login).await?.map_or(Relation::Stranger, Relation::Org)
+    };
+    match relation {
+        Relation::Own | Relation::Org(OrgRole::Owner) if scopes.write => Ok(()),
+        _ => Err(RegistryError::Denied),
+    }
+}
+
+fn view(p: &StoredPublisher) -> Value {
+    let (package, namespace) = match &p.scope {
+        PolicyScope::Package(repo) => (Some(repo.as_str()), repo.namespace()),
+        PolicyScope::Namespace(ns) => (None, ns.as_str()),
+    };
+    json!({
+        "id": p.id,
+        "package": package,
+        "namespace": namespace,
+        "issuer": p.policy.issuer,
+        "repository": p.policy.repository,
+        "repository_owner_id": p.policy.repository_owner_id,
+        "workflow": p.policy.workflow,
+        "environment": p.policy.environment,
+        "ref": p.policy.git_ref,
+        "actions": p.policy.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "created_at": iso8601(p.created_ms / 1000),
+        "created_by": p.created_by,
+    })
+}
