@@ -140,7 +140,11 @@ async fn registry_route<P: Platform>(
             req.query.retain(|(k, _)| k != "from");
         }
     }
+    let pushed_manifest = matches!(route, Route::Manifest { .. }) && req.method == crate::api::Method::Put;
     let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
+    if pushed_manifest && resp.status == 201 {
+        record_provenance(app, &caller, &repo, &resp).await?;
+    }
     match action {
         crate::auth::Action::Pull => {
             keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
@@ -166,6 +170,22 @@ async fn keep_private_out_of_shared_caches<R, P: Platform>(
     let public = app.identity.package(repo).await?.is_some_and(|p| p.visibility == crate::auth::Visibility::Public);
     if !public {
         resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
+    }
+    Ok(())
+}
+
+/// Records who pushed the manifest a response accepted.
+async fn record_provenance<R, P: Platform>(
+    app: &App<P>,
+    caller: &gate::Caller,
+    repo: &crate::oci::RepoName,
+    resp: &Response<R>,
+) -> Result<(), RegistryError> {
+    use crate::auth::oidc::TrustStore;
+    use crate::registry::ports::Clock;
+    let digest = resp.get_header("docker-content-digest").and_then(|d| crate::oci::Digest::parse(d).ok());
+    if let (Some(digest), Some(who)) = (digest, gate::provenance(caller)) {
+        app.trust.record_provenance(repo, &digest, &who, app.registry.clock.now_ms()).await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
 use crate::auth::identity::{AccountKind, IdentityStore};
 use crate::auth::oidc::trust::{self, Check};
-use crate::auth::oidc::{self, Identity, Refusal, TrustStore};
+use crate::auth::oidc::{self, Identity, Provenance, Refusal, TrustStore};
 use crate::auth::pat::PresentedToken;
 use crate::auth::policy::{self, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
@@ -21,6 +21,8 @@ pub enum Caller {
     Pat {
         login: Login,
         scopes: Scopes,
+        /// The token's id (never its secret), for provenance.
+        token_id: String,
     },
     /// A registry token from `/token`: what it grants was decided when it was issued
     /// (for a CI job's token, within what the trust policies grant now).
@@ -138,7 +140,7 @@ async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str,
     let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
     let owner_ok = user.is_none_or(|u| u == record.login.as_str());
     Ok((presented.matches(&record.hash) && live && owner_ok)
-        .then_some(Caller::Pat { login: record.login, scopes: record.scopes }))
+        .then_some(Caller::Pat { login: record.login, scopes: record.scopes, token_id: record.id }))
 }
 
 /// The facts the policy needs about `repo` and the calling user.
@@ -178,7 +180,7 @@ pub async fn allowed<P: Platform>(app: &App<P>, caller: &Caller, repo: &RepoName
             (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))
         }
         Caller::Anonymous => (policy::decide(None, &facts(&app.identity, repo, None).await?, action), None),
-        Caller::Pat { login, scopes } => {
+        Caller::Pat { login, scopes, .. } => {
             let f = facts(&app.identity, repo, Some(login)).await?;
             (policy::decide(Some(scopes), &f, action), Some(login.clone()))
         }
@@ -210,6 +212,20 @@ async fn ci_allowed<P: Platform>(app: &App<P>, id: &Identity, repo: &RepoName, a
         }
     }
     Ok(ok)
+}
+
+/// Who the caller is, as a version's provenance records it; `None` for an anonymous one.
+pub fn provenance(caller: &Caller) -> Option<Provenance> {
+    match caller {
+        Caller::Anonymous => None,
+        Caller::Pat { login, token_id, .. } => {
+            Some(Provenance::User { login: login.to_string(), token_id: Some(token_id.clone()) })
+        }
+        Caller::Ci(id) | Caller::Token(Claims { ci: Some(id), .. }) => Some(Provenance::ci(id)),
+        Caller::Token(claims) => {
+            claims.sub.clone().map(|login| Provenance::User { login, token_id: claims.pat.clone() })
+        }
+    }
 }
 
 /// The answer to a refused request. Callers without credentials, or with a registry

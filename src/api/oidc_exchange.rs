@@ -79,6 +79,7 @@ pub async fn exchange<P: Platform>(
         exp: now + EXCHANGED_TOKEN_TTL_SECS,
         ci: Some(id),
         ci_scoped: false,
+        pat: None,
     };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(

@@ -24,7 +24,11 @@ use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
+use crate::auth::oidc::{Provenance, TrustStore};
+use crate::oci::Digest;
+use crate::registry::ports::Clock;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use serde_json::{json, Value};
 
 /// Package settings a PATCH may change; absent fields stay as they are.
@@ -34,6 +38,8 @@ struct SettingsChange {
     visibility: Option<String>,
     /// `keep` (the default) or `collect`: whether untagged manifests are collected.
     untagged: Option<String>,
+    /// The source repository the package is connected to (a URL); pushes then leave it.
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,7 +68,7 @@ pub async fn handle<P: Platform>(
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
     let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
+        Caller::Pat { login, scopes, .. } => Viewer { user: Some((login, scopes)) },
         _ => return Err(RegistryError::Unauthorized { scope: None }),
     };
     let id = &app.identity;
@@ -73,11 +79,24 @@ pub async fn handle<P: Platform>(
         }
         (Method::Get, Route::Package { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+            Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Get, Route::Versions { repo }) => {
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &json!(view.versions.iter().map(version).collect::<Vec<_>>())))
+            let pushers = pushers(app, &view).await?;
+            let versions: Vec<Value> = view
+                .versions
+                .iter()
+                .map(|v| {
+                    let mut out = version(v);
+                    if let Some(p) = pushers.get(&v.manifest.digest) {
+                        out["provenance"] = json!(p);
+                        out["pushed_by"] = json!(p.describe());
+                    }
+                    out
+                })
+                .collect();
+            Ok(Response::json(200, &json!(versions)))
         }
         (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
@@ -97,8 +116,15 @@ pub async fn handle<P: Platform>(
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
+            if let Some(source) = &change.source {
+                let ok = !source.is_empty() && source.len() <= 512 && !source.chars().any(char::is_control);
+                if !ok {
+                    return Err(RegistryError::BadRequest("source must be 1 to 512 printable characters".into()));
+                }
+                app.trust.set_source(&repo, source, true, app.registry.clock.now_ms()).await?;
+            }
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(id, &view, &viewer).await?))
+            Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
@@ -139,6 +165,8 @@ pub async fn handle<P: Platform>(
             // and deleting again finishes the job.
             let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
             id.remove_package(&repo).await?;
+            // A package made later under this name does not inherit its trust.
+            app.trust.forget_package(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
         }
         (Method::Delete, Route::Version { repo, digest }) => {
@@ -231,12 +259,14 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
         return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
     }
     let view = catalog::package(app, repo, viewer).await?;
-    Ok(Response::json(200, &describe(&app.identity, &view, viewer).await?))
+    Ok(Response::json(200, &describe(app, &view, viewer).await?))
 }
 
 /// A package as the API shows it.
-async fn describe<I: IdentityStore>(id: &I, view: &PackageView, viewer: &Viewer) -> Result<Value> {
+async fn describe<P: Platform>(app: &App<P>, view: &PackageView, viewer: &Viewer) -> Result<Value> {
+    let id = &app.identity;
     let mut v = summary(view);
+    v["source"] = json!(connected_source(app, view).await?);
     v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());
     v["version_count"] = json!(view.versions.len());
     if viewer.administers(&view.facts) {
@@ -270,6 +300,21 @@ fn summary(view: &PackageView) -> Value {
 }
 
 /// A version as the API shows it.
+/// The source repository the package is connected to: set through the API, or else the
+/// newest tagged version's `org.opencontainers.image.source`.
+pub(super) async fn connected_source<P: Platform>(app: &App<P>, view: &PackageView) -> Result<Option<String>> {
+    Ok(match app.trust.source(&view.package.repo).await? {
+        Some(s) => Some(s),
+        None => view.metadata().source,
+    })
+}
+
+/// Who pushed each version of the package that has a record of it (one query).
+pub(super) async fn pushers<P: Platform>(app: &App<P>, view: &PackageView) -> Result<HashMap<Digest, Provenance>> {
+    let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+    Ok(app.trust.provenance(&view.package.repo, &digests).await?.into_iter().collect())
+}
+
 fn version(v: &Version) -> Value {
     let m = &v.manifest;
     json!({

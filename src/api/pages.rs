@@ -39,7 +39,7 @@ pub async fn handle<P: Platform>(app: &App<P>, req: &Request, route: Result<Rout
 
 async fn page<P: Platform>(app: &App<P>, req: &Request, route: Result<Route>) -> Result<Page> {
     let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes } => Viewer { user: Some((login, scopes)) },
+        Caller::Pat { login, scopes, .. } => Viewer { user: Some((login, scopes)) },
         Caller::Anonymous if req.query("login").is_some() => return Err(RegistryError::Unauthorized { scope: None }),
         _ => Viewer::default(),
     };
@@ -51,7 +51,9 @@ async fn page<P: Platform>(app: &App<P>, req: &Request, route: Result<Route>) ->
         }
         Route::PackagePage { repo } => {
             let view = catalog::package(app, &repo, &viewer).await?;
-            Ok(package_page(req.host(), &view, now_ms))
+            let pushers = super::packages::pushers(app, &view).await?;
+            let source = super::packages::connected_source(app, &view).await?;
+            Ok(package_page(req.host(), &view, &Extras { pushers, source }, now_ms))
         }
         // The contract runs only in the Worker, when its test switch is on.
         _ => Err(RegistryError::NotFound("page".into())),
@@ -83,7 +85,14 @@ fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> P
     page
 }
 
-fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
+/// What the trust store adds to a package's page: who pushed each version, and the
+/// source repository the package is connected to.
+struct Extras {
+    pushers: std::collections::HashMap<crate::oci::Digest, crate::auth::oidc::Provenance>,
+    source: Option<String>,
+}
+
+fn package_page(host: &str, view: &PackageView, extras: &Extras, now_ms: u64) -> Page {
     let repo = view.package.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
     let meta = view.metadata();
@@ -102,7 +111,7 @@ fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
     if let Some(licenses) = &meta.licenses {
         page.push(&format!("<dt>License</dt><dd class=\"license\">{}</dd>", escape(licenses)));
     }
-    if let Some(source) = &meta.source {
+    if let Some(source) = &extras.source {
         // Only web links become links: a `javascript:` source stays text.
         let link = source.starts_with("https://") || source.starts_with("http://");
         page.push(&match link {
@@ -148,12 +157,15 @@ fn package_page(host: &str, view: &PackageView, now_ms: u64) -> Page {
     for v in &view.versions {
         let tags: Vec<String> = v.tags.iter().map(|t| escape(t)).collect();
         page.push(&format!(
-            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
             short_digest(&v.manifest.digest.to_string()),
             tags.join(", "),
             escape(&v.manifest.details.platforms.join(", ")),
             human_size(v.manifest.details.total_size),
             age(now_ms, v.pushed_ms),
+            extras.pushers.get(&v.manifest.digest).map_or(String::new(), |p| {
+                format!("<br><span class=\"provenance muted\">{}</span>", escape(&p.describe()))
+            }),
             d = v.manifest.digest,
         ));
     }

@@ -33,6 +33,9 @@ pub struct Claims {
     pub ci: Option<crate::auth::oidc::Identity>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ci_scoped: bool,
+    /// The id of the PAT the token was issued for (never its secret), for provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pat: Option<String>,
 }
 
 impl Claims {
@@ -79,6 +82,7 @@ mod tests {
             exp: 1300,
             ci: None,
             ci_scoped: false,
+            pat: None,
         }
     }
 
