@@ -139,8 +139,11 @@ async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str,
     let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
     let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
     let owner_ok = user.is_none_or(|u| u == record.login.as_str());
-    Ok((presented.matches(&record.hash) && live && owner_ok)
-        .then_some(Caller::Pat { login: record.login, scopes: record.scopes, token_id: record.id }))
+    Ok((presented.matches(&record.hash) && live && owner_ok).then_some(Caller::Pat {
+        login: record.login,
+        scopes: record.scopes,
+        token_id: record.id,
+    }))
 }
 
 /// The facts the policy needs about `repo` and the calling user.

@@ -19,17 +19,17 @@ use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::oidc::{Provenance, TrustStore};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
+use crate::oci::Digest;
 use crate::oci::RepoName;
+use crate::registry::ports::Clock;
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
-use crate::auth::oidc::{Provenance, TrustStore};
-use crate::oci::Digest;
-use crate::registry::ports::Clock;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// Package settings a PATCH may change; absent fields stay as they are.
 #[derive(Deserialize)]

@@ -552,14 +552,18 @@ mod tests {
         assert_eq!(ok("/acme/a/b/"), Route::PackagePage { repo: repo("acme/a/b") });
         assert_eq!(ok("/_contract"), Route::Contract);
         assert_eq!(ok("/api/oidc/token"), Route::OidcToken);
-        assert_eq!(ok("/api/namespaces/acme/trusted-publishers"), Route::NamespacePublishers { namespace: login("acme") });
-        for bad in ["/api/namespaces/acme", "/api/namespaces/Acme/trusted-publishers", "/api/namespaces/acme/trusted-publishers/x!"] {
+        assert_eq!(
+            ok("/api/namespaces/acme/trusted-publishers"),
+            Route::NamespacePublishers { namespace: login("acme") }
+        );
+        for bad in [
+            "/api/namespaces/acme",
+            "/api/namespaces/Acme/trusted-publishers",
+            "/api/namespaces/acme/trusted-publishers/x!",
+        ] {
             assert_eq!(Route::parse(bad).unwrap_err().error.code(), "NOT_FOUND", "{bad}");
         }
-        assert_eq!(
-            Route::parse("/api/packages/acme/app/trusted-publishers/zz").unwrap_err().error.code(),
-            "NOT_FOUND"
-        );
+        assert_eq!(Route::parse("/api/packages/acme/app/trusted-publishers/zz").unwrap_err().error.code(), "NOT_FOUND");
     }
 
     #[test]

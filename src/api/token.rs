@@ -129,7 +129,8 @@ async fn ci_token<P: Platform>(app: &App<P>, id: Identity, scopes: &[&str]) -> R
         return Err(refusal.unwrap_or(Refusal::NoMatch(Check::Repository)).into());
     }
     let now = app.registry.clock.now_ms() / 1000;
-    let claims = Claims { sub: None, access, iat: now, exp: now + TOKEN_TTL_SECS, ci: Some(id), ci_scoped: true, pat: None };
+    let claims =
+        Claims { sub: None, access, iat: now, exp: now + TOKEN_TTL_SECS, ci: Some(id), ci_scoped: true, pat: None };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
         200,

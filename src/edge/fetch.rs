@@ -25,4 +25,8 @@ impl Fetch for WorkerFetch {
         }
         Ok(body)
     }
+
+    fn failed(&self, issuer: &str, why: &str) {
+        worker::console_error!("{}", serde_json::json!({"oidc_keys_unavailable": issuer, "why": why}));
+    }
 }

@@ -89,11 +89,18 @@ fn oidc(env: &Env, origin: &str) -> Oidc<fetch::WorkerFetch> {
     let insecure = var("OIDC_ALLOW_INSECURE_ISSUERS").as_deref() == Some("1");
     let (issuers, refused) = Issuers::new(&var("OIDC_ISSUERS").unwrap_or_default(), insecure);
     if !refused.is_empty() {
-        worker::console_error!("OIDC_ISSUERS: not https (or not loopback http when insecure issuers are allowed): {refused:?}");
+        worker::console_error!(
+            "OIDC_ISSUERS: not https (or not loopback http when insecure issuers are allowed): {refused:?}"
+        );
     }
-    let max_life_secs = var("OIDC_MAX_TOKEN_LIFE_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_LIFE_SECS);
+    let max_life_secs =
+        var("OIDC_MAX_TOKEN_LIFE_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_LIFE_SECS);
     Oidc {
-        verifier: Verifier { issuers, audience: var("OIDC_AUDIENCE").unwrap_or_else(|| origin.to_string()), max_life_secs },
+        verifier: Verifier {
+            issuers,
+            audience: var("OIDC_AUDIENCE").unwrap_or_else(|| origin.to_string()),
+            max_life_secs,
+        },
         fetch: fetch::WorkerFetch,
         keys: OIDC_KEYS.with(Rc::clone),
     }

@@ -75,6 +75,9 @@ class Issuer:
         issuer = issuer_self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as issuers serve: the Worker's fetch reuses connections.
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self):
                 if self.path == "/.well-known/openid-configuration":
                     body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/.well-known/jwks",
@@ -84,6 +87,7 @@ class Issuer:
                     body = issuer.jwks()
                 else:
                     self.send_response(404)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 data = json.dumps(body).encode()

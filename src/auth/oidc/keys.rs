@@ -27,6 +27,9 @@ pub trait Fetch {
     /// The body of `url` if it answered 200 within the platform's limits; a short reason
     /// otherwise (not shown to clients).
     async fn get(&self, url: &str) -> Result<Vec<u8>, String>;
+
+    /// Told when an issuer's keys could not be had (for the operator's log).
+    fn failed(&self, _issuer: &str, _why: &str) {}
 }
 
 /// Where the verifier finds the key a token names.
@@ -101,9 +104,12 @@ impl<F: Fetch> KeySource for Directory<'_, F> {
             }
             let entry = cache.entry(issuer.to_string()).or_insert(Entry { keys: None, fetched_ms: 0, attempted_ms: 0 });
             entry.attempted_ms = self.now_ms;
-            if let Ok(keys) = fetched {
-                entry.keys = Some(keys);
-                entry.fetched_ms = self.now_ms;
+            match fetched {
+                Ok(keys) => {
+                    entry.keys = Some(keys);
+                    entry.fetched_ms = self.now_ms;
+                }
+                Err(why) => self.fetch.failed(issuer, &why),
             }
         }
         // Keys fetched earlier still serve while the issuer cannot be reached.
