@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use edge_registry::api::{self, shared_cache, Method, Request};
+use edge_registry::api::shared_cache::SharedCache;
+use edge_registry::api::{self, Method, Request, Response};
+use std::cell::RefCell;
 
 fn request(method: Method, target: &str, auth: Option<String>) -> Request {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -11,8 +13,22 @@ fn request(method: Method, target: &str, auth: Option<String>) -> Request {
     Request::new(method, "https://registry.test", path, query, headers)
 }
 
+/// A shared cache that remembers what it was asked and holds nothing.
+#[derive(Default)]
+struct Asked(RefCell<Vec<String>>);
+
+impl<B> SharedCache<B> for Asked {
+    async fn get(&self, key: &str) -> Option<Response<B>> {
+        self.0.borrow_mut().push(key.to_string());
+        None
+    }
+}
+
+/// The key the request's answer is looked up under, if it is looked up.
 fn lookup(reg: &MemRegistry, req: &Request) -> Option<String> {
-    futures_executor::block_on(shared_cache::lookup_key(reg, req))
+    let asked = Asked::default();
+    futures_executor::block_on(api::serve_with_cache(reg, &asked, req, &mut Chunks::none()));
+    asked.0.into_inner().pop()
 }
 
 /// The key the registry's own answer may be stored under.

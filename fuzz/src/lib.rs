@@ -40,7 +40,7 @@ pub struct Seeded {
 
 pub fn seeded() -> Seeded {
     let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 100_000 };
-    let app = App {
+    let app: MemApp = App {
         registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
         identity: MemoryIdentity::default(),
         signing_key: SIGNING_KEY.to_vec(),

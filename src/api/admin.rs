@@ -1,16 +1,17 @@
-//! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`): users,
-//! organizations, memberships and personal access tokens.
+//! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`, checked by
+//! `serve` before any of it runs): users, organizations, memberships and personal access
+//! tokens.
 
+use super::context::Context;
 use super::route::Route;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, TokenRecord};
 use crate::auth::{pat, Login, OrgRole, Scopes};
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::ports::ChunkSource;
 use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,24 +36,15 @@ struct NewToken {
 
 const MAX_NOTE_CHARS: usize = 200;
 
-fn operator(app_token: Option<&str>, req: &Request) -> Result<()> {
-    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    match app_token {
-        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
-        _ => Err(RegistryError::Unauthorized { scope: None }),
-    }
-}
-
 pub async fn handle<P: Platform>(
     app: &App<P>,
-    route: Result<Route>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
-    operator(app.admin_token.as_deref(), req)?;
-    let now = app.registry.clock.now_ms();
+    let now = ctx.now_ms;
     let id = &app.identity;
-    match (req.method, route?) {
+    match (req.method, ctx.route.clone()) {
         (Method::Post, Route::AdminUsers) => {
             let new: NewAccount = json_body::read(body).await?;
             let login = Login::parse(&new.login)?;

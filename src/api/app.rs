@@ -1,10 +1,16 @@
 //! The application and its one entry point, `serve`: where every request goes.
 
+use super::context::{Context, Decided};
+use super::gate::Caller;
 use super::http::{Request, Response, Trace};
-use super::route::{self, Access, Route, Surface};
-use super::{admin, distribution, gate, packages, pages, shared_cache, token};
+use super::route::{Access, Route, Surface};
+use super::shared_cache::{NoSharedCache, SharedCache};
+use super::{admin, distribution, gate, oidc_exchange, packages, pages, shared_cache, token};
 use crate::auth::identity::IdentityStore;
-use crate::error::RegistryError;
+use crate::auth::Action;
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use crate::registry::ports::{ChunkSource, Clock};
 use crate::registry::{Platform, Reader};
 
 /// The application: the registry, the identity store and the secrets it signs with.
@@ -24,57 +30,114 @@ pub struct App<P: Platform> {
     pub oidc: crate::auth::oidc::Oidc<P::Fetch>,
 }
 
-/// The whole application: a request head and its body in, a response out. Errors of
-/// any layer become OCI error responses here and nowhere else.
-pub async fn serve<P: Platform>(
+/// The whole application: a request head and its body in, a response out, with no
+/// shared cache in front (native tests, the fuzz harness).
+pub async fn serve<P: Platform>(app: &App<P>, req: &Request, body: &mut impl ChunkSource) -> Response<Reader<P>> {
+    serve_with_cache(app, &NoSharedCache, req, body).await
+}
+
+/// The whole application with the edge's shared cache: errors of any layer become OCI
+/// error responses (or error pages) here and nowhere else.
+pub async fn serve_with_cache<P: Platform>(
     app: &App<P>,
+    cache: &impl SharedCache<Reader<P>>,
     req: &Request,
-    body: &mut impl crate::registry::ports::ChunkSource,
+    body: &mut impl ChunkSource,
 ) -> Response<Reader<P>> {
     let mut trace = Trace::default();
-    let routed = match within_limits(req) {
-        Ok(()) => Route::parse(&req.path),
-        Err(e) => Err(route::Unrouted { surface: Surface::Distribution, error: e }),
+    let (surface, result) = match within_limits(req) {
+        Err(e) => (Surface::Distribution, Err(e)),
+        Ok(()) => respond(app, cache, req, body, &mut trace).await,
     };
-    let surface = match &routed {
+    let mut resp = match (surface, result) {
+        (_, Ok(resp)) => resp,
+        (Surface::Pages, Err(e)) => pages::error_page(&e),
+        (_, Err(e)) => {
+            let mut r = Response::error(&e);
+            if let RegistryError::Unauthorized { scope } = &e {
+                r = r.header("www-authenticate", challenge(req, scope.as_deref()));
+            }
+            r
+        }
+    };
+    // Pages are for browsers; a shared cache's answer has the header already.
+    if surface != Surface::Pages && resp.get_header(API_VERSION).is_none() {
+        resp.headers.push((API_VERSION.into(), "registry/2.0".into()));
+    }
+    resp.trace = trace;
+    resp
+}
+
+const API_VERSION: &str = "docker-distribution-api-version";
+
+/// Routes the request, checks what its route requires (once: caller, facts, decision),
+/// and hands the context to the surface's handler. Returns the surface, whose way of
+/// answering errors applies.
+async fn respond<P: Platform>(
+    app: &App<P>,
+    cache: &impl SharedCache<Reader<P>>,
+    req: &Request,
+    body: &mut impl ChunkSource,
+    trace: &mut Trace,
+) -> (Surface, Result<Response<Reader<P>>>) {
+    let (route, surface, access) = match Route::parse(&req.path) {
         Ok(route) => {
             trace.route = route.name();
             trace.repository = route.repo().map(|r| r.to_string());
-            route.surface()
+            let (surface, access) = (route.surface(), route.access(req.method));
+            (Ok(route), surface, access)
         }
+        // A path that names nothing asks what its surface asks before it is told so.
         Err(unrouted) => {
             trace.route = unrouted.name();
-            unrouted.surface
+            (Err(unrouted.error), unrouted.surface, unrouted.surface.access())
         }
     };
-    let routed = routed.map_err(|u| u.error);
-    let result = match surface {
-        Surface::Pages => {
-            let mut resp = pages::handle(app, req, routed).await;
-            resp.trace = trace;
-            return resp;
+    let now_ms = app.registry.clock.now_ms();
+    let result: Result<Response<Reader<P>>> = async {
+        let caller = authenticate(app, req, &access, now_ms).await?;
+        trace.principal = caller.login().map(str::to_string);
+        let decided = authorize(app, &caller, access).await?;
+        let ctx = Context { route: route?, caller, now_ms, access: decided };
+        match surface {
+            Surface::Pages => pages::handle(app, &ctx, req).await,
+            Surface::Token if ctx.route == Route::OidcToken => oidc_exchange::exchange(app, &ctx, req, body).await,
+            Surface::Token => token::issue(app, &ctx, req, body).await,
+            Surface::Admin => admin::handle(app, &ctx, req, body).await,
+            Surface::Packages => packages::handle(app, &ctx, req, body).await,
+            Surface::Distribution => registry_route(app, cache, &ctx, req, body, trace).await,
         }
-        Surface::Token => match routed {
-            Ok(Route::OidcToken) => super::oidc_exchange::exchange(app, req, body).await,
-            _ => token::issue(app, req, body).await,
-        },
-        Surface::Admin => admin::handle(app, routed, req, body).await,
-        Surface::Packages => packages::handle(app, routed, req, body).await,
-        Surface::Distribution => match routed {
-            Ok(route) => registry_route(app, route, req, body, &mut trace).await,
-            Err(e) => Err(e),
-        },
-    };
-    let mut resp = result.unwrap_or_else(|e| {
-        let mut r = Response::error(&e);
-        if let RegistryError::Unauthorized { scope } = &e {
-            r = r.header("www-authenticate", challenge(req, scope.as_deref()));
+    }
+    .await;
+    (surface, result)
+}
+
+/// Who calls, as far as the route needs to know.
+async fn authenticate<P: Platform>(app: &App<P>, req: &Request, access: &Access, now_ms: u64) -> Result<Caller> {
+    match access {
+        Access::Public | Access::Itself => Ok(Caller::Anonymous),
+        Access::Operator => gate::operator(app.admin_token.as_deref(), req),
+        Access::Anyone | Access::Caller | Access::User | Access::Repository(..) => {
+            gate::authenticate(app, req, now_ms).await
         }
-        r
-    });
-    resp.headers.push(("docker-distribution-api-version".into(), "registry/2.0".into()));
-    resp.trace = trace;
-    resp
+    }
+}
+
+/// Whether the caller may pass, decided on facts gathered here once. Nothing is
+/// written: a push creates its package as it starts (`registry_route`).
+async fn authorize<P: Platform>(app: &App<P>, caller: &Caller, access: Access) -> Result<Option<Decided>> {
+    match access {
+        Access::Caller if matches!(caller, Caller::Anonymous) => Err(RegistryError::Unauthorized { scope: None }),
+        Access::User if !matches!(caller, Caller::Pat { .. }) => Err(RegistryError::Unauthorized { scope: None }),
+        Access::Repository(repo, action) => {
+            let facts = gate::gather_for(app, &repo, caller).await?;
+            if !gate::decide(caller, &facts, action) {
+                return Err(gate::refusal(caller, &facts, action));
+            }
+            Ok(Some(Decided { facts, action }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Request heads a client controls are bounded: no parser downstream sees more.
@@ -83,7 +146,7 @@ const MAX_QUERY_BYTES: usize = 8192;
 const MAX_QUERY_PAIRS: usize = 64;
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-fn within_limits(req: &Request) -> Result<(), RegistryError> {
+fn within_limits(req: &Request) -> Result<()> {
     let query_bytes: usize = req.query.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
     let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     if req.path.len() > MAX_PATH_BYTES {
@@ -109,83 +172,72 @@ fn challenge(req: &Request, scope: Option<&str>) -> String {
     c
 }
 
-/// `/v2/...`: authenticate, authorize, dispatch.
+/// `/v2/...`, its access granted: the push's package, the mount's source, the shared
+/// cache, the handler.
 async fn registry_route<P: Platform>(
     app: &App<P>,
-    route: Route,
+    cache: &impl SharedCache<Reader<P>>,
+    ctx: &Context,
     req: &Request,
-    body: &mut impl crate::registry::ports::ChunkSource,
+    body: &mut impl ChunkSource,
     trace: &mut Trace,
-) -> Result<Response<Reader<P>>, RegistryError> {
-    let caller = gate::authenticate(app, req).await?;
-    trace.principal = caller.login().map(str::to_string);
-    let Access::Repository(repo, action) = route.access(req.method) else {
-        // `/v2/` itself: clients probe it to learn whether and how to authenticate.
-        return match caller {
-            gate::Caller::Anonymous => Err(RegistryError::Unauthorized { scope: None }),
-            _ => distribution::dispatch(&app.registry, route, req, body).await,
-        };
+) -> Result<Response<Reader<P>>> {
+    let Some(decided) = &ctx.access else {
+        // `/v2/` itself: any authenticated caller.
+        return distribution::dispatch(&app.registry, ctx.route.clone(), req, body).await;
     };
-    if !gate::allowed(app, &caller, &repo, action).await? {
-        return Err(match &caller {
-            gate::Caller::Ci(id) => gate::ci_refusal(app, id, &repo, action).await,
-            _ => gate::refusal(&caller, &repo, action),
-        });
+    let (facts, action) = (&decided.facts, decided.action);
+    if action == Action::Push {
+        gate::create_package_for_push(app, &ctx.caller, facts, ctx.now_ms).await?;
     }
     let mut req = req.clone();
-    if let Some(from) = req.query("from").and_then(|f| crate::oci::RepoName::parse(f).ok()) {
+    if let Some(from) = req.query("from").and_then(|f| RepoName::parse(f).ok()) {
         // A mount reads its source: a source the caller may not read is treated as
         // absent, so the mount falls back to an upload and reveals nothing.
-        if !gate::allowed(app, &caller, &from, crate::auth::Action::Pull).await? {
+        let source = gate::gather_for(app, &from, &ctx.caller).await?;
+        if !gate::decide(&ctx.caller, &source, Action::Pull) {
             req.query.retain(|(k, _)| k != "from");
         }
     }
-    let pushed_manifest = matches!(route, Route::Manifest { .. }) && req.method == crate::api::Method::Put;
-    let mut resp = distribution::dispatch(&app.registry, route, &req, body).await?;
-    if pushed_manifest && resp.status == 201 {
-        record_provenance(app, &caller, &repo, &resp).await?;
+    let plan = shared_cache::plan(ctx, &req);
+    let looked_up = match plan.as_ref().filter(|p| p.lookup) {
+        Some(p) => match cache.get(&p.key).await {
+            Some(hit) => {
+                trace.route = "shared-cache";
+                return Ok(shared_cache::answered(hit));
+            }
+            None => true,
+        },
+        None => false,
+    };
+    let mut resp = match distribution::dispatch(&app.registry, ctx.route.clone(), &req, body).await {
+        Ok(resp) => resp,
+        Err(e) if looked_up => Response::error(&e),
+        Err(e) => return Err(e),
+    };
+    if matches!(ctx.route, Route::Manifest { .. }) && req.method == super::Method::Put && resp.status == 201 {
+        record_provenance(app, ctx, &facts.repo, &resp).await?;
     }
     match action {
-        crate::auth::Action::Pull => {
-            keep_private_out_of_shared_caches(app, &repo, &mut resp).await?;
-            shared_cache::mark_storable(app, &req, &mut resp).await;
-        }
+        Action::Pull => shared_cache::after_pull(facts, plan, looked_up, &mut resp),
         // Cached copies of what was deleted must not be served any more.
-        crate::auth::Action::Delete => app.identity.bump_content_epoch(&repo).await?,
-        crate::auth::Action::Push => {}
+        Action::Delete => app.identity.bump_content_epoch(&facts.repo).await?,
+        Action::Push => {}
     }
     Ok(resp)
-}
-
-/// Digest-addressed content is cacheable forever, but only a public package's content
-/// may sit in a shared cache.
-async fn keep_private_out_of_shared_caches<R, P: Platform>(
-    app: &App<P>,
-    repo: &crate::oci::RepoName,
-    resp: &mut Response<R>,
-) -> Result<(), RegistryError> {
-    let Some(i) = resp.headers.iter().position(|(k, v)| k == "cache-control" && v.starts_with("public")) else {
-        return Ok(());
-    };
-    let public = app.identity.package(repo).await?.is_some_and(|p| p.visibility == crate::auth::Visibility::Public);
-    if !public {
-        resp.headers[i].1 = resp.headers[i].1.replacen("public", "private", 1);
-    }
-    Ok(())
 }
 
 /// Records who pushed the manifest a response accepted.
 async fn record_provenance<R, P: Platform>(
     app: &App<P>,
-    caller: &gate::Caller,
-    repo: &crate::oci::RepoName,
+    ctx: &Context,
+    repo: &RepoName,
     resp: &Response<R>,
-) -> Result<(), RegistryError> {
+) -> Result<()> {
     use crate::auth::oidc::TrustStore;
-    use crate::registry::ports::Clock;
     let digest = resp.get_header("docker-content-digest").and_then(|d| crate::oci::Digest::parse(d).ok());
-    if let (Some(digest), Some(who)) = (digest, gate::provenance(caller)) {
-        app.trust.record_provenance(repo, &digest, &who, app.registry.clock.now_ms()).await?;
+    if let (Some(digest), Some(who)) = (digest, gate::provenance(&ctx.caller)) {
+        app.trust.record_provenance(repo, &digest, &who, ctx.now_ms).await?;
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ impl Viewer {
 
     /// What the viewer may do to `repo`, and what the decision was based on.
     pub async fn facts<I: IdentityStore>(&self, identity: &I, repo: &RepoName) -> Result<Facts> {
-        gate::facts(identity, repo, self.login()).await
+        Ok(gate::gather(identity, repo, self.login()).await?.facts)
     }
 
     pub fn may(&self, facts: &Facts, action: Action) -> bool {

@@ -1,9 +1,12 @@
-//! Authentication (who calls) and authorization (may they) for registry routes.
+//! Authentication (who calls), the facts about a repository the access decision rests
+//! on, and the decision itself: `authenticate` and `gather` read, once per request in
+//! `serve`; `decide` is a pure function over what they found and never writes.
 
+use super::catalog::Viewer;
 use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
-use crate::auth::identity::{AccountKind, IdentityStore};
+use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::oidc::trust::{self, Check};
 use crate::auth::oidc::{self, Identity, Provenance, Refusal, TrustStore};
 use crate::auth::pat::PresentedToken;
@@ -11,7 +14,8 @@ use crate::auth::policy::{self, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::Clock;
+use subtle::ConstantTimeEq;
+
 use crate::registry::Platform;
 
 /// The caller of one request.
@@ -30,16 +34,35 @@ pub enum Caller {
     /// A CI job, proven by the identity token its platform issued (trusted publishing),
     /// sent as the password of Basic auth or as a Bearer token.
     Ci(Identity),
+    /// The operator, with the `ADMIN_TOKEN` (only on `/admin`).
+    Operator,
 }
 
 impl Caller {
     pub fn login(&self) -> Option<&str> {
         match self {
-            Caller::Anonymous => None,
+            Caller::Anonymous | Caller::Operator | Caller::Ci(_) => None,
             Caller::Pat { login, .. } => Some(login.as_str()),
             Caller::Token(c) => c.sub.as_deref(),
-            Caller::Ci(_) => None,
         }
+    }
+
+    /// Who looks at package pages and listings: a user with a PAT, or nobody in
+    /// particular (a registry token is for clients, not for browsing).
+    pub fn viewer(&self) -> Viewer {
+        match self {
+            Caller::Pat { login, scopes, .. } => Viewer { user: Some((login.clone(), *scopes)) },
+            _ => Viewer::default(),
+        }
+    }
+}
+
+/// The operator's token, compared in constant time; `None` turns the admin API off.
+pub fn operator(admin_token: Option<&str>, req: &Request) -> Result<Caller> {
+    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    match admin_token {
+        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(Caller::Operator),
+        _ => Err(RegistryError::Unauthorized { scope: None }),
     }
 }
 
@@ -49,20 +72,20 @@ fn bad_credentials() -> RegistryError {
 
 /// Who is calling. Presented credentials that do not check out are an error (401),
 /// never a silent fall back to anonymous.
-pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request) -> Result<Caller> {
+pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request, now_ms: u64) -> Result<Caller> {
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
         Credentials::Basic { password, .. } if oidc::looks_like_identity_token(&password) => {
-            ci_caller(app, &password).await
+            ci_caller(app, &password, now_ms).await
         }
-        Credentials::Bearer(token) if oidc::looks_like_identity_token(&token) => ci_caller(app, &token).await,
-        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password).await,
+        Credentials::Bearer(token) if oidc::looks_like_identity_token(&token) => ci_caller(app, &token, now_ms).await,
+        Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password, now_ms).await,
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
-            pat_caller(app, req, None, &token).await
+            pat_caller(app, req, None, &token, now_ms).await
         }
         Credentials::Bearer(token) => {
-            let now = app.registry.clock.now_ms() / 1000;
+            let now = now_ms / 1000;
             let previous = app.previous_signing_key.as_deref();
             bearer::verify(&token, &app.signing_key, now)
                 .or_else(|| previous.and_then(|key| bearer::verify(&token, key, now)))
@@ -74,29 +97,20 @@ pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request) -> Result<Ca
 
 /// A CI job's identity token, verified. Guessing is hopeless (a signature), so failures
 /// are not counted against the client; key fetches are rate limited instead.
-pub async fn ci_caller<P: Platform>(app: &App<P>, token: &str) -> Result<Caller> {
-    Ok(Caller::Ci(app.oidc.verify(token, app.registry.clock.now_ms()).await?))
+pub async fn ci_caller<P: Platform>(app: &App<P>, token: &str, now_ms: u64) -> Result<Caller> {
+    Ok(Caller::Ci(app.oidc.verify(token, now_ms).await?))
 }
 
 /// What the CI job `id` may do on `repo` under the trust policies in force (the
 /// package's and its namespace's), or the furthest check they failed.
-pub async fn ci_grants<P: Platform>(
-    app: &App<P>,
-    id: &Identity,
-    repo: &RepoName,
-) -> Result<std::result::Result<Vec<Action>, Check>> {
-    let policies = app.trust.publishers_for(repo).await?;
+pub async fn ci_grants<T: TrustStore>(trust: &T, id: &Identity, repo: &RepoName) -> Result<CiGrant> {
+    let policies = trust.publishers_for(repo).await?;
     Ok(trust::grant(policies.iter().map(|p| &p.policy), id))
 }
 
-/// Why the CI job `id` may not do `action` on `repo`, naming the check.
-pub async fn ci_refusal<P: Platform>(app: &App<P>, id: &Identity, repo: &RepoName, action: Action) -> RegistryError {
-    match ci_grants(app, id, repo).await {
-        Ok(Err(check)) => Refusal::NoMatch(check).into(),
-        Ok(Ok(_)) => Refusal::NotGranted(action).into(),
-        Err(e) => e,
-    }
-}
+/// What the trust policies grant a CI job on one repository, or the furthest check
+/// they failed.
+pub type CiGrant = std::result::Result<Vec<Action>, Check>;
 
 /// Failed authentications are counted per one-minute window.
 const FAILURE_WINDOW_MS: u64 = 60_000;
@@ -114,8 +128,13 @@ fn too_many(now_ms: u64) -> RegistryError {
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
 /// attempts rate limited per client address and per login.
-pub async fn pat_caller<P: Platform>(app: &App<P>, req: &Request, user: Option<&str>, secret: &str) -> Result<Caller> {
-    let now = app.registry.clock.now_ms();
+pub async fn pat_caller<P: Platform>(
+    app: &App<P>,
+    req: &Request,
+    user: Option<&str>,
+    secret: &str,
+    now: u64,
+) -> Result<Caller> {
     let window = now / FAILURE_WINDOW_MS;
     let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
     if app.identity.auth_failures(&address, window).await? >= MAX_FAILURES_PER_ADDRESS {
@@ -146,11 +165,26 @@ async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str,
     }))
 }
 
-/// The facts the policy needs about `repo` and the calling user.
-pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<Facts> {
+/// What the access decision about one repository rests on, read once per request.
+#[derive(Debug, Clone)]
+pub struct RepoFacts {
+    pub repo: RepoName,
+    /// The package's row, `None` before its first push.
+    pub package: Option<Package>,
+    /// The caller's standing on it.
+    pub facts: Facts,
+    /// For a CI job: what the trust policies grant it here.
+    pub ci: Option<CiGrant>,
+}
+
+/// Reads what the policy needs about `repo` and the calling user (`None`: nobody in
+/// particular). Reads only: nothing here creates or changes anything.
+pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Option<&Login>) -> Result<RepoFacts> {
     let package = identity.package(repo).await?;
+    let visibility = package.as_ref().map(|p| p.visibility);
     let Some(login) = login else {
-        return Ok(Facts { visibility: package.map(|p| p.visibility), granted: None, relation: Relation::Stranger });
+        let facts = Facts { visibility, granted: None, relation: Relation::Stranger };
+        return Ok(RepoFacts { repo: repo.clone(), package, facts, ci: None });
     };
     let namespace = repo.namespace();
     let relation = if namespace == login.as_str() {
@@ -165,62 +199,77 @@ pub async fn facts<I: IdentityStore>(identity: &I, repo: &RepoName, login: Optio
         Some(_) => identity.collaborator_role(repo, login).await?,
         None => None,
     };
-    Ok(Facts { visibility: package.map(|p| p.visibility), granted, relation })
+    Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation }, ci: None })
 }
 
-/// Whether `caller` may do `action` on `repo`. A permitted first push creates the
-/// package (private, the pusher its admin).
-pub async fn allowed<P: Platform>(app: &App<P>, caller: &Caller, repo: &RepoName, action: Action) -> Result<bool> {
-    let (ok, creator) = match caller {
-        Caller::Ci(id) => return ci_allowed(app, id, repo, action).await,
-        Caller::Token(Claims { ci: Some(id), ci_scoped, .. }) => {
-            if *ci_scoped && !caller_claims_allow(caller, repo, action) {
-                return Ok(false);
-            }
-            return ci_allowed(app, id, repo, action).await;
-        }
-        Caller::Token(claims) => {
-            (claims.allows(repo.as_str(), action), claims.sub.as_deref().and_then(|s| Login::parse(s).ok()))
-        }
-        Caller::Anonymous => (policy::decide(None, &facts(&app.identity, repo, None).await?, action), None),
-        Caller::Pat { login, scopes, .. } => {
-            let f = facts(&app.identity, repo, Some(login)).await?;
-            (policy::decide(Some(scopes), &f, action), Some(login.clone()))
-        }
+/// The facts about `repo` that decide what `caller` may do. A registry token's grant
+/// was decided when it was issued, so for it only the package row is read; a CI job's
+/// (its identity token, or a registry token issued to it) rests on the trust policies
+/// in force, read here.
+pub async fn gather_for<P: Platform>(app: &App<P>, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
+    let mut facts = match caller {
+        Caller::Pat { login, .. } => gather(&app.identity, repo, Some(login)).await?,
+        _ => gather(&app.identity, repo, None).await?,
     };
-    if ok && action == Action::Push {
-        if let Some(creator) = creator {
-            // Only users create packages, in namespaces that exist.
-            if app.identity.account(&creator).await? == Some(AccountKind::User) {
-                app.identity.create_package(repo, &creator, app.registry.clock.now_ms()).await?;
+    if let Caller::Ci(id) | Caller::Token(Claims { ci: Some(id), .. }) = caller {
+        facts.ci = Some(ci_grants(&app.trust, id, repo).await?);
+    }
+    Ok(facts)
+}
+
+/// Whether `caller` may do `action` on the repository `facts` are about. Pure: the
+/// facts were gathered beforehand and nothing is written.
+pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> bool {
+    let trusted = || facts.ci.as_ref().is_some_and(|g| g.as_ref().is_ok_and(|actions| actions.contains(&action)));
+    match caller {
+        Caller::Ci(_) => trusted(),
+        Caller::Token(claims @ Claims { ci: Some(_), .. }) => {
+            (!claims.ci_scoped || claims.allows(facts.repo.as_str(), action)) && trusted()
+        }
+        Caller::Token(claims) => claims.allows(facts.repo.as_str(), action),
+        Caller::Anonymous => policy::decide(None, &facts.facts, action),
+        Caller::Pat { scopes, .. } => policy::decide(Some(scopes), &facts.facts, action),
+        Caller::Operator => false,
+    }
+}
+
+/// A permitted push creates its package, before its first byte is stored: private, the
+/// pusher its admin. Only users create packages, in namespaces that exist.
+pub async fn create_package_for_push<P: Platform>(
+    app: &App<P>,
+    caller: &Caller,
+    facts: &RepoFacts,
+    now_ms: u64,
+) -> Result<()> {
+    if facts.package.is_some() {
+        return Ok(());
+    }
+    let creator = match caller {
+        // A CI job's push (only a namespace's trust policy permits one on a package not
+        // yet there) creates it as by its namespace: private, with no user role.
+        Caller::Ci(_) | Caller::Token(Claims { ci: Some(_), .. }) => {
+            let namespace = Login::parse(facts.repo.namespace())?;
+            if app.identity.account(&namespace).await?.is_some() {
+                app.identity.create_package(&facts.repo, &namespace, now_ms).await?;
             }
+            return Ok(());
+        }
+        Caller::Token(claims) => claims.sub.as_deref().and_then(|s| Login::parse(s).ok()),
+        Caller::Pat { login, .. } => Some(login.clone()),
+        Caller::Anonymous | Caller::Operator => None,
+    };
+    if let Some(creator) = creator {
+        if app.identity.account(&creator).await? == Some(AccountKind::User) {
+            app.identity.create_package(&facts.repo, &creator, now_ms).await?;
         }
     }
-    Ok(ok)
-}
-
-fn caller_claims_allow(caller: &Caller, repo: &RepoName, action: Action) -> bool {
-    matches!(caller, Caller::Token(claims) if claims.allows(repo.as_str(), action))
-}
-
-/// Whether the trust policies in force let the CI job `id` do `action` on `repo`. A
-/// permitted first push (only a namespace's policy can permit one) creates the package
-/// as by its namespace: private, with no user role.
-async fn ci_allowed<P: Platform>(app: &App<P>, id: &Identity, repo: &RepoName, action: Action) -> Result<bool> {
-    let ok = ci_grants(app, id, repo).await?.is_ok_and(|actions| actions.contains(&action));
-    if ok && action == Action::Push && app.identity.package(repo).await?.is_none() {
-        let namespace = Login::parse(repo.namespace())?;
-        if app.identity.account(&namespace).await?.is_some() {
-            app.identity.create_package(repo, &namespace, app.registry.clock.now_ms()).await?;
-        }
-    }
-    Ok(ok)
+    Ok(())
 }
 
 /// Who the caller is, as a version's provenance records it; `None` for an anonymous one.
 pub fn provenance(caller: &Caller) -> Option<Provenance> {
     match caller {
-        Caller::Anonymous => None,
+        Caller::Anonymous | Caller::Operator => None,
         Caller::Pat { login, token_id, .. } => {
             Some(Provenance::User { login: login.to_string(), token_id: Some(token_id.clone()) })
         }
@@ -235,14 +284,19 @@ pub fn provenance(caller: &Caller) -> Option<Provenance> {
 /// token that lacks the access, are told which scope to ask the token service for (as
 /// the token protocol's `insufficient_scope`); callers with a PAT who may not read get
 /// what a missing repository gets, so a private package's existence does not leak.
-pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
+pub fn refusal(caller: &Caller, facts: &RepoFacts, action: Action) -> RegistryError {
+    let repo = &facts.repo;
     match (caller, action) {
-        (Caller::Ci(_), _) => Refusal::NotGranted(action).into(),
+        // A CI job is told which check failed, as far as its own repository goes.
+        (Caller::Ci(_), _) => match &facts.ci {
+            Some(Err(check)) => Refusal::NoMatch(*check).into(),
+            _ => Refusal::NotGranted(action).into(),
+        },
         (Caller::Anonymous | Caller::Token(_), _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }
         (Caller::Pat { .. }, Action::Pull) => RegistryError::NameUnknown,
-        (Caller::Pat { .. }, _) => RegistryError::Denied,
+        (Caller::Pat { .. } | Caller::Operator, _) => RegistryError::Denied,
     }
 }

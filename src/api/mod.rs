@@ -5,6 +5,7 @@
 pub mod admin;
 mod app;
 pub mod catalog;
+pub mod context;
 pub mod distribution;
 pub mod gate;
 mod html;
@@ -19,5 +20,5 @@ pub mod shared_cache;
 pub mod token;
 mod trusted_publishers;
 
-pub use app::{serve, App};
+pub use app::{serve, serve_with_cache, App};
 pub use http::{Body, Method, Request, Response, Trace};

@@ -3,6 +3,7 @@
 //! identity token is exchanged once: its `jti` is remembered until it expires, in the
 //! trust store, so a replay to any isolate is refused.
 
+use super::context::Context;
 use super::token::iso8601;
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims};
@@ -11,7 +12,7 @@ use crate::auth::oidc::trust::Check;
 use crate::auth::oidc::verifier::LEEWAY_SECS;
 use crate::auth::oidc::Refusal;
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{read_small, ChunkSource, Clock};
+use crate::registry::ports::{read_small, ChunkSource};
 use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +29,7 @@ struct Exchange {
 
 pub async fn exchange<P: Platform>(
     app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
@@ -46,7 +48,7 @@ pub async fn exchange<P: Platform>(
             .map(|(_, v)| v.into_owned())
             .ok_or_else(|| RegistryError::BadRequest("the identity token goes in the field token".into()))?
     };
-    let now_ms = app.registry.clock.now_ms();
+    let now_ms = ctx.now_ms;
     let id = app.oidc.verify(&token, now_ms).await?;
     let jti = id.jti.clone().ok_or(Refusal::MissingClaim("jti"))?;
     let forget_after_ms = (id.expires_at + LEEWAY_SECS) * 1000;

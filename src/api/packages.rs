@@ -14,7 +14,8 @@
 //! deleting or restoring also `delete:packages`.
 
 use super::catalog::{self, PackageView, Viewer};
-use super::gate::{self, Caller};
+
+use super::context::Context;
 use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Request, Response};
@@ -24,7 +25,6 @@ use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
 use crate::oci::Digest;
 use crate::oci::RepoName;
-use crate::registry::ports::Clock;
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
 use serde::{Deserialize, Serialize};
@@ -63,16 +63,14 @@ struct PackageSnapshot {
 
 pub async fn handle<P: Platform>(
     app: &App<P>,
-    route: Result<Route>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
-    let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes, .. } => Viewer { user: Some((login, scopes)) },
-        _ => return Err(RegistryError::Unauthorized { scope: None }),
-    };
+    // `serve` let only PAT callers in.
+    let viewer = ctx.caller.viewer();
     let id = &app.identity;
-    match (req.method, route?) {
+    match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = catalog::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
@@ -121,7 +119,7 @@ pub async fn handle<P: Platform>(
                 if !ok {
                     return Err(RegistryError::BadRequest("source must be 1 to 512 printable characters".into()));
                 }
-                app.trust.set_source(&repo, source, true, app.registry.clock.now_ms()).await?;
+                app.trust.set_source(&repo, source, true, ctx.now_ms).await?;
             }
             let view = catalog::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(app, &view, &viewer).await?))
@@ -191,7 +189,7 @@ pub async fn handle<P: Platform>(
             | Route::PackagePublisher { .. }
             | Route::NamespacePublishers { .. }
             | Route::NamespacePublisher { .. }),
-        ) => super::trusted_publishers::handle(app, method, route, &viewer, body).await,
+        ) => super::trusted_publishers::handle(app, ctx, method, route, &viewer, body).await,
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
 }

@@ -4,8 +4,9 @@
 //! Every user-supplied string is escaped, and a strict Content-Security-Policy forbids
 //! anything but the page's own stylesheet.
 
-use super::catalog::{self, PackageView, Viewer};
-use super::gate::{self, Caller};
+use super::catalog::{self, PackageView};
+use super::context::Context;
+use super::gate::Caller;
 use super::html::{escape, human_size, Page};
 use super::route::Route;
 use super::{App, Request, Response};
@@ -13,47 +14,49 @@ use super::{App, Request, Response};
 use crate::auth::Login;
 use crate::error::{RegistryError, Result};
 
-use crate::registry::ports::{Clock, Version};
+use crate::registry::ports::Version;
 use crate::registry::{Platform, Reader};
 
-pub async fn handle<P: Platform>(app: &App<P>, req: &Request, route: Result<Route>) -> Response<Reader<P>> {
-    match page(app, req, route).await {
-        Ok(html) => html.into_response(200),
-        Err(RegistryError::Unauthorized { .. }) => Page::message("Sign in", "Sign in with your user name and a personal access token.")
+pub async fn handle<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result<Response<Reader<P>>> {
+    Ok(page(app, ctx, req).await?.into_response(200))
+}
+
+/// What a failed page request shows.
+pub fn error_page<R>(e: &RegistryError) -> Response<R> {
+    match e {
+        RegistryError::Unauthorized { .. } => Page::message("Sign in", "Sign in with your user name and a personal access token.")
             .into_response(401)
             .header("www-authenticate", "Basic realm=\"packages\", charset=\"UTF-8\""),
-        Err(e @ RegistryError::Internal(_)) => {
+        RegistryError::Internal(_) => {
             let mut resp = Page::message("Something went wrong", "The registry could not show this page.").into_response(500);
             resp.fault = Some(format!("{e:?}"));
             resp
         }
-        Err(RegistryError::TooManyRequests { retry_after_secs }) => {
+        RegistryError::TooManyRequests { retry_after_secs } => {
             Page::message("Too many attempts", "Wait a minute before signing in again.")
                 .into_response(429)
                 .header("retry-after", retry_after_secs.to_string())
         }
-        Err(_) => Page::message("Not found", "There is no such package, or you may not see it. Private packages show after signing in: add ?login to the address.")
+        _ => Page::message("Not found", "There is no such package, or you may not see it. Private packages show after signing in: add ?login to the address.")
             .into_response(404),
     }
 }
 
-async fn page<P: Platform>(app: &App<P>, req: &Request, route: Result<Route>) -> Result<Page> {
-    let viewer = match gate::authenticate(app, req).await? {
-        Caller::Pat { login, scopes, .. } => Viewer { user: Some((login, scopes)) },
-        Caller::Anonymous if req.query("login").is_some() => return Err(RegistryError::Unauthorized { scope: None }),
-        _ => Viewer::default(),
-    };
-    let now_ms = app.registry.clock.now_ms();
-    match route? {
+async fn page<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result<Page> {
+    if matches!(ctx.caller, Caller::Anonymous) && req.query("login").is_some() {
+        return Err(RegistryError::Unauthorized { scope: None });
+    }
+    let viewer = ctx.caller.viewer();
+    match &ctx.route {
         Route::NamespacePage { namespace } => {
-            let packages = catalog::namespace(app, &namespace, &viewer).await?;
-            Ok(namespace_page(&namespace, &packages, now_ms))
+            let packages = catalog::namespace(app, namespace, &viewer).await?;
+            Ok(namespace_page(namespace, &packages, ctx.now_ms))
         }
         Route::PackagePage { repo } => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = catalog::package(app, repo, &viewer).await?;
             let pushers = super::packages::pushers(app, &view).await?;
             let source = super::packages::connected_source(app, &view).await?;
-            Ok(package_page(req.host(), &view, &Extras { pushers, source }, now_ms))
+            Ok(package_page(req.host(), &view, &Extras { pushers, source }, ctx.now_ms))
         }
         // The contract runs only in the Worker, when its test switch is on.
         _ => Err(RegistryError::NotFound("page".into())),

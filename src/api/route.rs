@@ -101,10 +101,14 @@ pub struct Unrouted {
     pub error: RegistryError,
 }
 
-/// What a request must bring before its handler runs.
+/// What a request must bring before its handler runs; `serve` checks it, once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Access {
-    /// Anyone: the handler decides what a caller sees (token service, pages).
+    /// Nothing, and no credentials are looked at: the answer is the same for everyone
+    /// (a `/v2` path that names nothing).
+    Public,
+    /// Anyone, anonymous included; credentials presented must be valid. The handler
+    /// decides what the caller sees (pages).
     Anyone,
     /// Any authenticated caller (`/v2/`, which clients probe to learn how to authenticate).
     Caller,
@@ -114,13 +118,18 @@ pub enum Access {
     Operator,
     /// `Action` on the repository, as the access policy decides.
     Repository(RepoName, Action),
+    /// The handler authenticates from the request itself: the token service, whose
+    /// form may carry the credentials.
+    Itself,
 }
 
 impl Surface {
     /// What any path of the surface requires, matched or not.
     pub fn access(self) -> Access {
         match self {
-            Surface::Distribution | Surface::Token | Surface::Pages => Access::Anyone,
+            Surface::Distribution => Access::Public,
+            Surface::Token => Access::Itself,
+            Surface::Pages => Access::Anyone,
             Surface::Admin => Access::Operator,
             Surface::Packages => Access::User,
         }
@@ -526,6 +535,7 @@ mod tests {
         for p in ["/v2/a/b/other/x", "/v2/a"] {
             let u = unrouted(p);
             assert_eq!((u.surface, u.error.code()), (Surface::Distribution, "NOT_FOUND"), "{p}");
+            assert_eq!(u.surface.access(), Access::Public, "answered before any credential is read");
         }
         let admin = unrouted("/admin/users/alice");
         assert_eq!((admin.surface, admin.surface.access()), (Surface::Admin, Access::Operator));
@@ -644,7 +654,7 @@ mod tests {
             Access::Repository(r.clone(), Action::Push)
         );
         assert_eq!(needs(&Route::ApiBase, Method::Get), Access::Caller);
-        assert_eq!(needs(&Route::Token, Method::Post), Access::Anyone);
+        assert_eq!(needs(&Route::Token, Method::Post), Access::Itself);
         assert_eq!(needs(&Route::AdminUsers, Method::Post), Access::Operator);
         assert_eq!(needs(&Route::Package { repo: r.clone() }, Method::Delete), Access::User);
         assert_eq!(needs(&Route::PackagePage { repo: r }, Method::Get), Access::Anyone);

@@ -1,6 +1,7 @@
 //! `GET /token`: the docker token service. Grants the intersection of what was asked
 //! and what the caller may do; partial grants are not errors.
 
+use super::context::Context;
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
@@ -8,7 +9,7 @@ use crate::auth::oidc::{looks_like_identity_token, Check, Identity, Refusal};
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{read_small, ChunkSource, Clock};
+use crate::registry::ports::{read_small, ChunkSource};
 use crate::registry::{Platform, Reader};
 use serde_json::json;
 
@@ -35,26 +36,27 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 
 pub async fn issue<P: Platform>(
     app: &App<P>,
+    ctx: &Context,
     req: &Request,
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
     let (caller, params) = match req.method {
-        Method::Get => (gate::authenticate(app, req).await?, req.query.clone()),
+        Method::Get => (gate::authenticate(app, req, ctx.now_ms).await?, req.query.clone()),
         Method::Post => {
             let form = read_form(body).await?;
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let caller = match (field("grant_type"), field("username"), field("password")) {
                 (Some("password"), Some(_), Some(password)) if looks_like_identity_token(password) => {
-                    gate::ci_caller(app, password).await?
+                    gate::ci_caller(app, password, ctx.now_ms).await?
                 }
                 (Some("password"), Some(user), Some(password)) => {
-                    gate::pat_caller(app, req, Some(user), password).await?
+                    gate::pat_caller(app, req, Some(user), password, ctx.now_ms).await?
                 }
                 // No refresh tokens are issued, so none can be redeemed.
                 (Some("password") | Some("refresh_token"), _, _) => {
                     return Err(RegistryError::Unauthorized { scope: None })
                 }
-                _ => gate::authenticate(app, req).await?,
+                _ => gate::authenticate(app, req, ctx.now_ms).await?,
             };
             (caller, form)
         }
@@ -69,7 +71,7 @@ pub async fn issue<P: Platform>(
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
     if let Caller::Ci(id) = caller {
-        return ci_token(app, id, &scopes).await;
+        return ci_token(app, ctx, id, &scopes).await;
     }
     let login = caller_login(&caller);
     let pat_scopes = match &caller {
@@ -79,11 +81,11 @@ pub async fn issue<P: Platform>(
     let mut access = vec![];
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
         // Deciding must not create packages: only a push itself does.
-        let f = gate::facts(&app.identity, &repo, login.as_ref()).await?;
+        let f = gate::gather(&app.identity, &repo, login.as_ref()).await?.facts;
         let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
         access.push(Grant { repository: repo.to_string(), actions: granted });
     }
-    let now = app.registry.clock.now_ms() / 1000;
+    let now = ctx.now_ms / 1000;
     let claims = Claims {
         sub: caller.login().map(str::to_string),
         access,
@@ -96,7 +98,11 @@ pub async fn issue<P: Platform>(
             _ => None,
         },
     };
-    let token = bearer::sign(&claims, &app.signing_key);
+    signed(app, &claims, now)
+}
+
+fn signed<P: Platform>(app: &App<P>, claims: &Claims, now: u64) -> Result<Response<Reader<P>>> {
+    let token = bearer::sign(claims, &app.signing_key);
     Ok(Response::json(
         200,
         &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
@@ -106,17 +112,21 @@ pub async fn issue<P: Platform>(
 /// A CI job's token: for each scope, what was asked and the trust policies grant.
 /// Asking for scopes and being granted nothing at all is refused, naming the check (a
 /// partial grant, such as a push with a mount from an untrusted source, is not).
-async fn ci_token<P: Platform>(app: &App<P>, id: Identity, scopes: &[&str]) -> Result<Response<Reader<P>>> {
+async fn ci_token<P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
+    id: Identity,
+    scopes: &[&str],
+) -> Result<Response<Reader<P>>> {
     let mut access = vec![];
     let mut refusal = None;
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        let granted: Vec<Action> = match gate::ci_grants(app, &id, &repo).await? {
+        let granted: Vec<Action> = match gate::ci_grants(&app.trust, &id, &repo).await? {
             Ok(allowed) => {
-                let granted: Vec<Action> = wanted.iter().copied().filter(|a| allowed.contains(a)).collect();
                 if let Some(missing) = wanted.iter().find(|a| !allowed.contains(a)) {
                     refusal.get_or_insert(Refusal::NotGranted(*missing));
                 }
-                granted
+                wanted.into_iter().filter(|a| allowed.contains(a)).collect()
             }
             Err(check) => {
                 refusal.get_or_insert(Refusal::NoMatch(check));
@@ -128,14 +138,10 @@ async fn ci_token<P: Platform>(app: &App<P>, id: Identity, scopes: &[&str]) -> R
     if !scopes.is_empty() && access.iter().all(|g| g.actions.is_empty()) {
         return Err(refusal.unwrap_or(Refusal::NoMatch(Check::Repository)).into());
     }
-    let now = app.registry.clock.now_ms() / 1000;
+    let now = ctx.now_ms / 1000;
     let claims =
         Claims { sub: None, access, iat: now, exp: now + TOKEN_TTL_SECS, ci: Some(id), ci_scoped: true, pat: None };
-    let token = bearer::sign(&claims, &app.signing_key);
-    Ok(Response::json(
-        200,
-        &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
-    ))
+    signed(app, &claims, now)
 }
 
 async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {

@@ -4,6 +4,7 @@
 //! organization, with a token that may write.
 
 use super::catalog::Viewer;
+use super::context::Context;
 use super::route::Route;
 use super::token::iso8601;
 use super::{json_body, App, Method, Response};
@@ -13,7 +14,7 @@ use crate::auth::oidc::TrustedPublisher;
 use crate::auth::policy::Relation;
 use crate::auth::{Action, Login, OrgRole};
 use crate::error::{RegistryError, Result};
-use crate::registry::ports::{ChunkSource, Clock};
+use crate::registry::ports::ChunkSource;
 use crate::registry::{Platform, Reader};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,6 +36,7 @@ struct NewPublisher {
 
 pub async fn handle<P: Platform>(
     app: &App<P>,
+    ctx: &Context,
     method: Method,
     route: Route,
     viewer: &Viewer,
@@ -81,7 +83,7 @@ pub async fn handle<P: Platform>(
                 id: crate::registry::random_id()?,
                 scope,
                 policy,
-                created_ms: app.registry.clock.now_ms(),
+                created_ms: ctx.now_ms,
                 created_by: viewer.login().map(Login::to_string).unwrap_or_default(),
             };
             if !app.trust.add_publisher(&stored).await? {

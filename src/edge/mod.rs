@@ -2,13 +2,13 @@
 //! the registry over R2 and D1. Nothing else in the crate touches `worker`.
 
 mod body;
+mod cache;
 mod d1;
 mod fetch;
 mod identity;
 mod r2;
 mod trust;
 
-use crate::api::shared_cache::STATUS_HEADER;
 use crate::api::{self, Body, Method};
 use crate::auth::cached::{CachedIdentity, HotCache};
 use crate::auth::oidc::keys::KeyCache;
@@ -63,11 +63,6 @@ thread_local! {
     /// Identity-token issuers' keys (trusted publishing), kept across requests.
     static OIDC_KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
 }
-
-/// Responses larger than this are not copied into the shared cache: copying tees the
-/// stream, and a slow client would make the copy wait in memory. Bigger layers stream
-/// from R2 every time.
-const MAX_SHARED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 fn registry(env: &Env) -> worker::Result<WorkerRegistry> {
     let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?));
@@ -153,54 +148,18 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
-    let cache_key = api::shared_cache::lookup_key(&app, &head).await;
-    if let Some(key) = &cache_key {
-        if let Ok(Some(hit)) = worker::Cache::default().get(key.as_str(), false).await {
-            body.drain().await;
-            let mut logged = api::Response::<()>::new(hit.status_code());
-            logged.trace.route = "shared-cache";
-            if let Ok(Some(len)) = hit.headers().get("content-length") {
-                logged.headers.push(("content-length".into(), len));
-            }
-            log_request(&head, &logged, &request_id, worker::Date::now().as_millis().saturating_sub(started));
-            return from_cache(hit, head.method == Method::Head, &request_id);
-        }
-    }
-    let mut resp = api::serve(&app, &head, &mut body).await;
+    let mut resp = api::serve_with_cache(&app, &cache::EdgeCache, &head, &mut body).await;
     body.drain().await;
     log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started));
-    if cache_key.is_some() {
-        resp.headers.push((STATUS_HEADER.into(), "miss".into()));
-    }
+    // A stored answer carries the id of the request it first answered.
+    resp.headers.retain(|(k, _)| k != "x-request-id");
     resp.headers.push(("x-request-id".into(), request_id));
     let store_key = resp.shared_cache_key.take();
-    let size = resp.get_header("content-length").and_then(|v| v.parse::<u64>().ok());
     let mut out = to_worker(resp, head.method == Method::Head)?;
-    if let (Some(key), Some(size)) = (store_key, size) {
-        if size <= MAX_SHARED_CACHE_BYTES {
-            let copy = out.cloned()?;
-            ctx.wait_until(async move {
-                if let Err(e) = worker::Cache::default().put(key.as_str(), copy).await {
-                    worker::console_error!("storing in the shared cache: {e}");
-                }
-            });
-        }
+    if let Some(key) = store_key {
+        cache::store(&ctx, key, &mut out)?;
     }
     Ok(out)
-}
-
-/// A cached response, re-headed for this request (cached headers cannot be changed).
-fn from_cache(hit: worker::Response, head: bool, request_id: &str) -> worker::Result<worker::Response> {
-    let headers = Headers::new();
-    for (k, v) in hit.headers().entries() {
-        headers.append(&k, &v)?;
-    }
-    headers.set(STATUS_HEADER, "hit")?;
-    headers.set("x-request-id", request_id)?;
-    let status = hit.status_code();
-    let (_, body) = hit.into_parts();
-    let builder = ResponseBuilder::new().with_status(status).with_headers(headers).with_encode_body(EncodeBody::Manual);
-    Ok(if head { builder.empty() } else { builder.body(body) })
 }
 
 /// One JSON line per request. Headers are never logged: they may carry credentials.
