@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use edge_registry::api::maintenance;
 use edge_registry::api::Method::{self, *};
+use edge_registry::registry::maintenance;
 use serde_json::{json, Value};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;

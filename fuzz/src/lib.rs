@@ -40,9 +40,10 @@ pub struct Seeded {
 
 pub fn seeded() -> Seeded {
     let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 100_000 };
+    let identity = MemoryIdentity::default();
     let app: MemApp = App {
-        registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
-        identity: MemoryIdentity::default(),
+        registry: Registry::new(MemoryMetadata::sharing(&identity), MemoryObjects::default(), ManualClock::default(), config),
+        identity,
         signing_key: SIGNING_KEY.to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.into()),

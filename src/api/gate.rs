@@ -2,7 +2,7 @@
 //! on, and the decision itself: `authenticate` and `gather` read, once per request in
 //! `serve`; `decide` is a pure function over what they found and never writes.
 
-use super::catalog::Viewer;
+use super::package_views::Viewer;
 use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};

@@ -4,19 +4,19 @@
 
 pub mod admin;
 mod app;
-pub mod catalog;
 pub mod context;
 pub mod distribution;
 pub mod gate;
 mod html;
 mod http;
 mod json_body;
-pub mod maintenance;
 mod oidc_exchange;
+pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
+mod time;
 pub mod token;
 mod trusted_publishers;
 

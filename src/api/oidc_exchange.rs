@@ -4,7 +4,7 @@
 //! trust store, so a replay to any isolate is refused.
 
 use super::context::Context;
-use super::token::iso8601;
+use super::time::iso8601;
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::oidc::store::{PolicyScope, TrustStore};

@@ -13,13 +13,13 @@
 //! Reading needs read access, as for pulls; changing needs the package's admin role, and
 //! deleting or restoring also `delete:packages`.
 
-use super::catalog::{self, PackageView, Viewer};
+use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
 use super::route::Route;
-use super::token::iso8601;
+use super::time::iso8601;
 use super::{json_body, App, Method, Request, Response};
-use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::identity::{AccountKind, IdentityStore, PackageSnapshot};
 use crate::auth::oidc::{Provenance, TrustStore};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
@@ -27,7 +27,7 @@ use crate::oci::Digest;
 use crate::oci::RepoName;
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -48,19 +48,6 @@ struct RoleChange {
     role: String,
 }
 
-/// What the identity store knew of a deleted package, kept with the deletion.
-#[derive(Serialize, Deserialize)]
-struct PackageSnapshot {
-    visibility: String,
-    created_ms: u64,
-    created_by: String,
-    #[serde(default)]
-    collect_untagged: bool,
-    #[serde(default)]
-    content_epoch: u64,
-    collaborators: Vec<(String, String)>,
-}
-
 pub async fn handle<P: Platform>(
     app: &App<P>,
     ctx: &Context,
@@ -72,15 +59,15 @@ pub async fn handle<P: Platform>(
     let id = &app.identity;
     match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
-            let packages = catalog::namespace(app, &ns, &viewer).await?;
+            let packages = package_views::namespace(app, &ns, &viewer).await?;
             Ok(Response::json(200, &json!(packages.iter().map(summary).collect::<Vec<_>>())))
         }
         (Method::Get, Route::Package { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Get, Route::Versions { repo }) => {
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let pushers = pushers(app, &view).await?;
             let versions: Vec<Value> = view
                 .versions
@@ -121,7 +108,7 @@ pub async fn handle<P: Platform>(
                 }
                 app.trust.set_source(&repo, source, true, ctx.now_ms).await?;
             }
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             Ok(Response::json(200, &describe(app, &view, &viewer).await?))
         }
         (Method::Put, Route::Collaborator { repo, login: who }) => {
@@ -145,24 +132,10 @@ pub async fn handle<P: Platform>(
         (Method::Delete, Route::Package { repo }) => {
             let by = deleter(app, &repo, &viewer).await?;
             let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
-            let snapshot = PackageSnapshot {
-                visibility: package.visibility.as_str().into(),
-                created_ms: package.created_ms,
-                created_by: package.created_by.to_string(),
-                collect_untagged: package.collect_untagged,
-                content_epoch: package.content_epoch,
-                collaborators: id
-                    .collaborators(&repo)
-                    .await?
-                    .into_iter()
-                    .map(|(l, r)| (l.to_string(), r.as_str().to_string()))
-                    .collect(),
-            };
-            let snapshot = serde_json::to_string(&snapshot).map_err(RegistryError::internal)?;
-            // Content first: should the second step fail, an empty package is what shows,
-            // and deleting again finishes the job.
+            let snapshot = PackageSnapshot::of(&package, id.collaborators(&repo).await?);
+            // The package's row and roles leave with its content, in one step.
             let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
-            id.remove_package(&repo).await?;
+            id.package_moved(&repo);
             // A package made later under this name does not inherit its trust.
             app.trust.forget_package(&repo).await?;
             Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
@@ -179,7 +152,7 @@ pub async fn handle<P: Platform>(
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
-            let view = catalog::package(app, &repo, &viewer).await?;
+            let view = package_views::package(app, &repo, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
             Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
         }
@@ -197,7 +170,7 @@ pub async fn handle<P: Platform>(
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
 pub(super) async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
     } else {
@@ -207,7 +180,7 @@ pub(super) async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, vie
 
 /// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
 async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
-    let view = catalog::package(app, repo, viewer).await?;
+    let view = package_views::package(app, repo, viewer).await?;
     match viewer.login() {
         Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
         _ => Err(RegistryError::Denied),
@@ -220,13 +193,12 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
     let deletion = app.registry.restorable(repo, None).await?;
-    let snapshot: PackageSnapshot = deletion
-        .package_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
+    let snapshot = deletion
+        .package
+        .as_ref()
         .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
     let facts = viewer.facts(&app.identity, repo).await?;
-    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login.as_str() && r == Role::Admin.as_str());
+    let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login && *r == Role::Admin);
     let namespace_admin = facts.role() == Some(Role::Admin);
     if !(namespace_admin || was_admin) {
         return Err(not_found());
@@ -237,26 +209,10 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
     if app.identity.package(repo).await?.is_some() {
         return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
     }
+    // Content, the package's row and its roles come back in one step.
     app.registry.restore(&deletion).await?;
-    let corrupt = |what: &str| RegistryError::internal(format!("deletion {}: {what}", deletion.id));
-    let package = Package {
-        repo: repo.clone(),
-        visibility: Visibility::parse(&snapshot.visibility).map_err(|_| corrupt("visibility"))?,
-        created_ms: snapshot.created_ms,
-        created_by: Login::parse(&snapshot.created_by).map_err(|_| corrupt("creator"))?,
-        collect_untagged: snapshot.collect_untagged,
-        // A fresh epoch: nothing cached under an older one can be mistaken for it.
-        content_epoch: snapshot.content_epoch + 1,
-    };
-    let mut collaborators = vec![];
-    for (l, r) in &snapshot.collaborators {
-        collaborators
-            .push((Login::parse(l).map_err(|_| corrupt("login"))?, Role::parse(r).map_err(|_| corrupt("role"))?));
-    }
-    if !app.identity.restore_package(&package, &collaborators).await? {
-        return Err(RegistryError::Conflict(format!("{repo} was created again while it was being restored")));
-    }
-    let view = catalog::package(app, repo, viewer).await?;
+    app.identity.package_moved(repo);
+    let view = package_views::package(app, repo, viewer).await?;
     Ok(Response::json(200, &describe(app, &view, viewer).await?))
 }
 

@@ -4,10 +4,10 @@
 //! Every user-supplied string is escaped, and a strict Content-Security-Policy forbids
 //! anything but the page's own stylesheet.
 
-use super::catalog::{self, PackageView};
 use super::context::Context;
 use super::gate::Caller;
 use super::html::{escape, human_size, Page};
+use super::package_views::{self, PackageView};
 use super::route::Route;
 use super::{App, Request, Response};
 
@@ -49,11 +49,11 @@ async fn page<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result
     let viewer = ctx.caller.viewer();
     match &ctx.route {
         Route::NamespacePage { namespace } => {
-            let packages = catalog::namespace(app, namespace, &viewer).await?;
+            let packages = package_views::namespace(app, namespace, &viewer).await?;
             Ok(namespace_page(namespace, &packages, ctx.now_ms))
         }
         Route::PackagePage { repo } => {
-            let view = catalog::package(app, repo, &viewer).await?;
+            let view = package_views::package(app, repo, &viewer).await?;
             let pushers = super::packages::pushers(app, &view).await?;
             let source = super::packages::connected_source(app, &view).await?;
             Ok(package_page(req.host(), &view, &Extras { pushers, source }, ctx.now_ms))

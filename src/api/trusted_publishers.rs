@@ -3,10 +3,10 @@
 //! package's policies need its admin role; a namespace's its user or an owner of its
 //! organization, with a token that may write.
 
-use super::catalog::Viewer;
 use super::context::Context;
+use super::package_views::Viewer;
 use super::route::Route;
-use super::token::iso8601;
+use super::time::iso8601;
 use super::{json_body, App, Method, Response};
 use crate::auth::identity::IdentityStore;
 use crate::auth::oidc::store::{PolicyScope, StoredPublisher, TrustStore, MAX_PER_SCOPE};

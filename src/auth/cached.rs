@@ -158,14 +158,9 @@ impl<I: IdentityStore> IdentityStore for CachedIdentity<I> {
         self.inner.packages_in(namespace, limit).await
     }
 
-    async fn remove_package(&self, repo: &RepoName) -> Result<()> {
+    fn package_moved(&self, repo: &RepoName) {
         self.forget_package(repo);
-        self.inner.remove_package(repo).await
-    }
-
-    async fn restore_package(&self, package: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
-        self.forget_package(&package.repo);
-        self.inner.restore_package(package, collaborators).await
+        self.inner.package_moved(repo);
     }
 
     async fn auth_failures(&self, key: &str, window: u64) -> Result<u32> {
@@ -187,22 +182,12 @@ mod tests {
     use crate::auth::memory::MemoryIdentity;
     use futures_executor::block_on;
 
-    fn package(repo: &RepoName, visibility: Visibility) -> Package {
-        Package {
-            repo: repo.clone(),
-            visibility,
-            created_ms: 0,
-            created_by: Login::parse("alice").unwrap(),
-            collect_untagged: false,
-            content_epoch: 0,
-        }
-    }
-
     #[test]
     fn a_change_made_elsewhere_shows_within_the_bound_and_one_made_here_at_once() {
         let repo = RepoName::parse("alice/app").unwrap();
         let mut cached = CachedIdentity::new(MemoryIdentity::default(), Rc::new(HotCache::default()), 0);
-        block_on(cached.inner.restore_package(&package(&repo, Visibility::Public), &[])).unwrap();
+        block_on(cached.inner.create_package(&repo, &Login::parse("alice").unwrap(), 0)).unwrap();
+        block_on(cached.inner.set_visibility(&repo, Visibility::Public)).unwrap();
         let visibility = |c: &CachedIdentity<MemoryIdentity>| block_on(c.package(&repo)).unwrap().map(|p| p.visibility);
 
         assert_eq!(visibility(&cached), Some(Visibility::Public));

@@ -4,6 +4,7 @@
 use super::model::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::error::Result;
 use crate::oci::RepoName;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountKind {
@@ -35,6 +36,45 @@ pub struct Package {
     pub content_epoch: u64,
 }
 
+/// A package's settings and roles as a deletion keeps them, to bring back with its
+/// content. Stored as JSON with the deletion (in the shape deletions always had).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageSnapshot {
+    pub visibility: Visibility,
+    pub created_ms: u64,
+    pub created_by: Login,
+    #[serde(default)]
+    pub collect_untagged: bool,
+    #[serde(default)]
+    pub content_epoch: u64,
+    pub collaborators: Vec<(Login, Role)>,
+}
+
+impl PackageSnapshot {
+    pub fn of(package: &Package, collaborators: Vec<(Login, Role)>) -> Self {
+        PackageSnapshot {
+            visibility: package.visibility,
+            created_ms: package.created_ms,
+            created_by: package.created_by.clone(),
+            collect_untagged: package.collect_untagged,
+            content_epoch: package.content_epoch,
+            collaborators,
+        }
+    }
+
+    /// The package it was, under `repo`.
+    pub fn package(&self, repo: &RepoName) -> Package {
+        Package {
+            repo: repo.clone(),
+            visibility: self.visibility,
+            created_ms: self.created_ms,
+            created_by: self.created_by.clone(),
+            collect_untagged: self.collect_untagged,
+            content_epoch: self.content_epoch,
+        }
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait IdentityStore {
     async fn account(&self, login: &Login) -> Result<Option<AccountKind>>;
@@ -64,10 +104,9 @@ pub trait IdentityStore {
     async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>>;
     /// The packages of a namespace in name order, at most `limit`.
     async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>>;
-    /// Forgets a package and its roles (its content is trashed by the registry).
-    async fn remove_package(&self, repo: &RepoName) -> Result<()>;
-    /// Puts back a removed package with its roles; `false` if the name is taken.
-    async fn restore_package(&self, package: &Package, collaborators: &[(Login, Role)]) -> Result<bool>;
+    /// The package's rows were moved outside this store, with its content, by a deletion
+    /// or a restore (`registry::ports::TrashIndex`): whatever is remembered of it is stale.
+    fn package_moved(&self, _repo: &RepoName) {}
 
     /// Failed authentications counted under `key` (a client address or a login) in the
     /// time window numbered `window`.

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::oci::RepoName;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 #[derive(Default)]
 struct State {
@@ -17,9 +18,33 @@ struct State {
     failures: HashMap<(String, u64), u32>,
 }
 
-#[derive(Default)]
+/// The identity store in maps. Clones share their state, as two handles on one
+/// database do: the in-memory metadata store moves a package's rows with its content.
+#[derive(Default, Clone)]
 pub struct MemoryIdentity {
-    state: RefCell<State>,
+    state: Rc<RefCell<State>>,
+}
+
+impl MemoryIdentity {
+    /// Takes the package's row and roles away (its content was trashed).
+    pub(crate) fn take_package(&self, repo: &RepoName) {
+        let mut s = self.state.borrow_mut();
+        s.packages.remove(repo);
+        s.collaborators.retain(|(r, _), _| r != repo);
+    }
+
+    pub(crate) fn has_package(&self, repo: &RepoName) -> bool {
+        self.state.borrow().packages.contains_key(repo)
+    }
+
+    /// Puts a package's row and roles back (its content was restored).
+    pub(crate) fn put_package(&self, package: Package, collaborators: &[(Login, Role)]) {
+        let mut s = self.state.borrow_mut();
+        for (login, role) in collaborators {
+            s.collaborators.insert((package.repo.clone(), login.clone()), *role);
+        }
+        s.packages.insert(package.repo.clone(), package);
+    }
 }
 
 impl IdentityStore for MemoryIdentity {
@@ -149,25 +174,6 @@ impl IdentityStore for MemoryIdentity {
         found.sort_by(|a, b| a.repo.as_str().cmp(b.repo.as_str()));
         found.truncate(limit as usize);
         Ok(found)
-    }
-
-    async fn remove_package(&self, repo: &RepoName) -> Result<()> {
-        let mut s = self.state.borrow_mut();
-        s.packages.remove(repo);
-        s.collaborators.retain(|(r, _), _| r != repo);
-        Ok(())
-    }
-
-    async fn restore_package(&self, package: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
-        let mut s = self.state.borrow_mut();
-        if s.packages.contains_key(&package.repo) {
-            return Ok(false);
-        }
-        s.packages.insert(package.repo.clone(), package.clone());
-        for (login, role) in collaborators {
-            s.collaborators.insert((package.repo.clone(), login.clone()), *role);
-        }
-        Ok(true)
     }
 
     async fn auth_failures(&self, key: &str, window: u64) -> Result<u32> {

@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod cached;
 pub mod credentials;
 pub mod identity;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod model;
 pub mod oidc;

@@ -7,8 +7,16 @@ use std::fmt;
 /// A user or organization name: lowercase letters, digits and single inner hyphens,
 /// at most 39 characters (GitHub's rule, lowercased). Users and organizations share
 /// one namespace of logins.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Login(String);
+
+impl TryFrom<String> for Login {
+    type Error = RegistryError;
+    fn try_from(s: String) -> Result<Self> {
+        Login::parse(&s)
+    }
+}
 
 impl Login {
     pub fn parse(s: &str) -> Result<Self> {
@@ -105,7 +113,8 @@ impl Scopes {
 }
 
 /// A user's role on a package. Ordered: admin can do what write can, write what read can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Read,
     Write,

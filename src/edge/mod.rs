@@ -5,9 +5,7 @@ mod body;
 mod cache;
 mod d1;
 mod fetch;
-mod identity;
 mod r2;
-mod trust;
 
 use crate::api::{self, Body, Method};
 use crate::auth::cached::{CachedIdentity, HotCache};
@@ -48,8 +46,8 @@ impl Platform for WorkerPlatform {
     type Meta = d1::D1Metadata;
     type Objects = r2::R2Objects;
     type Clock = WorkerClock;
-    type Identity = CachedIdentity<identity::D1Identity>;
-    type Trust = trust::D1Trust;
+    type Identity = CachedIdentity<d1::identity::D1Identity>;
+    type Trust = d1::trust::D1Trust;
     type Fetch = fetch::WorkerFetch;
 }
 
@@ -107,14 +105,14 @@ fn app(env: &Env, origin: &str) -> worker::Result<WorkerApp> {
     Ok(api::App {
         registry: registry(env)?,
         identity: CachedIdentity::new(
-            identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
         signing_key: signing_key.into_bytes(),
         previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
-        trust: trust::D1Trust(d1::D1Access::new(env.d1("DB")?)),
+        trust: d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?)),
         oidc: oidc(env, origin),
     })
 }
@@ -185,7 +183,7 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
 }
 
 /// Runs the ports' contract over the real bindings (enabled only by the test suite).
-async fn contract(reg: &WorkerRegistry, trust: &trust::D1Trust) -> worker::Result<worker::Response> {
+async fn contract(reg: &WorkerRegistry, trust: &d1::trust::D1Trust) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
     failures.extend(crate::auth::oidc::contract::run(trust, &unique).await);
@@ -201,11 +199,11 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        identity::D1Identity(d1::D1Access::new(db)),
+        d1::identity::D1Identity(d1::D1Access::new(db)),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );
-    let report = api::maintenance::run(&reg, &identity, grace_secs * 1000).await;
+    let report = crate::registry::maintenance::run(&reg, &identity, grace_secs * 1000).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {
         worker::console_log!("{line}");

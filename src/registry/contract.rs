@@ -4,10 +4,11 @@
 
 use super::ports::*;
 use super::MetadataStore;
+use crate::auth::identity::PackageSnapshot;
+use crate::auth::{Login, Visibility};
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
-use crate::registry::versions::VersionDetails;
 
 type Check = Result<(), String>;
 
@@ -300,7 +301,14 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         version: version.map(|v| v.digest.clone()),
         deleted_ms: at,
         deleted_by: "someone".into(),
-        package_json: version.is_none().then(|| r#"{"visibility":"public"}"#.to_string()),
+        package: version.is_none().then(|| PackageSnapshot {
+            visibility: Visibility::Public,
+            created_ms: 1,
+            created_by: Login::parse("someone").expect("a login"),
+            collect_untagged: false,
+            content_epoch: 0,
+            collaborators: vec![],
+        }),
     };
     let missing = Deletion { version: Some(digest(u, "nothing")), ..deletion("v0", None, 40) };
     ensure(!ok(m.trash(&missing).await, "trash missing")?, "trashing a missing version changes nothing")?;

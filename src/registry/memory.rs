@@ -3,6 +3,7 @@
 //! equal-size parts) so the shared contract tests hold for both.
 
 use super::ports::*;
+use crate::auth::memory::MemoryIdentity;
 use crate::error::{RegistryError, Result};
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
@@ -183,6 +184,16 @@ impl MetaState {
 #[derive(Default)]
 pub struct MemoryMetadata {
     state: RefCell<MetaState>,
+    /// The identity store whose package rows move with a package's content, as they do
+    /// within one D1 database.
+    identity: MemoryIdentity,
+}
+
+impl MemoryMetadata {
+    /// Metadata beside `identity`, sharing its package rows.
+    pub fn sharing(identity: &MemoryIdentity) -> Self {
+        MemoryMetadata { state: RefCell::default(), identity: identity.clone() }
+    }
 }
 
 impl BlobIndex for MemoryMetadata {
@@ -424,7 +435,7 @@ impl TrashIndex for MemoryMetadata {
                 s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
             s.blob_links.retain(|(r, _), _| r != repo);
             t.repository = s.repositories.remove(repo);
-            s.uploads.retain(|_, u| &u.repo != repo);
+            self.identity.take_package(repo);
         }
         s.trash.insert(deletion.id.clone(), t);
         Ok(true)
@@ -443,7 +454,7 @@ impl TrashIndex for MemoryMetadata {
         let repo = &deletion.repo;
         let Some(t) = s.trash.get(&deletion.id) else { return Err(RegistryError::NotFound("deletion".into())) };
         let reused = match &deletion.version {
-            None => s.repositories.contains(repo),
+            None => s.repositories.contains(repo) || self.identity.has_package(repo),
             Some(_) => {
                 !s.repositories.contains(repo)
                     || t.manifest_links.iter().any(|(d, _)| s.manifest_links.contains_key(&(repo.clone(), d.clone())))
@@ -465,6 +476,9 @@ impl TrashIndex for MemoryMetadata {
         }
         if t.repository {
             s.repositories.insert(repo.clone());
+        }
+        if let (None, Some(package)) = (&deletion.version, &deletion.package) {
+            self.identity.put_package(package.package(repo), &package.collaborators);
         }
         Ok(Restored::Yes)
     }
@@ -492,7 +506,7 @@ impl super::Platform for MemoryPlatform {
     type Meta = MemoryMetadata;
     type Objects = MemoryObjects;
     type Clock = ManualClock;
-    type Identity = crate::auth::memory::MemoryIdentity;
+    type Identity = MemoryIdentity;
     type Trust = crate::auth::oidc::memory::MemoryTrust;
     type Fetch = crate::auth::oidc::memory::MemoryFetch;
 }

@@ -4,7 +4,9 @@
 pub mod blobs;
 pub mod contract;
 pub mod keys;
+pub mod maintenance;
 pub mod manifests;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod ports;
 pub mod trash;

@@ -2,8 +2,9 @@
 //! implementation (`memory`) and one over Cloudflare's bindings (`edge`), and both pass
 //! the same contract tests. Futures are `!Send`: Workers run on one thread.
 
-use super::versions::VersionDetails;
+use crate::auth::identity::PackageSnapshot;
 use crate::error::Result;
+use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,21 @@ pub struct ManifestRecord {
     pub details: VersionDetails,
 }
 
+/// What a version is, beyond its manifest record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionDetails {
+    /// The manifest and everything it needs: config and layers of an image, the images of
+    /// an index.
+    pub total_size: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// When the image says it was built (RFC 3339), if it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub metadata: PackageMetadata,
+}
+
 /// A manifest as a version of its package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
@@ -122,9 +138,9 @@ pub struct Deletion {
     pub version: Option<Digest>,
     pub deleted_ms: u64,
     pub deleted_by: String,
-    /// What the identity store knew of the package (its settings and roles), as JSON, to
-    /// bring back with it.
-    pub package_json: Option<String>,
+    /// A package's deletion: its settings and roles, which leave and come back with its
+    /// content. `None` for a version, and for a package whose record was unreadable.
+    pub package: Option<PackageSnapshot>,
 }
 
 /// Whether a restore happened.
@@ -215,12 +231,17 @@ pub trait ManifestIndex {
 #[allow(async_fn_in_trait)]
 pub trait TrashIndex {
     /// Moves the package (or the version) named by `deletion` out of sight and records the
-    /// deletion, in one step. Returns `false`, changing nothing, when there is no such
-    /// version (a package is trashed even when empty).
+    /// deletion, in one step; a package's row and roles go in the same step. Returns
+    /// `false`, changing nothing, when there is no such version (a package is trashed even
+    /// when empty). Upload sessions stay: they expire, and their multipart uploads are
+    /// aborted, as any other.
     async fn trash(&self, deletion: &Deletion) -> Result<bool>;
     /// Deletions of `repo` not yet purged, newest first.
     async fn deletions(&self, repo: &RepoName) -> Result<Vec<Deletion>>;
-    /// Brings a deletion back exactly, tags included, in one step; the record goes.
+    /// Brings a deletion back exactly, tags included, and a package's row and roles as
+    /// `deletion.package` has them, in one step; the record goes. A name in use again
+    /// (content or package row) is `NameReused`, changing nothing; a deletion that is not
+    /// recorded (restored or purged meanwhile) is `NotFound`.
     async fn restore(&self, deletion: &Deletion) -> Result<Restored>;
     /// Deletions made before `before_ms`, oldest first, at most `limit`.
     async fn expired_deletions(&self, before_ms: u64, limit: u32) -> Result<Vec<Deletion>>;

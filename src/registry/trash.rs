@@ -3,6 +3,7 @@
 
 use super::ports::{Deletion, Restored, TrashIndex};
 use super::{random_id, Platform, Registry};
+use crate::auth::identity::PackageSnapshot;
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
 
@@ -10,10 +11,10 @@ use crate::oci::{Digest, RepoName};
 pub const RESTORE_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
 impl<P: Platform> Registry<P> {
-    /// Takes the whole package out of sight: manifests, tags, blob links. `package_json`
-    /// is what the identity store knew of it, kept for a restore.
-    pub async fn trash_package(&self, repo: &RepoName, by: &str, package_json: String) -> Result<Deletion> {
-        let deletion = self.deletion(repo, None, by, Some(package_json))?;
+    /// Takes the whole package out of sight: manifests, tags, blob links, and its row and
+    /// roles (`package`, kept with the deletion for a restore), all in one step.
+    pub async fn trash_package(&self, repo: &RepoName, by: &str, package: PackageSnapshot) -> Result<Deletion> {
+        let deletion = self.deletion(repo, None, by, Some(package))?;
         self.meta.trash(&deletion).await?;
         Ok(deletion)
     }
@@ -32,7 +33,7 @@ impl<P: Platform> Registry<P> {
         repo: &RepoName,
         version: Option<Digest>,
         by: &str,
-        package_json: Option<String>,
+        package: Option<PackageSnapshot>,
     ) -> Result<Deletion> {
         Ok(Deletion {
             id: random_id()?,
@@ -40,7 +41,7 @@ impl<P: Platform> Registry<P> {
             version,
             deleted_ms: self.now(),
             deleted_by: by.to_string(),
-            package_json,
+            package,
         })
     }
 
@@ -56,9 +57,14 @@ impl<P: Platform> Registry<P> {
     }
 
     /// Brings a deletion back exactly, unless its name (or for a version, one of its tags)
-    /// was taken since.
+    /// was taken since. A package comes back under a fresh content epoch, so nothing
+    /// cached under an older one can be mistaken for it.
     pub async fn restore(&self, deletion: &Deletion) -> Result<()> {
-        match self.meta.restore(deletion).await? {
+        let mut deletion = deletion.clone();
+        if let Some(package) = &mut deletion.package {
+            package.content_epoch += 1;
+        }
+        match self.meta.restore(&deletion).await? {
             Restored::Yes => Ok(()),
             Restored::NameReused => Err(RegistryError::Conflict(match deletion.version {
                 None => format!("{} was pushed to again since it was deleted", deletion.repo),

@@ -1,31 +1,15 @@
 //! Versions of a package: what each manifest is, as its package page and the package API
 //! show it. Details are worked out once, when the manifest is pushed, and stored with it.
 
-use super::ports::{BlobIndex, ManifestIndex, ObjectStore, Version};
+use super::ports::{BlobIndex, ManifestIndex, ObjectStore, Version, VersionDetails};
 use super::{Platform, Registry};
 use crate::error::Result;
 use crate::oci::manifest::{Manifest, ManifestKind};
 use crate::oci::metadata::{self, ImageConfig, PackageMetadata};
 use crate::oci::RepoName;
-use serde::{Deserialize, Serialize};
 
 /// The most versions one listing returns.
 pub const MAX_VERSIONS: u32 = 500;
-
-/// What a version is, beyond its manifest record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionDetails {
-    /// The manifest and everything it needs: config and layers of an image, the images of
-    /// an index.
-    pub total_size: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub platforms: Vec<String>,
-    /// When the image says it was built (RFC 3339), if it says.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default)]
-    pub metadata: PackageMetadata,
-}
 
 impl<P: Platform> Registry<P> {
     /// Works out a pushed manifest's details. Its references are in `repo` already.

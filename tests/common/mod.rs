@@ -56,9 +56,15 @@ pub const ADMIN_TOKEN: &str = "operator-secret";
 /// A registry with a small part size, so multipart paths run on small test data.
 pub fn registry() -> MemRegistry {
     let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000 };
+    let identity = MemoryIdentity::default();
     let app = App {
-        registry: Registry::new(MemoryMetadata::default(), MemoryObjects::default(), ManualClock::default(), config),
-        identity: MemoryIdentity::default(),
+        registry: Registry::new(
+            MemoryMetadata::sharing(&identity),
+            MemoryObjects::default(),
+            ManualClock::default(),
+            config,
+        ),
+        identity,
         signing_key: b"test signing key".to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.to_string()),

@@ -18,6 +18,7 @@ pub mod issuers;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod store;
 pub mod trust;

@@ -1,6 +1,6 @@
 //! The identity port over D1 (schema: migrations/0002_identity.sql).
 
-use super::d1::{n, opt, s, D1Access};
+use super::{changes, n, opt, s, D1Access};
 use crate::auth::identity::*;
 use crate::auth::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::error::{RegistryError, Result};
@@ -106,7 +106,7 @@ impl IdentityStore for D1Identity {
                 )?,
             ])
             .await?;
-        Ok(super::d1::changes(&results[0])? == 1)
+        Ok(changes(&results[0])? == 1)
     }
 
     async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()> {
@@ -169,43 +169,6 @@ impl IdentityStore for D1Identity {
         let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
         let rows: Vec<PackageRow> = self.0.rows(&sql, &[s(from), s(to), n(limit as u64)]).await?;
         rows.into_iter().map(PackageRow::package).collect()
-    }
-
-    async fn remove_package(&self, repo: &RepoName) -> Result<()> {
-        let args = [s(repo.as_str())];
-        self.0
-            .batch(vec![
-                self.0.stmt("DELETE FROM package_roles WHERE repository = ?1", &args)?,
-                self.0.stmt("DELETE FROM packages WHERE repository = ?1", &args)?,
-            ])
-            .await
-            .map(|_| ())
-    }
-
-    async fn restore_package(&self, p: &Package, collaborators: &[(Login, Role)]) -> Result<bool> {
-        let repo = s(p.repo.as_str());
-        let mut statements = vec![self.0.stmt(
-            "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by, collect_untagged, \
-             content_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &[
-                repo.clone(),
-                s(p.visibility.as_str()),
-                n(p.created_ms),
-                s(p.created_by.as_str()),
-                n(p.collect_untagged as u64),
-                n(p.content_epoch),
-            ],
-        )?];
-        for (login, role) in collaborators {
-            // Roles come back only with the package restored (not onto one created meanwhile).
-            statements.push(self.0.stmt(
-                "INSERT OR IGNORE INTO package_roles (repository, login, role) SELECT ?1, ?2, ?3 \
-                 WHERE EXISTS (SELECT 1 FROM packages WHERE repository = ?1 AND created_at = ?4 AND created_by = ?5)",
-                &[repo.clone(), s(login.as_str()), s(role.as_str()), n(p.created_ms), s(p.created_by.as_str())],
-            )?);
-        }
-        let results = self.0.batch(statements).await?;
-        Ok(results.first().map(super::d1::changes).transpose()?.unwrap_or(0) == 1)
     }
 
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The trust store over D1 (schema: migrations/0010_trusted_publishing.sql).
 
-use super::d1::{n, opt, s, D1Access};
+use super::{changes, n, opt, s, D1Access};
 use crate::auth::oidc::store::*;
 use crate::auth::oidc::trust::TrustedPublisher;
 use crate::auth::Action;
@@ -149,7 +149,7 @@ impl TrustStore for D1Trust {
             )?,
         ];
         let results = self.0.batch(statements).await?;
-        Ok(results.last().map(super::d1::changes).transpose()?.unwrap_or(0) == 1)
+        Ok(results.last().map(changes).transpose()?.unwrap_or(0) == 1)
     }
 
     async fn set_source(&self, repo: &RepoName, source: &str, explicit: bool, now_ms: u64) -> Result<()> {

@@ -1,9 +1,9 @@
 //! The scheduled clean-up: one bounded run, its steps in the order that lets each free
 //! what the next collects. Whatever a run leaves, the next one continues.
 
+use super::ports::Clock;
+use super::{Platform, Registry};
 use crate::auth::identity::IdentityStore;
-use crate::registry::ports::Clock;
-use crate::registry::{Platform, Registry};
 use serde::Serialize;
 
 /// Per-run bounds, so a large registry never exceeds one invocation's limits.

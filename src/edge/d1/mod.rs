@@ -1,0 +1,85 @@
+//! The ports over D1, one file per store: `blobs`, `uploads`, `manifests`, `trash` (the
+//! registry's metadata) and `identity`; here, the statement helpers they share. The
+//! schema is in `migrations/`; every statement binds its values. Steps that must happen
+//! together go in one `batch` (a transaction).
+
+mod blobs;
+pub mod identity;
+mod manifests;
+mod trash;
+pub mod trust;
+mod uploads;
+
+use crate::error::{RegistryError, Result};
+use crate::oci::{Digest, RepoName};
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+/// Statement helpers over one D1 database, shared by the metadata and identity stores.
+pub struct D1Access {
+    db: D1Database,
+}
+
+/// The registry's metadata (`registry::MetadataStore`) in D1.
+pub struct D1Metadata(pub D1Access);
+
+impl D1Access {
+    pub fn new(db: D1Database) -> Self {
+        D1Access { db }
+    }
+
+    pub(crate) fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
+        self.db.prepare(sql).bind(args).map_err(d1_err)
+    }
+
+    pub(super) async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
+        self.stmt(sql, args)?.all().await.map_err(d1_err)?.results().map_err(d1_err)
+    }
+
+    pub(super) async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
+        Ok(self.rows(sql, args).await?.into_iter().next())
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    pub(super) async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
+        changes(&self.stmt(sql, args)?.run().await.map_err(d1_err)?)
+    }
+
+    pub(super) async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        self.db.batch(statements).await.map_err(d1_err)
+    }
+}
+
+pub(crate) fn d1_err(e: worker::Error) -> RegistryError {
+    RegistryError::internal(format!("D1: {e}"))
+}
+
+pub(crate) fn changes(r: &D1Result) -> Result<usize> {
+    Ok(r.meta().map_err(d1_err)?.and_then(|m| m.changes).unwrap_or(0))
+}
+
+pub(crate) fn s(v: impl AsRef<str>) -> JsValue {
+    JsValue::from_str(v.as_ref())
+}
+
+pub(crate) fn n(v: u64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+pub(crate) fn opt(v: Option<impl AsRef<str>>) -> JsValue {
+    v.map_or(JsValue::NULL, s)
+}
+
+pub(crate) fn digest(v: &str) -> Result<Digest> {
+    Digest::parse(v).map_err(|_| RegistryError::internal(format!("corrupt digest in D1: {v}")))
+}
+
+impl D1Metadata {
+    pub(crate) fn repository_stmt(&self, repo: &RepoName, now_ms: u64) -> Result<D1PreparedStatement> {
+        self.0.stmt(
+            "INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?1, ?2)",
+            &[s(repo.as_str()), n(now_ms)],
+        )
+    }
+}

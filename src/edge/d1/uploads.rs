@@ -1,0 +1,103 @@
+//! Upload sessions over D1.
+
+use super::{n, opt, s, D1Metadata};
+use crate::error::{RegistryError, Result};
+use crate::oci::RepoName;
+use crate::registry::ports::{PartTag, UploadIndex, UploadSession};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct UploadRow {
+    id: String,
+    repository: String,
+    object_key: String,
+    multipart_id: Option<String>,
+    parts: String,
+    received: u64,
+    tail_len: u64,
+    hash_state: String,
+    created_at: u64,
+    updated_at: u64,
+}
+
+impl UploadRow {
+    fn session(self) -> Result<UploadSession> {
+        let corrupt = |what: &str| RegistryError::internal(format!("corrupt upload {}: {what}", self.id));
+        Ok(UploadSession {
+            repo: RepoName::parse(&self.repository).map_err(|_| corrupt("repository"))?,
+            multipart_id: self.multipart_id.clone(),
+            parts: serde_json::from_str(&self.parts).map_err(|_| corrupt("parts"))?,
+            hash_state: B64.decode(&self.hash_state).map_err(|_| corrupt("hash state"))?,
+            object_key: self.object_key.clone(),
+            received: self.received,
+            tail_len: self.tail_len,
+            created_ms: self.created_at,
+            updated_ms: self.updated_at,
+            id: self.id,
+        })
+    }
+}
+
+fn parts_json(parts: &[PartTag]) -> Result<String> {
+    serde_json::to_string(parts).map_err(RegistryError::internal)
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, repository, object_key, multipart_id, parts, received, tail_len, hash_state, created_at, updated_at";
+
+impl UploadIndex for D1Metadata {
+    async fn create_upload(&self, u: &UploadSession) -> Result<()> {
+        let sql = format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        let args = [
+            s(&u.id),
+            s(u.repo.as_str()),
+            s(&u.object_key),
+            opt(u.multipart_id.as_ref()),
+            s(parts_json(&u.parts)?),
+            n(u.received),
+            n(u.tail_len),
+            s(B64.encode(&u.hash_state)),
+            n(u.created_ms),
+            n(u.updated_ms),
+        ];
+        self.0.run(&sql, &args).await.map(|_| ())
+    }
+
+    async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1 AND repository = ?2");
+        self.0.first::<UploadRow>(&sql, &[s(id), s(repo.as_str())]).await?.map(UploadRow::session).transpose()
+    }
+
+    async fn save_upload(&self, u: &UploadSession, expected_received: u64) -> Result<bool> {
+        let sql = "UPDATE uploads SET multipart_id = ?2, parts = ?3, received = ?4, tail_len = ?5, hash_state = ?6, \
+                   updated_at = ?7 WHERE id = ?1 AND received = ?8";
+        let args = [
+            s(&u.id),
+            opt(u.multipart_id.as_ref()),
+            s(parts_json(&u.parts)?),
+            n(u.received),
+            n(u.tail_len),
+            s(B64.encode(&u.hash_state)),
+            n(u.updated_ms),
+            n(expected_received),
+        ];
+        Ok(self.0.run(sql, &args).await? == 1)
+    }
+
+    async fn record_multipart(&self, id: &str, multipart_id: &str) -> Result<bool> {
+        let sql = "UPDATE uploads SET multipart_id = ?2 WHERE id = ?1 AND multipart_id IS NULL";
+        Ok(self.0.run(sql, &[s(id), s(multipart_id)]).await? == 1)
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        self.0.run("DELETE FROM uploads WHERE id = ?1", &[s(id)]).await.map(|_| ())
+    }
+
+    async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ?1 ORDER BY updated_at LIMIT ?2");
+        let rows: Vec<UploadRow> = self.0.rows(&sql, &[n(before_ms), n(limit as u64)]).await?;
+        rows.into_iter().map(UploadRow::session).collect()
+    }
+}
