@@ -1,0 +1,291 @@
+//! Trusted publishing through the whole api, in-process: an issuer's keys served by the
+//! in-memory `Fetch`, identity tokens signed here (ES256), trust policies managed through
+//! the package API, CI jobs pushing, pulling and exchanging tokens.
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use common::*;
+use edge_registry::api::Method;
+use edge_registry::auth::oidc::Oidc;
+use p256::ecdsa::signature::Signer;
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://ci.test";
+const AUDIENCE: &str = "https://registry.test";
+
+fn key() -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap()
+}
+
+/// A registry that trusts `ISSUER`, whose discovery document and key (`k1`) it can fetch;
+/// the clock at 1,000,000 s.
+fn registry_with_issuer() -> MemRegistry {
+    let mut reg = registry();
+    reg.app.oidc = Oidc::in_memory(ISSUER, AUDIENCE);
+    let point = key().verifying_key().to_sec1_point(false);
+    let (x, y) = (B64.encode(&point.as_bytes()[1..33]), B64.encode(&point.as_bytes()[33..65]));
+    let mut served = reg.app.oidc.fetch.0.borrow_mut();
+    served.insert(
+        format!("{ISSUER}/.well-known/openid-configuration"),
+        json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/keys")}).to_string().into_bytes(),
+    );
+    served.insert(
+        format!("{ISSUER}/keys"),
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": x, "y": y}]}).to_string().into_bytes(),
+    );
+    drop(served);
+    reg.app.registry.clock.0.set(1_000_000_000);
+    reg
+}
+
+/// An identity token of octo/app's release.yml at a tag, with `edit` applied.
+fn token(reg: &MemRegistry, edit: impl FnOnce(&mut Value)) -> String {
+    let now = reg.app.registry.clock.0.get() / 1000;
+    let mut claims = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 300, "jti": format!("j{}", rand_suffix()),
+        "repository": "octo/app", "repository_owner_id": "42", "ref": "refs/tags/v1", "sha": "abcdef0123",
+        "run_id": "9", "workflow_ref": "octo/app/.github/workflows/release.yml@refs/tags/v1",
+    });
+    edit(&mut claims);
+    let input = format!("{}.{}", B64.encode(r#"{"alg":"ES256","kid":"k1"}"#), B64.encode(claims.to_string()));
+    let signature: p256::ecdsa::Signature = key().sign(input.as_bytes());
+    format!("{input}.{}", B64.encode(signature.to_bytes()))
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn as_alice(reg: &MemRegistry, method: Method, path: &str, body: Value) -> Reply {
+    let auth = basic("alice", &user_token(reg, "alice", &["read:packages", "write:packages", "delete:packages"]));
+    let headers =
+        vec![("authorization".to_string(), auth), ("content-type".to_string(), "application/json".to_string())];
+    send_raw(reg, method, path, headers, Chunks::one(body.to_string().as_bytes()))
+}
+
+fn with_identity(reg: &MemRegistry, method: Method, target: &str, identity: &str, body: Chunks) -> Reply {
+    let headers = vec![("authorization".to_string(), basic("oidc", identity))];
+    send_raw(reg, method, target, headers, body)
+}
+
+/// alice/app exists (pushed by alice) and trusts octo/app's release.yml.
+fn trusted(reg: &MemRegistry) {
+    push_image(reg, "alice/app", "v0", b"layer");
+    let policy =
+        json!({"issuer": ISSUER, "repository": "Octo/App", "repository_owner_id": "42", "workflow": "release.yml"});
+    let r = as_alice(reg, Method::Post, "/api/packages/alice/app/trusted-publishers", policy);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn a_trusted_job_gets_a_token_for_what_was_asked_and_the_policy_allows() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let id = token(&reg, |_| {});
+    let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/app:pull,push,delete", &id, Chunks::none());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let tags = send_raw(
+        &reg,
+        Method::Get,
+        "/v2/alice/app/tags/list",
+        vec![("authorization".into(), bearer.clone())],
+        Chunks::none(),
+    );
+    assert_eq!(tags.status, 200);
+    // Push a new version with the registry token; its provenance names the job.
+    let config = digest_of(b"{}");
+    let m = image_manifest(&config, &[(&digest_of(b"layer"), 5)], "");
+    let put = send_raw(
+        &reg,
+        Method::Put,
+        "/v2/alice/app/manifests/v1",
+        vec![("authorization".into(), bearer.clone()), ("content-type".into(), OCI_MANIFEST.into())],
+        Chunks::one(&m),
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    let versions = as_alice(&reg, Method::Get, "/api/packages/alice/app/versions", Value::Null).json();
+    let v1 = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["tags"].as_array().unwrap().contains(&json!("v1")))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        v1["pushed_by"],
+        "pushed by CI at https://ci.test from octo/app, workflow release.yml at refs/tags/v1 (abcdef0)"
+    );
+    // Delete was asked for but not granted: the token cannot delete.
+    let del = send_raw(
+        &reg,
+        Method::Delete,
+        &format!("/v2/alice/app/manifests/{}", v1["digest"].as_str().unwrap()),
+        vec![("authorization".into(), bearer)],
+        Chunks::none(),
+    );
+    assert_eq!(del.status, 401);
+}
+
+#[test]
+fn the_identity_token_itself_pushes_and_each_refusal_names_its_check() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let ok = token(&reg, |_| {});
+    let layer = digest_of(b"ci layer");
+    let r = with_identity(
+        &reg,
+        Method::Post,
+        &format!("/v2/alice/app/blobs/uploads/?digest={layer}"),
+        &ok,
+        Chunks::one(b"ci layer"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let now = reg.app.registry.clock.0.get() / 1000;
+    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        (
+            Box::new(|c| {
+                c["repository"] = json!("octo/other");
+                c["workflow_ref"] = json!("octo/other/.github/workflows/release.yml@refs/tags/v1");
+            }),
+            "no trusted publisher matches this token's repository",
+        ),
+        (
+            Box::new(|c| c["repository_owner_id"] = json!("43")),
+            "no trusted publisher matches this token's repository owner id",
+        ),
+        (
+            Box::new(|c| c["workflow_ref"] = json!("octo/app/.github/workflows/ci.yml@refs/heads/main")),
+            "no trusted publisher matches this token's workflow",
+        ),
+        (
+            Box::new(|c| c["aud"] = json!("https://elsewhere")),
+            "identity token audience is not \"https://registry.test\"",
+        ),
+        (Box::new(move |c| c["exp"] = json!(now - 61)), "identity token has expired"),
+        (Box::new(|c| c["iss"] = json!("https://evil.test")), "identity token issuer is not allowed"),
+    ];
+    for (edit, message) in cases {
+        let r = with_identity(
+            &reg,
+            Method::Get,
+            "/token?scope=repository:alice/app:pull,push",
+            &token(&reg, edit),
+            Chunks::none(),
+        );
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED".to_string()));
+        assert_eq!(r.json()["errors"][0]["message"], message);
+    }
+    // A package no policy names: refused alike whether or not it exists.
+    for repo in ["alice/other", "bob/app"] {
+        let r = with_identity(&reg, Method::Get, &format!("/token?scope=repository:{repo}:pull"), &ok, Chunks::none());
+        assert_eq!(r.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
+    }
+}
+
+#[test]
+fn a_namespace_policy_lets_a_job_create_packages_there_and_only_there() {
+    let reg = registry_with_issuer();
+    user_token(&reg, "alice", &["read:packages"]);
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/namespaces/alice/trusted-publishers", policy).status, 201);
+    let id = token(&reg, |_| {});
+    let blob = digest_of(b"x");
+    let r = with_identity(
+        &reg,
+        Method::Post,
+        &format!("/v2/alice/fresh/blobs/uploads/?digest={blob}"),
+        &id,
+        Chunks::one(b"x"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let package = as_alice(&reg, Method::Get, "/api/packages/alice/fresh", Value::Null);
+    assert_eq!((package.status, package.json()["visibility"].clone()), (200, json!("private")));
+    let elsewhere = with_identity(
+        &reg,
+        Method::Post,
+        &format!("/v2/bob/fresh/blobs/uploads/?digest={blob}"),
+        &id,
+        Chunks::one(b"x"),
+    );
+    assert_eq!(elsewhere.status, 401);
+    assert_eq!(elsewhere.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
+}
+
+#[test]
+fn the_exchange_is_single_use_and_its_token_follows_the_policies_in_force() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let id = token(&reg, |_| {});
+    let body = json!({"token": id}).to_string();
+    let json_headers = || vec![("content-type".to_string(), "application/json".to_string())];
+    let r = send_raw(&reg, Method::Post, "/api/oidc/token", json_headers(), Chunks::one(body.as_bytes()));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["access"], json!([{"package": "alice/app", "actions": ["pull", "push"]}]));
+    assert_eq!(r.json()["expires_in"], 900);
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let replay = send_raw(&reg, Method::Post, "/api/oidc/token", json_headers(), Chunks::one(body.as_bytes()));
+    assert_eq!(
+        (replay.status, replay.json()["errors"][0]["message"].clone()),
+        (401, json!("identity token was already exchanged (jti is single use)"))
+    );
+    let pull = || {
+        send_raw(
+            &reg,
+            Method::Get,
+            "/v2/alice/app/tags/list",
+            vec![("authorization".into(), bearer.clone())],
+            Chunks::none(),
+        )
+    };
+    assert_eq!(pull().status, 200);
+    // The policy is removed: the exchanged token stops working at once.
+    let listed = as_alice(&reg, Method::Get, "/api/packages/alice/app/trusted-publishers", Value::Null).json();
+    let policy_id = listed[0]["id"].as_str().unwrap().to_string();
+    let removed =
+        as_alice(&reg, Method::Delete, &format!("/api/packages/alice/app/trusted-publishers/{policy_id}"), Value::Null);
+    assert_eq!(removed.status, 204);
+    assert_eq!(pull().status, 401);
+}
+
+#[test]
+fn policies_are_managed_only_by_admins_and_hidden_from_who_cannot_read() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let bob = basic("bob", &user_token(&reg, "bob", &["read:packages", "write:packages"]));
+    let r = send_raw(
+        &reg,
+        Method::Get,
+        "/api/packages/alice/app/trusted-publishers",
+        vec![("authorization".into(), bob.clone())],
+        Chunks::none(),
+    );
+    assert_eq!(r.status, 404);
+    let r = send_raw(
+        &reg,
+        Method::Get,
+        "/api/namespaces/alice/trusted-publishers",
+        vec![("authorization".into(), bob)],
+        Chunks::none(),
+    );
+    assert_eq!(r.status, 403);
+    let anonymous = send_raw(&reg, Method::Get, "/api/packages/alice/app/trusted-publishers", vec![], Chunks::none());
+    assert_eq!(anonymous.status, 401);
+    let bad = as_alice(
+        &reg,
+        Method::Post,
+        "/api/packages/alice/app/trusted-publishers",
+        json!({"issuer": ISSUER, "repository": "octo", "workflow": "a.yml"}),
+    );
+    assert_eq!(bad.status, 400);
+    let unknown_field = as_alice(
+        &reg,
+        Method::Post,
+        "/api/packages/alice/app/trusted-publishers",
+        json!({"issuer": ISSUER, "repository": "o/r", "workflow": "a.yml", "owner": "x"}),
+    );
+    assert_eq!(unknown_field.status, 400);
+}
