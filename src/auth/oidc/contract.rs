@@ -67,6 +67,7 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
     minimal.policy.environment = None;
     minimal.policy.git_ref = None;
     minimal.policy.actions = vec![Action::Pull];
+    minimal.created_ms = 6;
     check(store.add_publisher(&minimal).await.unwrap_or(false), "adds a policy without optional fields");
     let ns_listed = store.publishers(&PolicyScope::Namespace(ns.clone())).await.unwrap_or_default();
     check(ns_listed == vec![on_namespace.clone(), minimal.clone()], "optional fields absent stay absent, oldest first");
