@@ -8,6 +8,9 @@ use crate::auth::Action;
 
 pub struct Context {
     pub route: Route,
+    /// Who calls, as far as the route's `Access` needed to know: the token service
+    /// (`Access::Itself`) and unmatched `/v2` paths see `Anonymous` here, the former
+    /// authenticating from the request itself.
     pub caller: Caller,
     /// The time of the request: every decision made for it uses this one.
     pub now_ms: u64,

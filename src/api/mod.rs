@@ -1,6 +1,7 @@
 //! HTTP, platform-neutral: a request comes in as `Request` plus a body to read, is routed
-//! (`route::Route`, one table for every surface), goes through authenticate -> authorize
-//! -> dispatch, and leaves as a `Response`.
+//! (`route::Route`, one table for every surface), has what its route requires checked
+//! once in `serve` (authenticate, gather the facts, decide: `gate`), and reaches its
+//! surface's handler with a `context::Context`; it leaves as a `Response`.
 
 pub mod admin;
 mod app;

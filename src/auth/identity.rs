@@ -87,6 +87,7 @@ pub trait IdentityStore {
 
     async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// Revokes a live token; `false` when there is none (unknown, or revoked already).
     async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool>;
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>>;

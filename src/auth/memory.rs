@@ -91,7 +91,10 @@ impl IdentityStore for MemoryIdentity {
     }
 
     async fn revoke_token(&self, id: &str, _now_ms: u64) -> Result<bool> {
-        Ok(self.state.borrow_mut().tokens.get_mut(id).map(|t| t.revoked = true).is_some())
+        // A token is revoked once: the second time there is nothing to revoke.
+        let mut s = self.state.borrow_mut();
+        let live = s.tokens.get_mut(id).filter(|t| !t.revoked);
+        Ok(live.map(|t| t.revoked = true).is_some())
     }
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>> {

@@ -4,6 +4,7 @@
 
 pub mod bearer;
 pub mod cached;
+pub mod contract;
 pub mod credentials;
 pub mod identity;
 #[cfg(any(test, feature = "memory"))]

@@ -142,7 +142,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     if api::route::Route::parse(&head.path) == Ok(api::route::Route::Contract)
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
     {
-        return contract(&app.registry, &app.trust).await;
+        return contract(&app).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
@@ -182,11 +182,13 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
     }
 }
 
-/// Runs the ports' contract over the real bindings (enabled only by the test suite).
-async fn contract(reg: &WorkerRegistry, trust: &d1::trust::D1Trust) -> worker::Result<worker::Response> {
+/// Runs the ports' contracts over the real bindings (enabled only by the test suite).
+async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, &unique).await;
-    failures.extend(crate::auth::oidc::contract::run(trust, &unique).await);
+    let (reg, identity) = (&app.registry, &app.identity.inner);
+    let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, identity, &unique).await;
+    failures.extend(crate::auth::contract::run(identity, &unique).await);
+    failures.extend(crate::auth::oidc::contract::run(&app.trust, &unique).await);
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
 

@@ -1,32 +1,28 @@
 //! The contract every implementation of the ports must keep. The in-memory ports run it
 //! in native tests; the Worker runs it over real R2 and D1 when `CONTRACT_TESTS` is
-//! set (the end-to-end suite does), so both sides are held to the same rules.
+//! set (the end-to-end suite does), so both sides are held to the same rules. The
+//! identity port has its own (`auth::contract`); where the two meet (a package's rows
+//! leave and come back with its content) it is checked here.
 
 use super::ports::*;
 use super::MetadataStore;
+use crate::auth::contract::{ensure, ok, Check};
+use crate::auth::identity::IdentityStore;
 use crate::auth::identity::PackageSnapshot;
-use crate::auth::{Login, Visibility};
+use crate::auth::{Login, Role, Visibility};
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, RepoName, Tag};
 
-type Check = Result<(), String>;
-
-fn ensure(cond: bool, what: &str) -> Check {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.to_string())
-    }
-}
-
-fn ok<T>(r: crate::error::Result<T>, what: &str) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e:?}"))
-}
-
 /// Runs every check; returns the failures (empty when the implementation keeps the contract).
-/// `unique` keeps keys and names of one run apart from earlier runs on the same storage.
-pub async fn run<M: MetadataStore, O: ObjectStore>(meta: &M, objects: &O, unique: &str) -> Vec<String>
+/// `identity` is the identity store over the same database as `meta`. `unique` keeps keys
+/// and names of one run apart from earlier runs on the same storage.
+pub async fn run<M: MetadataStore, O: ObjectStore, I: IdentityStore>(
+    meta: &M,
+    objects: &O,
+    identity: &I,
+    unique: &str,
+) -> Vec<String>
 where
     O::Reader: ReadAll,
 {
@@ -38,6 +34,7 @@ where
         ("uploads", upload_index_contract(meta, unique).await),
         ("manifests", manifest_index_contract(meta, unique).await),
         ("trash", trash_contract(meta, unique).await),
+        ("package rows", package_rows_contract(meta, identity, unique).await),
         ("untagged", untagged_contract(meta, unique).await),
     ];
     for (name, r) in results {
@@ -133,6 +130,9 @@ async fn blob_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ok(m.link_blob(&a, &d, 3).await, "link")?;
     ensure(ok(m.linked_blob(&a, &d).await, "relinked")?.is_some(), "link makes a held blob visible")?;
     ensure(ok(m.repository_exists(&a).await, "exists")?, "linking creates the repository")?;
+    let c = repo(u, "c");
+    ensure(m.link_blob(&c, &digest(u, "unknown"), 3).await.is_err(), "an unknown blob is not linked")?;
+    ensure(!ok(m.repository_exists(&c).await, "no repository")?, "and linking it creates nothing")?;
 
     // Collection: blobs no manifest needs, once they are older than the grace period and
     // not linked within it (a push between its blobs and its manifest).
@@ -331,8 +331,28 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ok(m.delete_tag(&r, &tag("b")?).await, "free tag b")?;
     ensure(ok(m.restore(&del_two).await, "restore freed")? == Restored::Yes, "a freed tag lets it restore")?;
 
+    let never = deletion("never", None, 58);
+    ensure(m.restore(&never).await.is_err(), "a deletion never recorded is not restored")?;
+    let open = UploadSession {
+        id: Digest::sha256_of(format!("{u}/open").as_bytes()).hex()[..32].to_string(),
+        repo: r.clone(),
+        object_key: format!("blobs/{u}-open"),
+        multipart_id: Some("mp-open".into()),
+        parts: vec![],
+        received: 0,
+        tail_len: 0,
+        hash_state: vec![],
+        created_ms: 59,
+        updated_ms: 59,
+    };
+    ok(m.create_upload(&open).await, "open upload")?;
     let del_pkg = deletion("p", None, 60);
     ensure(ok(m.trash(&del_pkg).await, "trash package")?, "a package can be trashed")?;
+    ensure(
+        ok(m.upload(&r, &open.id).await, "upload kept")?.is_some(),
+        "its open uploads stay, to expire and be cleaned up as any other",
+    )?;
+    ok(m.delete_upload(&open.id).await, "close the upload")?;
     ensure(!ok(m.repository_exists(&r).await, "exists")?, "a trashed package's repository is gone")?;
     ensure(ok(m.linked_blob(&r, &layer.digest).await, "blob")?.is_none(), "its blobs are not pullable")?;
     ensure(ok(m.versions(&r, 10).await, "no versions")?.is_empty(), "its versions are not listed")?;
@@ -353,6 +373,45 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ok(m.unlink_manifest(&r, &three.digest).await, "unlink three")?;
     ensure(ok(m.deletions(&r).await, "purged")?.is_empty(), "a purged deletion is gone")?;
     ensure(ok(m.forget_orphan(&layer.digest, u64::MAX / 2).await, "collectable")?, "purged content frees its blobs")
+}
+
+/// A package's row and roles leave with its content and come back with it, in one step.
+async fn package_rows_contract<M: MetadataStore, I: IdentityStore>(m: &M, id: &I, u: &str) -> Check {
+    let r = repo(u, "rows");
+    let owner = Login::parse("rows-owner").map_err(|e| format!("{e:?}"))?;
+    let helper = Login::parse("rows-helper").map_err(|e| format!("{e:?}"))?;
+    let one = BlobRecord { digest: digest(u, "rows-blob"), object_key: format!("blobs/{u}-rows"), size: 1 };
+    ok(m.commit_blob(&r, &one, 1).await, "content")?;
+    ok(id.create_package(&r, &owner, 1).await, "package")?;
+    ok(id.set_collaborator(&r, &helper, Role::Write).await, "role")?;
+    ok(id.set_visibility(&r, Visibility::Public).await, "public")?;
+    let package = ok(id.package(&r).await, "read")?.ok_or("the package exists")?;
+    let snapshot = PackageSnapshot::of(&package, ok(id.collaborators(&r).await, "roles")?);
+    let deletion = |name: &str, at: u64| Deletion {
+        id: format!("{u}-{name}"),
+        repo: r.clone(),
+        version: None,
+        deleted_ms: at,
+        deleted_by: owner.to_string(),
+        package: Some(snapshot.clone()),
+    };
+    let first = deletion("rows1", 2);
+    ok(m.trash(&first).await, "trash")?;
+    ensure(ok(id.package(&r).await, "gone")?.is_none(), "a trashed package's row goes with its content")?;
+    ensure(ok(id.collaborators(&r).await, "no roles")?.is_empty(), "and its roles")?;
+    ensure(ok(m.restore(&first).await, "restore")? == Restored::Yes, "it restores")?;
+    ensure(ok(id.package(&r).await, "back")? == Some(package.clone()), "with its row as it was")?;
+    ensure(ok(id.collaborators(&r).await, "roles back")? == snapshot.collaborators, "and its roles")?;
+
+    // A package row made meanwhile (a first push that has not stored anything yet) holds
+    // the name as content would.
+    let second = deletion("rows2", 3);
+    ok(m.trash(&second).await, "trash again")?;
+    ok(id.create_package(&r, &helper, 4).await, "name taken")?;
+    ensure(ok(m.restore(&second).await, "restore taken")? == Restored::NameReused, "a new package blocks a restore")?;
+    ensure(ok(id.package(&r).await, "new one")?.is_some_and(|p| p.created_by == helper), "and stays as it is")?;
+    ensure(ok(m.linked_blob(&r, &one.digest).await, "content")?.is_none(), "the old content stays out of sight")?;
+    ok(m.purge(&second).await, "purge")
 }
 
 async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
@@ -398,12 +457,14 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
 #[cfg(test)]
 mod tests {
+    use crate::auth::memory::MemoryIdentity;
     use crate::registry::memory::{MemoryMetadata, MemoryObjects};
 
     #[test]
     fn memory_ports_keep_the_contract() {
-        let failures =
-            futures_executor::block_on(super::run(&MemoryMetadata::default(), &MemoryObjects::default(), "t1"));
+        let identity = MemoryIdentity::default();
+        let meta = MemoryMetadata::sharing(&identity);
+        let failures = futures_executor::block_on(super::run(&meta, &MemoryObjects::default(), &identity, "t1"));
         assert!(failures.is_empty(), "{failures:#?}");
     }
 }

@@ -160,7 +160,8 @@ pub trait BlobIndex {
     /// Returns the record that stands, which names another object if the digest was
     /// already held.
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord>;
-    /// Links an already-held blob into `repo` (a cross-repository mount).
+    /// Links an already-held blob into `repo` (a cross-repository mount). An unknown blob
+    /// is `BlobUnknown`, and nothing changes.
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, now_ms: u64) -> Result<()>;
     /// Removes the link; the bytes stay until collected. Returns whether a link existed.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;

@@ -115,8 +115,12 @@ impl<P: Platform> Registry<P> {
     pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<MountOutcome> {
         if let Some(from) = from {
             if self.meta.linked_blob(from, digest).await?.is_some() {
-                self.meta.link_blob(repo, digest, self.now()).await?;
-                return Ok(MountOutcome::Mounted);
+                match self.meta.link_blob(repo, digest, self.now()).await {
+                    Ok(()) => return Ok(MountOutcome::Mounted),
+                    // Collected since: an ordinary upload, as if it had never been there.
+                    Err(RegistryError::BlobUnknown) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         self.start_upload(repo).await.map(MountOutcome::Started)

@@ -60,16 +60,25 @@ impl BlobIndex for D1Metadata {
     }
 
     async fn link_blob(&self, repo: &RepoName, d: &Digest, now_ms: u64) -> Result<()> {
+        // Both only if the blob is held: an unknown one creates no repository either.
+        let args = [s(repo.as_str()), s(d.to_string()), n(now_ms)];
         let statements = vec![
-            self.repository_stmt(repo, now_ms)?,
+            self.0.stmt(
+                "INSERT OR IGNORE INTO repositories (name, created_at) \
+                 SELECT ?1, ?3 WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?2)",
+                &args,
+            )?,
             self.0.stmt(
                 "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) \
                  SELECT ?1, digest, ?3 FROM blobs WHERE digest = ?2",
-                &[s(repo.as_str()), s(d.to_string()), n(now_ms)],
+                &args,
             )?,
         ];
-        self.0.batch(statements).await?;
-        Ok(())
+        let results = self.0.batch(statements).await?;
+        match results.get(1).map(changes).transpose()?.unwrap_or(0) {
+            0 => Err(RegistryError::BlobUnknown),
+            _ => Ok(()),
+        }
     }
 
     async fn unlink_blob(&self, repo: &RepoName, d: &Digest) -> Result<bool> {
