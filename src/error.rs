@@ -38,6 +38,9 @@ pub enum RegistryError {
     IdentityRefused(String),
     #[error("requested access to the resource is denied")]
     Denied,
+    /// Refused by a rule the caller should know about (an immutable tag): the message says which.
+    #[error("{0}")]
+    DeniedBecause(String),
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
     #[error("too many requests")]
@@ -74,7 +77,7 @@ impl RegistryError {
             SizeInvalid(_) | TooLarge(_) => "SIZE_INVALID",
             RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
             Unauthorized { .. } | IdentityRefused(_) => "UNAUTHORIZED",
-            Denied => "DENIED",
+            Denied | DeniedBecause(_) => "DENIED",
             Unsupported(_) => "UNSUPPORTED",
             TooManyRequests { .. } => "TOOMANYREQUESTS",
             BadRequest(_) => "BAD_REQUEST",
@@ -98,7 +101,7 @@ impl RegistryError {
             TooLarge(_) => 413,
             RangeInvalid(_) => 416,
             Unauthorized { .. } | IdentityRefused(_) => 401,
-            Denied => 403,
+            Denied | DeniedBecause(_) => 403,
             Unsupported(_) => 405,
             Conflict(_) => 409,
             TooManyRequests { .. } => 429,

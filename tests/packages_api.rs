@@ -339,7 +339,8 @@ fn untagged_manifests_are_collected_only_where_the_package_asks() {
     assert_eq!((r.status, r.json()["untagged"].as_str()), (200, Some("collect")));
     assert_eq!(api(&reg, Patch, "alice/tidy", "alice", &alice, Some(json!({"untagged": "sometimes"}))).status, 400);
 
-    let run = || futures_executor::block_on(maintenance::run(&reg.registry, &reg.identity, 60_000));
+    let run =
+        || futures_executor::block_on(maintenance::run(&reg.registry, &reg.identity, 60_000, &Receiver::default()));
     let first = run();
     assert_eq!(first.untagged_manifests, 0, "within the grace period nothing goes");
     reg.registry.clock.advance(120_000);

@@ -39,7 +39,7 @@ pub struct Seeded {
 }
 
 pub fn seeded() -> Seeded {
-    let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 100_000 };
+    let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 100_000, grace_ms: 0, webhook_retry_ms: 1000 };
     let identity = MemoryIdentity::default();
     let app: MemApp = App {
         registry: Registry::new(MemoryMetadata::sharing(&identity), MemoryObjects::default(), ManualClock::default(), config),

@@ -94,7 +94,7 @@ pub async fn handle<P: Platform>(
             Ok(Response::json(
                 201,
                 &json!({"id": new.id, "token": new.secret, "scopes": scopes.names(), "note": record.note,
-                        "expires_at": expires_ms.map(|ms| super::time::iso8601(ms / 1000))}),
+                        "expires_at": expires_ms.map(|ms| crate::time::iso8601(ms / 1000))}),
             ))
         }
         (Method::Delete, Route::AdminToken { id: token_id }) => {

@@ -218,6 +218,9 @@ async fn registry_route<P: Platform>(
     if matches!(ctx.route, Route::Manifest { .. }) && req.method == super::Method::Put && resp.status == 201 {
         record_provenance(app, ctx, &facts.repo, &resp).await?;
     }
+    for event in &mut resp.events {
+        event.actor = ctx.caller.login().unwrap_or_default().to_string();
+    }
     match action {
         Action::Pull => shared_cache::after_pull(facts, plan, looked_up, &mut resp),
         // Cached copies of what was deleted must not be served any more.

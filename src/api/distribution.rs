@@ -4,13 +4,16 @@
 use super::route::Route;
 use super::{Body, Method, Request, Response};
 use crate::error::{RegistryError, Result};
+use crate::lifecycle::webhooks::{Event, Payload};
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
 use crate::oci::{Digest, Reference, RepoName};
-use crate::registry::ports::{ChunkSource, UploadSession};
+use crate::registry::lifecycle::LifecycleIndex;
+use crate::registry::manifests::Pushed;
+use crate::registry::ports::{ChunkSource, Clock, UploadSession};
 use crate::registry::uploads::MountOutcome;
 use crate::registry::{Platform, Reader, Registry};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Digest-addressed content never changes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -54,23 +57,55 @@ pub async fn dispatch<P: Platform>(
             let mut r = Response::new(201)
                 .header(
                     "location",
-                    Route::Manifest { repo, reference: Reference::Digest(pushed.digest.clone()) }.path(),
+                    Route::Manifest { repo: repo.clone(), reference: Reference::Digest(pushed.digest.clone()) }.path(),
                 )
                 .header("docker-content-digest", pushed.digest.to_string())
                 .header("content-length", "0");
-            if let Some(subject) = pushed.subject {
+            if let Some(subject) = &pushed.subject {
                 r = r.header("oci-subject", subject.to_string());
             }
+            r.events = pushed_events(reg, &repo, &reference, &pushed);
             Ok(r)
         }
         (Route::Manifest { repo, reference }, Delete) => {
+            let tags = match &reference {
+                Reference::Digest(d) => Some(reg.meta.tags_of(&repo, d).await?),
+                Reference::Tag(_) => None,
+            };
             reg.delete_manifest(&repo, &reference).await?;
-            Ok(Response::new(202).header("content-length", "0"))
+            let mut r = Response::new(202).header("content-length", "0");
+            if let (Reference::Digest(d), Some(tags)) = (&reference, tags) {
+                let now = reg.clock.now_ms();
+                r.events.push(Payload::new(Event::VersionDeleted, &repo, Some(d), tags, "", now, Value::Null));
+            }
+            Ok(r)
         }
         (Route::Tags { repo }, Get) => list_tags(reg, &repo, req).await,
         (Route::Referrers { repo, digest }, Get) => referrers(reg, &repo, &digest, req).await,
         (_, _) => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
+}
+
+/// A push is a version pushed and, when it moved a tag, a tag moved. The actor is filled
+/// in by the caller, who knows who pushed.
+fn pushed_events<P: Platform>(
+    reg: &Registry<P>,
+    repo: &RepoName,
+    reference: &Reference,
+    pushed: &Pushed,
+) -> Vec<Payload> {
+    let now = reg.clock.now_ms();
+    let tags: Vec<String> = match reference {
+        Reference::Tag(t) => vec![t.to_string()],
+        Reference::Digest(_) => vec![],
+    };
+    let mut events =
+        vec![Payload::new(Event::VersionPushed, repo, Some(&pushed.digest), tags.clone(), "", now, Value::Null)];
+    if let Some(from) = &pushed.moved_from {
+        let details = json!({"previous_digest": from.to_string()});
+        events.push(Payload::new(Event::TagMoved, repo, Some(&pushed.digest), tags, "", now, details));
+    }
+    events
 }
 
 fn required_digest(req: &Request) -> Result<Digest> {

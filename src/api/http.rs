@@ -94,6 +94,8 @@ pub struct Response<R> {
     pub trace: Trace,
     /// Set when the shared cache may keep this response under this key.
     pub shared_cache_key: Option<String>,
+    /// What happened, for webhooks: delivered after the response is sent.
+    pub events: Vec<crate::lifecycle::webhooks::Payload>,
 }
 
 /// What the request log line says of a request beyond its method and status. Never a
@@ -114,6 +116,7 @@ impl<R> Response<R> {
             fault: None,
             trace: Trace::default(),
             shared_cache_key: None,
+            events: vec![],
         }
     }
 

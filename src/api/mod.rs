@@ -11,13 +11,13 @@ pub mod gate;
 mod html;
 mod http;
 mod json_body;
+pub mod lifecycle;
 mod oidc_exchange;
 pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
-mod time;
 pub mod token;
 mod trusted_publishers;
 

@@ -4,7 +4,6 @@
 //! trust store, so a replay to any isolate is refused.
 
 use super::context::Context;
-use super::time::iso8601;
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::oidc::store::{PolicyScope, TrustStore};
@@ -14,6 +13,7 @@ use crate::auth::oidc::Refusal;
 use crate::error::{RegistryError, Result};
 use crate::registry::ports::{read_small, ChunkSource};
 use crate::registry::{Platform, Reader};
+use crate::time::iso8601;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -16,17 +16,20 @@
 use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
+use super::lifecycle as lc;
 use super::route::Route;
-use super::time::iso8601;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, PackageSnapshot};
 use crate::auth::oidc::{Provenance, TrustStore};
 use crate::auth::{Action, Login, Role, Visibility};
 use crate::error::{RegistryError, Result};
-use crate::oci::Digest;
-use crate::oci::RepoName;
+use crate::lifecycle::pattern::TagPatterns;
+use crate::lifecycle::webhooks::{Event, Payload};
+use crate::oci::{Digest, RepoName};
+use crate::registry::lifecycle::{LifecycleIndex, Scope};
 use crate::registry::ports::{ChunkSource, Version};
 use crate::registry::{Platform, Reader};
+use crate::time::iso8601;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -38,6 +41,8 @@ struct SettingsChange {
     visibility: Option<String>,
     /// `keep` (the default) or `collect`: whether untagged manifests are collected.
     untagged: Option<String>,
+    /// Tag patterns that may not move or be deleted once set (`[]` lifts them).
+    immutable_tags: Option<TagPatterns>,
     /// The source repository the package is connected to (a URL); pushes then leave it.
     source: Option<String>,
 }
@@ -57,6 +62,7 @@ pub async fn handle<P: Platform>(
     // `serve` let only PAT callers in.
     let viewer = ctx.caller.viewer();
     let id = &app.identity;
+    let (now, actor) = (ctx.now_ms, viewer.login().map(|l| l.to_string()).unwrap_or_default());
     match (req.method, ctx.route.clone()) {
         (Method::Get, Route::Packages { namespace: ns }) => {
             let packages = package_views::namespace(app, &ns, &viewer).await?;
@@ -68,12 +74,14 @@ pub async fn handle<P: Platform>(
         }
         (Method::Get, Route::Versions { repo }) => {
             let view = package_views::package(app, &repo, &viewer).await?;
+            let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+            let (_, counts) = lc::downloads_of(app, &repo, &digests).await?;
             let pushers = pushers(app, &view).await?;
             let versions: Vec<Value> = view
                 .versions
                 .iter()
                 .map(|v| {
-                    let mut out = version(v);
+                    let mut out = version(v, &counts);
                     if let Some(p) = pushers.get(&v.manifest.digest) {
                         out["provenance"] = json!(p);
                         out["pushed_by"] = json!(p.describe());
@@ -95,21 +103,30 @@ pub async fn handle<P: Platform>(
                 }
             };
             let visibility = change.visibility.as_deref().map(Visibility::parse).transpose()?;
+            let before = id.package(&repo).await?.map(|p| p.visibility);
             if let Some(v) = visibility {
                 id.set_visibility(&repo, v).await?;
             }
             if let Some(c) = collect {
                 id.set_collect_untagged(&repo, c).await?;
             }
+            if let Some(patterns) = &change.immutable_tags {
+                app.registry.meta.set_immutable_tags(&repo, patterns, now).await?;
+            }
             if let Some(source) = &change.source {
                 let ok = !source.is_empty() && source.len() <= 512 && !source.chars().any(char::is_control);
                 if !ok {
                     return Err(RegistryError::BadRequest("source must be 1 to 512 printable characters".into()));
                 }
-                app.trust.set_source(&repo, source, true, ctx.now_ms).await?;
+                app.trust.set_source(&repo, source, true, now).await?;
             }
             let view = package_views::package(app, &repo, &viewer).await?;
-            Ok(Response::json(200, &describe(app, &view, &viewer).await?))
+            let mut resp = Response::json(200, &describe(app, &view, &viewer).await?);
+            if let Some(v) = visibility.filter(|v| Some(*v) != before) {
+                let details = json!({"visibility": v.as_str()});
+                resp.events.push(Payload::new(Event::VisibilityChanged, &repo, None, vec![], &actor, now, details));
+            }
+            Ok(resp)
         }
         (Method::Put, Route::Collaborator { repo, login: who }) => {
             administered(app, &repo, &viewer).await?;
@@ -138,38 +155,99 @@ pub async fn handle<P: Platform>(
             id.package_moved(&repo);
             // A package made later under this name does not inherit its trust.
             app.trust.forget_package(&repo).await?;
-            Ok(Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id})))
+            let mut resp = Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id}));
+            resp.events.push(Payload::new(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
+            Ok(resp)
         }
         (Method::Delete, Route::Version { repo, digest }) => {
             let by = deleter(app, &repo, &viewer).await?;
+            app.registry.check_version_delete(&repo, &digest).await?;
+            let tags = app.registry.meta.tags_of(&repo, &digest).await?;
             let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
             id.bump_content_epoch(&repo).await?;
-            Ok(Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id})))
+            let mut resp = Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id}));
+            resp.events.push(Payload::new(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
+            Ok(resp)
         }
-        (Method::Post, Route::PackageRestore { repo }) => restore_package(app, &repo, &viewer).await,
+        (Method::Post, Route::PackageRestore { repo }) => {
+            let mut resp = restore_package(app, &repo, &viewer).await?;
+            resp.events.push(Payload::new(Event::PackageRestored, &repo, None, vec![], &actor, now, Value::Null));
+            Ok(resp)
+        }
         (Method::Post, Route::VersionRestore { repo, digest }) => {
             deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
             let view = package_views::package(app, &repo, &viewer).await?;
-            let restored = view.versions.iter().find(|v| v.manifest.digest == digest).map(version);
-            Ok(Response::json(200, &restored.unwrap_or(Value::Null)))
+            let restored = view.versions.iter().find(|v| v.manifest.digest == digest);
+            let tags = restored.map(|v| v.tags.clone()).unwrap_or_default();
+            let mut resp = Response::json(200, &restored.map(|v| version(v, &[])).unwrap_or(Value::Null));
+            resp.events.push(Payload::new(
+                Event::VersionRestored,
+                &repo,
+                Some(&digest),
+                tags,
+                &actor,
+                now,
+                Value::Null,
+            ));
+            Ok(resp)
         }
-        (
-            method,
-            route @ (Route::PackagePublishers { .. }
-            | Route::PackagePublisher { .. }
-            | Route::NamespacePublishers { .. }
-            | Route::NamespacePublisher { .. }),
-        ) => super::trusted_publishers::handle(app, ctx, method, route, &viewer, body).await,
+        (_, route @ (Route::RetentionPreview { .. } | Route::Retention { .. } | Route::Webhooks { .. })) => {
+            lifecycle(app, route, req, body, &viewer).await
+        }
+        (_, route @ (Route::Webhook { .. } | Route::WebhookDeliveries { .. } | Route::PackageTag { .. })) => {
+            lifecycle(app, route, req, body, &viewer).await
+        }
+        (method, route @ (Route::TrustedPublishers { .. } | Route::TrustedPublisher { .. })) => {
+            administered_scope(app, &route, &viewer).await?;
+            super::trusted_publishers::handle(app, ctx, method, route, &viewer, body).await
+        }
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
 }
 
+/// A lifecycle endpoint, for a viewer who administers its scope.
+async fn lifecycle<P: Platform>(
+    app: &App<P>,
+    route: Route,
+    req: &Request,
+    body: &mut impl ChunkSource,
+    viewer: &Viewer,
+) -> Result<Response<Reader<P>>> {
+    administered_scope(app, &route, viewer).await?;
+    lc::handle(app, route, req.method, body, viewer).await
+}
+
+/// The viewer may change a package's or a namespace's settings (lifecycle, trusted
+/// publishers): a package's need its admin (untagging: what deleting needs); a
+/// namespace's need its user, or an owner of the organization.
+async fn administered_scope<P: Platform>(app: &App<P>, route: &Route, viewer: &Viewer) -> Result<()> {
+    match (route, route.repo()) {
+        (Route::PackageTag { repo, .. }, _) => drop(deleter(app, repo, viewer).await?),
+        (_, Some(repo)) => administered(app, repo, viewer).await?,
+        (Route::Retention { scope: Scope::Namespace(ns) } | Route::Webhooks { scope: Scope::Namespace(ns) }, _)
+        | (Route::Webhook { scope: Scope::Namespace(ns), .. }, _)
+        | (Route::WebhookDeliveries { scope: Scope::Namespace(ns), .. }, _)
+        | (Route::TrustedPublishers { scope: Scope::Namespace(ns) }, _)
+        | (Route::TrustedPublisher { scope: Scope::Namespace(ns), .. }, _) => {
+            let account = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+            if app.identity.account(&account).await?.is_none() {
+                return Err(RegistryError::NotFound(format!("namespace {ns}")));
+            }
+            if !lc::administers_namespace(&app.identity, ns, viewer).await? {
+                return Err(RegistryError::Denied);
+            }
+        }
+        _ => return Err(RegistryError::NotFound("route".into())),
+    }
+    Ok(())
+}
+
 /// The viewer may read the package and administers it; otherwise it is absent (no read
 /// access) or the change is denied.
-pub(super) async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
+async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<()> {
     let view = package_views::package(app, repo, viewer).await?;
     if viewer.administers(&view.facts) {
         Ok(())
@@ -218,13 +296,16 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
 
 /// A package as the API shows it.
 async fn describe<P: Platform>(app: &App<P>, view: &PackageView, viewer: &Viewer) -> Result<Value> {
-    let id = &app.identity;
+    let repo = &view.package.repo;
     let mut v = summary(view);
     v["source"] = json!(connected_source(app, view).await?);
     v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());
     v["version_count"] = json!(view.versions.len());
+    v["downloads"] = json!(lc::downloads_of(app, repo, &[]).await?.0);
+    v["immutable_tags"] = json!(app.registry.meta.immutable_tags(repo).await?);
     if viewer.administers(&view.facts) {
-        let collaborators: Vec<_> = id
+        let collaborators: Vec<_> = app
+            .identity
             .collaborators(&view.package.repo)
             .await?
             .into_iter()
@@ -253,7 +334,7 @@ fn summary(view: &PackageView) -> Value {
     v
 }
 
-/// A version as the API shows it.
+/// A version as the API shows it, with its downloads among `counts`.
 /// The source repository the package is connected to: set through the API, or else the
 /// newest tagged version's `org.opencontainers.image.source`.
 pub(super) async fn connected_source<P: Platform>(app: &App<P>, view: &PackageView) -> Result<Option<String>> {
@@ -269,9 +350,11 @@ pub(super) async fn pushers<P: Platform>(app: &App<P>, view: &PackageView) -> Re
     Ok(app.trust.provenance(&view.package.repo, &digests).await?.into_iter().collect())
 }
 
-fn version(v: &Version) -> Value {
+fn version(v: &Version, counts: &[(Digest, u64)]) -> Value {
     let m = &v.manifest;
+    let downloads = counts.iter().find(|(d, _)| d == &m.digest).map_or(0, |(_, n)| *n);
     json!({
+        "downloads": downloads,
         "digest": m.digest.to_string(),
         "media_type": m.media_type,
         "tags": v.tags,

@@ -13,11 +13,16 @@ use super::{App, Request, Response};
 
 use crate::auth::Login;
 use crate::error::{RegistryError, Result};
+use crate::lifecycle::downloads::Downloads;
+use crate::oci::Digest;
 
 use crate::registry::ports::Version;
 use crate::registry::{Platform, Reader};
 
 pub async fn handle<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result<Response<Reader<P>>> {
+    if let Route::Badge { repo } = &ctx.route {
+        return super::lifecycle::badge(app, repo).await;
+    }
     Ok(page(app, ctx, req).await?.into_response(200))
 }
 
@@ -54,9 +59,11 @@ async fn page<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result
         }
         Route::PackagePage { repo } => {
             let view = package_views::package(app, repo, &viewer).await?;
+            let digests: Vec<_> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+            let downloads = super::lifecycle::downloads_of(app, repo, &digests).await?;
             let pushers = super::packages::pushers(app, &view).await?;
             let source = super::packages::connected_source(app, &view).await?;
-            Ok(package_page(req.host(), &view, &Extras { pushers, source }, ctx.now_ms))
+            Ok(package_page(req.host(), &view, &Extras { downloads, pushers, source }, ctx.now_ms))
         }
         // The contract runs only in the Worker, when its test switch is on.
         _ => Err(RegistryError::NotFound("page".into())),
@@ -88,14 +95,16 @@ fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> P
     page
 }
 
-/// What the trust store adds to a package's page: who pushed each version, and the
-/// source repository the package is connected to.
+/// What a package's page shows besides its versions: downloads, who pushed each
+/// version, and the source repository the package is connected to.
 struct Extras {
-    pushers: std::collections::HashMap<crate::oci::Digest, crate::auth::oidc::Provenance>,
+    downloads: (Downloads, Vec<(Digest, u64)>),
+    pushers: std::collections::HashMap<Digest, crate::auth::oidc::Provenance>,
     source: Option<String>,
 }
 
 fn package_page(host: &str, view: &PackageView, extras: &Extras, now_ms: u64) -> Page {
+    let (total, per_version) = &extras.downloads;
     let repo = view.package.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
     let meta = view.metadata();
@@ -111,6 +120,10 @@ fn package_page(host: &str, view: &PackageView, extras: &Extras, now_ms: u64) ->
         None => page.push("<p class=\"description muted\">No description.</p>"),
     }
     page.push("<dl>");
+    page.push(&format!(
+        "<dt>Downloads</dt><dd class=\"downloads\">{} total · {} in the last 30 days</dd>",
+        total.total, total.last_30_days
+    ));
     if let Some(licenses) = &meta.licenses {
         page.push(&format!("<dt>License</dt><dd class=\"license\">{}</dd>", escape(licenses)));
     }
@@ -156,11 +169,12 @@ fn package_page(host: &str, view: &PackageView, extras: &Extras, now_ms: u64) ->
         page.push("</tbody></table>");
     }
     page.push(&format!("<h2>Versions <span class=\"muted\">({})</span></h2>", view.versions.len()));
-    page.push("<table class=\"versions\"><thead><tr><th>Digest</th><th>Tags</th><th>Platforms</th><th>Size</th><th>Pushed</th></tr></thead><tbody>");
+    page.push("<table class=\"versions\"><thead><tr><th>Digest</th><th>Tags</th><th>Platforms</th><th>Size</th><th>Pushed</th><th>Downloads</th></tr></thead><tbody>");
     for v in &view.versions {
         let tags: Vec<String> = v.tags.iter().map(|t| escape(t)).collect();
+        let pulls = per_version.iter().find(|(d, _)| d == &v.manifest.digest).map_or(0, |(_, n)| *n);
         page.push(&format!(
-            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{pulls}</td></tr>",
             short_digest(&v.manifest.digest.to_string()),
             tags.join(", "),
             escape(&v.manifest.details.platforms.join(", ")),

@@ -9,7 +9,8 @@
 use super::Method;
 use crate::auth::{Action, Login};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, Reference, RepoName};
+use crate::oci::{Digest, Reference, RepoName, Tag};
+use crate::registry::lifecycle::Scope;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
@@ -62,20 +63,33 @@ pub enum Route {
     VersionRestore { repo: RepoName, digest: Digest },
     /// `/api/packages/<name>/collaborators/<login>`
     Collaborator { repo: RepoName, login: Login },
-    /// `/api/packages/<name>/trusted-publishers`
-    PackagePublishers { repo: RepoName },
-    /// `/api/packages/<name>/trusted-publishers/<id>`
-    PackagePublisher { repo: RepoName, id: String },
-    /// `/api/namespaces/<namespace>/trusted-publishers`
-    NamespacePublishers { namespace: Login },
-    /// `/api/namespaces/<namespace>/trusted-publishers/<id>`
-    NamespacePublisher { namespace: Login, id: String },
+
+    // Lifecycle, under `/api/packages/<name>/...` or `/api/namespaces/<namespace>/...`
+    // (the scope): retention, untagging, webhooks.
+    /// `<scope>/retention`
+    Retention { scope: Scope },
+    /// `/api/packages/<name>/retention/preview`
+    RetentionPreview { repo: RepoName },
+    /// `/api/packages/<name>/tags/<tag>`
+    PackageTag { repo: RepoName, tag: Tag },
+    /// `<scope>/webhooks`
+    Webhooks { scope: Scope },
+    /// `<scope>/webhooks/<id>`
+    Webhook { scope: Scope, id: String },
+    /// `<scope>/webhooks/<id>/deliveries`
+    WebhookDeliveries { scope: Scope, id: String },
+    /// `<scope>/trusted-publishers`: the CI jobs the scope trusts (trusted publishing).
+    TrustedPublishers { scope: Scope },
+    /// `<scope>/trusted-publishers/<id>`
+    TrustedPublisher { scope: Scope, id: String },
 
     // Package pages: every other path.
     /// `/<namespace>`
     NamespacePage { namespace: Login },
     /// `/<name>`
     PackagePage { repo: RepoName },
+    /// `/<name>/badge.svg`: a public package's download count as an image.
+    Badge { repo: RepoName },
 
     /// `/_contract`: the ports' contract over the real bindings, only when the Worker's
     /// test switch is on (`src/edge`); otherwise a page that does not exist.
@@ -157,6 +171,7 @@ const ADMIN: &str = "/admin/";
 const PACKAGES: &str = "/api/packages/";
 const NAMESPACES: &str = "/api/namespaces/";
 const OIDC_TOKEN: &str = "/api/oidc/token";
+const PUBLISHERS: &str = "trusted-publishers";
 
 impl Route {
     /// The endpoint a request path names. Every path belongs to a surface: `/v2` and
@@ -169,12 +184,12 @@ impl Route {
             (Surface::Token, Ok(Route::Token))
         } else if path == OIDC_TOKEN {
             (Surface::Token, Ok(Route::OidcToken))
-        } else if let Some(rest) = path.strip_prefix(NAMESPACES) {
-            (Surface::Packages, parse_namespaces(rest))
         } else if let Some(rest) = path.strip_prefix(ADMIN) {
             (Surface::Admin, parse_admin(rest))
         } else if let Some(rest) = path.strip_prefix(PACKAGES) {
             (Surface::Packages, parse_packages(rest))
+        } else if let Some(rest) = path.strip_prefix(NAMESPACES) {
+            (Surface::Packages, parse_namespaces(rest))
         } else if path == "/_contract" {
             (Surface::Pages, Ok(Route::Contract))
         } else {
@@ -203,11 +218,15 @@ impl Route {
             | Version { .. }
             | VersionRestore { .. }
             | Collaborator { .. }
-            | PackagePublishers { .. }
-            | PackagePublisher { .. }
-            | NamespacePublishers { .. }
-            | NamespacePublisher { .. } => Surface::Packages,
-            NamespacePage { .. } | PackagePage { .. } | Contract => Surface::Pages,
+            | Retention { .. }
+            | RetentionPreview { .. }
+            | PackageTag { .. }
+            | Webhooks { .. }
+            | Webhook { .. }
+            | WebhookDeliveries { .. }
+            | TrustedPublishers { .. }
+            | TrustedPublisher { .. } => Surface::Packages,
+            NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
         }
     }
 
@@ -236,8 +255,15 @@ impl Route {
             Version { .. } => "version",
             VersionRestore { .. } => "version-restore",
             Collaborator { .. } => "collaborator",
-            PackagePublishers { .. } | NamespacePublishers { .. } => "trusted-publishers",
-            PackagePublisher { .. } | NamespacePublisher { .. } => "trusted-publisher",
+            Retention { .. } => "retention",
+            RetentionPreview { .. } => "retention-preview",
+            PackageTag { .. } => "package-tag",
+            Webhooks { .. } => "webhooks",
+            Webhook { .. } => "webhook",
+            WebhookDeliveries { .. } => "webhook-deliveries",
+            TrustedPublishers { .. } => "trusted-publishers",
+            TrustedPublisher { .. } => "trusted-publisher",
+            Badge { .. } => "badge",
             NamespacePage { .. } => "namespace-page",
             PackagePage { .. } => "package-page",
             Contract => "contract",
@@ -250,6 +276,8 @@ impl Route {
         use Route::*;
         let action = match (self, method) {
             (ApiBase, _) => return Access::Caller,
+            // The same image for everyone: a badge is for READMEs, shown anonymously.
+            (Badge { .. }, _) => return Access::Public,
             (UploadStart { .. } | Upload { .. }, _) => Action::Push,
             (Blob { .. } | Manifest { .. } | Tags { .. } | Referrers { .. }, Method::Get | Method::Head) => {
                 Action::Pull
@@ -279,14 +307,22 @@ impl Route {
             | Version { repo, .. }
             | VersionRestore { repo, .. }
             | Collaborator { repo, .. }
-            | PackagePublishers { repo }
-            | PackagePublisher { repo, .. }
-            | PackagePage { repo } => Some(repo),
+            | RetentionPreview { repo }
+            | PackageTag { repo, .. }
+            | PackagePage { repo }
+            | Badge { repo } => Some(repo),
+            Retention { scope }
+            | Webhooks { scope }
+            | Webhook { scope, .. }
+            | WebhookDeliveries { scope, .. }
+            | TrustedPublishers { scope }
+            | TrustedPublisher { scope, .. } => match scope {
+                Scope::Package(repo) => Some(repo),
+                Scope::Namespace(_) => None,
+            },
             ApiBase
             | Token
             | OidcToken
-            | NamespacePublishers { .. }
-            | NamespacePublisher { .. }
             | AdminUsers
             | AdminOrgs
             | AdminMember { .. }
@@ -324,14 +360,27 @@ impl Route {
             Version { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}"),
             VersionRestore { repo, digest } => format!("{PACKAGES}{repo}/versions/{digest}/restore"),
             Collaborator { repo, login } => format!("{PACKAGES}{repo}/collaborators/{login}"),
-            PackagePublishers { repo } => format!("{PACKAGES}{repo}/{PUBLISHERS}"),
-            PackagePublisher { repo, id } => format!("{PACKAGES}{repo}/{PUBLISHERS}/{id}"),
-            NamespacePublishers { namespace } => format!("{NAMESPACES}{namespace}/{PUBLISHERS}"),
-            NamespacePublisher { namespace, id } => format!("{NAMESPACES}{namespace}/{PUBLISHERS}/{id}"),
+            Retention { scope } => format!("{}/retention", scope_path(scope)),
+            RetentionPreview { repo } => format!("{PACKAGES}{repo}/retention/preview"),
+            PackageTag { repo, tag } => format!("{PACKAGES}{repo}/tags/{tag}"),
+            Webhooks { scope } => format!("{}/webhooks", scope_path(scope)),
+            Webhook { scope, id } => format!("{}/webhooks/{id}", scope_path(scope)),
+            WebhookDeliveries { scope, id } => format!("{}/webhooks/{id}/deliveries", scope_path(scope)),
+            TrustedPublishers { scope } => format!("{}/{PUBLISHERS}", scope_path(scope)),
+            TrustedPublisher { scope, id } => format!("{}/{PUBLISHERS}/{id}", scope_path(scope)),
+            Badge { repo } => format!("/{repo}/badge.svg"),
             NamespacePage { namespace } => format!("/{namespace}"),
             PackagePage { repo } => format!("/{repo}"),
             Contract => "/_contract".into(),
         }
+    }
+}
+
+/// Where a scope's lifecycle endpoints are.
+fn scope_path(scope: &Scope) -> String {
+    match scope {
+        Scope::Package(repo) => format!("{PACKAGES}{repo}"),
+        Scope::Namespace(ns) => format!("{NAMESPACES}{ns}"),
     }
 }
 
@@ -395,11 +444,15 @@ fn parse_packages(rest: &str) -> Result<Route> {
     let not_found = || RegistryError::NotFound("package".into());
     let name = |n: &str| RepoName::parse(n).map_err(|_| not_found());
     let digest = |d: &str| Digest::parse(d).map_err(|_| RegistryError::NotFound("version".into()));
-    if let Some(n) = rest.strip_suffix(&format!("/{PUBLISHERS}")) {
-        return Ok(Route::PackagePublishers { repo: name(n)? });
+    if let Some(n) = rest.strip_suffix("/retention/preview") {
+        return Ok(Route::RetentionPreview { repo: name(n)? });
     }
-    if let Some((n, id)) = rest.rsplit_once(&format!("/{PUBLISHERS}/")) {
-        return Ok(Route::PackagePublisher { repo: name(n)?, id: publisher_id(id)? });
+    if let Some((n, tag)) = rest.rsplit_once("/tags/") {
+        let repo = name(n)?;
+        return Ok(Route::PackageTag { repo, tag: Tag::parse(tag)? });
+    }
+    if let Some((n, lifecycle)) = split_lifecycle(rest) {
+        return lifecycle.route(Scope::Package(name(n)?));
     }
     if let Some((n, login)) = rest.rsplit_once("/collaborators/") {
         return Ok(Route::Collaborator { repo: name(n)?, login: Login::parse(login)? });
@@ -422,29 +475,71 @@ fn parse_packages(rest: &str) -> Result<Route> {
     Ok(Route::Package { repo: name(rest)? })
 }
 
-const PUBLISHERS: &str = "trusted-publishers";
-
-/// A trusted publisher's id as the API hands it out (hex).
-fn publisher_id(id: &str) -> Result<String> {
-    let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then(|| id.to_string()).ok_or_else(|| RegistryError::NotFound("trusted publisher".into()))
+/// `/api/namespaces/...`, after the prefix: a namespace's lifecycle endpoints.
+fn parse_namespaces(rest: &str) -> Result<Route> {
+    let (ns, lifecycle) = split_lifecycle(rest).ok_or_else(|| RegistryError::NotFound("route".into()))?;
+    let ns = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
+    lifecycle.route(Scope::Namespace(ns.to_string()))
 }
 
-/// `/api/namespaces/...`, after the prefix: a namespace's trusted publishers.
-fn parse_namespaces(rest: &str) -> Result<Route> {
-    let not_found = || RegistryError::NotFound("namespace route".into());
-    let segs: Vec<&str> = rest.split('/').collect();
-    let namespace = |ns: &str| Login::parse(ns).map_err(|_| not_found());
-    match segs.as_slice() {
-        [ns, PUBLISHERS] => Ok(Route::NamespacePublishers { namespace: namespace(ns)? }),
-        [ns, PUBLISHERS, id] => Ok(Route::NamespacePublisher { namespace: namespace(ns)?, id: publisher_id(id)? }),
-        _ => Err(not_found()),
+/// What follows a scope (a package's name or a namespace) in a path of the scope's
+/// settings: lifecycle, and the trusted publishers.
+enum Lifecycle<'a> {
+    Retention,
+    Webhooks,
+    Webhook(&'a str),
+    Deliveries(&'a str),
+    Publishers,
+    Publisher(&'a str),
+}
+
+impl Lifecycle<'_> {
+    fn route(self, scope: Scope) -> Result<Route> {
+        let id = |id: &str| {
+            let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            valid.then(|| id.to_string()).ok_or_else(|| RegistryError::NotFound("webhook".into()))
+        };
+        Ok(match self {
+            Lifecycle::Retention => Route::Retention { scope },
+            Lifecycle::Webhooks => Route::Webhooks { scope },
+            Lifecycle::Webhook(i) => Route::Webhook { scope, id: id(i)? },
+            Lifecycle::Deliveries(i) => Route::WebhookDeliveries { scope, id: id(i)? },
+            Lifecycle::Publishers => Route::TrustedPublishers { scope },
+            Lifecycle::Publisher(i) => Route::TrustedPublisher {
+                scope,
+                id: id(i).map_err(|_| RegistryError::NotFound("trusted publisher".into()))?,
+            },
+        })
     }
 }
 
-/// Any other path: a namespace's page or a package's.
+/// Splits `<scope>/<lifecycle endpoint>`, reading from the right.
+fn split_lifecycle(path: &str) -> Option<(&str, Lifecycle<'_>)> {
+    if let Some(n) = path.strip_suffix("/retention") {
+        return Some((n, Lifecycle::Retention));
+    }
+    if let Some(n) = path.strip_suffix("/webhooks") {
+        return Some((n, Lifecycle::Webhooks));
+    }
+    if let Some(n) = path.strip_suffix(&format!("/{PUBLISHERS}")) {
+        return Some((n, Lifecycle::Publishers));
+    }
+    if let Some((n, id)) = path.rsplit_once(&format!("/{PUBLISHERS}/")) {
+        return Some((n, Lifecycle::Publisher(id)));
+    }
+    if let Some((n, id)) = path.strip_suffix("/deliveries").and_then(|p| p.rsplit_once("/webhooks/")) {
+        return Some((n, Lifecycle::Deliveries(id)));
+    }
+    path.rsplit_once("/webhooks/").map(|(n, id)| (n, Lifecycle::Webhook(id)))
+}
+
+/// Any other path: a namespace's page, a package's, or a package's badge.
 fn parse_page(path: &str) -> Result<Route> {
     let path = path.trim_matches('/');
+    if let Some(name) = path.strip_suffix("/badge.svg") {
+        let repo = RepoName::parse(name).map_err(|_| RegistryError::NotFound("package".into()))?;
+        return Ok(Route::Badge { repo });
+    }
     if !path.contains('/') {
         let namespace = Login::parse(path).map_err(|_| RegistryError::NotFound("namespace".into()))?;
         return Ok(Route::NamespacePage { namespace });
@@ -561,19 +656,6 @@ mod tests {
         assert_eq!(ok("/acme"), Route::NamespacePage { namespace: login("acme") });
         assert_eq!(ok("/acme/a/b/"), Route::PackagePage { repo: repo("acme/a/b") });
         assert_eq!(ok("/_contract"), Route::Contract);
-        assert_eq!(ok("/api/oidc/token"), Route::OidcToken);
-        assert_eq!(
-            ok("/api/namespaces/acme/trusted-publishers"),
-            Route::NamespacePublishers { namespace: login("acme") }
-        );
-        for bad in [
-            "/api/namespaces/acme",
-            "/api/namespaces/Acme/trusted-publishers",
-            "/api/namespaces/acme/trusted-publishers/x!",
-        ] {
-            assert_eq!(Route::parse(bad).unwrap_err().error.code(), "NOT_FOUND", "{bad}");
-        }
-        assert_eq!(Route::parse("/api/packages/acme/app/trusted-publishers/zz").unwrap_err().error.code(), "NOT_FOUND");
     }
 
     #[test]
@@ -625,10 +707,10 @@ mod tests {
             Route::VersionRestore { repo: repo("acme/app"), digest: digest.clone() },
             Route::Collaborator { repo: repo("acme/app"), login: login("bob") },
             Route::OidcToken,
-            Route::PackagePublishers { repo: repo("acme/trusted-publishers/app") },
-            Route::PackagePublisher { repo: repo("acme/app"), id: "0a1b".into() },
-            Route::NamespacePublishers { namespace: login("acme") },
-            Route::NamespacePublisher { namespace: login("acme"), id: "0a1b".into() },
+            Route::TrustedPublishers { scope: Scope::Package(repo("acme/trusted-publishers/app")) },
+            Route::TrustedPublisher { scope: Scope::Package(repo("acme/app")), id: "0a1b".into() },
+            Route::TrustedPublishers { scope: Scope::Namespace("acme".into()) },
+            Route::TrustedPublisher { scope: Scope::Namespace("acme".into()), id: "0a1b".into() },
             Route::NamespacePage { namespace: login("acme") },
             Route::PackagePage { repo: repo("acme/v2/app") },
             Route::Contract,
@@ -637,6 +719,49 @@ mod tests {
             assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());
             assert!(!route.name().is_empty());
         }
+    }
+
+    fn ns_acme() -> Scope {
+        Scope::Namespace("acme".into())
+    }
+
+    #[test]
+    fn lifecycle_paths_are_read_from_the_right() {
+        let pkg = |s: &str| Scope::Package(repo(s));
+        assert_eq!(ok("/api/packages/a/b/retention"), Route::Retention { scope: pkg("a/b") });
+        assert_eq!(ok("/api/packages/a/b/c/retention/preview"), Route::RetentionPreview { repo: repo("a/b/c") });
+        assert_eq!(
+            ok("/api/packages/a/tags/tags/v1"),
+            Route::PackageTag { repo: repo("a/tags"), tag: Tag::parse("v1").unwrap() }
+        );
+        assert_eq!(ok("/api/packages/a/webhooks/webhooks"), Route::Webhooks { scope: pkg("a/webhooks") });
+        assert_eq!(
+            ok("/api/packages/a/b/webhooks/00ff/deliveries"),
+            Route::WebhookDeliveries { scope: pkg("a/b"), id: "00ff".into() }
+        );
+        let ns = Scope::Namespace("acme".into());
+        assert_eq!(ok("/api/namespaces/acme/retention"), Route::Retention { scope: ns.clone() });
+        assert_eq!(ok("/api/namespaces/acme/webhooks/ab12"), Route::Webhook { scope: ns, id: "ab12".into() });
+        assert_eq!(ok("/acme/app/badge.svg"), Route::Badge { repo: repo("acme/app") });
+        let status = |p: &str| Route::parse(p).unwrap_err().error.status();
+        assert_eq!(status("/api/packages/a/b/webhooks/x!"), 404);
+        assert_eq!(status("/api/packages/a/b/tags/-bad"), 400);
+        assert_eq!(status("/api/namespaces/acme"), 404);
+        assert_eq!(status("/api/namespaces/Bad/retention"), 404);
+        assert_eq!(ok("/api/oidc/token"), Route::OidcToken);
+        assert_eq!(ok("/api/namespaces/acme/trusted-publishers"), Route::TrustedPublishers { scope: ns_acme() });
+        assert_eq!(status("/api/namespaces/acme/trusted-publishers/x!"), 404);
+        assert_eq!(status("/api/packages/acme/app/trusted-publishers/zz"), 404);
+        for route in [
+            Route::Retention { scope: pkg("a/b") },
+            Route::Webhooks { scope: Scope::Namespace("acme".into()) },
+            Route::PackageTag { repo: repo("a/b"), tag: Tag::parse("v1").unwrap() },
+            Route::Badge { repo: repo("a/b") },
+        ] {
+            assert_eq!(ok(&route.path()), route);
+        }
+        assert_eq!(Route::Badge { repo: repo("a/b") }.access(Method::Get), Access::Public);
+        assert_eq!(Route::Retention { scope: pkg("a/b") }.access(Method::Put), Access::User);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use super::context::Context;
 use super::gate::{self, Caller};
-use super::time::iso8601;
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
 use crate::auth::oidc::{looks_like_identity_token, Check, Identity, Refusal};
@@ -12,6 +11,7 @@ use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
 use crate::registry::ports::{read_small, ChunkSource};
 use crate::registry::{Platform, Reader};
+use crate::time::iso8601;
 use serde_json::json;
 
 /// More scopes than this in one request is abuse.

@@ -1,21 +1,20 @@
 //! Managing trusted publishers (`/api/packages/<name>/trusted-publishers[/<id>]` and
-//! `/api/namespaces/<namespace>/trusted-publishers[/<id>]`): list, add, remove. A
-//! package's policies need its admin role; a namespace's its user or an owner of its
-//! organization, with a token that may write.
+//! `/api/namespaces/<namespace>/trusted-publishers[/<id>]`): list, add, remove, for a
+//! viewer who administers the scope (checked by the package API, as for its other
+//! settings).
 
 use super::context::Context;
 use super::package_views::Viewer;
 use super::route::Route;
-use super::time::iso8601;
 use super::{json_body, App, Method, Response};
-use crate::auth::identity::IdentityStore;
 use crate::auth::oidc::store::{PolicyScope, StoredPublisher, TrustStore, MAX_PER_SCOPE};
 use crate::auth::oidc::TrustedPublisher;
-use crate::auth::policy::Relation;
-use crate::auth::{Action, Login, OrgRole};
+use crate::auth::{Action, Login};
 use crate::error::{RegistryError, Result};
+use crate::registry::lifecycle::Scope;
 use crate::registry::ports::ChunkSource;
 use crate::registry::{Platform, Reader};
+use crate::time::iso8601;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -43,16 +42,14 @@ pub async fn handle<P: Platform>(
     body: &mut impl ChunkSource,
 ) -> Result<Response<Reader<P>>> {
     let (scope, id) = match route {
-        Route::PackagePublishers { repo } => (PolicyScope::Package(repo), None),
-        Route::PackagePublisher { repo, id } => (PolicyScope::Package(repo), Some(id)),
-        Route::NamespacePublishers { namespace } => (PolicyScope::Namespace(namespace.to_string()), None),
-        Route::NamespacePublisher { namespace, id } => (PolicyScope::Namespace(namespace.to_string()), Some(id)),
+        Route::TrustedPublishers { scope } => (scope, None),
+        Route::TrustedPublisher { scope, id } => (scope, Some(id)),
         _ => return Err(RegistryError::NotFound("route".into())),
     };
-    match &scope {
-        PolicyScope::Package(repo) => super::packages::administered(app, repo, viewer).await?,
-        PolicyScope::Namespace(ns) => namespace_admin(app, ns, viewer).await?,
-    }
+    let scope = match scope {
+        Scope::Package(repo) => PolicyScope::Package(repo),
+        Scope::Namespace(ns) => PolicyScope::Namespace(ns),
+    };
     match (method, id) {
         (Method::Get, None) => {
             let list = app.trust.publishers(&scope).await?;
@@ -96,25 +93,6 @@ pub async fn handle<P: Platform>(
             false => Err(RegistryError::NotFound("trusted publisher".into())),
         },
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
-    }
-}
-
-/// The namespace is the viewer's own, or an organization they own, and their token may
-/// write.
-async fn namespace_admin<P: Platform>(app: &App<P>, namespace: &str, viewer: &Viewer) -> Result<()> {
-    let Some((login, scopes)) = &viewer.user else { return Err(RegistryError::Unauthorized { scope: None }) };
-    let ns = Login::parse(namespace).map_err(|_| RegistryError::NotFound("namespace".into()))?;
-    if app.identity.account(&ns).await?.is_none() {
-        return Err(RegistryError::NotFound("namespace".into()));
-    }
-    let relation = if ns == *login {
-        Relation::Own
-    } else {
-        app.identity.org_role(namespace, login).await?.map_or(Relation::Stranger, Relation::Org)
-    };
-    match relation {
-        Relation::Own | Relation::Org(OrgRole::Owner) if scopes.write => Ok(()),
-        _ => Err(RegistryError::Denied),
     }
 }
 

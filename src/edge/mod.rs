@@ -4,7 +4,9 @@
 mod body;
 mod cache;
 mod d1;
+mod downloads;
 mod fetch;
+mod outbound;
 mod r2;
 
 use crate::api::{self, Body, Method};
@@ -35,6 +37,12 @@ fn config(env: &Env) -> Config {
     }
     if let Some(max) = var("MAX_BLOB_BYTES") {
         c.max_blob_bytes = max;
+    }
+    if let Some(secs) = var("GC_GRACE_SECONDS") {
+        c.grace_ms = secs * 1000;
+    }
+    if let Some(secs) = var("WEBHOOK_RETRY_SECONDS") {
+        c.webhook_retry_ms = secs * 1000;
     }
     c
 }
@@ -148,6 +156,15 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     let request_id = crate::registry::random_id().unwrap_or_default();
     let mut resp = api::serve_with_cache(&app, &cache::EdgeCache, &head, &mut body).await;
     body.drain().await;
+    // Pulls answered from the cache count too: they come back through `serve` as well.
+    let digest = resp.get_header("docker-content-digest");
+    if let Some((repo, d)) = api::lifecycle::pulled(head.method, &head.path, resp.status, digest) {
+        downloads::count(&repo, &d, started, &env, &ctx);
+    }
+    let events = std::mem::take(&mut resp.events);
+    if !events.is_empty() {
+        deliver_later(&env, &ctx, events);
+    }
     log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started));
     // A stored answer carries the id of the request it first answered.
     resp.headers.retain(|(k, _)| k != "x-request-id");
@@ -158,6 +175,33 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         cache::store(&ctx, key, &mut out)?;
     }
     Ok(out)
+}
+
+/// Records the events' deliveries and makes each first attempt after the response is
+/// sent, all at once: each is bounded by its timeout, and what fails is retried by the
+/// scheduled run.
+fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhooks::Payload>) {
+    let reg = match registry(env) {
+        Ok(reg) => reg,
+        Err(e) => return worker::console_error!("webhooks: {e}"),
+    };
+    ctx.wait_until(async move {
+        use crate::registry::webhooks;
+        let now = || WorkerClock.now_ms();
+        let lease = webhooks::FIRST_ATTEMPT_LEASE_MS;
+        let recorded = match webhooks::record(&reg.meta, &events, now(), lease).await {
+            Ok(r) => r,
+            Err(e) => return worker::console_error!("recording webhook deliveries: {e:?}"),
+        };
+        let unit = reg.config.webhook_retry_ms;
+        let attempts =
+            recorded.iter().map(|(d, h)| webhooks::attempt(&reg.meta, &outbound::FetchSender, d, h, unit, now));
+        for result in futures_util::future::join_all(attempts).await {
+            if let Err(e) = result {
+                worker::console_error!("recording a webhook attempt: {e:?}");
+            }
+        }
+    });
 }
 
 /// One JSON line per request. Headers are never logged: they may carry credentials.
@@ -205,7 +249,7 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );
-    let report = crate::registry::maintenance::run(&reg, &identity, grace_secs * 1000).await;
+    let report = crate::registry::maintenance::run(&reg, &identity, grace_secs * 1000, &outbound::FetchSender).await;
     let line = serde_json::json!({ "scheduled": report });
     if report.failures.is_empty() {
         worker::console_log!("{line}");

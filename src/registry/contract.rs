@@ -36,6 +36,7 @@ where
         ("trash", trash_contract(meta, unique).await),
         ("package rows", package_rows_contract(meta, identity, unique).await),
         ("untagged", untagged_contract(meta, unique).await),
+        ("lifecycle", super::lifecycle_contract::lifecycle_contract(meta, unique).await),
     ];
     for (name, r) in results {
         if let Err(e) = r {

@@ -15,6 +15,8 @@ pub const MAX_TAGS_PER_PAGE: u32 = 1000;
 pub struct Pushed {
     pub digest: Digest,
     pub subject: Option<Digest>,
+    /// Where the pushed tag pointed before, when the push moved it.
+    pub moved_from: Option<Digest>,
 }
 
 /// A page of tags.
@@ -47,6 +49,11 @@ impl<P: Platform> Registry<P> {
             }
         }
         let manifest = Manifest::parse(&bytes, content_type)?;
+        // An immutable tag may be pushed again only with the digest it has.
+        let previous = match reference {
+            Reference::Tag(t) => self.check_tag_move(repo, t, &digest).await?,
+            Reference::Digest(_) => None,
+        };
         self.check_references(repo, &manifest).await?;
 
         let references: Vec<Digest> = match manifest.kind {
@@ -71,7 +78,8 @@ impl<P: Platform> Registry<P> {
             Reference::Digest(_) => None,
         };
         self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await?;
-        Ok(Pushed { digest, subject: record.subject })
+        let moved_from = previous.filter(|p| p != &digest);
+        Ok(Pushed { digest, subject: record.subject, moved_from })
     }
 
     /// Every blob an image needs, and every child of an index, must be in the repository.
@@ -105,11 +113,15 @@ impl<P: Platform> Registry<P> {
             .ok_or_else(|| RegistryError::internal(format!("manifest object {} is missing", record.digest)))
     }
 
-    /// Deletes a tag, or a manifest (and the tags on it) by digest.
+    /// Deletes a tag (only the tag: the version stays), or a manifest and the tags on it
+    /// by digest. Immutable tags, and versions that carry one, are refused.
     pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         let existed = match reference {
-            Reference::Digest(d) => self.meta.unlink_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => {
+                self.check_version_delete(repo, d).await?;
+                self.meta.unlink_manifest(repo, d).await?
+            }
+            Reference::Tag(t) => return self.untag(repo, t).await,
         };
         if existed {
             Ok(())

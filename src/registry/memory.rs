@@ -184,6 +184,8 @@ impl MetaState {
 #[derive(Default)]
 pub struct MemoryMetadata {
     state: RefCell<MetaState>,
+    rules: MemoryRules,
+    insight: MemoryInsight,
     /// The identity store whose package rows move with a package's content, as they do
     /// within one D1 database.
     identity: MemoryIdentity,
@@ -192,7 +194,12 @@ pub struct MemoryMetadata {
 impl MemoryMetadata {
     /// Metadata beside `identity`, sharing its package rows.
     pub fn sharing(identity: &MemoryIdentity) -> Self {
-        MemoryMetadata { state: RefCell::default(), identity: identity.clone() }
+        MemoryMetadata {
+            state: RefCell::default(),
+            rules: MemoryRules::default(),
+            insight: MemoryInsight::default(),
+            identity: identity.clone(),
+        }
     }
 }
 
@@ -455,9 +462,11 @@ impl TrashIndex for MemoryMetadata {
         let Some(t) = s.trash.get(&deletion.id) else { return Err(RegistryError::NotFound("deletion".into())) };
         let reused = match &deletion.version {
             None => s.repositories.contains(repo) || self.identity.has_package(repo),
-            Some(_) => {
+            // Of a group, only the version itself and its tags must be free: an image it
+            // held that is in the package again (another index lists it) simply stays.
+            Some(v) => {
                 !s.repositories.contains(repo)
-                    || t.manifest_links.iter().any(|(d, _)| s.manifest_links.contains_key(&(repo.clone(), d.clone())))
+                    || s.manifest_links.contains_key(&(repo.clone(), v.clone()))
                     || t.tags.iter().any(|(n, _)| s.tags.contains_key(&(repo.clone(), n.clone())))
             }
         };
@@ -466,7 +475,7 @@ impl TrashIndex for MemoryMetadata {
         }
         let t = s.trash.remove(&deletion.id).unwrap_or_default();
         for (d, pushed) in t.manifest_links {
-            s.manifest_links.insert((repo.clone(), d), pushed);
+            s.manifest_links.entry((repo.clone(), d)).or_insert(pushed);
         }
         for (n, d) in t.tags {
             s.tags.insert((repo.clone(), n), d);
@@ -495,6 +504,278 @@ impl TrashIndex for MemoryMetadata {
     async fn purge(&self, deletion: &Deletion) -> Result<()> {
         self.state.borrow_mut().trash.remove(&deletion.id);
         Ok(())
+    }
+}
+
+/// Lifecycle rules and cursors, beside the metadata they judge.
+#[derive(Default)]
+pub struct MemoryRules {
+    retention: RefCell<HashMap<String, crate::lifecycle::retention::RetentionPolicy>>,
+    immutable: RefCell<HashMap<RepoName, crate::lifecycle::pattern::TagPatterns>>,
+    cursors: RefCell<HashMap<String, String>>,
+}
+
+impl super::lifecycle::LifecycleIndex for MemoryMetadata {
+    async fn retention(
+        &self,
+        scope: &super::lifecycle::Scope,
+    ) -> Result<Option<crate::lifecycle::retention::RetentionPolicy>> {
+        Ok(self.rules.retention.borrow().get(scope.key()).cloned())
+    }
+
+    async fn set_retention(
+        &self,
+        scope: &super::lifecycle::Scope,
+        policy: Option<&crate::lifecycle::retention::RetentionPolicy>,
+        _now_ms: u64,
+    ) -> Result<()> {
+        let mut all = self.rules.retention.borrow_mut();
+        match policy {
+            Some(p) => all.insert(scope.key().to_string(), p.clone()),
+            None => all.remove(scope.key()),
+        };
+        Ok(())
+    }
+
+    async fn immutable_tags(&self, repo: &RepoName) -> Result<crate::lifecycle::pattern::TagPatterns> {
+        Ok(self.rules.immutable.borrow().get(repo).cloned().unwrap_or_default())
+    }
+
+    async fn set_immutable_tags(
+        &self,
+        repo: &RepoName,
+        patterns: &crate::lifecycle::pattern::TagPatterns,
+        _now_ms: u64,
+    ) -> Result<()> {
+        self.rules.immutable.borrow_mut().insert(repo.clone(), patterns.clone());
+        Ok(())
+    }
+
+    async fn tag_state(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<(crate::lifecycle::pattern::TagPatterns, Option<Digest>)> {
+        Ok((self.immutable_tags(repo).await?, self.tag_target(repo, tag).await?))
+    }
+
+    async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
+        let s = self.state.borrow();
+        Ok(s.tags.iter().filter(|((r, _), d)| r == repo && *d == digest).map(|((_, t), _)| t.clone()).collect())
+    }
+
+    async fn retained_repositories(&self, after: &str, limit: u32) -> Result<Vec<RepoName>> {
+        let rules = self.rules.retention.borrow();
+        let s = self.state.borrow();
+        Ok(s.repositories
+            .iter()
+            .filter(|r| r.as_str() > after && (rules.contains_key(r.as_str()) || rules.contains_key(r.namespace())))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn version_graph(&self, repo: &RepoName, limit: u32) -> Result<Vec<crate::lifecycle::retention::Node>> {
+        let versions = self.versions(repo, limit).await?;
+        let s = self.state.borrow();
+        Ok(versions
+            .into_iter()
+            .map(|v| {
+                let digest = v.manifest.digest;
+                let children = s.references.get(&digest).cloned().unwrap_or_default();
+                let children = children.into_iter().filter(|c| s.manifests.contains_key(c)).collect();
+                crate::lifecycle::retention::Node {
+                    subject: v.manifest.subject,
+                    digest,
+                    pushed_ms: v.pushed_ms,
+                    tags: v.tags,
+                    children,
+                }
+            })
+            .collect())
+    }
+
+    async fn trash_group(&self, deletion: &Deletion, held: &[Digest]) -> Result<bool> {
+        let Some(root) = deletion.version.as_ref() else {
+            return Err(RegistryError::internal("a group deletion names its version"));
+        };
+        let mut s = self.state.borrow_mut();
+        let repo = &deletion.repo;
+        if !s.manifest_links.contains_key(&(repo.clone(), root.clone())) {
+            return Ok(false);
+        }
+        let in_group = |d: &Digest| d == root || held.contains(d);
+        let mut t = Trashed { deletion: Some(deletion.clone()), ..Default::default() };
+        t.manifest_links = s
+            .manifest_links
+            .iter()
+            .filter(|((r, d), _)| r == repo && in_group(d))
+            .map(|((_, d), p)| (d.clone(), *p))
+            .collect();
+        t.tags = s
+            .tags
+            .iter()
+            .filter(|((r, _), d)| r == repo && in_group(d))
+            .map(|((_, n), d)| (n.clone(), d.clone()))
+            .collect();
+        for (d, _) in &t.manifest_links {
+            s.manifest_links.remove(&(repo.clone(), d.clone()));
+        }
+        for (n, _) in &t.tags {
+            s.tags.remove(&(repo.clone(), n.clone()));
+        }
+        // The blob links only the group needed leave with it.
+        let needed_by = |m: &Digest, b: &Digest| s.references.get(m).is_some_and(|r| r.contains(b));
+        t.blob_links = s
+            .blob_links
+            .iter()
+            .filter(|((r, b), _)| r == repo && t.manifest_links.iter().any(|(m, _)| needed_by(m, b)))
+            .filter(|((_, b), _)| !s.manifest_links.keys().any(|(r, m)| r == repo && needed_by(m, b)))
+            .map(|((_, b), at)| (b.clone(), *at))
+            .collect();
+        for (b, _) in &t.blob_links {
+            s.blob_links.remove(&(repo.clone(), b.clone()));
+        }
+        s.trash.insert(deletion.id.clone(), t);
+        Ok(true)
+    }
+
+    async fn cursor(&self, job: &str) -> Result<Option<String>> {
+        Ok(self.rules.cursors.borrow().get(job).cloned())
+    }
+
+    async fn set_cursor(&self, job: &str, value: &str) -> Result<()> {
+        self.rules.cursors.borrow_mut().insert(job.to_string(), value.to_string());
+        Ok(())
+    }
+}
+
+/// Download counts and webhooks, in maps.
+#[derive(Default)]
+pub struct MemoryInsight {
+    downloads: RefCell<BTreeMap<(RepoName, Digest, u32), u64>>,
+    hooks: RefCell<Vec<super::webhooks::Hook>>,
+    deliveries: RefCell<Vec<super::webhooks::Delivery>>,
+}
+
+impl super::downloads::DownloadIndex for MemoryMetadata {
+    async fn add_downloads(&self, counts: &[crate::lifecycle::downloads::DayCount]) -> Result<()> {
+        let mut all = self.insight.downloads.borrow_mut();
+        for c in counts {
+            *all.entry((c.repo.clone(), c.digest.clone(), c.day)).or_default() += c.count;
+        }
+        Ok(())
+    }
+
+    async fn version_downloads(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        let mut totals: BTreeMap<Digest, u64> = BTreeMap::new();
+        for ((r, d, _), count) in self.insight.downloads.borrow().iter() {
+            if r == repo && digests.contains(d) {
+                *totals.entry(d.clone()).or_default() += count;
+            }
+        }
+        Ok(totals.into_iter().collect())
+    }
+
+    async fn package_downloads(&self, repo: &RepoName, today: u32) -> Result<crate::lifecycle::downloads::Downloads> {
+        let s = self.state.borrow();
+        let in_index = |d: &Digest| {
+            s.references.iter().any(|(parent, children)| {
+                children.contains(d) && s.manifest_links.contains_key(&(repo.clone(), parent.clone()))
+            })
+        };
+        let days: Vec<(u32, u64)> = self
+            .insight
+            .downloads
+            .borrow()
+            .iter()
+            .filter(|((r, d, _), _)| r == repo && !in_index(d))
+            .map(|((_, _, day), count)| (*day, *count))
+            .collect();
+        Ok(crate::lifecycle::downloads::Downloads::from_days(days, today))
+    }
+}
+
+impl super::webhooks::WebhookIndex for MemoryMetadata {
+    async fn add_hook(&self, hook: &super::webhooks::Hook) -> Result<bool> {
+        let mut hooks = self.insight.hooks.borrow_mut();
+        if hooks.iter().filter(|h| h.scope == hook.scope).count() >= crate::lifecycle::webhooks::MAX_HOOKS_PER_SCOPE {
+            return Ok(false);
+        }
+        hooks.push(hook.clone());
+        Ok(true)
+    }
+
+    async fn hooks(&self, scope: &str) -> Result<Vec<super::webhooks::Hook>> {
+        Ok(self.insight.hooks.borrow().iter().filter(|h| h.scope == scope).cloned().collect())
+    }
+
+    async fn remove_hook(&self, scope: &str, id: &str) -> Result<bool> {
+        let mut hooks = self.insight.hooks.borrow_mut();
+        let before = hooks.len();
+        hooks.retain(|h| !(h.scope == scope && h.id == id));
+        let removed = hooks.len() < before;
+        if removed {
+            self.insight.deliveries.borrow_mut().retain(|d| d.hook != id);
+        }
+        Ok(removed)
+    }
+
+    async fn hooks_for(&self, repo: &RepoName) -> Result<Vec<super::webhooks::Hook>> {
+        let scopes = [repo.as_str(), repo.namespace()];
+        Ok(self.insight.hooks.borrow().iter().filter(|h| scopes.contains(&h.scope.as_str())).cloned().collect())
+    }
+
+    async fn add_deliveries(&self, deliveries: &[super::webhooks::Delivery]) -> Result<()> {
+        self.insight.deliveries.borrow_mut().extend_from_slice(deliveries);
+        Ok(())
+    }
+
+    async fn deliveries(&self, hook: &str, limit: u32) -> Result<Vec<super::webhooks::Delivery>> {
+        let mut found: Vec<_> = self.insight.deliveries.borrow().iter().filter(|d| d.hook == hook).cloned().collect();
+        found.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then_with(|| a.id.cmp(&b.id)));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn due_deliveries(
+        &self,
+        now_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<(super::webhooks::Delivery, super::webhooks::Hook)>> {
+        let hooks = self.insight.hooks.borrow();
+        let mut due: Vec<_> = self
+            .insight
+            .deliveries
+            .borrow()
+            .iter()
+            .filter(|d| d.state == super::webhooks::DeliveryState::Pending && d.next_attempt_ms <= now_ms)
+            .filter_map(|d| Some((d.clone(), hooks.iter().find(|h| h.id == d.hook)?.clone())))
+            .collect();
+        due.sort_by_key(|(d, _)| d.next_attempt_ms);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn prune_deliveries(&self, before_ms: u64, limit: u32) -> Result<usize> {
+        let mut all = self.insight.deliveries.borrow_mut();
+        let old = |d: &super::webhooks::Delivery| {
+            d.created_ms < before_ms && d.state != super::webhooks::DeliveryState::Pending
+        };
+        let ids: Vec<String> = all.iter().filter(|d| old(d)).take(limit as usize).map(|d| d.id.clone()).collect();
+        all.retain(|d| !ids.contains(&d.id));
+        Ok(ids.len())
+    }
+
+    async fn record_attempt(&self, delivery: &super::webhooks::Delivery, previous_attempts: u32) -> Result<bool> {
+        let mut all = self.insight.deliveries.borrow_mut();
+        match all.iter_mut().find(|d| d.id == delivery.id && d.attempts == previous_attempts) {
+            Some(d) => {
+                *d = delivery.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

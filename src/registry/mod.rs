@@ -3,7 +3,10 @@
 
 pub mod blobs;
 pub mod contract;
+pub mod downloads;
 pub mod keys;
+pub mod lifecycle;
+pub mod lifecycle_contract;
 pub mod maintenance;
 pub mod manifests;
 #[cfg(any(test, feature = "memory"))]
@@ -12,13 +15,23 @@ pub mod ports;
 pub mod trash;
 pub mod uploads;
 pub mod versions;
+pub mod webhooks;
 
 use crate::auth::identity::IdentityStore;
+use downloads::DownloadIndex;
+use lifecycle::LifecycleIndex;
 use ports::{BlobIndex, Clock, ManifestIndex, ObjectStore, TrashIndex, UploadIndex};
+use webhooks::WebhookIndex;
 
 /// Everything the metadata database offers.
-pub trait MetadataStore: BlobIndex + UploadIndex + ManifestIndex + TrashIndex {}
-impl<T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex> MetadataStore for T {}
+pub trait MetadataStore:
+    BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex + DownloadIndex + WebhookIndex
+{
+}
+impl<T> MetadataStore for T where
+    T: BlobIndex + UploadIndex + ManifestIndex + TrashIndex + LifecycleIndex + DownloadIndex + WebhookIndex
+{
+}
 
 /// Limits and sizes an operator may set.
 #[derive(Debug, Clone)]
@@ -30,11 +43,22 @@ pub struct Config {
     pub upload_ttl_ms: u64,
     /// Blobs larger than this are refused.
     pub max_blob_bytes: u64,
+    /// What was pushed less than this long ago is never collected nor deleted by a
+    /// retention policy: a push sends its parts (an index's images) before the whole.
+    pub grace_ms: u64,
+    /// The unit of webhook retry delays (see `lifecycle::webhooks::retry_delay_ms`).
+    pub webhook_retry_ms: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { part_size: 5 * 1024 * 1024, upload_ttl_ms: 10 * 60 * 1000, max_blob_bytes: 10_000_000_000 }
+        Config {
+            part_size: 5 * 1024 * 1024,
+            upload_ttl_ms: 10 * 60 * 1000,
+            max_blob_bytes: 10_000_000_000,
+            grace_ms: 60 * 60 * 1000,
+            webhook_retry_ms: crate::lifecycle::webhooks::RETRY_UNIT_MS,
+        }
     }
 }
 

@@ -55,7 +55,8 @@ pub const ADMIN_TOKEN: &str = "operator-secret";
 
 /// A registry with a small part size, so multipart paths run on small test data.
 pub fn registry() -> MemRegistry {
-    let config = Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000 };
+    let config =
+        Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000, grace_ms: 0, webhook_retry_ms: 1000 };
     let identity = MemoryIdentity::default();
     let app = App {
         registry: Registry::new(
@@ -107,6 +108,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The events the request raised for webhooks.
+    pub events: Vec<edge_registry::lifecycle::webhooks::Payload>,
 }
 
 impl Reply {
@@ -127,7 +130,7 @@ fn reply(resp: Response<Vec<u8>>) -> Reply {
         Body::Empty => vec![],
         Body::Bytes(b) | Body::Object(b) => b,
     };
-    Reply { status: resp.status, headers: resp.headers, body }
+    Reply { status: resp.status, headers: resp.headers, body, events: resp.events }
 }
 
 /// Sends one request: `target` is a path with an optional query. Requests to
@@ -211,4 +214,39 @@ pub fn push_image(reg: &MemRegistry, repo: &str, tag: &str, layer: &[u8]) -> Str
     let r = put_manifest(reg, repo, tag, &m);
     assert_eq!(r.status, 201, "manifest push: {}", String::from_utf8_lossy(&r.body));
     digest_of(&m)
+}
+
+/// A webhook receiver on the in-memory platform: answers with the statuses it is given
+/// (then 204) and keeps every request it got.
+#[derive(Default)]
+pub struct Receiver {
+    pub answers: RefCell<Vec<std::result::Result<u16, String>>>,
+    pub got: RefCell<Vec<Received>>,
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl edge_registry::registry::webhooks::WebhookSender for Receiver {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &str,
+        _timeout_ms: u64,
+    ) -> std::result::Result<u16, String> {
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        self.got.borrow_mut().push(Received { url: url.into(), headers, body: body.into() });
+        let mut answers = self.answers.borrow_mut();
+        if answers.is_empty() {
+            Ok(204)
+        } else {
+            answers.remove(0)
+        }
+    }
 }

@@ -5,6 +5,8 @@
 
 mod blobs;
 pub mod identity;
+mod insight;
+mod lifecycle;
 mod manifests;
 mod trash;
 pub mod trust;

@@ -7,7 +7,7 @@ use crate::registry::ports::{Deletion, Restored, TrashIndex};
 use serde::Deserialize;
 
 /// Where a deletion's rows wait: a repository name no client can use ('!' is not valid).
-fn holder(deletion_id: &str) -> String {
+pub(super) fn holder(deletion_id: &str) -> String {
     format!("!trash/{deletion_id}")
 }
 
@@ -128,6 +128,15 @@ impl TrashIndex for D1Metadata {
             )?,
         });
         let claimed = "NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)";
+        // A version deleted with what it held (retention's groups): an image of the group
+        // that is in the package again stays as it is, the rest comes back.
+        statements.push(self.0.stmt(
+            &format!(
+                "DELETE FROM repository_manifests WHERE repository = ?2 \
+                   AND digest IN (SELECT digest FROM repository_manifests WHERE repository = ?1) AND {claimed}"
+            ),
+            &[repo.clone(), held.clone(), id.clone()],
+        )?);
         for (table, column) in REPOSITORY_ROWS {
             let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND {claimed}");
             statements.push(self.0.stmt(&sql, &[repo.clone(), held.clone(), id.clone()])?);

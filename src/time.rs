@@ -1,4 +1,4 @@
-//! Times as the APIs write them.
+//! Times as the APIs and webhook payloads write them.
 
 /// RFC 3339 UTC time of a Unix timestamp.
 pub fn iso8601(secs: u64) -> String {
