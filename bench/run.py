@@ -27,8 +27,8 @@ METRICS = [
     ("seq200_manifest_anonymous_s", "lower"), ("seq200_manifest_auth_s", "lower"),
     ("load_anonymous_rps", "higher"), ("load_anonymous_p99_ms", "lower"),
     ("load_auth_rps", "higher"), ("load_auth_p99_ms", "lower"),
-    # The same load on the cheapest answer a server has (this registry: `/v2/`'s 401; the
-    # floor: a missing key's 404): the ceiling of the server and its runtime on this machine.
+    # The same load on the cheapest answer a server has (`/v2/`: this registry's and
+    # distribution's 401, the floor's 200): the ceiling of the server and its runtime here.
     ("load_ceiling_rps", "higher"),
 ]
 
@@ -47,14 +47,14 @@ def make_images(workdir):
     return small.root, big.root, layer
 
 
-def measure_registry(system, run, small, big, layer, workdir):
-    """One run of every workload against this registry or distribution."""
+def measure(system, run, small, big, layer, workdir):
+    """One run of every workload against one system, each with the same client and requests."""
     ns, figures = system.namespace, {}
     small_repo, big_repo, docker_repo = f"{ns}/r{run}-small", f"{ns}/r{run}-big", f"{ns}/r{run}-docker"
-    figures["push_3x16MiB_s"] = w.push_image(system, small, small_repo)
+    figures["push_3x16MiB_s"], small_repo = w.push_image(system, small, small_repo)
     figures["pull_3x16MiB_s"] = w.pull_image(system, small_repo, os.path.join(workdir, "pulled"))
     with w.PeakMemory(system) as memory:
-        figures["push_200MiB_s"] = w.push_image(system, big, big_repo)
+        figures["push_200MiB_s"], big_repo = w.push_image(system, big, big_repo)
     figures["peak_rss_200MiB_push_MB"] = memory.peak
     figures["pull_200MiB_s"] = w.pull_image(system, big_repo, os.path.join(workdir, "pulled"))
     figures["docker_push_200MiB_s"] = w.docker_style_push(system, docker_repo, layer)
@@ -74,27 +74,6 @@ def measure_registry(system, run, small, big, layer, workdir):
     load = w.wrk(authorized, authorization)
     figures["load_auth_rps"], figures["load_auth_p99_ms"] = load["rps"], load["p99_ms"]
     figures["load_ceiling_rps"] = w.wrk(f"{system.base}/v2/", any_status=True)["rps"]
-    return figures
-
-
-def measure_floor(floor, run, small, big, layer, workdir):
-    """The same bytes through the bare Worker: what storage alone allows."""
-    figures = {}
-    figures["push_3x16MiB_s"] = w.floor_push_image(floor, small, f"r{run}/small")
-    figures["pull_3x16MiB_s"] = w.floor_pull_image(floor, small, f"r{run}/small", os.path.join(workdir, "pulled"))
-    with w.PeakMemory(floor) as memory:
-        figures["push_200MiB_s"] = w.floor_push_image(floor, big, f"r{run}/big")
-    figures["peak_rss_200MiB_push_MB"] = memory.peak
-    figures["pull_200MiB_s"] = w.floor_pull_image(floor, big, f"r{run}/big", os.path.join(workdir, "pulled"))
-    figures["docker_push_200MiB_s"] = w.timed(lambda: w.floor_put(floor, f"r{run}/docker", layer))
-    w.settle(floor.base)
-    digest, _ = w.manifest_of(small)
-    url = f"{floor.base}/r{run}/small/{digest.split(':')[1]}"
-    figures["seq200_manifest_anonymous_s"] = figures["seq200_manifest_auth_s"] = w.sequential_gets(url)
-    load = w.wrk(url)
-    figures["load_anonymous_rps"] = figures["load_auth_rps"] = load["rps"]
-    figures["load_anonymous_p99_ms"] = figures["load_auth_p99_ms"] = load["p99_ms"]
-    figures["load_ceiling_rps"] = w.wrk(f"{floor.base}/no-such-key", any_status=True)["rps"]
     return figures
 
 
@@ -125,8 +104,22 @@ def ratio(a, b):
     return round(a / b, 3) if a is not None and b else None
 
 
+def machine():
+    """Where and when the figures were measured."""
+    def first(path, prefix):
+        with open(path) as f:
+            return next((l.split(":", 1)[1].strip() for l in f if l.startswith(prefix)), None)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=systems.ROOT).stdout
+    return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+            "cpu": first("/proc/cpuinfo", "model name"), "memory": first("/proc/meminfo", "MemTotal"),
+            "kernel": os.uname().release, "load_average_at_start": os.getloadavg(), "commit": commit.strip(),
+            "skopeo": subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip()}
+
+
 def main():
     runs = int(os.environ.get("BENCH_RUNS", "3"))
+    where = machine()
+    bench_started = time.monotonic()
     out = os.environ.get("BENCH_OUT", os.path.join(systems.ROOT, "bench", "results", "latest.json"))
     systems.require_tools()
     workdir = tempfile.mkdtemp(prefix="bench-")
@@ -139,10 +132,7 @@ def main():
         for run in range(runs):
             for system in started:
                 t = time.monotonic()
-                if system is floor:
-                    figures = measure_floor(floor, run, small, big, layer, workdir)
-                else:
-                    figures = measure_registry(system, run, small, big, layer, workdir)
+                figures = measure(system, run, small, big, layer, workdir)
                 raw[system.name].append(figures)
                 print(f"run {run + 1}/{runs} {system.name}: {time.monotonic() - t:.0f} s", flush=True)
     finally:
@@ -176,12 +166,15 @@ def main():
         print(f"{'met ' if met else 'MISSED'} {name}")
     print(f"\nrequests retried after the dev proxy's restart 503: {len(w.retries)}")
     for retry in w.retries:
-        print(f"  {retry['what']}")
+        print(f"  {retry['what']}: {retry['error'][:120]}")
+    print(f"copies that failed otherwise (no figure): {len(w.failures)}")
+    for failure in w.failures:
+        print(f"  {failure['what']}: {failure['error'][-200:]}")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as fh:
-        json.dump({"runs": runs, "raw": raw, "medians": medians, "ratios": ratios,
+        json.dump({"machine": where, "duration_s": round(time.monotonic() - bench_started), "runs": runs, "raw": raw, "medians": medians, "ratios": ratios,
                    "bundle_kib": {"total": total_kib, "gzip": gzip_kib}, "targets": targets,
-                   "dev_proxy_retries": w.retries}, fh, indent=2)
+                   "dev_proxy_retries": w.retries, "failures": w.failures}, fh, indent=2)
     print(f"\nwritten to {out}")
 
 

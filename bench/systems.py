@@ -1,7 +1,8 @@
 """The three systems `make bench` compares, each started fresh on loopback over HTTPS:
 this registry under `wrangler dev`, CNCF distribution 2.8 (Debian's docker-registry), and
-the storage floor (a bare Worker writing to and reading from local R2)."""
+the storage floor (a bare Worker answering the same requests with only their R2 work)."""
 import base64
+import json
 import os
 import shutil
 import socket
@@ -67,6 +68,23 @@ class Wrangler:
         with open(os.path.join(self.state, "wrangler.pgid")) as f:
             return group_pids(int(f.read()), {"workerd"})
 
+    def answers(self):
+        """The Worker's log of its answers: one JSON object per request it answered."""
+        found = []
+        with open(self.log, errors="replace") as f:
+            for line in f:
+                if '{"' in line and '"status":' in line:
+                    try:  # a 5xx is logged as an error, its line ending in terminal colour codes
+                        found.append(json.JSONDecoder().raw_decode(line[line.index('{"'):])[0])
+                    except ValueError:
+                        pass
+        return found
+
+    def worker_503s(self):
+        """How many 503s the Worker itself has answered; the dev proxy's restart 503 never
+        reaches it, so is not among them."""
+        return sum(1 for a in self.answers() if a.get("status") == 503)
+
     def stop(self):
         subprocess.run([WRANGLER_DEV, "stop", self.state], check=True, cwd=ROOT)
 
@@ -87,6 +105,11 @@ class EdgeRegistry(Wrangler):
         assert r.status_code == 201, r.text
         self.creds = ("bench", r.json()["token"])
         self.namespace = "bench"
+
+    def blobs_stored(self, repo):
+        """Uploads into `repo` the registry closed (201 to a PUT on an upload)."""
+        return sum(1 for a in self.answers() if (a.get("method"), a.get("route"), a.get("repository"),
+                                                  a.get("status")) == ("PUT", "upload", repo, 201))
 
     def make_public(self, repo):
         r = requests.patch(f"{self.base}/api/packages/{repo}", json={"visibility": "public"},
@@ -151,6 +174,12 @@ class Distribution:
     def pids(self):
         return [self.auth_proc.pid]
 
+    def worker_503s(self):
+        return None  # no dev proxy in front: any 503 is distribution's own
+
+    def blobs_stored(self, repo):
+        return None  # not logged (nor needed: without a dev proxy nothing is retried)
+
     def stop(self):
         for p in (self.auth_proc, self.open_proc):
             p.terminate()
@@ -158,11 +187,27 @@ class Distribution:
 
 
 class Floor(Wrangler):
-    """bench/floor: PUT streams a body into R2 in 5 MiB parts, GET streams it back."""
+    """bench/floor: the push and pull requests of the distribution API with nothing but
+    their storage work (R2 in 5 MiB multipart parts), no authentication: driven by the
+    same clients, with the same requests, as the registry."""
     name = "floor"
 
     def __init__(self, workdir):
         super().__init__(workdir, "floor", ["--config", os.path.join(ROOT, "bench", "floor", "wrangler.toml")])
+        self.creds = ("bench", "unused")  # sent by the clients, ignored by the floor
+        self.namespace = "bench"
+
+    def blobs_stored(self, repo):
+        """Uploads into `repo` the floor closed (201 to a PUT on an upload)."""
+        prefix = f"/v2/{repo}/blobs/uploads/"
+        return sum(1 for a in self.answers()
+                   if a.get("method") == "PUT" and a.get("path", "").startswith(prefix) and a.get("status") == 201)
+
+    def make_public(self, repo):
+        pass  # everything is public
+
+    def pull_authorization(self, repo):
+        return None  # no authentication: its "authenticated" figures are its anonymous ones
 
 
 def require_tools():

@@ -26,6 +26,8 @@ CHUNK = 1 << 20
 # request is retried, and each retry is noted here for the results.
 DEV_PROXY_RESTART = "restarted mid-request"
 retries = []
+# Copies that failed otherwise: no figure, never retried.
+failures = []
 # What pulling clients accept; distribution refuses an OCI manifest to a request without it.
 ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
           "application/vnd.docker.distribution.manifest.v2+json")
@@ -48,44 +50,55 @@ def layout_blobs(layout):
     return sorted(glob.glob(os.path.join(layout, "blobs", "sha256", "*")))
 
 
-class DevProxyRestart(RuntimeError):
-    pass
+def skopeo_copy(system, what, args, before=lambda attempt: None):
+    """Seconds of one whole `skopeo copy` run with `args(attempt)`, and the attempt that
+    gave them; (None, attempt) when no attempt gives a figure.
 
-
-def skopeo(*args):
-    r = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        # skopeo shows the status, not the body; no server here answers 503 of its own
-        # (the registry logs each answer; the dev proxy's 503s are not among them).
-        restarted = DEV_PROXY_RESTART in r.stderr or "503 Service Unavailable" in r.stderr
-        error = DevProxyRestart if restarted else RuntimeError
-        raise error(f"skopeo {' '.join(args[:2])}: {r.stderr.strip()}")
-
-
-def timed_skopeo_copy(what, *args, before=lambda: None):
-    """Seconds of one whole `skopeo copy`; a copy the dev proxy broke is run again, whole,
-    and None (no figure) if it breaks every time."""
-    for _ in range(3):
-        before()
+    A copy that fails is run again (whole: skopeo cannot retry one request) only when the
+    local dev proxy broke it: skopeo names a 5xx status but never shows its body, so the
+    proxy's "restarted mid-request" 503 is told from the Worker's own 503 by the Worker's
+    log, which has a line for every answer it gives and none for the proxy's. Any other
+    failure is no figure, and is listed in `failures`."""
+    for attempt in range(3):
+        before(attempt)
         forget_blob_locations()
-        try:
-            return timed(lambda: skopeo("copy", *args))
-        except DevProxyRestart as e:
-            retries.append({"what": what, "error": str(e)[-300:]})
+        worker_503s = system.worker_503s()
+        started = time.monotonic()
+        r = subprocess.run(["skopeo", "copy", *args(attempt)], capture_output=True, text=True, timeout=900)
+        seconds = time.monotonic() - started
+        if r.returncode == 0:
+            return seconds, attempt
+        proxy_503 = ("503 Service Unavailable" in r.stderr and worker_503s is not None
+                     and system.worker_503s() == worker_503s)
+        if not proxy_503:
+            failures.append({"what": what, "error": r.stderr.strip()[-1000:]})
+            return None, attempt
+        retries.append({"what": what, "error": r.stderr.strip()[-300:]})
     retries.append({"what": what, "error": "no figure: every attempt broke"})
-    return None
+    return None, attempt
 
 
 def push_image(system, layout, repo):
-    """Seconds to push; a repeated push skips blobs the broken one stored, so the bench
-    notes it (see `retries`) rather than hides it. When skopeo cannot get through the dev
-    proxy (a PATCH longer than ~10 s breaks the PUT after it), the image is put there
-    request by request, untimed, so the pull can still be measured."""
-    seconds = timed_skopeo_copy(f"{system.name} push {repo}", "--dest-tls-verify=false", "--dest-creds",
-                                ":".join(system.creds), f"oci:{layout}:v1", f"docker://{system.host}/{repo}:v1")
+    """Seconds to push, and the repository the image is in. Each attempt pushes to a fresh
+    repository, so a retry never finds blobs an earlier attempt stored. When skopeo cannot
+    get through the dev proxy (a PATCH longer than ~10 s breaks the PUT after it), the
+    image is put there request by request, untimed, so the pull can still be measured."""
+    target = lambda attempt: repo if attempt == 0 else f"{repo}-retry{attempt}"  # noqa: E731
+    seconds, attempt = skopeo_copy(
+        system, f"{system.name} push {repo}",
+        lambda attempt: ["--dest-tls-verify=false", "--dest-creds", ":".join(system.creds),
+                         f"oci:{layout}:v1", f"docker://{system.host}/{target(attempt)}:v1"])
     if seconds is None:
-        put_layout(system, layout, repo)
-    return seconds
+        put_layout(system, layout, target(attempt))
+        return None, target(attempt)
+    # skopeo skips a blob the server says it has, and says nothing of it; a push that
+    # stored fewer blobs than the image has is no figure.
+    stored, blobs = system.blobs_stored(target(attempt)), 1 + len(json.loads(manifest_of(layout)[1])["layers"])
+    if stored is not None and stored != blobs:
+        retries.append({"what": f"{system.name} push {repo}",
+                        "error": f"no figure: {stored} of {blobs} blobs uploaded, the rest skipped"})
+        return None, target(attempt)
+    return seconds, target(attempt)
 
 
 def put_layout(system, layout, repo):
@@ -108,9 +121,12 @@ def put_layout(system, layout, repo):
 
 
 def pull_image(system, repo, dest):
-    return timed_skopeo_copy(f"{system.name} pull {repo}", "--src-tls-verify=false", "--src-creds",
-                             ":".join(system.creds), f"docker://{system.host}/{repo}:v1", f"oci:{dest}:v1",
-                             before=lambda: shutil.rmtree(dest, ignore_errors=True))
+    seconds, _ = skopeo_copy(
+        system, f"{system.name} pull {repo}",
+        lambda attempt: ["--src-tls-verify=false", "--src-creds", ":".join(system.creds),
+                         f"docker://{system.host}/{repo}:v1", f"oci:{dest}:v1"],
+        before=lambda attempt: shutil.rmtree(dest, ignore_errors=True))
+    return seconds
 
 
 def file_chunks(path):
@@ -128,32 +144,6 @@ def retry_dev_proxy(what, send):
         retries.append({"what": what, "error": r.text[:300]})
         time.sleep(0.5)
     return r
-
-
-def floor_put(floor, key, path):
-    """The floor's push: the file in one chunked PUT, as an unsized PATCH would send it."""
-    r = retry_dev_proxy(f"floor PUT {key}",
-                        lambda: requests.put(f"{floor.base}/{key}", data=file_chunks(path), verify=False))
-    assert r.status_code == 201, r.text
-
-
-def floor_get(floor, key, out):
-    with retry_dev_proxy(f"floor GET {key}",
-                         lambda: requests.get(f"{floor.base}/{key}", stream=True, verify=False)) as r:
-        assert r.status_code == 200, r.text
-        with open(out, "wb") as f:
-            for piece in r.iter_content(CHUNK):
-                f.write(piece)
-
-
-def floor_push_image(floor, layout, prefix):
-    return timed(lambda: [floor_put(floor, f"{prefix}/{os.path.basename(p)}", p) for p in layout_blobs(layout)])
-
-
-def floor_pull_image(floor, layout, prefix, dest):
-    os.makedirs(dest, exist_ok=True)
-    return timed(lambda: [floor_get(floor, f"{prefix}/{os.path.basename(p)}", os.path.join(dest, "b"))
-                          for p in layout_blobs(layout)])
 
 
 def docker_style_push(system, repo, path):

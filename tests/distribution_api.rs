@@ -131,7 +131,7 @@ fn wrong_digest_at_close_is_digest_invalid_and_nothing_is_visible() {
     let reg = registry();
     let blob = bytes(200, 3);
     let loc = start(&reg, REPO);
-    send(&reg, Patch, &loc, &[], Chunks::one(&blob));
+    assert_eq!(send(&reg, Patch, &loc, &[], Chunks::one(&blob)).header("range"), Some("0-199"));
     let wrong = digest_of(b"something else");
     let r = send(&reg, Put, &format!("{loc}?digest={wrong}"), &[], Chunks::none());
     assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
@@ -168,7 +168,8 @@ fn unknown_upload_is_blob_upload_unknown() {
 fn sessions_expire() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    send(&reg, Patch, &loc, &[], Chunks::one(&bytes(200, 9)));
+    let r = send(&reg, Patch, &loc, &[], Chunks::one(&bytes(200, 9)));
+    assert_eq!((r.status, r.header("range")), (202, Some("0-199")));
     assert_eq!(reg.registry.objects.open_multiparts(), 1);
     reg.registry.clock.advance(61_000);
     assert_eq!(get(&reg, &loc).code(), "BLOB_UPLOAD_UNKNOWN");
@@ -182,7 +183,9 @@ fn sessions_expire() {
 fn cancelled_upload_is_gone() {
     let reg = registry();
     let loc = start(&reg, REPO);
-    send(&reg, Patch, &loc, &[], Chunks::one(&bytes(100, 4)));
+    let r = send(&reg, Patch, &loc, &[], Chunks::one(&bytes(100, 4)));
+    assert_eq!((r.status, r.header("range")), (202, Some("0-99")));
+    assert!(!reg.registry.objects.keys().is_empty(), "the chunk was stored");
     assert_eq!(send(&reg, Delete, &loc, &[], Chunks::none()).status, 204);
     assert_eq!(get(&reg, &loc).code(), "BLOB_UPLOAD_UNKNOWN");
     assert_eq!(reg.registry.objects.open_multiparts(), 0);
@@ -299,7 +302,7 @@ fn manifest_over_4_mib_is_413() {
         &[("content-type", OCI_MANIFEST)],
         Chunks::split(&m, 65536),
     );
-    assert_eq!(r.status, 413);
+    assert_eq!((r.status, r.code().as_str()), (413, "SIZE_INVALID"));
     assert_eq!(get(&reg, &format!("/v2/{REPO}/manifests/big")).status, 404);
 }
 

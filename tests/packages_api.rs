@@ -152,13 +152,14 @@ fn a_deleted_version_is_gone_until_restored_with_its_tags() {
     let alice = all_scopes(&reg, "alice");
     let first = push_image(&reg, "alice/app", "v1", b"one");
     let second = push_image(&reg, "alice/app", "v2", b"two");
-    send(
+    let r = send(
         &reg,
         Put,
         "/v2/alice/app/manifests/stable",
         &[("content-type", OCI_MANIFEST)],
         Chunks::one(&get(&reg, &format!("/v2/alice/app/manifests/{second}")).body),
     );
+    assert_eq!(r.status, 201);
 
     let reader = user_token(&reg, "alice", &["read:packages", "write:packages"]);
     assert_eq!(api(&reg, Delete, &format!("alice/app/versions/{second}"), "alice", &reader, None).code(), "DENIED");

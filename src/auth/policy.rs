@@ -61,45 +61,75 @@ mod tests {
     use super::*;
 
     /// The rule as the product states it, written plainly and independently of `decide`.
-    fn expected(token: &str, public: bool, granted: &str, relation: &str, action: Action) -> bool {
+    /// `token` lists the PAT's scopes (`None`: anonymous); `visibility` is `None` for a
+    /// package that does not exist yet.
+    fn expected(
+        token: Option<&[&str]>,
+        visibility: Option<&str>,
+        granted: &str,
+        relation: &str,
+        action: Action,
+    ) -> bool {
         let owner = relation == "own" || relation == "org-owner";
-        let role_rank = |r: &str| match r {
-            "read" => 1,
-            "write" => 2,
-            "admin" => 3,
+        let rank = match (owner, granted) {
+            (true, _) | (_, "admin") => 3,
+            (_, "write") => 2,
+            (_, "read") => 1,
             _ => 0,
         };
-        let rank = if owner { 3 } else { role_rank(granted) };
-        let (read, write, delete) = match token {
-            "read" => (true, false, false),
-            "write" => (true, true, false),
-            "delete" => (false, false, true),
-            _ => (false, false, false),
-        };
-        let anonymous = token == "anonymous";
+        let has = |scope: &str| token.is_some_and(|t| t.contains(&scope));
+        // write:packages includes pulling, as on GitHub.
+        let (read, write, delete) = (has("read") || has("write"), has("write"), has("delete"));
+        let exists = visibility.is_some();
+        let public = visibility == Some("public");
+        // A first push creates the package in one's own namespace or an organization one belongs to.
+        let may_create = !exists && relation != "stranger";
         match action {
-            Action::Pull => public || (!anonymous && read && rank >= 1),
-            Action::Push => !anonymous && write && rank >= 2,
-            Action::Delete => !anonymous && delete && rank == 3,
+            // A pusher may look for what is not there yet (clients check for blobs first).
+            Action::Pull => public || (exists && read && rank >= 1) || (write && may_create),
+            Action::Push => write && (rank >= 2 || may_create),
+            Action::Delete => delete && exists && rank == 3,
         }
     }
 
+    /// Every combination: anonymous and each set of PAT scopes (none, one, two or all
+    /// three of read, write, delete), a public, a private and a missing package, each
+    /// role granted, each relation to the namespace, each action.
     #[test]
-    fn truth_table_for_existing_packages() {
+    fn full_truth_table() {
+        let token_sets: [Option<&[&str]>; 9] = [
+            None,
+            Some(&[]),
+            Some(&["read"]),
+            Some(&["write"]),
+            Some(&["delete"]),
+            Some(&["read", "write"]),
+            Some(&["read", "delete"]),
+            Some(&["write", "delete"]),
+            Some(&["read", "write", "delete"]),
+        ];
         let mut rows = 0;
-        for token in ["anonymous", "read", "write", "delete"] {
-            let scopes = match token {
-                "anonymous" => None,
-                "read" => Some(Scopes { read: true, ..Default::default() }),
-                "write" => Some(Scopes { write: true, ..Default::default() }),
-                _ => Some(Scopes { delete: true, ..Default::default() }),
-            };
-            for public in [true, false] {
-                for granted in ["none", "read", "write", "admin"] {
+        for token in token_sets {
+            let scopes = token.map(|t| Scopes {
+                read: t.contains(&"read"),
+                write: t.contains(&"write"),
+                delete: t.contains(&"delete"),
+            });
+            for visibility in [Some("public"), Some("private"), None] {
+                // Roles are granted on existing packages only.
+                let grants: &[&str] =
+                    if visibility.is_some() { &["none", "read", "write", "admin"] } else { &["none"] };
+                for &granted in grants {
                     for relation in ["own", "org-member", "org-owner", "stranger"] {
                         for action in Action::ALL {
                             let facts = Facts {
-                                visibility: Some(if public { Visibility::Public } else { Visibility::Private }),
+                                visibility: visibility.map(|v| {
+                                    if v == "public" {
+                                        Visibility::Public
+                                    } else {
+                                        Visibility::Private
+                                    }
+                                }),
                                 granted: match granted {
                                     "read" => Some(Role::Read),
                                     "write" => Some(Role::Write),
@@ -115,8 +145,8 @@ mod tests {
                             };
                             assert_eq!(
                                 decide(scopes.as_ref(), &facts, action),
-                                expected(token, public, granted, relation, action),
-                                "{token} token, public={public}, role {granted}, {relation}, {action:?}"
+                                expected(token, visibility, granted, relation, action),
+                                "token {token:?}, package {visibility:?}, role {granted}, {relation}, {action:?}"
                             );
                             rows += 1;
                         }
@@ -124,7 +154,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(rows, 4 * 2 * 4 * 4 * 3);
+        assert_eq!(rows, 9 * (2 * 4 + 1) * 4 * 3);
     }
 
     #[test]

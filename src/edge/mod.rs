@@ -207,6 +207,13 @@ fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhook
 /// One JSON line per request. Headers are never logged: they may carry credentials.
 fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str, duration_ms: u64) {
     let bytes = |h: Option<&str>| h.and_then(|v| v.parse::<u64>().ok());
+    // The OCI code of an error answer (its small JSON body), so the log says why.
+    let code = match &resp.body {
+        Body::Bytes(b) if resp.status >= 400 => serde_json::from_slice::<serde_json::Value>(b)
+            .ok()
+            .and_then(|v| v["errors"][0]["code"].as_str().map(str::to_string)),
+        _ => None,
+    };
     let line = serde_json::json!({
         "request_id": request_id,
         "method": req.method.as_str(),
@@ -214,6 +221,7 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
         "repository": resp.trace.repository,
         "principal": resp.trace.principal,
         "status": resp.status,
+        "code": code,
         "bytes_in": bytes(req.header("content-length")),
         "bytes_out": bytes(resp.get_header("content-length")),
         "duration_ms": duration_ms,

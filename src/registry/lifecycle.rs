@@ -223,6 +223,19 @@ impl<P: super::Platform> super::Registry<P> {
         Ok(current)
     }
 
+    /// Why pointing immutable `tag` at `digest` was refused, naming the rule.
+    pub(super) async fn tag_moved_refusal(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+        digest: &Digest,
+    ) -> crate::error::RegistryError {
+        match self.check_tag_move(repo, tag, digest).await {
+            Err(e) => e,
+            Ok(_) => crate::error::RegistryError::DeniedBecause(format!("tag {tag} is immutable")),
+        }
+    }
+
     /// Removes one tag; the version stays. Immutable tags are refused.
     pub async fn untag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
         immutable::check_delete(&self.meta.immutable_tags(repo).await?, tag.as_str())?;

@@ -5,6 +5,7 @@ use super::lifecycle::Scope;
 use super::ports::*;
 use super::webhooks::{Delivery, DeliveryState, Hook};
 use super::MetadataStore;
+use crate::error::RegistryError;
 use crate::lifecycle::downloads::{DayCount, Downloads};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::retention::RetentionPolicy;
@@ -92,6 +93,14 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.tags_of(&r, &index.digest).await, "tags of")? == ["multi"], "tags of a version")?;
     let state = ok(m.tag_state(&r, &tag("v1")?).await, "tag state")?;
     ensure(state == (immutable.clone(), Some(tagged.digest.clone())), "a tag's state: the rules and its target")?;
+    // A push racing the one that set an immutable tag records its manifest but not the tag.
+    let racer = record(u, "racer", None);
+    let refused = m.commit_manifest(&r, &racer, &[], Some(&tag("v1")?), 14).await;
+    ensure(matches!(refused, Err(RegistryError::DeniedBecause(_))), "an immutable tag is not moved")?;
+    ensure(ok(m.tag_target(&r, &tag("v1")?).await, "v1")? == Some(tagged.digest.clone()), "it stays")?;
+    ensure(ok(m.linked_manifest(&r, &racer.digest).await, "racer")?.is_some(), "the racing manifest is kept")?;
+    ok(m.commit_manifest(&r, &tagged, &[], Some(&tag("v1")?), 14).await, "the same digest again is fine")?;
+    ok(m.unlink_manifest(&r, &racer.digest).await, "unlink racer")?;
     let state = ok(m.tag_state(&other, &tag("v1")?).await, "tag state elsewhere")?;
     ensure(state == (TagPatterns::default(), None), "no rules and no target elsewhere")?;
 

@@ -77,7 +77,13 @@ impl<P: Platform> Registry<P> {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
-        self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await?;
+        if let Err(e) = self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await {
+            return Err(match (e, tag) {
+                // A push raced this one to an immutable tag and won: say which rule.
+                (RegistryError::DeniedBecause(_), Some(t)) => self.tag_moved_refusal(repo, t, &digest).await,
+                (e, _) => e,
+            });
+        }
         let moved_from = previous.filter(|p| p != &digest);
         Ok(Pushed { digest, subject: record.subject, moved_from })
     }

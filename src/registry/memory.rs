@@ -318,10 +318,15 @@ impl ManifestIndex for MemoryMetadata {
         s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
         s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
         s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
-        if let Some(t) = tag {
-            s.tags.insert((repo.clone(), t.as_str().to_string()), m.digest.clone());
-        }
         s.repositories.insert(repo.clone());
+        if let Some(t) = tag {
+            let key = (repo.clone(), t.as_str().to_string());
+            let immutable = self.rules.immutable.borrow().get(repo).is_some_and(|p| p.matching(t.as_str()).is_some());
+            if immutable && s.tags.get(&key).is_some_and(|d| d != &m.digest) {
+                return Err(RegistryError::DeniedBecause(format!("tag {t} is immutable")));
+            }
+            s.tags.insert(key, m.digest.clone());
+        }
         Ok(())
     }
 

@@ -194,7 +194,10 @@ pub trait UploadIndex {
 #[allow(async_fn_in_trait)]
 pub trait ManifestIndex {
     /// Records the manifest with the digests it needs (blobs of an image, children of an
-    /// index), links it into `repo` and points `tag` at it, all at once.
+    /// index), links it into `repo` and points `tag` at it, all at once. A tag that an
+    /// immutable-tag rule of `repo` names and that points elsewhere is not moved, even by
+    /// a push racing the one that set it: then the rest is recorded and the answer is
+    /// `DeniedBecause`.
     async fn commit_manifest(
         &self,
         repo: &RepoName,

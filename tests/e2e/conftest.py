@@ -1,7 +1,11 @@
 """Starts the built Worker under `wrangler dev` for the end-to-end tests."""
+import contextlib
+import glob
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import uuid
 
@@ -72,6 +76,60 @@ class Registry:
     def log_text(self):
         with open(self.log, errors="replace") as f:
             return f.read()
+
+    def answers(self, start=0):
+        """The Worker's log lines from character `start` of the log on: one JSON object
+        per answer (errors of the server's own are logged as errors, with a prefix)."""
+        found = []
+        for line in self.log_text()[start:].splitlines():
+            if '{"' in line:
+                try:  # an error's line ends in terminal colour codes
+                    entry, _ = json.JSONDecoder().raw_decode(line[line.index('{"'):])
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and "status" in entry and "route" in entry:
+                    found.append(entry)
+        return found
+
+    @contextlib.contextmanager
+    def _sqlite(self, kind):
+        """A read-only look at the local store's own database (`d1` or `r2`), as the
+        Worker wrote it: what a client cannot see, such as rows left behind."""
+        object_class = {"d1": "miniflare-D1DatabaseObject", "r2": "miniflare-R2BucketObject"}[kind]
+        files = [f for f in glob.glob(os.path.join(self.state, "v3", kind, object_class, "*.sqlite"))
+                 if not f.endswith("metadata.sqlite")]
+        assert len(files) <= 1, files
+        if not files:  # made on first use
+            yield None
+            return
+        db = sqlite3.connect(f"file:{files[0]}?mode=ro", uri=True, timeout=10)
+        try:
+            tables = {t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            yield db if tables else None  # its schema too is made on first use
+        finally:
+            db.close()
+
+    def d1_rows(self, sql, *params):
+        with self._sqlite("d1") as db:
+            assert db is not None, "no local D1 database"
+            return db.execute(sql, params).fetchall()
+
+    def r2_multipart(self, key):
+        """(state, parts) of each R2 multipart upload of `key`: state 0 is in progress,
+        1 completed, 2 aborted; parts counts the parts it still holds."""
+        with self._sqlite("r2") as db:
+            if db is None:
+                return []
+            return db.execute("SELECT u.state, (SELECT count(*) FROM _mf_multipart_parts p "
+                              "WHERE p.upload_id = u.upload_id) FROM _mf_multipart_uploads u WHERE u.key = ?",
+                              (key,)).fetchall()
+
+    def r2_keys(self, prefix):
+        with self._sqlite("r2") as db:
+            if db is None:
+                return []
+            return [k for (k,) in db.execute("SELECT key FROM _mf_objects WHERE substr(key, 1, ?) = ?",
+                                             (len(prefix), prefix))]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from client import OCI_MANIFEST, Client, digest, error_code, image_manifest
 from conftest import Admin, Registry
@@ -17,15 +18,59 @@ from test_durability import scheduled_report
 MIB = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def fragile(tmp_path_factory):
-    """An instance of its own, to kill; upload sessions expire after a second and the
-    collector has no grace period, so clean-up is observable at once."""
-    base = tmp_path_factory.mktemp("fragile")
+def short_lived(tmp_path_factory, name):
+    """An instance of its own, to kill or to clean up: upload sessions expire after a
+    second and the collector has no grace period, so clean-up is observable at once."""
+    base = tmp_path_factory.mktemp(name)
     reg = Registry(base / "state", base / "wrangler.log", ["UPLOAD_TTL_SECONDS:1", "GC_GRACE_SECONDS:0"])
     reg.start()
+    return reg
+
+
+@pytest.fixture(scope="module")
+def fragile(tmp_path_factory):
+    reg = short_lived(tmp_path_factory, "fragile")
     yield reg
     reg.stop()
+
+
+@pytest.fixture
+def lonely(tmp_path_factory):
+    """An instance where one test's upload session is the only one there is."""
+    reg = short_lived(tmp_path_factory, "lonely")
+    yield reg
+    reg.stop()
+
+
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def session_id(location):
+    return location.rsplit("/", 1)[1]
+
+
+def expire_and_check_cleaned_up(reg, c, location):
+    """After the session's time to live, one scheduled run removes this session's row and
+    staged bytes and aborts its R2 multipart upload."""
+    session = session_id(location)
+    time.sleep(1.5)
+    r = c.req("GET", "/cdn-cgi/handler/scheduled")
+    assert r.status_code == 200, r.text
+    report = scheduled_report(reg)
+    assert report["failures"] == [], report
+    assert reg.d1_rows("SELECT id FROM uploads WHERE id = ?", session) == [], "the session's row is left"
+    assert reg.r2_multipart(f"blobs/{session}") == [(2, 0)], "the session's multipart upload is not aborted"
+    assert reg.r2_keys(f"uploads/{session}/") == [], "the session's staged bytes are left"
+    assert reg.r2_keys(f"blobs/{session}") == [], "an object was made of the session's parts"
+    r = c.req("GET", location)
+    assert (r.status_code, error_code(r)) == (404, "BLOB_UPLOAD_UNKNOWN")
+    return report
 
 
 def push_image(c, repo, tag, layers):
@@ -57,59 +102,74 @@ def test_a_registry_killed_mid_push_loses_nothing(fragile):
 
     big = os.urandom(24 * MIB)
     location = c.start("crash/app")
-    halfway = threading.Event()
+    session = session_id(location)
+    killed = threading.Event()
 
     def body():
         for i in range(0, len(big), MIB):
-            if i >= 8 * MIB:
-                halfway.set()
-                time.sleep(0.05)
+            if i == 12 * MIB:
+                killed.wait(60)  # the rest only once the registry is dead: the kill is mid-PATCH
             yield big[i:i + MIB]
+
+    outcome = {}
 
     def push():
         try:
-            c.req("PATCH", location, data=body(), timeout=60)
-        except Exception:  # noqa: BLE001 - the registry dies under this request
-            pass
+            outcome["answer"] = c.req("PATCH", location, data=body(), timeout=60)
+        except requests.RequestException as e:
+            outcome["error"] = e
 
     pusher = threading.Thread(target=push)
     pusher.start()
-    assert halfway.wait(60)
+    # Killed only once the Worker has provably taken bytes: parts of this session's
+    # multipart upload are in R2.
+    wait_for(lambda: any(parts >= 1 for _, parts in fragile.r2_multipart(f"blobs/{session}")),
+             "the registry stored a part of the PATCH")
     fragile.kill()
+    killed.set()
     pusher.join()
+    assert "answer" not in outcome, f"the PATCH was answered: {outcome['answer'].status_code}"
     fragile.start()
 
     d = digest(big)
-    assert c.req("HEAD", f"/v2/crash/app/blobs/{d}").status_code == 404, "a half-pushed blob is not visible"
+    r = c.req("HEAD", f"/v2/crash/app/blobs/{d}")
+    assert r.status_code == 404, "a half-pushed blob is not visible"
     config = c.push_blob("crash/app", b"{}")
     r = c.put_manifest("crash/app", "v1", image_manifest(config, [(d, len(big))]), OCI_MANIFEST)
-    assert error_code(r) == "MANIFEST_BLOB_UNKNOWN"
+    assert (r.status_code, error_code(r)) == (400, "MANIFEST_BLOB_UNKNOWN"), r.text
     # A fresh push of the same image succeeds and pulls back byte for byte.
     assert c.push_blob("crash/app", big) == d
     manifest = image_manifest(config, [(d, len(big))])
     assert c.put_manifest("crash/app", "v1", manifest, OCI_MANIFEST).status_code == 201
     pulls_intact(c, "crash/app", "v1", manifest)
     pulls_intact(c, "crash/kept", "v1", kept)
+    # The killed session survived the crash with its multipart upload recorded; expiry
+    # aborts it, and the blob pushed since stays whole.
+    assert fragile.d1_rows("SELECT multipart_id IS NOT NULL FROM uploads WHERE id = ?", session) == [(1,)], \
+        "the killed session's multipart upload is not recorded with it"
+    expire_and_check_cleaned_up(fragile, c, location)
+    pulls_intact(c, "crash/app", "v1", manifest)
 
 
-def test_a_client_gone_mid_patch_leaves_a_session_that_expires(fragile):
-    login, token, _ = Admin(fragile).user("gone")
-    c = Client(fragile.base, auth=(login, token))
+def test_a_client_gone_mid_patch_leaves_a_session_that_expires(lonely):
+    login, token, _ = Admin(lonely).user("gone")
+    c = Client(lonely.base, auth=(login, token))
     location = c.start("gone/app")
+    session = session_id(location)
 
     def body():
         yield os.urandom(6 * MIB)  # past one 5 MiB part: an R2 multipart upload is open
         raise ConnectionAbortedError("the client goes away")
 
-    with pytest.raises(Exception):
+    with pytest.raises(requests.ConnectionError, match="the client goes away"):
         c.req("PATCH", location, data=body(), timeout=60)
+    # The Worker opened this session's multipart upload and recorded it with the session.
+    wait_for(lambda: lonely.r2_multipart(f"blobs/{session}") == [(0, 1)], "a part of the PATCH is in R2")
+    assert lonely.d1_rows("SELECT multipart_id IS NOT NULL FROM uploads WHERE id = ?", session) == [(1,)]
     # What arrived may count (the local proxy may end the body cleanly): the session lives on.
     assert c.req("GET", location).status_code == 204
-    time.sleep(1.5)
-    assert c.req("GET", "/cdn-cgi/handler/scheduled").status_code == 200
-    report = scheduled_report(fragile)
-    assert report["failures"] == [] and report["expired_uploads"] >= 1, report
-    assert error_code(c.req("GET", location)) == "BLOB_UPLOAD_UNKNOWN"
+    report = expire_and_check_cleaned_up(lonely, c, location)
+    assert report["expired_uploads"] == 1, report
 
 
 def test_two_pushes_of_one_tag_end_on_one_whole_manifest(registry, client, repo):

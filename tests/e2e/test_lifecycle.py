@@ -156,6 +156,34 @@ def test_an_immutable_tag_is_refused_to_skopeo_with_the_rule(instance, owner, c,
     assert c.req("GET", f"/v2/{name}/manifests/{first['digest']}").status_code == 200
 
 
+def test_racing_pushes_to_an_immutable_tag_leave_exactly_one_winner(instance, c, name):
+    push_version(c, name, "seed", 0)
+    assert c.req("PATCH", f"/api/packages/{name}", json={"immutable_tags": ["release-*"]}).status_code == 200
+    config = c.push_blob(name, b"{}")
+    manifests = []
+    for i in range(6):
+        layer = f"racer {i} {uuid.uuid4()}".encode()
+        manifests.append(image_manifest(config, [(c.push_blob(name, layer), len(layer))]))
+    results = [None] * len(manifests)
+
+    def push(i):
+        results[i] = c.put_manifest(name, "release-1", manifests[i], OCI_MANIFEST)
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(len(manifests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [i for i, r in enumerate(results) if r.status_code == 201]
+    assert len(won) == 1, [(r.status_code, r.text) for r in results]
+    for i, r in enumerate(results):
+        if i not in won:
+            assert (r.status_code, error_code(r)) == (403, "DENIED"), r.text
+            assert "tag release-1 is immutable (package rule immutable_tags: release-*)" in r.text
+    tagged = c.req("GET", f"/v2/{name}/manifests/release-1")
+    assert digest(tagged.content) == digest(manifests[won[0]])
+
+
 def test_downloads_count_known_pulls_including_cache_hits(instance, c, name):
     version = push_version(c, name, "latest", 1)
     assert c.req("PATCH", f"/api/packages/{name}", json={"visibility": "public"}).status_code == 200

@@ -115,9 +115,10 @@ def test_tags_pagination_referrers_and_deletion(client, repo):
 def test_bad_input_gets_the_right_error_and_leaves_nothing(client, repo):
     # Wrong digest at close.
     loc = client.start(repo)
-    client.req("PATCH", loc, data=b"some bytes")
+    r = client.req("PATCH", loc, data=b"some bytes")
+    assert (r.status_code, r.headers["Range"]) == (202, "0-9"), r.text
     wrong = digest(b"other bytes")
-    r = client.req("PUT", loc, params={"digest": wrong})
+    r = client.req("PUT", r.headers["Location"], params={"digest": wrong})
     assert (r.status_code, error_code(r)) == (400, "DIGEST_INVALID")
     assert error_code(client.req("GET", f"/v2/{repo}/blobs/{digest(b'some bytes')}")) == "BLOB_UNKNOWN"
 
@@ -128,15 +129,15 @@ def test_bad_input_gets_the_right_error_and_leaves_nothing(client, repo):
                     "layers": [{"mediaType": imagegen.OCI_LAYER, "digest": wrong, "size": 11}]}).encode()
     r = client.put_manifest(repo, "broken", m, imagegen.OCI_MANIFEST)
     assert (r.status_code, error_code(r)) == (400, "MANIFEST_BLOB_UNKNOWN")
-    assert client.req("GET", f"/v2/{repo}/manifests/broken").status_code == 404
+    assert error_code(client.req("GET", f"/v2/{repo}/manifests/broken")) == "MANIFEST_UNKNOWN"
 
     # A manifest over 4 MiB.
     big = json.dumps({"schemaVersion": 2, "mediaType": imagegen.OCI_MANIFEST,
                       "config": {"mediaType": imagegen.OCI_CONFIG, "digest": config, "size": 2},
                       "layers": [], "annotations": {"pad": "x" * (4 << 20)}}).encode()
     r = client.put_manifest(repo, "big", big, imagegen.OCI_MANIFEST)
-    assert r.status_code == 413
-    assert client.req("GET", f"/v2/{repo}/manifests/big").status_code == 404
+    assert (r.status_code, error_code(r)) == (413, "SIZE_INVALID"), r.text
+    assert error_code(client.req("GET", f"/v2/{repo}/manifests/big")) == "MANIFEST_UNKNOWN"
 
     # A manifest PUT by a digest it does not hash to.
     r = client.put_manifest(repo, wrong, m, imagegen.OCI_MANIFEST)

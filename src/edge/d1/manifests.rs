@@ -1,6 +1,6 @@
 //! Manifests, tags and referrers over D1.
 
-use super::{changes, digest, n, opt, s, D1Metadata};
+use super::{changes, d1_err, digest, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName, Tag};
 use crate::registry::ports::{ManifestIndex, ManifestRecord, Version};
@@ -90,13 +90,33 @@ impl ManifestIndex for D1Metadata {
             &[s(repo.as_str()), d.clone(), n(now_ms)],
         )?);
         if let Some(t) = tag {
+            // Tag patterns allow only `*` and `?` over tag characters: GLOB matches them
+            // as the registry does.
             statements.push(self.0.stmt(
                 "INSERT INTO tags (repository, tag, digest, updated_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-                &[s(repo.as_str()), s(t.as_str()), d, n(now_ms)],
+                 ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at \
+                 WHERE tags.digest = excluded.digest OR NOT EXISTS ( \
+                   SELECT 1 FROM lifecycle_rules r, json_each(r.immutable_tags) p \
+                   WHERE r.scope = excluded.repository AND excluded.tag GLOB p.value)",
+                &[s(repo.as_str()), s(t.as_str()), d.clone(), n(now_ms)],
+            )?);
+            statements.push(self.0.stmt(
+                "SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2",
+                &[s(repo.as_str()), s(t.as_str())],
             )?);
         }
-        self.0.batch(statements).await.map(|_| ())
+        let results = self.0.batch(statements).await?;
+        if let Some(t) = tag {
+            #[derive(Deserialize)]
+            struct Row {
+                digest: String,
+            }
+            let rows: Vec<Row> = results.last().map(|r| r.results()).transpose().map_err(d1_err)?.unwrap_or_default();
+            if rows.first().map(|r| r.digest.as_str()) != Some(m.digest.to_string().as_str()) {
+                return Err(RegistryError::DeniedBecause(format!("tag {t} is immutable")));
+            }
+        }
+        Ok(())
     }
 
     async fn linked_manifest(&self, repo: &RepoName, d: &Digest) -> Result<Option<ManifestRecord>> {
