@@ -20,7 +20,7 @@ setup:
 # only when an input changed.
 build: setup build/index.js
 build/index.js: Cargo.toml Cargo.lock .cargo/config.toml scripts/build-wasm.sh scripts/env.sh \
-                $(shell find src -name '*.rs')
+                $(shell find src -name '*.rs' -o -name '*.js')
 	scripts/build-wasm.sh
 
 migrate: setup

@@ -207,7 +207,7 @@ class Floor(Wrangler):
         pass  # everything is public
 
     def pull_authorization(self, repo):
-        return None  # no authentication: its "authenticated" figures are its anonymous ones
+        return None  # no authentication: its "authenticated" figures are the same requests again
 
 
 def require_tools():

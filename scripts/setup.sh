@@ -14,7 +14,9 @@ if ! rustup_wasm; then
   for p in rustc-web cargo-web rust-web-src lld-22; do dpkg -s "$p" >/dev/null 2>&1 || apt_pkgs+=("$p"); done
 fi
 # chromium + chromium-driver: the package pages are checked in a real headless browser.
-for p in skopeo podman containerd curl python3-venv chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || apt_pkgs+=("$p"); done
+# docker.io: a private Docker Engine for the tests (its own socket, never the system's);
+# jq: the README's session, which a test runs as written, uses it.
+for p in skopeo podman containerd curl jq python3-venv chromium chromium-driver docker.io; do dpkg -s "$p" >/dev/null 2>&1 || apt_pkgs+=("$p"); done
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

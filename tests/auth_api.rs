@@ -203,7 +203,12 @@ fn token_service_grants_the_intersection() {
     let token = r.json()["token"].as_str().unwrap().to_string();
     let r = send_raw(&reg, Get, "/v2/alice/app/manifests/v1", auth(&format!("Bearer {token}")), Chunks::none());
     assert_eq!(r.status, 401);
-    assert!(r.header("www-authenticate").unwrap().ends_with(r#"scope="repository:alice/app:pull""#));
+    // The token is valid but lacks the access: `insufficient_scope`, which docker reports
+    // as "denied" at once (without it, docker retries a refused push for ~50 s).
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .ends_with(r#"scope="repository:alice/app:pull",error="insufficient_scope""#));
     let missing =
         send_raw(&reg, Get, "/v2/alice/nothing/manifests/v1", auth(&format!("Bearer {token}")), Chunks::none());
     assert_eq!((missing.status, missing.body), (401, r.body));

@@ -6,6 +6,7 @@
 use crate::error::{RegistryError, Result};
 use crate::registry::ports::ChunkSource;
 use js_sys::{Function, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, ReadableStreamByobReader};
@@ -16,9 +17,12 @@ const AT_LEAST: u32 = 256 << 10;
 
 pub struct RequestBody {
     reader: Option<ReadableStreamByobReader>,
-    /// Unread bodies up to this size are drained after an early answer, so the
-    /// connection that carried them stays usable.
-    drain_limit: usize,
+}
+
+#[wasm_bindgen(module = "/src/edge/discard.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = discardRest)]
+    fn discard_rest(reader: &ReadableStreamByobReader) -> js_sys::Promise;
 }
 
 fn body_err(e: JsValue) -> RegistryError {
@@ -28,15 +32,17 @@ fn body_err(e: JsValue) -> RegistryError {
 impl RequestBody {
     pub fn new(stream: Option<ReadableStream>) -> Result<Self> {
         let reader = stream.map(|s| ReadableStreamByobReader::new(&s)).transpose().map_err(body_err)?;
-        Ok(RequestBody { reader, drain_limit: 1 << 20 })
+        Ok(RequestBody { reader })
     }
 
+    /// Reads whatever the answer left unread, to its end. An answer given before the body
+    /// is consumed (a 401 to a client's first try, a 416 for a chunk out of order) would
+    /// otherwise break the connection: local `wrangler dev` turns it into a 503 and resets
+    /// it. The bytes are dropped on the JavaScript side, never copied into wasm.
     pub async fn drain(&mut self) {
-        let mut read = 0;
-        while read < self.drain_limit {
-            match self.next_chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                _ => break,
+        if let Some(reader) = self.reader.take() {
+            if let Err(e) = JsFuture::from(discard_rest(&reader)).await {
+                worker::console_warn!("discarding an unread request body: {e:?}");
             }
         }
     }

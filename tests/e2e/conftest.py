@@ -189,3 +189,22 @@ def client(registry, creds):
 def repo():
     """A fresh repository name for one test."""
     return f"e2e/t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A private Docker Engine for the whole run, started on first use, stopped at the end."""
+    from docker_engine import DockerEngine
+
+    engine = DockerEngine()
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()
+
+
+@pytest.fixture
+def docker(docker_engine, tmp_path):
+    """The docker CLI on the private engine, with a config of this test's own (logged out)."""
+    return docker_engine.client(tmp_path / "docker-config")
