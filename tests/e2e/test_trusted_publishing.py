@@ -250,3 +250,22 @@ def test_trusted_publishers_are_managed_by_package_and_namespace_admins(world, i
     extra = r.json()["id"]
     assert world.alice.req("DELETE", f"/api/packages/alice/app/trusted-publishers/{extra}").status_code == 204
     assert world.alice.req("DELETE", f"/api/packages/alice/app/trusted-publishers/{extra}").status_code == 404
+
+
+def test_docker_login_with_an_identity_token_builds_pushes_and_pulls(world, docker, tmp_path):
+    """The real Docker Engine: `docker login -u oidc --password-stdin` with the identity
+    token, then build, push and pull. A job of another workflow logs in too (its token is
+    valid) but its push is refused with the reason."""
+    from test_docker import build, pushed_digest
+
+    host = world.tp.host
+    ref = f"{host}/alice/app:v3.0.0"
+    build(docker, tmp_path / "ctx", ref, {"hello.txt": b"hello from CI\n"})
+    assert "Login Succeeded" in docker.login(host, "oidc", world.token(ref="refs/tags/v3.0.0")).stdout
+    digest = pushed_digest(docker.run("push", ref).stdout)
+    docker.run("rmi", ref)
+    docker.run("pull", ref)
+    versions = world.alice.req("GET", "/api/packages/alice/app/versions").json()
+    assert next(v for v in versions if v["digest"] == digest)["provenance"]["ref"] == "refs/tags/v3.0.0"
+    assert "Login Succeeded" in docker.login(host, "oidc", world.token(workflow="ci.yml")).stdout
+    assert "no trusted publisher matches this token's workflow" in docker.fails("push", ref)
