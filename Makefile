@@ -11,7 +11,7 @@ export VENV
 WRANGLER := node_modules/.bin/wrangler
 export WRANGLER_SEND_METRICS := false
 
-.PHONY: dev test setup build migrate dev-vars unit e2e deploy-check check clean bench fuzz
+.PHONY: dev test setup build migrate dev-vars unit e2e deploy-check check clean bench bench-model fuzz
 
 setup:
 	@scripts/setup.sh
@@ -52,9 +52,14 @@ e2e: build
 deploy-check: build
 	$(WRANGLER) deploy --dry-run --outdir dist 2>&1 | grep -E 'Total Upload|--dry-run'
 
-# This registry against CNCF distribution 2.8 and the R2 floor; see README "Speed".
+# This registry against CNCF distribution 2.8 and the R2 floor, then the production model
+# (D1 and R2 far away, the user near the edge, the central registry far); see README "Speed".
 bench: build
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/model.py
+
+bench-model: build
+	$(VENV)/bin/python bench/model.py
 
 # Every fuzz target for FUZZ_SECONDS (default 60) each; see README "Fuzzing".
 fuzz:

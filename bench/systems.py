@@ -93,10 +93,10 @@ class EdgeRegistry(Wrangler):
     """This registry, with a user `bench` and a PAT with every scope."""
     name = "edge-registry"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, name="edge", extra=()):
         self.admin_token = "adm-" + uuid.uuid4().hex
-        super().__init__(workdir, "edge", ["--var", f"ADMIN_TOKEN:{self.admin_token}",
-                                           "--var", f"TOKEN_SIGNING_KEY:{uuid.uuid4().hex * 2}"])
+        super().__init__(workdir, name, ["--var", f"ADMIN_TOKEN:{self.admin_token}",
+                                         "--var", f"TOKEN_SIGNING_KEY:{uuid.uuid4().hex * 2}", *extra])
         admin = {"Authorization": f"Bearer {self.admin_token}"}
         r = requests.post(self.base + "/admin/users", json={"login": "bench"}, headers=admin, verify=False)
         assert r.status_code in (201, 409), r.text

@@ -328,6 +328,35 @@ fn webhooks_get_each_event_once_signed_and_logged() {
     assert_eq!(call(&reg, Get, &format!("/api/packages/alice/app/webhooks/{id}/deliveries"), who, None).status, 404);
 }
 
+#[test]
+fn a_package_created_again_under_the_same_name_does_not_tell_the_old_webhooks() {
+    let reg = registry();
+    let alice = all_scopes(&reg, "alice");
+    let who = ("alice", alice.as_str());
+    push_image(&reg, "alice/app", "v1", b"one");
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "secret": "a-secret-of-sixteen-plus", "events": ["version.pushed", "package.deleted"]});
+    assert_eq!(call(&reg, Post, "/api/packages/alice/app/webhooks", who, Some(hook)).status, 201);
+    let pushed = push_image_reply(&reg, "alice/app", "v2", b"two").events;
+    let now = reg.registry.clock.now_ms();
+    assert_eq!(block_on(webhooks::record(&reg.registry.meta, &pushed, now, 0)).unwrap().len(), 1);
+
+    reg.registry.clock.advance(1000);
+    let deleted = call(&reg, Delete, "/api/packages/alice/app", who, None);
+    assert_eq!(deleted.status, 202);
+    let now = reg.registry.clock.now_ms();
+    assert_eq!(
+        block_on(webhooks::record(&reg.registry.meta, &deleted.events, now, 0)).unwrap().len(),
+        1,
+        "told of its deletion"
+    );
+
+    // Pushed to again: a new package, whose pushes the old package's webhook does not hear.
+    reg.registry.clock.advance(1000);
+    let again = push_image_reply(&reg, "alice/app", "v1", b"three").events;
+    let now = reg.registry.clock.now_ms();
+    assert!(block_on(webhooks::record(&reg.registry.meta, &again, now, 0)).unwrap().is_empty());
+}
+
 fn push_image_reply(reg: &MemRegistry, repo: &str, tag: &str, layer: &[u8]) -> Reply {
     let config = push_blob(reg, repo, b"{}");
     let l = push_blob(reg, repo, layer);

@@ -22,6 +22,10 @@ impl<B> SharedCache<B> for Asked {
         self.0.borrow_mut().push(key.to_string());
         None
     }
+
+    async fn forget(&self, key: &str) {
+        self.0.borrow_mut().push(format!("forget {key}"));
+    }
 }
 
 /// The key the request's answer is looked up under, if it is looked up.
@@ -103,4 +107,51 @@ fn making_a_package_private_or_deleting_from_it_stops_cache_hits() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(lookup(&reg, &request(Method::Get, &target, None)), None, "private now: no cache for anonymous");
+}
+
+#[test]
+fn tags_are_cached_only_when_configured_and_only_public_ones() {
+    let mut reg = registry();
+    reg.app.registry.config.tag_cache_secs = 30;
+    push_image(&reg, "alice/app", "v1", b"layer");
+    push_image(&reg, "alice/secret", "v1", b"layer");
+    make_public(&reg, "alice/app");
+    let by_tag = request(Method::Get, "/v2/alice/app/manifests/v1", None);
+    let key = lookup(&reg, &by_tag).expect("a public tag is looked up when configured");
+    assert_eq!(stored(&reg, &by_tag), Some(key));
+    let resp = futures_executor::block_on(api::serve(&reg, &by_tag, &mut Chunks::none()));
+    assert_eq!(resp.get_header("cache-control"), Some("public, max-age=30"), "kept no longer than the bound");
+
+    let pat = user_token(&reg, "alice", &["read:packages"]);
+    let private = request(Method::Get, "/v2/alice/secret/manifests/v1", Some(basic("alice", &pat)));
+    assert_eq!(stored(&reg, &private), None, "a private tag is never stored");
+    assert_eq!(lookup(&reg, &request(Method::Get, "/v2/alice/secret/manifests/v1", None)), None);
+
+    reg.app.registry.config.tag_cache_secs = 0;
+    assert_eq!(lookup(&reg, &by_tag), None, "by default tags resolve at the origin, every time");
+    assert_eq!(stored(&reg, &by_tag), None);
+}
+
+#[test]
+fn a_push_to_a_cached_tag_forgets_it_here() {
+    let mut reg = registry();
+    reg.app.registry.config.tag_cache_secs = 30;
+    push_image(&reg, "alice/app", "v1", b"layer");
+    make_public(&reg, "alice/app");
+    let key = lookup(&reg, &request(Method::Get, "/v2/alice/app/manifests/v1", None)).unwrap();
+    let config = push_blob(&reg, "alice/app", b"{}");
+    let layer = push_blob(&reg, "alice/app", b"other layer");
+    let manifest = image_manifest(&config, &[(&layer, 11)], "");
+    let pat = user_token(&reg, "alice", &["write:packages"]);
+    let put = Request::new(
+        Method::Put,
+        "https://registry.test",
+        "/v2/alice/app/manifests/v1",
+        "",
+        vec![("authorization".into(), basic("alice", &pat)), ("content-type".into(), OCI_MANIFEST.into())],
+    );
+    let asked = Asked::default();
+    let resp = futures_executor::block_on(api::serve_with_cache(&reg, &asked, &put, &mut Chunks::one(&manifest)));
+    assert_eq!(resp.status, 201);
+    assert!(asked.0.into_inner().contains(&format!("forget {key}")), "the pushed tag's entry is dropped");
 }

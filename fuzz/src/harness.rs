@@ -39,8 +39,14 @@ pub struct Seeded {
 }
 
 pub fn seeded() -> Seeded {
-    let config =
-        Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 100_000, grace_ms: 0, webhook_retry_ms: 1000 };
+    let config = Config {
+        part_size: 64,
+        upload_ttl_ms: 60_000,
+        max_blob_bytes: 100_000,
+        grace_ms: 0,
+        webhook_retry_ms: 1000,
+        tag_cache_secs: 0,
+    };
     let identity = MemoryIdentity::default();
     let app: MemApp = App {
         registry: Registry::new(

@@ -9,7 +9,7 @@ use super::{admin, distribution, gate, oidc_exchange, packages, pages, shared_ca
 use crate::auth::identity::IdentityStore;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
-use crate::oci::RepoName;
+use crate::oci::{Reference, RepoName, Tag};
 use crate::registry::ports::{ChunkSource, Clock};
 use crate::registry::{Platform, Reader};
 
@@ -204,7 +204,8 @@ async fn registry_route<P: Platform>(
             req.query.retain(|(k, _)| k != "from");
         }
     }
-    let plan = shared_cache::plan(ctx, &req);
+    let tag_cache_secs = app.registry.config.tag_cache_secs;
+    let plan = shared_cache::plan(ctx, &req, tag_cache_secs);
     let looked_up = match plan.as_ref().filter(|p| p.lookup) {
         Some(p) => match cache.get(&p.key).await {
             Some(hit) => {
@@ -230,7 +231,20 @@ async fn registry_route<P: Platform>(
         Action::Pull => shared_cache::after_pull(facts, plan, looked_up, &mut resp),
         // Cached copies of what was deleted must not be served any more.
         Action::Delete => app.identity.bump_content_epoch(&facts.repo).await?,
-        Action::Push => {}
+        Action::Push => {
+            if let (Route::Manifest { repo, reference }, Some(package), true) =
+                (&ctx.route, &facts.package, tag_cache_secs > 0 && resp.status == 201)
+            {
+                let mut tags: Vec<Tag> =
+                    req.query.iter().filter(|(k, _)| k == "tag").flat_map(|(_, v)| Tag::parse(v).ok()).collect();
+                if let Reference::Tag(t) = reference {
+                    tags.push(t.clone());
+                }
+                for key in shared_cache::pushed_tag_keys(&req.origin, repo, &tags, package.content_epoch) {
+                    cache.forget(&key).await;
+                }
+            }
+        }
     }
     Ok(resp)
 }

@@ -64,6 +64,17 @@ impl Request {
         self.origin.split_once("://").map_or(self.origin.as_str(), |(_, h)| h)
     }
 
+    /// Whether the request was addressed to this machine (`localhost`, a loopback IP), as
+    /// under `wrangler dev`; a deployed Worker is addressed by its own host name.
+    pub fn to_loopback(&self) -> bool {
+        let host = self.host();
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -150,5 +161,27 @@ impl<R> Response<R> {
 
     pub fn get_header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Method, Request};
+
+    #[test]
+    fn only_requests_to_this_machine_are_to_loopback() {
+        let to = |origin: &str| Request::new(Method::Get, origin, "/v2/", "", vec![]).to_loopback();
+        for origin in ["https://127.0.0.1:8787", "http://localhost:8787", "http://localhost", "https://[::1]:8787"] {
+            assert!(to(origin), "{origin}");
+        }
+        for origin in [
+            "https://registry.example.com",
+            "https://10.0.0.1:8787",
+            "https://[2001:db8::1]:443",
+            "https://localhost.example.com",
+            "https://127.0.0.1.example.com",
+        ] {
+            assert!(!to(origin), "{origin}");
+        }
     }
 }

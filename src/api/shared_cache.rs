@@ -2,7 +2,9 @@
 //! and what may come from it and go into it, decided here once per request from the
 //! facts its authorization rested on, so the adapter only moves bytes.
 //!
-//! Only content addressed by digest is cached: it never changes. Authorization is always
+//! Content addressed by digest is cached: it never changes. A public tag's manifest is
+//! cached only when `Config::tag_cache_secs` allows it, for that long, and purged where it
+//! is pushed again (other locations see the new one within the bound). Authorization is always
 //! decided first; a cached body then serves any caller who may pull it, but only a public
 //! package's content is ever stored. Keys carry the package's content epoch, which every
 //! deletion bumps, so deleted content stops being served as soon as the new epoch is known
@@ -13,7 +15,7 @@ use super::gate::{Caller, RepoFacts};
 use super::route::Route;
 use super::{Method, Request, Response};
 use crate::auth::Visibility;
-use crate::oci::Reference;
+use crate::oci::{Reference, RepoName, Tag};
 
 /// The response header that says whether the shared cache answered (`hit`) or not (`miss`).
 pub const STATUS_HEADER: &str = "x-cache";
@@ -29,6 +31,8 @@ pub const MAX_STORED_BYTES: u64 = 8 * 1024 * 1024;
 pub trait SharedCache<B> {
     /// The answer stored under `key`, its headers as they were stored.
     async fn get(&self, key: &str) -> Option<Response<B>>;
+    /// Drops what is stored under `key` (here; other locations keep theirs until it expires).
+    async fn forget(&self, key: &str);
 }
 
 /// No shared cache: every lookup misses (native tests, the fuzz harness).
@@ -38,6 +42,8 @@ impl<B> SharedCache<B> for NoSharedCache {
     async fn get(&self, _key: &str) -> Option<Response<B>> {
         None
     }
+
+    async fn forget(&self, _key: &str) {}
 }
 
 /// What the shared cache may do for one request.
@@ -48,23 +54,41 @@ pub struct Plan {
     pub lookup: bool,
     /// Whether the origin's answer may be stored (if it is a whole 200 of bounded size).
     pub store: bool,
+    /// For a tag's answer: how long it may be stored (a digest's is immutable).
+    pub max_age_secs: Option<u64>,
 }
 
 /// The plan for a request whose pull was allowed: a whole GET or HEAD of a blob or a
-/// manifest by digest, of a package that exists. Callers with a PAT go to the origin.
-pub fn plan(ctx: &Context, req: &Request) -> Option<Plan> {
+/// manifest by digest (or by tag, when `tag_cache_secs` is not 0), of a package that
+/// exists. Callers with a PAT go to the origin.
+pub fn plan(ctx: &Context, req: &Request, tag_cache_secs: u64) -> Option<Plan> {
     if !matches!(req.method, Method::Get | Method::Head) || req.header("range").is_some() {
         return None;
     }
-    if !matches!(ctx.route, Route::Blob { .. } | Route::Manifest { reference: Reference::Digest(_), .. }) {
-        return None;
-    }
+    let max_age_secs = match &ctx.route {
+        Route::Blob { .. } | Route::Manifest { reference: Reference::Digest(_), .. } => None,
+        Route::Manifest { reference: Reference::Tag(_), .. } if tag_cache_secs > 0 => Some(tag_cache_secs),
+        _ => return None,
+    };
     let package = ctx.access.as_ref()?.facts.package.as_ref()?;
     Some(Plan {
-        key: format!("{}{}?epoch={}", req.origin, ctx.route.path(), package.content_epoch),
+        key: key(&req.origin, &ctx.route, package.content_epoch),
         lookup: !matches!(ctx.caller, Caller::Pat { .. }),
         store: req.method == Method::Get && package.visibility == Visibility::Public,
+        max_age_secs,
     })
+}
+
+fn key(origin: &str, route: &Route, epoch: u64) -> String {
+    format!("{origin}{}?epoch={epoch}", route.path())
+}
+
+/// The keys a manifest push to `tags` makes stale, for a package whose content epoch is
+/// `epoch`.
+pub fn pushed_tag_keys(origin: &str, repo: &RepoName, tags: &[Tag], epoch: u64) -> Vec<String> {
+    tags.iter()
+        .map(|t| key(origin, &Route::Manifest { repo: repo.clone(), reference: Reference::Tag(t.clone()) }, epoch))
+        .collect()
 }
 
 /// A stored answer, said to be one.
@@ -90,6 +114,11 @@ pub fn after_pull<R>(facts: &RepoFacts, plan: Option<Plan>, looked_up: bool, res
     let Some(plan) = plan else { return };
     let size = resp.get_header("content-length").and_then(|v| v.parse::<u64>().ok());
     if plan.store && resp.status == 200 && size.is_some_and(|s| s <= MAX_STORED_BYTES) {
+        if let Some(secs) = plan.max_age_secs {
+            // The cache keeps what the answer allows: the tag's bound, here and downstream.
+            resp.headers.retain(|(k, _)| k != "cache-control");
+            resp.headers.push(("cache-control".into(), format!("public, max-age={secs}")));
+        }
         resp.shared_cache_key = Some(plan.key);
     }
 }

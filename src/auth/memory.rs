@@ -37,6 +37,11 @@ impl MemoryIdentity {
         self.state.borrow().packages.contains_key(repo)
     }
 
+    /// When the package of that name was created, if there is one.
+    pub(crate) fn package_created_ms(&self, repo: &RepoName) -> Option<u64> {
+        self.state.borrow().packages.get(repo).map(|p| p.created_ms)
+    }
+
     /// Puts a package's row and roles back (its content was restored).
     pub(crate) fn put_package(&self, package: Package, collaborators: &[(Login, Role)]) {
         let mut s = self.state.borrow_mut();

@@ -16,6 +16,12 @@ impl SharedCache<ResponseBody> for EdgeCache {
         resp.body = Body::Object(body);
         Some(resp)
     }
+
+    async fn forget(&self, key: &str) {
+        if let Err(e) = worker::Cache::default().delete(key, false).await {
+            worker::console_error!("purging the shared cache: {e}");
+        }
+    }
 }
 
 /// Stores a copy of `out` under `key` once it is sent (the copy tees the stream).

@@ -6,6 +6,7 @@ mod cache;
 mod d1;
 mod downloads;
 mod fetch;
+mod latency;
 mod outbound;
 mod r2;
 
@@ -18,6 +19,7 @@ use std::rc::Rc;
 
 use crate::registry::ports::Clock;
 use crate::registry::{Config, Platform, Registry};
+use latency::Simulated;
 
 use worker::{event, Context, EncodeBody, Env, Headers, ResponseBuilder};
 
@@ -43,6 +45,9 @@ fn config(env: &Env) -> Config {
     }
     if let Some(secs) = var("WEBHOOK_RETRY_SECONDS") {
         c.webhook_retry_ms = secs * 1000;
+    }
+    if let Some(secs) = var("TAG_CACHE_SECONDS") {
+        c.tag_cache_secs = secs;
     }
     c
 }
@@ -70,9 +75,9 @@ thread_local! {
     static OIDC_KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
 }
 
-fn registry(env: &Env) -> worker::Result<WorkerRegistry> {
-    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?));
-    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?), WorkerClock, config(env)))
+fn registry(env: &Env, simulated: Simulated) -> worker::Result<WorkerRegistry> {
+    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, simulated));
+    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?, simulated), WorkerClock, config(env)))
 }
 
 /// A secret from `wrangler secret put` (or `.dev.vars` locally); plain vars work too.
@@ -107,21 +112,22 @@ fn oidc(env: &Env, origin: &str) -> Oidc<fetch::WorkerFetch> {
     }
 }
 
-fn app(env: &Env, origin: &str) -> worker::Result<WorkerApp> {
+fn app(env: &Env, req: &api::Request) -> worker::Result<WorkerApp> {
+    let simulated = Simulated::from_env(env, req).map_err(worker::Error::RustError)?;
     let signing_key = secret(env, "TOKEN_SIGNING_KEY")
         .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
     Ok(api::App {
-        registry: registry(env)?,
+        registry: registry(env, simulated)?,
         identity: CachedIdentity::new(
-            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?)),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, simulated)),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
         signing_key: signing_key.into_bytes(),
         previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
-        trust: d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?)),
-        oidc: oidc(env, origin),
+        trust: d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, simulated)),
+        oidc: oidc(env, &req.origin),
     })
 }
 
@@ -138,7 +144,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         headers,
     );
     let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let app = match app(&env, &head.origin) {
+    let app = match app(&env, &head) {
         Ok(app) => app,
         Err(e) => {
             // A misconfigured deployment: say so in the log, answer like any fault.
@@ -181,7 +187,8 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
 /// sent, all at once: each is bounded by its timeout, and what fails is retried by the
 /// scheduled run.
 fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhooks::Payload>) {
-    let reg = match registry(env) {
+    // After the response: off the critical path, so the edge model leaves it undelayed.
+    let reg = match registry(env, Simulated::default()) {
         Ok(reg) => reg,
         Err(e) => return worker::console_error!("webhooks: {e}"),
     };
@@ -247,13 +254,13 @@ async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
-    let (reg, db) = match (registry(&env), env.d1("DB")) {
+    let (reg, db) = match (registry(&env, Simulated::default()), env.d1("DB")) {
         (Ok(reg), Ok(db)) => (reg, db),
         (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        d1::identity::D1Identity(d1::D1Access::new(db)),
+        d1::identity::D1Identity(d1::D1Access::new(db, Simulated::default())),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );

@@ -12,7 +12,7 @@ use crate::auth::identity::PackageSnapshot;
 use crate::auth::{Login, Role, Visibility};
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
-use crate::oci::{Digest, RepoName, Tag};
+use crate::oci::{Digest, Reference, RepoName, Tag};
 
 /// Runs every check; returns the failures (empty when the implementation keeps the contract).
 /// `identity` is the identity store over the same database as `meta`. `unique` keeps keys
@@ -221,8 +221,10 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
             created: Some("2026-01-01T00:00:00Z".into()),
             metadata: PackageMetadata { description: Some(format!("about {what}")), ..Default::default() },
         },
+        inline: None,
     };
-    let one = record("one", None);
+    let one =
+        ManifestRecord { inline: Some(br#"{"schemaVersion": 2, "x": "\u00e9"}"#.to_vec()), ..record("one", None) };
     let two = record("two", Some(subject.clone()));
     let latest = Tag::parse("latest").map_err(|e| e.to_string())?;
     let refs: Vec<Digest> = (0..120).map(|i| digest(u, &format!("ref{i}"))).collect();
@@ -230,7 +232,14 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.tag_target(&r, &latest).await, "tag")? == Some(one.digest.clone()), "the tag points at the manifest")?;
     ok(m.commit_manifest(&r, &two, &[], Some(&latest), 2).await, "commit two")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag moved")? == Some(two.digest.clone()), "a tag moves")?;
-    ensure(ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(one.clone()), "records load as saved")?;
+    let bare = ManifestRecord { inline: None, ..one.clone() };
+    ensure(ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(bare), "records load as saved")?;
+    let by_digest = ok(m.find_manifest(&r, &Reference::Digest(one.digest.clone())).await, "find one")?;
+    ensure(by_digest == Some(one.clone()), "a manifest read by digest carries its bytes")?;
+    let by_tag = ok(m.find_manifest(&r, &Reference::Tag(latest.clone())).await, "find latest")?;
+    ensure(by_tag.map(|t| t.digest) == Some(two.digest.clone()), "a manifest read by tag is the tag's")?;
+    let missing = Reference::Tag(Tag::parse("missing").map_err(|e| e.to_string())?);
+    ensure(ok(m.find_manifest(&r, &missing).await, "find missing")?.is_none(), "a missing tag names nothing")?;
     ensure(
         ok(m.referrers(&r, &subject).await, "referrers")? == vec![two.clone()],
         "referrers list manifests with the subject",
@@ -275,6 +284,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         subject: None,
         annotations_json: None,
         details: VersionDetails { total_size: 70, ..Default::default() },
+        inline: None,
     };
     let (one, two, three) = (record("t1"), record("t2"), record("t3"));
     let layer = BlobRecord { digest: digest(u, "t-layer"), object_key: format!("blobs/{u}-t-layer"), size: 3 };
@@ -425,6 +435,7 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         subject,
         annotations_json: None,
         details: VersionDetails::default(),
+        inline: None,
     };
     let (old, child, index, tagged) =
         (record("u-old", None), record("u-child", None), record("u-index", None), record("u-tagged", None));

@@ -293,6 +293,7 @@ mod tests {
             subject: subject.map(d),
             annotations_json: None,
             details: VersionDetails::default(),
+            inline: None,
         };
         let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
         let tag = tag.map(|t| Tag::parse(t).unwrap());

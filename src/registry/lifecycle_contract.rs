@@ -38,6 +38,7 @@ fn record(u: &str, what: &str, subject: Option<Digest>) -> ManifestRecord {
         subject,
         annotations_json: None,
         details: VersionDetails::default(),
+        inline: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Pushing, pulling and deleting manifests; tags and referrers.
 
-use super::ports::{read_small, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore};
+use super::ports::{
+    read_small, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore, MAX_INLINE_MANIFEST_BYTES,
+};
 use super::{keys, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
@@ -71,6 +73,7 @@ impl<P: Platform> Registry<P> {
                 .transpose()
                 .map_err(RegistryError::internal)?,
             details: self.version_details(repo, &manifest, bytes.len() as u64).await?,
+            inline: (bytes.len() <= MAX_INLINE_MANIFEST_BYTES).then(|| bytes.clone()),
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
         let tag = match reference {
@@ -103,16 +106,17 @@ impl<P: Platform> Registry<P> {
         Ok(())
     }
 
-    /// The manifest a tag or digest names in `repo`.
+    /// The manifest a tag or digest names in `repo`: one metadata read, whose record
+    /// carries the bytes of a small manifest.
     pub async fn resolve_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord> {
-        let digest = match reference {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => self.meta.tag_target(repo, t).await?.ok_or(RegistryError::ManifestUnknown)?,
-        };
-        self.meta.linked_manifest(repo, &digest).await?.ok_or(RegistryError::ManifestUnknown)
+        self.meta.find_manifest(repo, reference).await?.ok_or(RegistryError::ManifestUnknown)
     }
 
+    /// The manifest's bytes: from its record when they live there, else from the store.
     pub async fn manifest_bytes(&self, record: &ManifestRecord) -> Result<Vec<u8>> {
+        if let Some(bytes) = &record.inline {
+            return Ok(bytes.clone());
+        }
         self.objects
             .get_bytes(&keys::manifest_object(&record.digest))
             .await?

@@ -6,7 +6,7 @@ use super::ports::*;
 use crate::auth::memory::MemoryIdentity;
 use crate::error::{RegistryError, Result};
 use crate::oci::range::ByteSpan;
-use crate::oci::{Digest, RepoName, Tag};
+use crate::oci::{Digest, Reference, RepoName, Tag};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -316,7 +316,10 @@ impl ManifestIndex for MemoryMetadata {
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
         s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
-        s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
+        let kept = s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
+        if kept.inline.is_none() {
+            kept.inline = m.inline.clone();
+        }
         s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
         s.repositories.insert(repo.clone());
         if let Some(t) = tag {
@@ -331,10 +334,23 @@ impl ManifestIndex for MemoryMetadata {
     }
 
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {
+        // As D1 does, only `find_manifest` carries the bytes.
+        let found = self.find_manifest(repo, &Reference::Digest(digest.clone())).await?;
+        Ok(found.map(|m| ManifestRecord { inline: None, ..m }))
+    }
+
+    async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>> {
         let s = self.state.borrow();
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => match s.tags.get(&(repo.clone(), t.as_str().to_string())) {
+                Some(d) => d.clone(),
+                None => return Ok(None),
+            },
+        };
         Ok(s.manifest_links
             .contains_key(&(repo.clone(), digest.clone()))
-            .then(|| s.manifests.get(digest).cloned())
+            .then(|| s.manifests.get(&digest).cloned())
             .flatten())
     }
 
@@ -727,8 +743,11 @@ impl super::webhooks::WebhookIndex for MemoryMetadata {
     }
 
     async fn hooks_for(&self, repo: &RepoName) -> Result<Vec<super::webhooks::Hook>> {
-        let scopes = [repo.as_str(), repo.namespace()];
-        Ok(self.insight.hooks.borrow().iter().filter(|h| scopes.contains(&h.scope.as_str())).cloned().collect())
+        let created = self.identity.package_created_ms(repo).unwrap_or(0);
+        let wanted = |h: &super::webhooks::Hook| {
+            h.scope == repo.namespace() || (h.scope == repo.as_str() && h.created_ms >= created)
+        };
+        Ok(self.insight.hooks.borrow().iter().filter(|h| wanted(h)).cloned().collect())
     }
 
     async fn add_deliveries(&self, deliveries: &[super::webhooks::Delivery]) -> Result<()> {

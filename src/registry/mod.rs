@@ -48,6 +48,11 @@ pub struct Config {
     pub grace_ms: u64,
     /// The unit of webhook retry delays (see `lifecycle::webhooks::retry_delay_ms`).
     pub webhook_retry_ms: u64,
+    /// How long the edge cache may answer a public tag's manifest without asking D1
+    /// (`TAG_CACHE_SECONDS`). 0, the default: every pull by tag reads the tag, so a pushed
+    /// tag is seen by the next pull. N: a pull by tag at another location may see the
+    /// previous manifest for up to N seconds after a push; where the push was made, at once.
+    pub tag_cache_secs: u64,
 }
 
 impl Default for Config {
@@ -58,6 +63,7 @@ impl Default for Config {
             max_blob_bytes: 10_000_000_000,
             grace_ms: 60 * 60 * 1000,
             webhook_retry_ms: crate::lifecycle::webhooks::RETRY_UNIT_MS,
+            tag_cache_secs: 0,
         }
     }
 }

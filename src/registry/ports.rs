@@ -6,7 +6,7 @@ use crate::auth::identity::PackageSnapshot;
 use crate::error::Result;
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
-use crate::oci::{Digest, RepoName, Tag};
+use crate::oci::{Digest, Reference, RepoName, Tag};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch. `SystemTime::now()` panics on wasm32.
@@ -103,7 +103,15 @@ pub struct ManifestRecord {
     pub annotations_json: Option<String>,
     /// What the package page shows of it.
     pub details: VersionDetails,
+    /// The manifest's bytes when it is small enough to live with its record
+    /// (`MAX_INLINE_MANIFEST_BYTES`), so reading it costs no object store operation.
+    /// `None`: read them from the object store. Only the one-manifest read fills it.
+    pub inline: Option<Vec<u8>>,
 }
+
+/// The largest manifest whose bytes are kept with its record (image manifests and
+/// indexes are a few KiB; D1 rows are limited to about 1 MB).
+pub const MAX_INLINE_MANIFEST_BYTES: usize = 64 * 1024;
 
 /// What a version is, beyond its manifest record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +215,9 @@ pub trait ManifestIndex {
         now_ms: u64,
     ) -> Result<()>;
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>>;
+    /// The manifest a tag or a digest names in `repo`, with its inline bytes, in one step
+    /// (a pull's critical path).
+    async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>>;
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
     /// Tags in lexical order, after `last`, at most `limit`.
     async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Vec<String>>;

@@ -85,7 +85,8 @@ pub trait WebhookIndex {
     async fn hooks(&self, scope: &str) -> Result<Vec<Hook>>;
     /// Removes a webhook of `scope` and its deliveries; returns whether there was one.
     async fn remove_hook(&self, scope: &str, id: &str) -> Result<bool>;
-    /// The webhooks of `repo` and of its namespace.
+    /// The webhooks of `repo` and of its namespace; none of the package's made before it
+    /// was created (they were an earlier package's of the same name).
     async fn hooks_for(&self, repo: &RepoName) -> Result<Vec<Hook>>;
     async fn add_deliveries(&self, deliveries: &[Delivery]) -> Result<()>;
     /// A webhook's deliveries, newest first, at most `limit`.

@@ -55,8 +55,14 @@ pub const ADMIN_TOKEN: &str = "operator-secret";
 
 /// A registry with a small part size, so multipart paths run on small test data.
 pub fn registry() -> MemRegistry {
-    let config =
-        Config { part_size: 64, upload_ttl_ms: 60_000, max_blob_bytes: 10_000, grace_ms: 0, webhook_retry_ms: 1000 };
+    let config = Config {
+        part_size: 64,
+        upload_ttl_ms: 60_000,
+        max_blob_bytes: 10_000,
+        grace_ms: 0,
+        webhook_retry_ms: 1000,
+        tag_cache_secs: 0,
+    };
     let identity = MemoryIdentity::default();
     let app = App {
         registry: Registry::new(

@@ -160,28 +160,37 @@ def test_racing_pushes_to_an_immutable_tag_leave_exactly_one_winner(instance, c,
     push_version(c, name, "seed", 0)
     assert c.req("PATCH", f"/api/packages/{name}", json={"immutable_tags": ["release-*"]}).status_code == 200
     config = c.push_blob(name, b"{}")
-    manifests = []
-    for i in range(6):
-        layer = f"racer {i} {uuid.uuid4()}".encode()
-        manifests.append(image_manifest(config, [(c.push_blob(name, layer), len(layer))]))
-    results = [None] * len(manifests)
+    # Many layers make each push check many blobs before it commits: a wide window.
+    blobs = [f"shared {i} {uuid.uuid4()}".encode() for i in range(30)]
+    layers = [(c.push_blob(name, b), len(b)) for b in blobs]
+    # One warm connection per pusher, released together, so that the pushes overlap.
+    clients = [Client(instance.base, auth=c.s.auth) for _ in range(8)]
+    for pusher in clients:
+        assert pusher.req("GET", f"/v2/{name}/manifests/seed").status_code == 200
+    for round in range(6):
+        tag = f"release-{round}"
+        manifests = []
+        for i in range(len(clients)):
+            manifests.append(image_manifest(config, layers, {"racer": f"{round} {i}"}))
+        results = [None] * len(clients)
+        start = threading.Barrier(len(clients))
 
-    def push(i):
-        results[i] = c.put_manifest(name, "release-1", manifests[i], OCI_MANIFEST)
+        def push(i):
+            start.wait()
+            results[i] = clients[i].put_manifest(name, tag, manifests[i], OCI_MANIFEST)
 
-    threads = [threading.Thread(target=push, args=(i,)) for i in range(len(manifests))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    won = [i for i, r in enumerate(results) if r.status_code == 201]
-    assert len(won) == 1, [(r.status_code, r.text) for r in results]
-    for i, r in enumerate(results):
-        if i not in won:
-            assert (r.status_code, error_code(r)) == (403, "DENIED"), r.text
-            assert "tag release-1 is immutable (package rule immutable_tags: release-*)" in r.text
-    tagged = c.req("GET", f"/v2/{name}/manifests/release-1")
-    assert digest(tagged.content) == digest(manifests[won[0]])
+        threads = [threading.Thread(target=push, args=(i,)) for i in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        won = [i for i, r in enumerate(results) if r.status_code == 201]
+        assert len(won) == 1, [(r.status_code, r.text) for r in results]
+        for i, r in enumerate(results):
+            if i not in won:
+                assert (r.status_code, error_code(r)) == (403, "DENIED"), r.text
+                assert f"tag {tag} is immutable (package rule immutable_tags: release-*)" in r.text
+        assert digest(c.req("GET", f"/v2/{name}/manifests/{tag}").content) == digest(manifests[won[0]])
 
 
 def test_downloads_count_known_pulls_including_cache_hits(instance, c, name):
@@ -301,3 +310,18 @@ def test_webhooks_reach_a_receiver_that_was_down_once_each_signed(instance, owne
     finally:
         receiver.stop()
         c.req("DELETE", f"/api/namespaces/{owner[0]}/webhooks/{hook_id}")
+
+
+def test_an_immutable_tag_is_refused_to_docker_with_the_rule(instance, owner, c, name, docker, tmp_path):
+    from test_docker import build, pushed_digest
+
+    ref = f"{instance.host}/{name}:v1"
+    build(docker, tmp_path / "one", ref, {"one.txt": b"the first v1\n"})
+    docker.login(instance.host, *owner)
+    first = pushed_digest(docker.run("push", ref).stdout)
+    assert c.req("PATCH", f"/api/packages/{name}", json={"immutable_tags": ["v*"]}).status_code == 200
+    build(docker, tmp_path / "two", ref, {"two.txt": b"another v1\n"})
+    out = docker.fails("push", ref)
+    message = "denied: tag v1 is immutable (package rule immutable_tags: v*): it cannot be moved to another digest"
+    assert message in out, out
+    assert c.req("GET", f"/v2/{name}/manifests/v1").headers["Docker-Content-Digest"] == first

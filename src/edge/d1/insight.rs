@@ -172,7 +172,12 @@ impl WebhookIndex for D1Metadata {
     }
 
     async fn hooks_for(&self, repo: &RepoName) -> Result<Vec<Hook>> {
-        let sql = format!("SELECT {HOOK_COLUMNS} FROM webhooks WHERE scope IN (?1, ?2) ORDER BY created_at, id");
+        // A package's webhooks from before it was created belong to an earlier package of
+        // that name (deleted since): they hear nothing of this one.
+        let sql = format!(
+            "SELECT {HOOK_COLUMNS} FROM webhooks WHERE scope = ?2 OR (scope = ?1 AND created_at >= \
+               coalesce((SELECT created_at FROM packages WHERE repository = ?1), 0)) ORDER BY created_at, id"
+        );
         let rows: Vec<HookRow> = self.0.rows(&sql, &[s(repo.as_str()), s(repo.namespace())]).await?;
         rows.into_iter().map(HookRow::hook).collect()
     }

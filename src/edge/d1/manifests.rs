@@ -2,7 +2,7 @@
 
 use super::{changes, d1_err, digest, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, RepoName, Tag};
+use crate::oci::{Digest, Reference, RepoName, Tag};
 use crate::registry::ports::{ManifestIndex, ManifestRecord, Version};
 use serde::Deserialize;
 
@@ -15,6 +15,9 @@ struct ManifestRow {
     subject: Option<String>,
     annotations: Option<String>,
     details: Option<String>,
+    /// Selected only by `find_manifest`.
+    #[serde(default)]
+    body: Option<String>,
 }
 
 impl ManifestRow {
@@ -28,6 +31,7 @@ impl ManifestRow {
             annotations_json: self.annotations,
             // Details only feed package pages: unreadable ones show as unknown.
             details: self.details.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
+            inline: self.body.map(String::into_bytes),
         })
     }
 }
@@ -62,9 +66,10 @@ impl ManifestIndex for D1Metadata {
         let d = s(m.digest.to_string());
         let details = serde_json::to_string(&m.details).map_err(RegistryError::internal)?;
         let mut statements = vec![self.0.stmt(
-            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details)",
+            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details), \
+               body = coalesce(manifests.body, excluded.body)",
             &[
                 d.clone(),
                 s(&m.media_type),
@@ -74,6 +79,8 @@ impl ManifestIndex for D1Metadata {
                 opt(m.annotations_json.as_ref()),
                 n(now_ms),
                 s(details),
+                // Manifests parsed as JSON, so their bytes are UTF-8 and kept exactly as text.
+                opt(m.inline.as_deref().and_then(|b| std::str::from_utf8(b).ok())),
             ],
         )?];
         for group in references.chunks(REFERENCES_PER_STATEMENT) {
@@ -129,6 +136,27 @@ impl ManifestIndex for D1Metadata {
             .await?
             .map(ManifestRow::record)
             .transpose()
+    }
+
+    async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>> {
+        let (sql, key) = match reference {
+            Reference::Tag(t) => (
+                format!(
+                    "SELECT {MANIFEST_COLUMNS}, m.body FROM tags t \
+                     JOIN repository_manifests rm ON rm.repository = t.repository AND rm.digest = t.digest \
+                     JOIN manifests m ON m.digest = rm.digest WHERE t.repository = ?1 AND t.tag = ?2"
+                ),
+                t.as_str().to_string(),
+            ),
+            Reference::Digest(d) => (
+                format!(
+                    "SELECT {MANIFEST_COLUMNS}, m.body FROM repository_manifests rm \
+                     JOIN manifests m ON m.digest = rm.digest WHERE rm.repository = ?1 AND rm.digest = ?2"
+                ),
+                d.to_string(),
+            ),
+        };
+        self.0.first::<ManifestRow>(&sql, &[s(repo.as_str()), s(key)]).await?.map(ManifestRow::record).transpose()
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {

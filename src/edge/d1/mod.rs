@@ -12,6 +12,7 @@ mod trash;
 pub mod trust;
 mod uploads;
 
+use super::latency::Simulated;
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
 use serde::Deserialize;
@@ -19,16 +20,18 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// Statement helpers over one D1 database, shared by the metadata and identity stores.
+/// Every call to D1 goes through `rows`, `run` or `batch`.
 pub struct D1Access {
     db: D1Database,
+    simulated: Simulated,
 }
 
 /// The registry's metadata (`registry::MetadataStore`) in D1.
 pub struct D1Metadata(pub D1Access);
 
 impl D1Access {
-    pub fn new(db: D1Database) -> Self {
-        D1Access { db }
+    pub fn new(db: D1Database, simulated: Simulated) -> Self {
+        D1Access { db, simulated }
     }
 
     pub(crate) fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement> {
@@ -36,7 +39,9 @@ impl D1Access {
     }
 
     pub(super) async fn rows<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Vec<T>> {
-        self.stmt(sql, args)?.all().await.map_err(d1_err)?.results().map_err(d1_err)
+        let statement = self.stmt(sql, args)?;
+        self.simulated.d1().await;
+        statement.all().await.map_err(d1_err)?.results().map_err(d1_err)
     }
 
     pub(super) async fn first<T: for<'de> Deserialize<'de>>(&self, sql: &str, args: &[JsValue]) -> Result<Option<T>> {
@@ -45,10 +50,13 @@ impl D1Access {
 
     /// Runs one statement; returns how many rows it changed.
     pub(super) async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize> {
-        changes(&self.stmt(sql, args)?.run().await.map_err(d1_err)?)
+        let statement = self.stmt(sql, args)?;
+        self.simulated.d1().await;
+        changes(&statement.run().await.map_err(d1_err)?)
     }
 
     pub(super) async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        self.simulated.d1().await;
         self.db.batch(statements).await.map_err(d1_err)
     }
 }

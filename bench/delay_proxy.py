@@ -1,0 +1,98 @@
+"""A TCP proxy that puts a server at a distance: every connection waits one round trip
+before its first byte (the TCP handshake), and every piece of data in either direction
+arrives half a round trip after it was sent. Pieces keep flowing while earlier ones are
+in flight, so the delay adds latency, not a bandwidth limit (the kernel here has no
+`netem`). TLS passes through untouched: its handshake pays the distance as it would.
+
+    python3 bench/delay_proxy.py LISTEN_PORT TARGET_HOST:TARGET_PORT RTT_MS
+
+or `DelayProxy(target, rtt_ms).start()` in a thread of the bench."""
+import asyncio
+import socket
+import sys
+import threading
+import time
+
+PIECE = 256 * 1024
+
+
+async def _pipe(reader, writer, delay_s):
+    """Copies reader to writer, each piece released `delay_s` after it was read."""
+    queue = asyncio.Queue()
+
+    async def deliver():
+        while True:
+            due, data = await queue.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if data is None:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+
+    sender = asyncio.ensure_future(deliver())
+    try:
+        while data := await reader.read(PIECE):
+            queue.put_nowait((time.monotonic() + delay_s, data))
+            # Back-pressure: never hold more than a few MiB in flight per direction.
+            while queue.qsize() > 64:
+                await asyncio.sleep(0.001)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        queue.put_nowait((time.monotonic() + delay_s, None))
+    try:
+        await sender
+    except (ConnectionError, OSError):
+        pass
+
+
+class DelayProxy:
+    """Listens on a free loopback port and forwards to `target` ("host:port")."""
+
+    def __init__(self, target, rtt_ms, port=0):
+        self.target_host, target_port = target.rsplit(":", 1)
+        self.target_port = int(target_port)
+        self.rtt_s = rtt_ms / 1000
+        self.port = port
+        self.loop = None
+        self.ready = threading.Event()
+
+    async def _serve_one(self, client_reader, client_writer):
+        try:
+            await asyncio.sleep(self.rtt_s)  # SYN, SYN-ACK
+            server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            client_writer.close()
+            return
+        for w in (client_writer, server_writer):
+            w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        half = self.rtt_s / 2
+        await asyncio.gather(_pipe(client_reader, server_writer, half), _pipe(server_reader, client_writer, half))
+        for w in (client_writer, server_writer):
+            w.close()
+
+    async def _main(self):
+        server = await asyncio.start_server(self._serve_one, "127.0.0.1", self.port, backlog=512)
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
+        async with server:
+            await server.serve_forever()
+
+    def start(self):
+        """Runs the proxy in a daemon thread; returns its port."""
+        def run():
+            self.loop = asyncio.new_event_loop()
+            self.loop.run_until_complete(self._main())
+        threading.Thread(target=run, daemon=True).start()
+        self.ready.wait(10)
+        return self.port
+
+
+if __name__ == "__main__":
+    listen, target, rtt = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    proxy = DelayProxy(target, rtt, listen)
+    asyncio.run(proxy._main())
