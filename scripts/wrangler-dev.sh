@@ -26,12 +26,16 @@ start)
   fi
   mkdir -p "$state"
   rm -f "$state/wrangler.pgid"
+  # The inspector would otherwise take the first free port from 9229 up, and instances
+  # starting at once (other checkouts' test runs) race for it.
+  inspector=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$wrangler" d1 migrations apply DB --local --persist-to "$state" >>"$log" 2>&1
   # The child records its own PID after setsid: it is the group id whether or not setsid
   # had to fork (it forks when the caller runs with job control).
   setsid bash -c 'echo $$ > "$0/wrangler.pgid"; exec "$@"' "$state" \
     "$wrangler" dev --ip 127.0.0.1 --port "$port" --local-protocol "$proto" \
-    --persist-to "$state" --show-interactive-dev-session=false "$@" >>"$log" 2>&1 </dev/null &
+    --persist-to "$state" --inspector-port "$inspector" --show-interactive-dev-session=false "$@" \
+    >>"$log" 2>&1 </dev/null &
   for _ in $(seq 1 600); do
     if answers "$proto" "$port"; then exit 0; fi
     if [ -s "$state/wrangler.pgid" ] && ! kill -0 -- "-$(cat "$state/wrangler.pgid")" 2>/dev/null; then

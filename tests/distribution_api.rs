@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use edge_registry::api::Method::*;
 use edge_registry::error::RegistryError;
+use edge_registry::oci::digest::Algorithm;
 use edge_registry::oci::{Digest, RepoName};
 use edge_registry::registry::ports::ChunkSource;
 use futures_executor::block_on;
@@ -523,7 +524,7 @@ impl edge_registry::registry::ports::ChunkSource for Abandoned {
 fn a_client_that_goes_away_mid_patch_leaves_nothing_expiry_cannot_remove() {
     let reg = registry();
     let repo = edge_registry::oci::RepoName::parse(REPO).unwrap();
-    let session = futures_executor::block_on(reg.registry.start_upload(&repo)).unwrap();
+    let session = futures_executor::block_on(reg.registry.start_upload(&repo, Algorithm::Sha256)).unwrap();
     // Three chunks of 100 bytes fill parts of 64: a multipart upload exists when it fails.
     let failed =
         futures_executor::block_on(reg.registry.append_chunk(&repo, &session.id, None, None, &mut Abandoned(3)));

@@ -130,6 +130,9 @@ fn a_trusted_job_gets_a_token_for_what_was_asked_and_the_policy_allows() {
     assert_eq!(del.status, 401);
 }
 
+/// A change to an identity token's claims.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
 #[test]
 fn the_identity_token_itself_pushes_and_each_refusal_names_its_check() {
     let reg = registry_with_issuer();
@@ -145,7 +148,7 @@ fn the_identity_token_itself_pushes_and_each_refusal_names_its_check() {
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let now = reg.app.registry.clock.0.get() / 1000;
-    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| {
                 c["repository"] = json!("octo/other");
@@ -288,4 +291,93 @@ fn policies_are_managed_only_by_admins_and_hidden_from_who_cannot_read() {
         json!({"issuer": ISSUER, "repository": "o/r", "workflow": "a.yml", "owner": "x"}),
     );
     assert_eq!(unknown_field.status, 400);
+}
+
+/// A registry token from the exchange, for the identity token `id`.
+fn exchanged(reg: &MemRegistry, id: &str) -> String {
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let r = send_raw(
+        reg,
+        Method::Post,
+        "/api/oidc/token",
+        headers,
+        Chunks::one(json!({"token": id}).to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    format!("Bearer {}", r.json()["token"].as_str().unwrap())
+}
+
+fn tags_with(reg: &MemRegistry, repo: &str, authorization: &str) -> u16 {
+    let headers = vec![("authorization".to_string(), authorization.to_string())];
+    send_raw(reg, Method::Get, &format!("/v2/{repo}/tags/list"), headers, Chunks::none()).status
+}
+
+#[test]
+fn an_exchanged_token_reaches_only_the_packages_that_trusted_the_job_when_it_was_issued() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let bearer = exchanged(&reg, &token(&reg, |_| {}));
+    // alice/second trusts the same job only after the token was issued.
+    push_image(&reg, "alice/second", "v0", b"layer");
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/packages/alice/second/trusted-publishers", policy).status, 201);
+    assert_eq!(tags_with(&reg, "alice/app", &bearer), 200);
+    assert_eq!(tags_with(&reg, "alice/second", &bearer), 401, "the token grew with a later policy");
+    assert_eq!(tags_with(&reg, "alice/second", &exchanged(&reg, &token(&reg, |_| {}))), 200);
+}
+
+#[test]
+fn a_ci_token_lives_its_stated_time_and_only_at_this_registry() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let bearer = exchanged(&reg, &token(&reg, |_| {}));
+    let elsewhere = {
+        let headers = vec![("authorization".to_string(), bearer.clone())];
+        let req =
+            edge_registry::api::Request::new(Method::Get, "https://other.test", "/v2/alice/app/tags/list", "", headers);
+        futures_executor::block_on(edge_registry::api::serve(&reg.app, &req, &mut Chunks::none())).status
+    };
+    assert_eq!(elsewhere, 401, "a CI token for one service worked at another");
+    let start = reg.app.registry.clock.0.get();
+    reg.app.registry.clock.0.set(start + 899_000);
+    assert_eq!(tags_with(&reg, "alice/app", &bearer), 200);
+    reg.app.registry.clock.0.set(start + 900_000);
+    assert_eq!(tags_with(&reg, "alice/app", &bearer), 401, "an exchanged token outlived 15 minutes");
+}
+
+#[test]
+fn a_ci_token_is_worth_nothing_on_a_package_created_again_under_its_name() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let id = token(&reg, |_| {});
+    let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/app:pull,push", &id, Chunks::none());
+    let from_token_service = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let from_exchange = exchanged(&reg, &token(&reg, |_| {}));
+    assert_eq!(tags_with(&reg, "alice/app", &from_token_service), 200);
+    // alice deletes the package, pushes a new one under the name and trusts the job again.
+    assert_eq!(as_alice(&reg, Method::Delete, "/api/packages/alice/app", Value::Null).status, 202);
+    push_image(&reg, "alice/app", "v0", b"another layer");
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/packages/alice/app/trusted-publishers", policy).status, 201);
+    assert_eq!(tags_with(&reg, "alice/app", &from_token_service), 401);
+    assert_eq!(tags_with(&reg, "alice/app", &from_exchange), 401);
+    // The identity token itself is decided on the policies in force: trusted again.
+    assert_eq!(tags_with(&reg, "alice/app", &basic("oidc", &id)), 200);
+}
+
+#[test]
+fn an_untrusted_job_pulls_what_anyone_may_and_nothing_more() {
+    let reg = registry_with_issuer();
+    push_image(&reg, "alice/base", "v0", b"layer");
+    make_public(&reg.app, "alice/base");
+    push_image(&reg, "alice/private", "v0", b"layer");
+    let id = token(&reg, |_| {});
+    let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/base:pull,push", &id, Chunks::none());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    assert_eq!(tags_with(&reg, "alice/base", &bearer), 200);
+    let push = with_identity(&reg, Method::Post, "/v2/alice/base/blobs/uploads/", &id, Chunks::none());
+    assert_eq!(push.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
+    let private = with_identity(&reg, Method::Get, "/v2/alice/private/tags/list", &id, Chunks::none());
+    assert_eq!(private.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
 }

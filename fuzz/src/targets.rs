@@ -121,9 +121,16 @@ pub fn ranges(input: (&str, u64)) {
         Ok(span) => assert!(span.start < span.end),
         Err(e) => check_error(&e),
     }
-    if let RangeRequest::Partial(span) = parse_read_range(header, size) {
+    let spans = match parse_read_range(header, size) {
+        RangeRequest::Partial(span) => vec![span],
+        RangeRequest::Multiple(spans) => spans,
+        RangeRequest::Whole | RangeRequest::Unsatisfiable => vec![],
+    };
+    for span in &spans {
         assert!(span.start < span.end && span.end <= size, "{header:?} on {size} bytes gave {span:?}");
     }
+    // Merged spans never repeat bytes: an answer is never larger than the blob.
+    assert!(spans.iter().map(|s| s.len()).sum::<u64>() <= size, "{header:?} on {size} bytes gave {spans:?}");
 }
 
 /// Manifests and indexes: any bytes with any Content-Type parse or are refused as

@@ -1,6 +1,6 @@
 //! The operator's API (`/admin/...`, `Authorization: Bearer $ADMIN_TOKEN`, checked by
 //! `serve` before any of it runs): users, organizations, memberships and personal access
-//! tokens.
+//! tokens; offboarding in `offboarding`.
 
 use super::context::Context;
 use super::route::Route;
@@ -96,6 +96,13 @@ pub async fn handle<P: Platform>(
                 &json!({"id": new.id, "token": new.secret, "scopes": scopes.names(), "note": record.note,
                         "expires_at": expires_ms.map(|ms| crate::time::iso8601(ms / 1000))}),
             ))
+        }
+        (Method::Delete, Route::AdminMember { org, login }) => {
+            super::offboarding::remove_member(id, &org, &login).await
+        }
+        (Method::Get, Route::AdminTokens { login }) => super::offboarding::tokens(id, &login).await,
+        (Method::Post, Route::AdminSuspension { login, suspend }) => {
+            super::offboarding::set_suspended(id, &login, suspend).await
         }
         (Method::Delete, Route::AdminToken { id: token_id }) => {
             if id.revoke_token(&token_id, now).await? {

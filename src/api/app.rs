@@ -5,8 +5,9 @@ use super::gate::Caller;
 use super::http::{Request, Response, Trace};
 use super::route::{Access, Route, Surface};
 use super::shared_cache::{NoSharedCache, SharedCache};
-use super::{admin, distribution, gate, oidc_exchange, packages, pages, shared_cache, token};
+use super::{admin, cross_site, distribution, gate, oidc_exchange, packages, pages, shared_cache, token};
 use crate::auth::identity::IdentityStore;
+use crate::auth::policy::Decision;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::{Reference, RepoName, Tag};
@@ -47,6 +48,8 @@ pub async fn serve_with_cache<P: Platform>(
     let mut trace = Trace::default();
     let (surface, result) = match within_limits(req) {
         Err(e) => (Surface::Distribution, Err(e)),
+        // A browser made to write by another site: never, whatever credentials it carries.
+        Ok(()) if cross_site::is_cross_site_write(req) => (Surface::Distribution, Err(RegistryError::Denied)),
         Ok(()) => respond(app, cache, req, body, &mut trace).await,
     };
     let mut resp = match (surface, result) {
@@ -90,7 +93,7 @@ async fn respond<P: Platform>(
         // A path that names nothing asks what its surface asks before it is told so.
         Err(unrouted) => {
             trace.route = unrouted.name();
-            (Err(unrouted.error), unrouted.surface, unrouted.surface.access())
+            (Err(unfindable_on_read(req, unrouted.error)), unrouted.surface, unrouted.surface.access())
         }
     };
     let now_ms = app.registry.clock.now_ms();
@@ -116,7 +119,7 @@ async fn respond<P: Platform>(
 async fn authenticate<P: Platform>(app: &App<P>, req: &Request, access: &Access, now_ms: u64) -> Result<Caller> {
     match access {
         Access::Public | Access::Itself => Ok(Caller::Anonymous),
-        Access::Operator => gate::operator(app.admin_token.as_deref(), req),
+        Access::Operator => gate::operator(app, req, now_ms).await,
         Access::Anyone | Access::Caller | Access::User | Access::Repository(..) => {
             gate::authenticate(app, req, now_ms).await
         }
@@ -131,12 +134,28 @@ async fn authorize<P: Platform>(app: &App<P>, caller: &Caller, access: Access) -
         Access::User if !matches!(caller, Caller::Pat { .. }) => Err(RegistryError::Unauthorized { scope: None }),
         Access::Repository(repo, action) => {
             let facts = gate::gather_for(app, &repo, caller).await?;
-            if !gate::decide(caller, &facts, action) {
-                return Err(gate::refusal(caller, &facts, action));
-            }
-            Ok(Some(Decided { facts, action }))
+            let as_absent = match gate::decide(caller, &facts, action) {
+                Decision::Allowed => false,
+                Decision::AsAbsent => true,
+                Decision::Refused => return Err(gate::refusal(caller, &facts, action)),
+            };
+            Ok(Some(Decided { facts, action, as_absent }))
         }
         _ => Ok(None),
+    }
+}
+
+/// A manifest read whose reference could never name anything (not a valid tag, nor a
+/// digest) finds nothing: 404, like any reference that is not there. Writes keep the 400
+/// that says what is wrong.
+fn unfindable_on_read(req: &Request, e: RegistryError) -> RegistryError {
+    let read = matches!(req.method, super::Method::Get | super::Method::Head);
+    let manifest = req.path.starts_with("/v2/") && req.path.rsplit('/').nth(1) == Some("manifests");
+    match e {
+        RegistryError::ManifestInvalid(_) | RegistryError::DigestInvalid(_) if read && manifest => {
+            RegistryError::ManifestUnknown
+        }
+        e => e,
     }
 }
 
@@ -163,11 +182,20 @@ fn within_limits(req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what.
+/// `Bearer realm=...,service=...[,scope=...]`: where to get a token and for what. A mount
+/// also reads its source, so its challenge names that too: a client that asks for exactly
+/// what it is told gets a token that lets the mount happen.
 fn challenge(req: &Request, scope: Option<&str>) -> String {
     let mut c = format!("Bearer realm=\"{}/token\",service=\"{}\"", req.origin, req.host());
+    let source = match (req.method, req.query("mount"), req.query("from")) {
+        (super::Method::Post, Some(_), Some(from)) => RepoName::parse(from).ok(),
+        _ => None,
+    };
     if let Some(s) = scope {
-        c.push_str(&format!(",scope=\"{s}\""));
+        match source {
+            Some(from) => c.push_str(&format!(",scope=\"{s} repository:{from}:pull\"")),
+            None => c.push_str(&format!(",scope=\"{s}\"")),
+        }
         // A valid registry token that lacks the access (RFC 6750): docker then reports
         // "denied" at once instead of retrying the push five times over ~50 s.
         if req.header("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
@@ -187,22 +215,32 @@ async fn registry_route<P: Platform>(
     body: &mut impl ChunkSource,
     trace: &mut Trace,
 ) -> Result<Response<Reader<P>>> {
+    if ctx.route == Route::Catalog {
+        return super::catalog::list(app, ctx, req).await;
+    }
     let Some(decided) = &ctx.access else {
         // `/v2/` itself: any authenticated caller.
         return distribution::dispatch(&app.registry, ctx.route.clone(), req, body).await;
     };
     let (facts, action) = (&decided.facts, decided.action);
-    if action == Action::Push {
-        gate::create_package_for_push(app, &ctx.caller, facts, ctx.now_ms).await?;
-    }
     let mut req = req.clone();
     if let Some(from) = req.query("from").and_then(|f| RepoName::parse(f).ok()) {
         // A mount reads its source: a source the caller may not read is treated as
         // absent, so the mount falls back to an upload and reveals nothing.
         let source = gate::gather_for(app, &from, &ctx.caller).await?;
-        if !gate::decide(&ctx.caller, &source, Action::Pull) {
+        if gate::decide(&ctx.caller, &source, Action::Pull) != Decision::Allowed {
             req.query.retain(|(k, _)| k != "from");
         }
+    }
+    let stores = action == Action::Push && !distribution::works_on_a_session_only(&ctx.route, &req);
+    if decided.as_absent && (stores || action != Action::Push) {
+        // A package the caller may not read answers as a name that does not exist, up to
+        // the push that would store into it: that one is denied (the name is taken).
+        return distribution::as_absent(ctx.route.clone(), &req);
+    }
+    if stores {
+        // Creating the package belongs to the push that stores something in it.
+        gate::create_package_for_push(app, &ctx.caller, facts, ctx.now_ms).await?;
     }
     let tag_cache_secs = app.registry.config.tag_cache_secs;
     let plan = shared_cache::plan(ctx, &req, tag_cache_secs);
@@ -240,7 +278,7 @@ async fn registry_route<P: Platform>(
                 if let Reference::Tag(t) = reference {
                     tags.push(t.clone());
                 }
-                for key in shared_cache::pushed_tag_keys(&req.origin, repo, &tags, package.content_epoch) {
+                for key in shared_cache::pushed_tag_keys(&req.origin, repo, &tags, package) {
                     cache.forget(&key).await;
                 }
             }

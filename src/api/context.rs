@@ -25,4 +25,7 @@ pub struct Context {
 pub struct Decided {
     pub facts: RepoFacts,
     pub action: Action,
+    /// The caller may not read the package and is answered as if the name were free
+    /// (`policy::Decision::AsAbsent`).
+    pub as_absent: bool,
 }

@@ -1,18 +1,20 @@
 //! The OCI distribution endpoints: each handler reads the request into domain types,
 //! calls one use case and writes the response. No storage logic lives here.
 
+use super::byteranges;
 use super::route::Route;
 use super::{Body, Method, Request, Response};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::webhooks::{Event, Payload};
+use crate::oci::digest::Algorithm;
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::range::{parse_chunk_range, parse_read_range, RangeRequest};
-use crate::oci::{Digest, Reference, RepoName};
+use crate::oci::{Digest, Reference, RepoName, Tag};
 use crate::registry::lifecycle::LifecycleIndex;
 use crate::registry::manifests::Pushed;
-use crate::registry::ports::{ChunkSource, Clock, UploadSession};
+use crate::registry::ports::{Annotations, ChunkSource, Clock, UploadSession};
 use crate::registry::uploads::MountOutcome;
-use crate::registry::{Platform, Reader, Registry};
+use crate::registry::{random_id, Platform, Reader, Registry};
 use serde_json::{json, Value};
 
 /// Digest-addressed content never changes.
@@ -53,7 +55,9 @@ pub async fn dispatch<P: Platform>(
             get_manifest(reg, &repo, &reference, m == Head).await
         }
         (Route::Manifest { repo, reference }, Put) => {
-            let pushed = reg.push_manifest(&repo, &reference, req.header("content-type"), body).await?;
+            let more_tags =
+                req.query.iter().filter(|(k, _)| k == "tag").map(|(_, v)| Tag::parse(v)).collect::<Result<Vec<_>>>()?;
+            let pushed = reg.push_manifest(&repo, &reference, &more_tags, req.header("content-type"), body).await?;
             let mut r = Response::new(201)
                 .header(
                     "location",
@@ -64,7 +68,11 @@ pub async fn dispatch<P: Platform>(
             if let Some(subject) = &pushed.subject {
                 r = r.header("oci-subject", subject.to_string());
             }
-            r.events = pushed_events(reg, &repo, &reference, &pushed);
+            if !more_tags.is_empty() {
+                let tags: Vec<&str> = pushed.tags.iter().map(Tag::as_str).collect();
+                r = r.header("oci-tag", tags.join(", "));
+            }
+            r.events = pushed_events(reg, &repo, &pushed);
             Ok(r)
         }
         (Route::Manifest { repo, reference }, Delete) => {
@@ -86,19 +94,35 @@ pub async fn dispatch<P: Platform>(
     }
 }
 
+/// Whether a push request only works on an upload session (starting one, sending bytes,
+/// asking its state, cancelling it) and stores nothing in the repository.
+pub fn works_on_a_session_only(route: &Route, req: &Request) -> bool {
+    match (route, req.method) {
+        (Route::UploadStart { .. }, Method::Post) => req.query("digest").is_none() && req.query("from").is_none(),
+        (Route::Upload { .. }, Method::Put) => false,
+        (Route::Upload { .. }, _) => true,
+        _ => false,
+    }
+}
+
+/// What a request gets where the repository does not exist, for a caller who may not know
+/// that it does. Pushes that would store something are denied: the name is taken.
+pub fn as_absent<R>(route: Route, req: &Request) -> Result<Response<R>> {
+    match (route, req.method) {
+        (Route::Blob { .. }, Method::Get | Method::Head) => Err(RegistryError::BlobUnknown),
+        (Route::Manifest { .. }, Method::Get | Method::Head) => Err(RegistryError::ManifestUnknown),
+        (Route::Tags { .. }, Method::Get) => Err(RegistryError::NameUnknown),
+        (Route::Referrers { .. }, Method::Get) => Ok(referrers_index(&[], req.query("artifactType"))),
+        (Route::UploadStart { .. } | Route::Upload { .. } | Route::Manifest { .. }, _) => Err(RegistryError::Denied),
+        _ => Err(RegistryError::Unsupported("method not allowed here".into())),
+    }
+}
+
 /// A push is a version pushed and, when it moved a tag, a tag moved. The actor is filled
 /// in by the caller, who knows who pushed.
-fn pushed_events<P: Platform>(
-    reg: &Registry<P>,
-    repo: &RepoName,
-    reference: &Reference,
-    pushed: &Pushed,
-) -> Vec<Payload> {
+fn pushed_events<P: Platform>(reg: &Registry<P>, repo: &RepoName, pushed: &Pushed) -> Vec<Payload> {
     let now = reg.clock.now_ms();
-    let tags: Vec<String> = match reference {
-        Reference::Tag(t) => vec![t.to_string()],
-        Reference::Digest(_) => vec![],
-    };
+    let tags: Vec<String> = pushed.tags.iter().map(Tag::to_string).collect();
     let mut events =
         vec![Payload::new(Event::VersionPushed, repo, Some(&pushed.digest), tags.clone(), "", now, Value::Null)];
     if let Some(from) = &pushed.moved_from {
@@ -142,6 +166,16 @@ async fn get_blob<P: Platform>(
                 .header("content-range", format!("bytes {}-{}/{}", span.start, span.end - 1, blob.size)),
             Some(span),
         ),
+        RangeRequest::Multiple(spans) => {
+            let parts = byteranges::multipart(&spans, blob.size, "application/octet-stream", &random_id()?);
+            let mut resp = base(206, parts.length);
+            resp.headers.retain(|(k, _)| k != "content-type");
+            resp = resp.header("content-type", parts.content_type);
+            if !head {
+                resp.body = Body::Object(reg.read_blob_segments(&blob, parts.segments).await?);
+            }
+            return Ok(resp);
+        }
         RangeRequest::Unsatisfiable => {
             let e = RegistryError::RangeInvalid(format!("the blob has {} bytes", blob.size));
             return Ok(Response::error(&e).header("content-range", format!("bytes */{}", blob.size)));
@@ -173,7 +207,11 @@ async fn start_upload<P: Platform>(
         reg.upload_whole(repo, &digest, req.content_length(), body).await?;
         return Ok(blob_created(repo, &digest));
     }
-    let session = reg.start_upload(repo).await?;
+    let algorithm = match req.query("digest-algorithm") {
+        Some(a) => Algorithm::parse(a)?,
+        None => Algorithm::Sha256,
+    };
+    let session = reg.start_upload(repo, algorithm).await?;
     Ok(upload_accepted(reg, 202, &session))
 }
 
@@ -240,8 +278,13 @@ async fn referrers<P: Platform>(
     subject: &Digest,
     req: &Request,
 ) -> Result<Response<Reader<P>>> {
-    let filter = req.query("artifactType").filter(|t| !t.is_empty());
-    let found = reg.referrers(repo, subject, filter).await?;
+    let found = reg.referrers(repo, subject, req.query("artifactType").filter(|t| !t.is_empty())).await?;
+    Ok(referrers_index(&found, req.query("artifactType")))
+}
+
+/// The referrers of a subject as an OCI index; `filter` is the `artifactType` asked for.
+fn referrers_index<R>(found: &[crate::registry::ports::ManifestRecord], filter: Option<&str>) -> Response<R> {
+    let filter = filter.filter(|t| !t.is_empty());
     let manifests: Vec<serde_json::Value> = found
         .iter()
         .map(|m| {
@@ -249,10 +292,10 @@ async fn referrers<P: Platform>(
             if let Some(t) = &m.artifact_type {
                 d["artifactType"] = json!(t);
             }
-            if let Some(a) =
-                m.annotations_json.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-            {
-                d["annotations"] = a;
+            if let Annotations::Kept(a) = &m.annotations {
+                if let Ok(a) = serde_json::from_str::<serde_json::Value>(a) {
+                    d["annotations"] = a;
+                }
             }
             d
         })
@@ -262,5 +305,5 @@ async fn referrers<P: Platform>(
     if filter.is_some() {
         resp = resp.header("oci-filters-applied", "artifactType");
     }
-    Ok(resp)
+    resp
 }

@@ -7,10 +7,11 @@ use super::{App, Request};
 use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
+use crate::auth::login;
 use crate::auth::oidc::trust::{self, Check};
 use crate::auth::oidc::{self, Identity, Provenance, Refusal, TrustStore};
 use crate::auth::pat::PresentedToken;
-use crate::auth::policy::{self, Facts, Relation};
+use crate::auth::policy::{self, Decision, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -25,14 +26,19 @@ pub enum Caller {
     Pat {
         login: Login,
         scopes: Scopes,
-        /// The token's id (never its secret), for provenance.
+        /// The PAT's id: registry tokens issued for it name it.
         token_id: String,
     },
-    /// A registry token from `/token`: what it grants was decided when it was issued
-    /// (for a CI job's token, within what the trust policies grant now).
-    Token(Claims),
+    /// A registry token from `/token`, for a user whose PAT is still valid (with that
+    /// PAT's current scopes) or for nobody. What it grants is an upper bound: each use is
+    /// decided again on the current facts.
+    Token {
+        claims: Claims,
+        user: Option<(Login, Scopes)>,
+    },
     /// A CI job, proven by the identity token its platform issued (trusted publishing),
-    /// sent as the password of Basic auth or as a Bearer token.
+    /// sent as the password of Basic auth or as a Bearer token. What it may do rests on
+    /// the trust policies in force.
     Ci(Identity),
     /// The operator, with the `ADMIN_TOKEN` (only on `/admin`).
     Operator,
@@ -40,10 +46,34 @@ pub enum Caller {
 
 impl Caller {
     pub fn login(&self) -> Option<&str> {
+        self.user().map(Login::as_str)
+    }
+
+    /// The user behind the call, if any.
+    pub fn user(&self) -> Option<&Login> {
         match self {
             Caller::Anonymous | Caller::Operator | Caller::Ci(_) => None,
-            Caller::Pat { login, .. } => Some(login.as_str()),
-            Caller::Token(c) => c.sub.as_deref(),
+            Caller::Pat { login, .. } => Some(login),
+            Caller::Token { user, .. } => user.as_ref().map(|(l, _)| l),
+        }
+    }
+
+    /// The scopes of the user's PAT as they are now.
+    fn scopes(&self) -> Option<&Scopes> {
+        match self {
+            Caller::Anonymous | Caller::Operator | Caller::Ci(_) => None,
+            Caller::Pat { scopes, .. } => Some(scopes),
+            Caller::Token { user, .. } => user.as_ref().map(|(_, s)| s),
+        }
+    }
+
+    /// The CI job behind the call: with its identity token, or a registry token issued
+    /// for one.
+    pub fn ci(&self) -> Option<&Identity> {
+        match self {
+            Caller::Ci(id) => Some(id),
+            Caller::Token { claims, .. } => claims.ci.as_ref(),
+            _ => None,
         }
     }
 
@@ -58,12 +88,21 @@ impl Caller {
 }
 
 /// The operator's token, compared in constant time; `None` turns the admin API off.
-pub fn operator(admin_token: Option<&str>, req: &Request) -> Result<Caller> {
-    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    match admin_token {
-        Some(t) if !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) => Ok(Caller::Operator),
-        _ => Err(RegistryError::Unauthorized { scope: None }),
+/// Failed attempts are limited per client address (`auth::login`).
+pub async fn operator<P: Platform>(app: &App<P>, req: &Request, now_ms: u64) -> Result<Caller> {
+    let address = req.header("cf-connecting-ip");
+    let matches = || is_operator(app.admin_token.as_deref(), req);
+    if login::operator_sign_in(&app.identity, address, now_ms, matches).await? {
+        Ok(Caller::Operator)
+    } else {
+        Err(RegistryError::Unauthorized { scope: None })
     }
+}
+
+/// Whether the request carries the operator's token (compared in constant time).
+pub fn is_operator(admin_token: Option<&str>, req: &Request) -> bool {
+    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    admin_token.is_some_and(|t| !t.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
 }
 
 fn bad_credentials() -> RegistryError {
@@ -84,85 +123,61 @@ pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request, now_ms: u64)
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
             pat_caller(app, req, None, &token, now_ms).await
         }
-        Credentials::Bearer(token) => {
-            let now = now_ms / 1000;
-            let previous = app.previous_signing_key.as_deref();
-            bearer::verify(&token, &app.signing_key, now)
-                .or_else(|| previous.and_then(|key| bearer::verify(&token, key, now)))
-                .map(Caller::Token)
-                .ok_or_else(bad_credentials)
-        }
+        Credentials::Bearer(token) => token_caller(app, req, &token, now_ms).await,
     }
 }
 
-/// A CI job's identity token, verified. Guessing is hopeless (a signature), so failures
-/// are not counted against the client; key fetches are rate limited instead.
+/// A registry token signed by this registry for this service, whose PAT (for a user's
+/// token) may still be used: not revoked, not expired, its user not suspended.
+async fn token_caller<P: Platform>(app: &App<P>, req: &Request, token: &str, now_ms: u64) -> Result<Caller> {
+    let previous = app.previous_signing_key.as_deref();
+    let claims = bearer::verify(token, &app.signing_key, now_ms / 1000)
+        .or_else(|| previous.and_then(|key| bearer::verify(token, key, now_ms / 1000)))
+        .filter(|c| c.aud == req.host())
+        .ok_or_else(bad_credentials)?;
+    let user = match (&claims.sub, &claims.pat) {
+        (None, None) => None,
+        (Some(sub), Some(pat)) => {
+            let record = login::live_token(&app.identity, pat, now_ms).await?.ok_or_else(bad_credentials)?;
+            if record.login.as_str() != sub {
+                return Err(bad_credentials());
+            }
+            Some((record.login, record.scopes))
+        }
+        _ => return Err(bad_credentials()),
+    };
+    Ok(Caller::Token { claims, user })
+}
+
+/// A CI job's identity token, verified. Guessing one is hopeless (a signature), so
+/// failures are not counted against the client address; key fetches are rate limited
+/// instead (`oidc::keys`).
 pub async fn ci_caller<P: Platform>(app: &App<P>, token: &str, now_ms: u64) -> Result<Caller> {
     Ok(Caller::Ci(app.oidc.verify(token, now_ms).await?))
 }
 
-/// What the CI job `id` may do on `repo` under the trust policies in force (the
-/// package's and its namespace's), or the furthest check they failed.
-pub async fn ci_grants<T: TrustStore>(trust: &T, id: &Identity, repo: &RepoName) -> Result<CiGrant> {
+/// What the trust policies in force on `repo` (its own and its namespace's) grant the
+/// CI job `id`, or the furthest check they failed.
+pub type CiGrant = std::result::Result<Vec<Action>, Check>;
+
+async fn ci_grant<T: TrustStore>(trust: &T, id: &Identity, repo: &RepoName) -> Result<CiGrant> {
     let policies = trust.publishers_for(repo).await?;
     Ok(trust::grant(policies.iter().map(|p| &p.policy), id))
 }
 
-/// What the trust policies grant a CI job on one repository, or the furthest check
-/// they failed.
-pub type CiGrant = std::result::Result<Vec<Action>, Check>;
-
-/// Failed authentications are counted per one-minute window.
-const FAILURE_WINDOW_MS: u64 = 60_000;
-/// A client address with this many failures in a window is refused outright until the
-/// window ends.
-const MAX_FAILURES_PER_ADDRESS: u32 = 30;
-/// A login with this many failures in a window gets 429 instead of 401 for further
-/// failures. Valid credentials still work, so an attacker cannot lock its owner out.
-const MAX_FAILURES_PER_LOGIN: u32 = 10;
-
-fn too_many(now_ms: u64) -> RegistryError {
-    let retry_after_secs = (FAILURE_WINDOW_MS - now_ms % FAILURE_WINDOW_MS).div_ceil(1000);
-    RegistryError::TooManyRequests { retry_after_secs }
-}
-
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
-/// attempts rate limited per client address and per login.
+/// attempts limited as `auth::login` describes.
 pub async fn pat_caller<P: Platform>(
     app: &App<P>,
     req: &Request,
     user: Option<&str>,
     secret: &str,
-    now: u64,
+    now_ms: u64,
 ) -> Result<Caller> {
-    let window = now / FAILURE_WINDOW_MS;
-    let address = format!("address:{}", req.header("cf-connecting-ip").unwrap_or("unknown"));
-    if app.identity.auth_failures(&address, window).await? >= MAX_FAILURES_PER_ADDRESS {
-        return Err(too_many(now));
+    match login::sign_in(&app.identity, req.header("cf-connecting-ip"), user, secret, now_ms).await? {
+        Some(s) => Ok(Caller::Pat { login: s.login, scopes: s.scopes, token_id: s.token_id }),
+        None => Err(bad_credentials()),
     }
-    if let Some(caller) = verify_pat(app, user, secret, now).await? {
-        return Ok(caller);
-    }
-    app.identity.record_auth_failure(&address, window).await?;
-    if let Some(user) = user {
-        let failures = app.identity.record_auth_failure(&format!("login:{user}"), window).await?;
-        if failures > MAX_FAILURES_PER_LOGIN {
-            return Err(too_many(now));
-        }
-    }
-    Err(bad_credentials())
-}
-
-async fn verify_pat<P: Platform>(app: &App<P>, user: Option<&str>, secret: &str, now: u64) -> Result<Option<Caller>> {
-    let Some(presented) = PresentedToken::parse(secret) else { return Ok(None) };
-    let Some(record) = app.identity.token(presented.id()).await? else { return Ok(None) };
-    let live = !record.revoked && record.expires_ms.is_none_or(|e| e > now);
-    let owner_ok = user.is_none_or(|u| u == record.login.as_str());
-    Ok((presented.matches(&record.hash) && live && owner_ok).then_some(Caller::Pat {
-        login: record.login,
-        scopes: record.scopes,
-        token_id: record.id,
-    }))
 }
 
 /// What the access decision about one repository rests on, read once per request.
@@ -173,7 +188,7 @@ pub struct RepoFacts {
     pub package: Option<Package>,
     /// The caller's standing on it.
     pub facts: Facts,
-    /// For a CI job: what the trust policies grant it here.
+    /// For a CI job: what the trust policies in force grant it here.
     pub ci: Option<CiGrant>,
 }
 
@@ -205,39 +220,58 @@ pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Opti
     Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation }, ci: None })
 }
 
-/// The facts about `repo` that decide what `caller` may do. A registry token's grant
-/// was decided when it was issued, so for it only the package row is read; a CI job's
-/// (its identity token, or a registry token issued to it) rests on the trust policies
-/// in force, read here.
+/// The facts about `repo` that decide what `caller` may do: the standing of the user
+/// behind a PAT or a registry token, or the trust policies that apply to a CI job, as
+/// they are now.
 pub async fn gather_for<P: Platform>(app: &App<P>, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
-    let mut facts = match caller {
-        Caller::Pat { login, .. } => gather(&app.identity, repo, Some(login)).await?,
-        _ => gather(&app.identity, repo, None).await?,
-    };
-    if let Caller::Ci(id) | Caller::Token(Claims { ci: Some(id), .. }) = caller {
-        facts.ci = Some(ci_grants(&app.trust, id, repo).await?);
+    let mut facts = gather(&app.identity, repo, caller.user()).await?;
+    if let Some(id) = caller.ci() {
+        facts.ci = Some(ci_grant(&app.trust, id, repo).await?);
     }
     Ok(facts)
 }
 
-/// Whether `caller` may do `action` on the repository `facts` are about. Pure: the
-/// facts were gathered beforehand and nothing is written.
-pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> bool {
-    let trusted = || facts.ci.as_ref().is_some_and(|g| g.as_ref().is_ok_and(|actions| actions.contains(&action)));
+/// How `caller`'s request to do `action` on the repository `facts` are about is to be
+/// answered. Pure: the facts were gathered beforehand and nothing is written. A registry
+/// token's grant is an upper bound on what the current facts allow.
+pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> Decision {
+    let package = facts.package.as_ref().map(|p| p.id.as_str());
     match caller {
-        Caller::Ci(_) => trusted(),
-        Caller::Token(claims @ Claims { ci: Some(_), .. }) => {
-            (!claims.ci_scoped || claims.allows(facts.repo.as_str(), action)) && trusted()
+        Caller::Ci(_) => ci_decision(facts, action),
+        // A CI job's registry token: within what was granted when it was issued (these
+        // packages, or a namespace's), and what the policies in force grant now.
+        Caller::Token { claims: claims @ Claims { ci: Some(_), .. }, .. } => {
+            let by_namespace =
+                claims.namespaces.iter().any(|n| n.namespace == facts.repo.namespace() && n.actions.contains(&action));
+            if by_namespace || policy::covers(claims.grant(facts.repo.as_str(), action), package, action) {
+                ci_decision(facts, action)
+            } else {
+                Decision::Refused
+            }
         }
-        Caller::Token(claims) => claims.allows(facts.repo.as_str(), action),
-        Caller::Anonymous => policy::decide(None, &facts.facts, action),
-        Caller::Pat { scopes, .. } => policy::decide(Some(scopes), &facts.facts, action),
-        Caller::Operator => false,
+        Caller::Token { claims, .. } => {
+            let grant = claims.grant(facts.repo.as_str(), action);
+            policy::token_decision(grant, caller.scopes(), &facts.facts, package, action)
+        }
+        Caller::Operator => Decision::Refused,
+        _ => policy::decision(caller.scopes(), &facts.facts, action),
     }
 }
 
-/// A permitted push creates its package, before its first byte is stored: private, the
-/// pusher its admin. Only users create packages, in namespaces that exist.
+/// A CI job may do what the trust policies in force grant it, and otherwise what anyone
+/// may (pull a public package).
+fn ci_decision(facts: &RepoFacts, action: Action) -> Decision {
+    if facts.ci.as_ref().is_some_and(|g| g.as_ref().is_ok_and(|actions| actions.contains(&action))) {
+        Decision::Allowed
+    } else {
+        policy::decision(None, &facts.facts, action)
+    }
+}
+
+/// A push that stores something under a name with no package creates the package, before
+/// its first byte is stored: private, the pusher its admin. Only users create packages, in
+/// namespaces that exist, and CI jobs a namespace's trust policy lets push there: theirs
+/// are created as by the namespace itself, with no user's role on them.
 pub async fn create_package_for_push<P: Platform>(
     app: &App<P>,
     caller: &Caller,
@@ -247,55 +281,46 @@ pub async fn create_package_for_push<P: Platform>(
     if facts.package.is_some() {
         return Ok(());
     }
-    let creator = match caller {
-        // A CI job's push (only a namespace's trust policy permits one on a package not
-        // yet there) creates it as by its namespace: private, with no user role.
-        Caller::Ci(_) | Caller::Token(Claims { ci: Some(_), .. }) => {
-            let namespace = Login::parse(facts.repo.namespace())?;
-            if app.identity.account(&namespace).await?.is_some() {
-                app.identity.create_package(&facts.repo, &namespace, now_ms).await?;
-            }
-            return Ok(());
+    if caller.ci().is_some() {
+        let namespace = Login::parse(facts.repo.namespace())?;
+        if app.identity.account(&namespace).await?.is_some() {
+            app.identity.create_package(&facts.repo, &namespace, now_ms).await?;
         }
-        Caller::Token(claims) => claims.sub.as_deref().and_then(|s| Login::parse(s).ok()),
-        Caller::Pat { login, .. } => Some(login.clone()),
-        Caller::Anonymous | Caller::Operator => None,
-    };
-    if let Some(creator) = creator {
-        if app.identity.account(&creator).await? == Some(AccountKind::User) {
-            app.identity.create_package(&facts.repo, &creator, now_ms).await?;
+    } else if let Some(creator) = caller.user() {
+        if app.identity.account(creator).await? == Some(AccountKind::User) {
+            app.identity.create_package(&facts.repo, creator, now_ms).await?;
         }
     }
     Ok(())
 }
 
-/// Who the caller is, as a version's provenance records it; `None` for an anonymous one.
+/// Who the caller is, as a version's provenance records it; `None` for nobody.
 pub fn provenance(caller: &Caller) -> Option<Provenance> {
-    match caller {
-        Caller::Anonymous | Caller::Operator => None,
-        Caller::Pat { login, token_id, .. } => {
-            Some(Provenance::User { login: login.to_string(), token_id: Some(token_id.clone()) })
-        }
-        Caller::Ci(id) | Caller::Token(Claims { ci: Some(id), .. }) => Some(Provenance::ci(id)),
-        Caller::Token(claims) => {
-            claims.sub.clone().map(|login| Provenance::User { login, token_id: claims.pat.clone() })
-        }
+    if let Some(id) = caller.ci() {
+        return Some(Provenance::ci(id));
     }
+    let token_id = match caller {
+        Caller::Pat { token_id, .. } => Some(token_id.clone()),
+        Caller::Token { claims, .. } => claims.pat.clone(),
+        _ => None,
+    };
+    caller.user().map(|login| Provenance::User { login: login.to_string(), token_id })
 }
 
 /// The answer to a refused request. Callers without credentials, or with a registry
 /// token that lacks the access, are told which scope to ask the token service for (as
 /// the token protocol's `insufficient_scope`); callers with a PAT who may not read get
-/// what a missing repository gets, so a private package's existence does not leak.
+/// what a missing repository gets, so a private package's existence does not leak. A CI
+/// job with its identity token is told which check failed, as far as its own repository
+/// goes (the same whether or not the package exists).
 pub fn refusal(caller: &Caller, facts: &RepoFacts, action: Action) -> RegistryError {
     let repo = &facts.repo;
     match (caller, action) {
-        // A CI job is told which check failed, as far as its own repository goes.
         (Caller::Ci(_), _) => match &facts.ci {
             Some(Err(check)) => Refusal::NoMatch(*check).into(),
             _ => Refusal::NotGranted(action).into(),
         },
-        (Caller::Anonymous | Caller::Token(_), _) => {
+        (Caller::Anonymous | Caller::Token { .. }, _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }
         }

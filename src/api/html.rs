@@ -48,6 +48,8 @@ pub fn human_size(bytes: u64) -> String {
 /// A page being written. Callers push markup they built with `escape`.
 pub struct Page {
     html: String,
+    /// Whether the page has a form (a search, sent with GET to the registry itself).
+    form: bool,
 }
 
 impl Page {
@@ -58,7 +60,13 @@ impl Page {
              <title>{}</title><style>{STYLE}</style></head><body>",
             escape(title)
         );
-        Page { html }
+        Page { html, form: false }
+    }
+
+    /// Lets the page's forms submit to the registry itself (a search: GET, no state).
+    pub fn with_search_form(mut self) -> Self {
+        self.form = true;
+        self
     }
 
     /// A page that only says something.
@@ -75,12 +83,13 @@ impl Page {
     pub fn into_response<R>(mut self, status: u16) -> Response<R> {
         self.html.push_str("</body></html>");
         let style_hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+        let form_action = if self.form { "'self'" } else { "'none'" };
         Response::bytes(status, "text/html; charset=utf-8", self.html.into_bytes())
             .header(
                 "content-security-policy",
                 format!(
-                    "default-src 'none'; style-src 'sha256-{style_hash}'; base-uri 'none'; form-action 'none'; \
-                     frame-ancestors 'none'"
+                    "default-src 'none'; style-src 'sha256-{style_hash}'; base-uri 'none'; \
+                     form-action {form_action}; frame-ancestors 'none'"
                 ),
             )
             .header("x-content-type-options", "nosniff")

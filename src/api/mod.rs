@@ -5,13 +5,17 @@
 
 pub mod admin;
 mod app;
+mod byteranges;
+mod catalog;
 pub mod context;
+mod cross_site;
 pub mod distribution;
 pub mod gate;
 mod html;
 mod http;
 mod json_body;
 pub mod lifecycle;
+mod offboarding;
 mod oidc_exchange;
 pub mod package_views;
 pub mod packages;

@@ -5,7 +5,8 @@
 
 use super::context::Context;
 use super::{App, Method, Request, Response};
-use crate::auth::bearer::{self, Claims};
+use crate::auth::bearer::{self, Claims, Grant, NamespaceGrant};
+use crate::auth::identity::IdentityStore;
 use crate::auth::oidc::store::{PolicyScope, TrustStore};
 use crate::auth::oidc::trust::Check;
 use crate::auth::oidc::verifier::LEEWAY_SECS;
@@ -55,37 +56,47 @@ pub async fn exchange<P: Platform>(
     if !app.trust.claim_jti(&id.issuer, &jti, forget_after_ms, now_ms).await? {
         return Err(Refusal::Replayed.into());
     }
-    let mut access = vec![];
+    // The token names exactly the packages (by id: a package created again under the
+    // name is another one) and namespaces whose policies trust the job now; each use is
+    // decided again on the policies then in force.
+    let (mut packages, mut namespaces, mut shown) = (vec![], vec![], vec![]);
     let mut furthest = Check::Repository;
     for p in app.trust.publishers_of_source(&id.issuer, &id.repository).await? {
-        match p.policy.mismatch(&id) {
-            None => {
-                let actions: Vec<&str> = p.policy.actions.iter().map(|a| a.as_str()).collect();
-                access.push(match &p.scope {
-                    PolicyScope::Package(repo) => json!({"package": repo.as_str(), "actions": actions}),
-                    PolicyScope::Namespace(ns) => json!({"namespace": ns, "actions": actions}),
-                });
+        if let Some(check) = p.policy.mismatch(&id) {
+            furthest = furthest.max(check);
+            continue;
+        }
+        let actions = p.policy.actions.clone();
+        let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+        match p.scope {
+            PolicyScope::Package(repo) => {
+                shown.push(json!({"package": repo.as_str(), "actions": names}));
+                let package = app.identity.package(&repo).await?.map(|p| p.id);
+                packages.push(Grant { repository: repo.to_string(), actions, package });
             }
-            Some(check) => furthest = furthest.max(check),
+            PolicyScope::Namespace(namespace) => {
+                shown.push(json!({"namespace": namespace, "actions": names}));
+                namespaces.push(NamespaceGrant { namespace, actions });
+            }
         }
     }
-    if access.is_empty() {
+    if shown.is_empty() {
         return Err(Refusal::NoMatch(furthest).into());
     }
     let now = now_ms / 1000;
-    // What the token allows is decided on each request by the policies then in force.
     let claims = Claims {
         sub: None,
-        access: vec![],
+        pat: None,
+        aud: req.host().to_string(),
+        access: packages,
         iat: now,
         exp: now + EXCHANGED_TOKEN_TTL_SECS,
         ci: Some(id),
-        ci_scoped: false,
-        pat: None,
+        namespaces,
     };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
         200,
-        &json!({"token": token, "expires_in": EXCHANGED_TOKEN_TTL_SECS, "issued_at": iso8601(now), "access": access}),
+        &json!({"token": token, "expires_in": EXCHANGED_TOKEN_TTL_SECS, "issued_at": iso8601(now), "access": shown}),
     ))
 }

@@ -3,8 +3,8 @@
 //! as pulls: public packages to anyone, private ones to those who may read them.
 
 use super::{gate, App};
-use crate::auth::identity::{IdentityStore, Package};
-use crate::auth::policy::{self, Facts};
+use crate::auth::identity::{IdentityStore, Package, Standing};
+use crate::auth::policy::{self, Facts, Relation};
 use crate::auth::{Action, Login, Role, Scopes};
 use crate::error::{RegistryError, Result};
 use crate::oci::metadata::PackageMetadata;
@@ -12,11 +12,10 @@ use crate::oci::RepoName;
 use crate::registry::ports::Version;
 use crate::registry::versions::MAX_VERSIONS;
 use crate::registry::Platform;
+use std::collections::HashMap;
 
 /// The most packages one namespace listing shows.
-pub const MAX_PACKAGES: u32 = 100;
-/// How many versions of each package a namespace listing looks at.
-const RECENT_VERSIONS: u32 = 20;
+pub const MAX_PACKAGES: u32 = 200;
 
 /// Who is looking: a user with a PAT's scopes, or nobody.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +39,17 @@ impl Viewer {
 
     pub fn may(&self, facts: &Facts, action: Action) -> bool {
         facts.visibility.is_some() && policy::decide(self.scopes(), facts, action)
+    }
+
+    /// The facts of a package listed with the viewer's standing on it.
+    pub fn facts_of(&self, standing: &Standing) -> Facts {
+        let relation = match self.login() {
+            Some(login) if standing.package.repo.namespace() == login.as_str() => Relation::Own,
+            Some(_) => standing.org_role.map_or(Relation::Stranger, Relation::Org),
+            None => Relation::Stranger,
+        };
+        let granted = self.login().and(standing.granted);
+        Facts { visibility: Some(standing.package.visibility), granted, relation }
     }
 
     /// Whether the viewer administers the package with a token that may change it.
@@ -86,19 +96,56 @@ pub async fn package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer
     Ok(PackageView { package, versions: app.registry.versions(repo, MAX_VERSIONS).await?, facts })
 }
 
-/// The namespace's packages the viewer may read, by name.
+/// The namespace's packages the viewer may read, by name, each with the version that
+/// speaks for it; in a few round trips whatever their number.
 pub async fn namespace<P: Platform>(app: &App<P>, namespace: &Login, viewer: &Viewer) -> Result<Vec<PackageView>> {
     if app.identity.account(namespace).await?.is_none() {
         return Err(RegistryError::NotFound(format!("namespace {namespace}")));
     }
-    let mut visible = vec![];
-    for package in app.identity.packages_in(namespace.as_str(), MAX_PACKAGES).await? {
-        let facts = viewer.facts(&app.identity, &package.repo).await?;
-        if viewer.may(&facts, Action::Pull) {
-            // The newest few are enough to find the version that speaks for the package.
-            let versions = app.registry.versions(&package.repo, RECENT_VERSIONS).await?;
-            visible.push(PackageView { package, versions, facts });
+    let standings = app.identity.standings_in(namespace.as_str(), viewer.login(), MAX_PACKAGES).await?;
+    let readable: Vec<(Package, Facts)> = standings
+        .into_iter()
+        .map(|s| {
+            let facts = viewer.facts_of(&s);
+            (s.package, facts)
+        })
+        .filter(|(_, facts)| viewer.may(facts, Action::Pull))
+        .collect();
+    listed(app, readable).await
+}
+
+/// The most packages one page of the front page lists.
+pub const HOME_PAGE_SIZE: u32 = 30;
+
+/// A page of public packages, newest first, whose names contain `search`, created
+/// before `before`; and where the next page starts, when there is one.
+pub async fn public<P: Platform>(
+    app: &App<P>,
+    search: &str,
+    before: Option<&(u64, String)>,
+) -> Result<(Vec<PackageView>, Option<(u64, String)>)> {
+    let mut packages = app.identity.public_packages(search, before, HOME_PAGE_SIZE + 1).await?;
+    let next = match packages.len() > HOME_PAGE_SIZE as usize {
+        true => {
+            packages.truncate(HOME_PAGE_SIZE as usize);
+            packages.last().map(|p| (p.created_ms, p.repo.to_string()))
         }
-    }
-    Ok(visible)
+        false => None,
+    };
+    let facts = |p: &Package| Facts { visibility: Some(p.visibility), granted: None, relation: Relation::Stranger };
+    let listed_packages = packages.into_iter().map(|p| (facts(&p), p)).map(|(f, p)| (p, f)).collect();
+    Ok((listed(app, listed_packages).await?, next))
+}
+
+/// Packages with the version that speaks for each, read in one round trip.
+pub async fn listed<P: Platform>(app: &App<P>, packages: Vec<(Package, Facts)>) -> Result<Vec<PackageView>> {
+    let repos: Vec<RepoName> = packages.iter().map(|(p, _)| p.repo.clone()).collect();
+    let mut current: HashMap<RepoName, Version> = app.registry.current_versions(&repos).await?.into_iter().collect();
+    Ok(packages
+        .into_iter()
+        .map(|(package, facts)| {
+            let versions = current.remove(&package.repo).into_iter().collect();
+            PackageView { package, versions, facts }
+        })
+        .collect())
 }

@@ -16,12 +16,14 @@
 use super::package_views::{self, PackageView, Viewer};
 
 use super::context::Context;
+use super::gate;
 use super::lifecycle as lc;
 use super::route::Route;
 use super::{json_body, App, Method, Request, Response};
-use crate::auth::identity::{AccountKind, IdentityStore, PackageSnapshot};
+use crate::auth::identity::{AccountKind, IdentityStore, Package, PackageSnapshot};
 use crate::auth::oidc::{Provenance, TrustStore};
-use crate::auth::{Action, Login, Role, Visibility};
+use crate::auth::policy::Relation;
+use crate::auth::{Action, Login, OrgRole, Role, Visibility};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::webhooks::{Event, Payload};
@@ -147,11 +149,10 @@ pub async fn handle<P: Platform>(
             }
         }
         (Method::Delete, Route::Package { repo }) => {
-            let by = deleter(app, &repo, &viewer).await?;
-            let package = id.package(&repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
+            let (by, package) = deleter(app, &repo, &viewer).await?;
             let snapshot = PackageSnapshot::of(&package, id.collaborators(&repo).await?);
             // The package's row and roles leave with its content, in one step.
-            let deletion = app.registry.trash_package(&repo, by.as_str(), snapshot).await?;
+            let deletion = app.registry.trash_package(&repo, by.as_str(), &package.id, snapshot).await?;
             id.package_moved(&repo);
             // A package made later under this name does not inherit its trust.
             app.trust.forget_package(&repo).await?;
@@ -160,10 +161,10 @@ pub async fn handle<P: Platform>(
             Ok(resp)
         }
         (Method::Delete, Route::Version { repo, digest }) => {
-            let by = deleter(app, &repo, &viewer).await?;
+            let (by, package) = deleter(app, &repo, &viewer).await?;
             app.registry.check_version_delete(&repo, &digest).await?;
             let tags = app.registry.meta.tags_of(&repo, &digest).await?;
-            let deletion = app.registry.trash_version(&repo, &digest, by.as_str()).await?;
+            let deletion = app.registry.trash_version(&repo, &digest, by.as_str(), &package.id).await?;
             id.bump_content_epoch(&repo).await?;
             let mut resp = Response::json(202, &json!({"deleted": digest.to_string(), "deletion": deletion.id}));
             resp.events.push(Payload::new(Event::VersionDeleted, &repo, Some(&digest), tags, &actor, now, Value::Null));
@@ -175,11 +176,20 @@ pub async fn handle<P: Platform>(
             Ok(resp)
         }
         (Method::Post, Route::VersionRestore { repo, digest }) => {
-            deleter(app, &repo, &viewer).await?;
+            let (_, package) = deleter(app, &repo, &viewer).await?;
             let deletion = app.registry.restorable(&repo, Some(&digest)).await?;
+            // A version deleted from an earlier package of this name is not this package's.
+            let same_package = match &deletion.package_id {
+                Some(deleted_from) => *deleted_from == package.id,
+                // Deleted without its package's id (by retention): made while this package was.
+                None => deletion.deleted_ms >= package.created_ms,
+            };
+            if !same_package {
+                return Err(RegistryError::NotFound("deletion".into()));
+            }
             app.registry.restore(&deletion).await?;
             id.bump_content_epoch(&repo).await?;
-            let view = package_views::package(app, &repo, &viewer).await?;
+            let view = administered_view(app, package, &viewer).await?;
             let restored = view.versions.iter().find(|v| v.manifest.digest == digest);
             let tags = restored.map(|v| v.tags.clone()).unwrap_or_default();
             let mut resp = Response::json(200, &restored.map(|v| version(v, &[])).unwrap_or(Value::Null));
@@ -256,41 +266,56 @@ async fn administered<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewe
     }
 }
 
-/// The viewer may delete from the package (admin, `delete:packages`); returns who they are.
-async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Login> {
-    let view = package_views::package(app, repo, viewer).await?;
-    match viewer.login() {
-        Some(login) if viewer.may(&view.facts, Action::Delete) => Ok(login.clone()),
-        _ => Err(RegistryError::Denied),
+/// The viewer may delete from the package (admin, `delete:packages`); returns who they are
+/// and the package. Who may not read it gets what a missing package gets.
+async fn deleter<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<(Login, Package)> {
+    let gathered = gate::gather(&app.identity, repo, viewer.login()).await?;
+    match (viewer.login(), gathered.package) {
+        (Some(login), Some(package)) if viewer.may(&gathered.facts, Action::Delete) => Ok((login.clone(), package)),
+        (_, Some(_)) if viewer.may(&gathered.facts, Action::Pull) => Err(RegistryError::Denied),
+        _ => Err(RegistryError::NotFound("package".into())),
     }
 }
 
+/// The package as its administrator sees it, whatever their token may read: whoever just
+/// restored it is told what came back.
+async fn administered_view<P: Platform>(app: &App<P>, package: Package, viewer: &Viewer) -> Result<PackageView> {
+    let facts = viewer.facts(&app.identity, &package.repo).await?;
+    let versions = app.registry.versions(&package.repo, crate::registry::versions::MAX_VERSIONS).await?;
+    Ok(PackageView { package, versions, facts })
+}
+
 /// A deleted package has no roles left to ask: its namespace's owners, and whoever
-/// administered it when it was deleted, may bring it back.
+/// administered it when it was deleted, may bring it back, with `delete:packages`. The
+/// right is checked before anything is said of the deletion: who lacks it gets the same
+/// answer whether or not there is one. Whether the name was taken meanwhile is decided in
+/// the restore's one transaction.
 async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Viewer) -> Result<Response<Reader<P>>> {
     let not_found = || RegistryError::NotFound("deleted package".into());
     let Some((login, scopes)) = &viewer.user else { return Err(not_found()) };
-    let deletion = app.registry.restorable(repo, None).await?;
+    if !scopes.delete {
+        return Err(not_found());
+    }
+    let facts = viewer.facts(&app.identity, repo).await?;
+    let namespace_admin = matches!(facts.relation, Relation::Own | Relation::Org(OrgRole::Owner));
+    let deletion = match app.registry.restorable(repo, None).await {
+        Ok(d) => d,
+        Err(RegistryError::NotFound(_)) => return Err(not_found()),
+        Err(e) => return Err(e),
+    };
     let snapshot = deletion
         .package
         .as_ref()
         .ok_or_else(|| RegistryError::internal(format!("deletion {} lost its package", deletion.id)))?;
-    let facts = viewer.facts(&app.identity, repo).await?;
     let was_admin = snapshot.collaborators.iter().any(|(l, r)| l == login && *r == Role::Admin);
-    let namespace_admin = facts.role() == Some(Role::Admin);
     if !(namespace_admin || was_admin) {
         return Err(not_found());
-    }
-    if !scopes.delete {
-        return Err(RegistryError::Denied);
-    }
-    if app.identity.package(repo).await?.is_some() {
-        return Err(RegistryError::Conflict(format!("{repo} was pushed to again since it was deleted")));
     }
     // Content, the package's row and its roles come back in one step.
     app.registry.restore(&deletion).await?;
     app.identity.package_moved(repo);
-    let view = package_views::package(app, repo, viewer).await?;
+    let package = app.identity.package(repo).await?.ok_or_else(|| RegistryError::NotFound("package".into()))?;
+    let view = administered_view(app, package, viewer).await?;
     Ok(Response::json(200, &describe(app, &view, viewer).await?))
 }
 

@@ -53,6 +53,12 @@ async fn page<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result
     }
     let viewer = ctx.caller.viewer();
     match &ctx.route {
+        Route::Home => {
+            let search: String = req.query("q").unwrap_or("").trim().chars().take(MAX_SEARCH).collect();
+            let before = req.query("before").and_then(parse_cursor);
+            let (packages, next) = package_views::public(app, &search, before.as_ref()).await?;
+            Ok(home_page(req.host(), &search, &packages, next, ctx.now_ms))
+        }
         Route::NamespacePage { namespace } => {
             let packages = package_views::namespace(app, namespace, &viewer).await?;
             Ok(namespace_page(namespace, &packages, ctx.now_ms))
@@ -70,9 +76,52 @@ async fn page<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result
     }
 }
 
+/// The longest search the front page takes.
+const MAX_SEARCH: usize = 100;
+
+/// `MS.NAME`: where a page of the front page continues (below that time, then name).
+fn parse_cursor(value: &str) -> Option<(u64, String)> {
+    let (ms, name) = value.split_once('.')?;
+    Some((ms.parse().ok()?, crate::oci::RepoName::parse(name).ok()?.to_string()))
+}
+
+fn home_page(host: &str, search: &str, packages: &[PackageView], next: Option<(u64, String)>, now_ms: u64) -> Page {
+    let mut page = Page::new("Container registry").with_search_form();
+    page.push("<header><h1>Container registry</h1></header>");
+    page.push(
+        "<p>An OCI container registry: push and pull images with docker, podman, skopeo, \
+         containerd or oras. Public packages are listed below; private ones show on their \
+         namespace's page after signing in (add ?login to the address).</p>",
+    );
+    page.push("<h2>Sign in</h2><p>With your user name and a personal access token as the password:</p>");
+    page.push(&format!("<pre class=\"login\"><code>docker login {}</code></pre>", escape(host)));
+    page.push("<h2>Public packages</h2>");
+    page.push(&format!(
+        "<form method=\"get\" action=\"/\" role=\"search\"><input type=\"search\" name=\"q\" value=\"{}\" \
+         maxlength=\"{MAX_SEARCH}\" placeholder=\"Search by name\" aria-label=\"Search packages by name\"> \
+         <button type=\"submit\">Search</button></form>",
+        escape(search)
+    ));
+    package_list(&mut page, packages, now_ms);
+    if let Some((ms, name)) = next {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", search)
+            .append_pair("before", &format!("{ms}.{name}"))
+            .finish();
+        page.push(&format!("<p><a class=\"next\" href=\"/?{}\">Older packages</a></p>", escape(&query)));
+    }
+    page
+}
+
 fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> Page {
     let mut page = Page::new(namespace.as_str());
     page.push(&format!("<header><h1>{}</h1></header>", escape(namespace.as_str())));
+    package_list(&mut page, packages, now_ms);
+    page
+}
+
+/// Packages as a list: name, visibility, description, size and last push.
+fn package_list(page: &mut Page, packages: &[PackageView], now_ms: u64) {
     if packages.is_empty() {
         page.push("<p class=\"muted\">No packages to show.</p>");
     }
@@ -92,7 +141,6 @@ fn namespace_page(namespace: &Login, packages: &[PackageView], now_ms: u64) -> P
         ));
     }
     page.push("</ul>");
-    page
 }
 
 /// What a package's page shows besides its versions: downloads, who pushed each

@@ -29,6 +29,8 @@ pub enum Route {
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`
     Referrers { repo: RepoName, digest: Digest },
+    /// `/v2/_catalog`: the repositories the caller may read.
+    Catalog,
 
     /// `/token`: the token service.
     Token,
@@ -47,6 +49,8 @@ pub enum Route {
     AdminTokens { login: String },
     /// `/admin/tokens/<id>`
     AdminToken { id: String },
+    /// `/admin/users/<login>/suspend` (`suspend`) and `/admin/users/<login>/unsuspend`
+    AdminSuspension { login: String, suspend: bool },
 
     // The package API, `/api/packages/...`.
     /// `/api/packages/<namespace>`
@@ -84,6 +88,8 @@ pub enum Route {
     TrustedPublisher { scope: Scope, id: String },
 
     // Package pages: every other path.
+    /// `/`: the front page.
+    Home,
     /// `/<namespace>`
     NamespacePage { namespace: Login },
     /// `/<name>`
@@ -208,9 +214,15 @@ impl Route {
             | Upload { .. }
             | Manifest { .. }
             | Tags { .. }
-            | Referrers { .. } => Surface::Distribution,
+            | Referrers { .. }
+            | Catalog => Surface::Distribution,
             Token | OidcToken => Surface::Token,
-            AdminUsers | AdminOrgs | AdminMember { .. } | AdminTokens { .. } | AdminToken { .. } => Surface::Admin,
+            AdminUsers
+            | AdminOrgs
+            | AdminMember { .. }
+            | AdminTokens { .. }
+            | AdminToken { .. }
+            | AdminSuspension { .. } => Surface::Admin,
             Packages { .. }
             | Package { .. }
             | PackageRestore { .. }
@@ -226,7 +238,7 @@ impl Route {
             | WebhookDeliveries { .. }
             | TrustedPublishers { .. }
             | TrustedPublisher { .. } => Surface::Packages,
-            NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
+            Home | NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
         }
     }
 
@@ -241,6 +253,7 @@ impl Route {
             Manifest { .. } => "manifest",
             Tags { .. } => "tags",
             Referrers { .. } => "referrers",
+            Catalog => "catalog",
             Token => "token",
             OidcToken => "oidc-token",
             AdminUsers => "admin-users",
@@ -248,6 +261,7 @@ impl Route {
             AdminMember { .. } => "admin-member",
             AdminTokens { .. } => "admin-tokens",
             AdminToken { .. } => "admin-token",
+            AdminSuspension { .. } => "admin-suspension",
             Packages { .. } => "packages",
             Package { .. } => "package",
             PackageRestore { .. } => "package-restore",
@@ -264,6 +278,7 @@ impl Route {
             TrustedPublishers { .. } => "trusted-publishers",
             TrustedPublisher { .. } => "trusted-publisher",
             Badge { .. } => "badge",
+            Home => "home",
             NamespacePage { .. } => "namespace-page",
             PackagePage { .. } => "package-page",
             Contract => "contract",
@@ -276,6 +291,8 @@ impl Route {
         use Route::*;
         let action = match (self, method) {
             (ApiBase, _) => return Access::Caller,
+            // Anyone may ask; the answer lists what the caller may read.
+            (Catalog, _) => return Access::Anyone,
             // The same image for everyone: a badge is for READMEs, shown anonymously.
             (Badge { .. }, _) => return Access::Public,
             (UploadStart { .. } | Upload { .. }, _) => Action::Push,
@@ -321,6 +338,8 @@ impl Route {
                 Scope::Namespace(_) => None,
             },
             ApiBase
+            | Catalog
+            | Home
             | Token
             | OidcToken
             | AdminUsers
@@ -328,6 +347,7 @@ impl Route {
             | AdminMember { .. }
             | AdminTokens { .. }
             | AdminToken { .. }
+            | AdminSuspension { .. }
             | Packages { .. }
             | NamespacePage { .. }
             | Contract => None,
@@ -346,6 +366,7 @@ impl Route {
             Manifest { repo, reference } => format!("/v2/{repo}/manifests/{reference}"),
             Tags { repo } => format!("/v2/{repo}/tags/list"),
             Referrers { repo, digest } => format!("/v2/{repo}/referrers/{digest}"),
+            Catalog => "/v2/_catalog".into(),
             Token => "/token".into(),
             OidcToken => OIDC_TOKEN.into(),
             AdminUsers => format!("{ADMIN}users"),
@@ -353,6 +374,9 @@ impl Route {
             AdminMember { org, login } => format!("{ADMIN}orgs/{org}/members/{login}"),
             AdminTokens { login } => format!("{ADMIN}users/{login}/tokens"),
             AdminToken { id } => format!("{ADMIN}tokens/{id}"),
+            AdminSuspension { login, suspend } => {
+                format!("{ADMIN}users/{login}/{}", if *suspend { "suspend" } else { "unsuspend" })
+            }
             Packages { namespace } => format!("{PACKAGES}{namespace}"),
             Package { repo } => format!("{PACKAGES}{repo}"),
             PackageRestore { repo } => format!("{PACKAGES}{repo}/restore"),
@@ -369,6 +393,7 @@ impl Route {
             TrustedPublishers { scope } => format!("{}/{PUBLISHERS}", scope_path(scope)),
             TrustedPublisher { scope, id } => format!("{}/{PUBLISHERS}/{id}", scope_path(scope)),
             Badge { repo } => format!("/{repo}/badge.svg"),
+            Home => "/".into(),
             NamespacePage { namespace } => format!("/{namespace}"),
             PackagePage { repo } => format!("/{repo}"),
             Contract => "/_contract".into(),
@@ -395,6 +420,9 @@ fn parse_distribution(path: &str) -> Result<Route> {
     let rest = path.strip_prefix("/v2").ok_or_else(unknown)?;
     if rest.is_empty() || rest == "/" {
         return Ok(Route::ApiBase);
+    }
+    if rest == "/_catalog" {
+        return Ok(Route::Catalog);
     }
     let rest = rest.strip_prefix('/').ok_or_else(unknown)?;
     let segs: Vec<&str> = rest.split('/').collect();
@@ -434,6 +462,8 @@ fn parse_admin(rest: &str) -> Result<Route> {
         ["orgs", org, "members", login] => Route::AdminMember { org: org.to_string(), login: login.to_string() },
         ["users", login, "tokens"] => Route::AdminTokens { login: login.to_string() },
         ["tokens", id] => Route::AdminToken { id: id.to_string() },
+        ["users", login, "suspend"] => Route::AdminSuspension { login: login.to_string(), suspend: true },
+        ["users", login, "unsuspend"] => Route::AdminSuspension { login: login.to_string(), suspend: false },
         _ => return Err(RegistryError::NotFound(format!("admin route {}", truncated(rest)))),
     })
 }
@@ -535,6 +565,9 @@ fn split_lifecycle(path: &str) -> Option<(&str, Lifecycle<'_>)> {
 
 /// Any other path: a namespace's page, a package's, or a package's badge.
 fn parse_page(path: &str) -> Result<Route> {
+    if path == "/" {
+        return Ok(Route::Home);
+    }
     let path = path.trim_matches('/');
     if let Some(name) = path.strip_suffix("/badge.svg") {
         let repo = RepoName::parse(name).map_err(|_| RegistryError::NotFound("package".into()))?;
@@ -637,7 +670,9 @@ mod tests {
         assert_eq!(unrouted("/admin/").surface, Surface::Admin);
         let package = unrouted("/api/packages/Alice/app");
         assert_eq!((package.surface, package.surface.access()), (Surface::Packages, Access::User));
-        assert_eq!(unrouted("/").surface, Surface::Pages);
+        assert_eq!(ok("/"), Route::Home);
+        assert_eq!(ok("/v2/_catalog"), Route::Catalog);
+        assert_eq!(unrouted("/v2/_catalog/x").surface, Surface::Distribution);
         assert_eq!(ok("/v3/"), Route::NamespacePage { namespace: login("v3") });
         // Without the trailing slash these are pages' paths, as they always were.
         assert_eq!(ok("/admin"), Route::NamespacePage { namespace: login("admin") });
@@ -714,6 +749,8 @@ mod tests {
             Route::NamespacePage { namespace: login("acme") },
             Route::PackagePage { repo: repo("acme/v2/app") },
             Route::Contract,
+            Route::Home,
+            Route::Catalog,
         ];
         for route in routes {
             assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());

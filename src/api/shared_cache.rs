@@ -6,14 +6,16 @@
 //! cached only when `Config::tag_cache_secs` allows it, for that long, and purged where it
 //! is pushed again (other locations see the new one within the bound). Authorization is always
 //! decided first; a cached body then serves any caller who may pull it, but only a public
-//! package's content is ever stored. Keys carry the package's content epoch, which every
-//! deletion bumps, so deleted content stops being served as soon as the new epoch is known
-//! (within the hot cache's bound elsewhere).
+//! package's content is ever stored or served. Keys carry the package's id (unique per
+//! creation) and content epoch, which every deletion bumps, so deleted content stops being
+//! served as soon as the new epoch is known (within the hot cache's bound elsewhere), and a
+//! package never meets another's entries.
 
 use super::context::Context;
 use super::gate::{Caller, RepoFacts};
 use super::route::Route;
 use super::{Method, Request, Response};
+use crate::auth::identity::Package;
 use crate::auth::Visibility;
 use crate::oci::{Reference, RepoName, Tag};
 
@@ -70,24 +72,29 @@ pub fn plan(ctx: &Context, req: &Request, tag_cache_secs: u64) -> Option<Plan> {
         Route::Manifest { reference: Reference::Tag(_), .. } if tag_cache_secs > 0 => Some(tag_cache_secs),
         _ => return None,
     };
-    let package = ctx.access.as_ref()?.facts.package.as_ref()?;
+    let decided = ctx.access.as_ref().filter(|d| !d.as_absent)?;
+    let package = decided.facts.package.as_ref()?;
+    let public = package.visibility == Visibility::Public;
     Some(Plan {
-        key: key(&req.origin, &ctx.route, package.content_epoch),
-        lookup: !matches!(ctx.caller, Caller::Pat { .. }),
-        store: req.method == Method::Get && package.visibility == Visibility::Public,
+        key: key(&req.origin, &ctx.route, package),
+        // Only a public package's content is served from the cache: it was stored with
+        // public headers.
+        lookup: public && !matches!(ctx.caller, Caller::Pat { .. }),
+        store: req.method == Method::Get && public,
         max_age_secs,
     })
 }
 
-fn key(origin: &str, route: &Route, epoch: u64) -> String {
-    format!("{origin}{}?epoch={epoch}", route.path())
+/// The package's id is unique per creation, and its epoch moves with every deletion in
+/// it: a key is never reused by other content.
+fn key(origin: &str, route: &Route, package: &Package) -> String {
+    format!("{origin}{}?package={}.{}", route.path(), package.id, package.content_epoch)
 }
 
-/// The keys a manifest push to `tags` makes stale, for a package whose content epoch is
-/// `epoch`.
-pub fn pushed_tag_keys(origin: &str, repo: &RepoName, tags: &[Tag], epoch: u64) -> Vec<String> {
+/// The keys a manifest push to `tags` of `package` makes stale.
+pub fn pushed_tag_keys(origin: &str, repo: &RepoName, tags: &[Tag], package: &Package) -> Vec<String> {
     tags.iter()
-        .map(|t| key(origin, &Route::Manifest { repo: repo.clone(), reference: Reference::Tag(t.clone()) }, epoch))
+        .map(|t| key(origin, &Route::Manifest { repo: repo.clone(), reference: Reference::Tag(t.clone()) }, package))
         .collect()
 }
 

@@ -1,11 +1,13 @@
 //! `GET /token`: the docker token service. Grants the intersection of what was asked
-//! and what the caller may do; partial grants are not errors.
+//! and what the caller may do; partial grants are not errors. A CI job signs in with its
+//! identity token as the password (`docker login -u oidc`).
 
 use super::context::Context;
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
-use crate::auth::oidc::{looks_like_identity_token, Check, Identity, Refusal};
+use crate::auth::oidc::looks_like_identity_token;
+use crate::auth::policy::Decision;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -63,7 +65,7 @@ pub async fn issue<P: Platform>(
         }
         _ => return Err(RegistryError::Unsupported("the token service takes GET or POST".into())),
     };
-    if matches!(caller, Caller::Token(_)) {
+    if matches!(caller, Caller::Token { .. }) {
         // A registry token does not buy another one.
         return Err(RegistryError::Unauthorized { scope: None });
     }
@@ -71,90 +73,57 @@ pub async fn issue<P: Platform>(
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
-    if let Caller::Ci(id) = caller {
-        return ci_token(app, ctx, id, &scopes).await;
-    }
-    let login = caller_login(&caller);
-    let pat_scopes = match &caller {
-        Caller::Pat { scopes, .. } => Some(scopes),
+    let pat = match &caller {
+        Caller::Pat { token_id, .. } => Some(token_id.clone()),
         _ => None,
     };
     let mut access = vec![];
+    // A CI job granted nothing at all is told why (the first check that failed).
+    let mut ci_refusal = None;
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        // Deciding must not create packages: only a push itself does.
-        let f = gate::gather(&app.identity, &repo, login.as_ref()).await?.facts;
-        let granted = wanted.into_iter().filter(|a| crate::auth::policy::decide(pat_scopes, &f, *a)).collect();
-        access.push(Grant { repository: repo.to_string(), actions: granted });
+        // Deciding must not create packages: only a push itself does. A package the caller
+        // may not read is granted as its name would be were there no package, and named in
+        // the grant only when the caller may know it exists.
+        let gathered = gate::gather_for(app, &repo, &caller).await?;
+        let decisions: Vec<(Action, Decision)> =
+            wanted.into_iter().map(|a| (a, gate::decide(&caller, &gathered, a))).collect();
+        if let Some((refused, _)) = decisions.iter().find(|(_, d)| *d == Decision::Refused) {
+            ci_refusal.get_or_insert_with(|| gate::refusal(&caller, &gathered, *refused));
+        }
+        let known = decisions.iter().any(|(_, d)| *d == Decision::Allowed);
+        access.push(Grant {
+            repository: repo.to_string(),
+            actions: decisions.iter().filter(|(_, d)| *d != Decision::Refused).map(|(a, _)| *a).collect(),
+            package: gathered.package.filter(|_| known).map(|p| p.id),
+        });
+    }
+    let ci = caller.ci().cloned();
+    if let (Some(_), Some(refusal)) = (&ci, ci_refusal) {
+        if access.iter().all(|g| g.actions.is_empty()) {
+            return Err(refusal);
+        }
     }
     let now = ctx.now_ms / 1000;
     let claims = Claims {
         sub: caller.login().map(str::to_string),
+        pat,
+        aud: req.host().to_string(),
         access,
         iat: now,
         exp: now + TOKEN_TTL_SECS,
-        ci: None,
-        ci_scoped: false,
-        pat: match &caller {
-            Caller::Pat { token_id, .. } => Some(token_id.clone()),
-            _ => None,
-        },
+        ci,
+        namespaces: vec![],
     };
-    signed(app, &claims, now)
-}
-
-fn signed<P: Platform>(app: &App<P>, claims: &Claims, now: u64) -> Result<Response<Reader<P>>> {
-    let token = bearer::sign(claims, &app.signing_key);
+    let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(
         200,
         &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
     ))
 }
 
-/// A CI job's token: for each scope, what was asked and the trust policies grant.
-/// Asking for scopes and being granted nothing at all is refused, naming the check (a
-/// partial grant, such as a push with a mount from an untrusted source, is not).
-async fn ci_token<P: Platform>(
-    app: &App<P>,
-    ctx: &Context,
-    id: Identity,
-    scopes: &[&str],
-) -> Result<Response<Reader<P>>> {
-    let mut access = vec![];
-    let mut refusal = None;
-    for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        let granted: Vec<Action> = match gate::ci_grants(&app.trust, &id, &repo).await? {
-            Ok(allowed) => {
-                if let Some(missing) = wanted.iter().find(|a| !allowed.contains(a)) {
-                    refusal.get_or_insert(Refusal::NotGranted(*missing));
-                }
-                wanted.into_iter().filter(|a| allowed.contains(a)).collect()
-            }
-            Err(check) => {
-                refusal.get_or_insert(Refusal::NoMatch(check));
-                vec![]
-            }
-        };
-        access.push(Grant { repository: repo.to_string(), actions: granted });
-    }
-    if !scopes.is_empty() && access.iter().all(|g| g.actions.is_empty()) {
-        return Err(refusal.unwrap_or(Refusal::NoMatch(Check::Repository)).into());
-    }
-    let now = ctx.now_ms / 1000;
-    let claims =
-        Claims { sub: None, access, iat: now, exp: now + TOKEN_TTL_SECS, ci: Some(id), ci_scoped: true, pat: None };
-    signed(app, &claims, now)
-}
-
 async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {
     let bytes = read_small(body, MAX_FORM_BYTES, "a token request form").await?;
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
-}
-
-fn caller_login(caller: &Caller) -> Option<crate::auth::Login> {
-    match caller {
-        Caller::Pat { login, .. } => Some(login.clone()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -17,30 +17,53 @@ const MAX_TOKEN_LEN: usize = 8192;
 pub struct Grant {
     pub repository: String,
     pub actions: Vec<Action>,
+    /// The package the grant was decided on (its id, unique per creation), or `None` when
+    /// no package of that name existed then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
+/// What a namespace's trust policy let a CI job's token do on the namespace's packages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceGrant {
+    pub namespace: String,
+    pub actions: Vec<Action>,
+}
+
+/// What a token says. It is an upper bound only: every use is decided again on the
+/// current facts (the PAT it came from, visibility, roles, the package itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user, or `None` for an anonymous token.
     pub sub: Option<String>,
+    /// The id of the PAT the token was issued for, which must still be valid at each use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pat: Option<String>,
+    /// The service (registry host) the token was issued by; it is refused elsewhere.
+    pub aud: String,
     pub access: Vec<Grant>,
     pub iat: u64,
     pub exp: u64,
-    /// A CI job's token (trusted publishing): the identity it proved. What it may do is
-    /// decided on every request by the trust policies in force then; when `ci_scoped`,
-    /// only within `access` too (a token from `/token`, which asked for scopes).
+    /// A CI job's token (trusted publishing): the identity its platform's token proved.
+    /// Each use is decided again on the trust policies in force then, within `access`
+    /// and `namespaces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<crate::auth::oidc::Identity>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub ci_scoped: bool,
-    /// The id of the PAT the token was issued for (never its secret), for provenance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pat: Option<String>,
+    /// Namespaces whose packages a CI job's token may act on, because a namespace's
+    /// trust policy matched it when the token was issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<NamespaceGrant>,
 }
 
 impl Claims {
+    /// The grant that allows `action` on `repository`, if any (clients may ask for one
+    /// repository in several scopes of one request).
+    pub fn grant(&self, repository: &str, action: Action) -> Option<&Grant> {
+        self.access.iter().find(|g| g.repository == repository && g.actions.contains(&action))
+    }
+
     pub fn allows(&self, repository: &str, action: Action) -> bool {
-        self.access.iter().any(|g| g.repository == repository && g.actions.contains(&action))
+        self.grant(repository, action).is_some()
     }
 }
 
@@ -77,12 +100,17 @@ mod tests {
     fn claims() -> Claims {
         Claims {
             sub: Some("alice".into()),
-            access: vec![Grant { repository: "alice/app".into(), actions: vec![Action::Pull, Action::Push] }],
+            pat: Some("0123456789abcdef".into()),
+            aud: "registry.test".into(),
+            access: vec![Grant {
+                repository: "alice/app".into(),
+                actions: vec![Action::Pull, Action::Push],
+                package: Some("p1".into()),
+            }],
             iat: 1000,
             exp: 1300,
             ci: None,
-            ci_scoped: false,
-            pat: None,
+            namespaces: vec![],
         }
     }
 

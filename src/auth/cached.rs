@@ -1,9 +1,10 @@
 //! The identity store with a short memory for what every request asks: a package's
-//! visibility and a token's record. Entries live `TTL_MS` in the isolate, so a change made
-//! elsewhere (a token revoked, a package made private) takes effect within that bound; a
-//! change made through this store takes effect at once here.
+//! visibility, a token's record and whether its user is suspended. Entries live `TTL_MS`
+//! in the isolate, so a change made elsewhere (a token revoked, a package made private, a
+//! user suspended) takes effect within that bound; a change made through this store takes
+//! effect at once here. Roles and memberships are not remembered: they apply at once.
 
-use super::identity::{AccountKind, IdentityStore, Package, TokenRecord};
+use super::identity::{AccountKind, IdentityStore, MemberRemoval, Package, Standing, TokenInfo, TokenRecord};
 use super::model::{Login, OrgRole, Role, Visibility};
 use crate::error::Result;
 use crate::oci::RepoName;
@@ -22,7 +23,13 @@ const MAX_ENTRIES: usize = 4096;
 pub struct HotCache {
     packages: RefCell<TtlMap<RepoName, Option<Package>>>,
     tokens: RefCell<TtlMap<String, Option<TokenRecord>>>,
+    suspended: RefCell<TtlMap<Login, bool>>,
+    /// When this isolate last recorded each token's use.
+    touched: RefCell<TtlMap<String, ()>>,
 }
+
+/// A token's "last used" is written at most this often per isolate.
+const TOUCH_EVERY_MS: u64 = 60 * 60 * 1000;
 
 struct TtlMap<K, V>(HashMap<K, (u64, V)>);
 
@@ -34,7 +41,11 @@ impl<K, V> Default for TtlMap<K, V> {
 
 impl<K: Hash + Eq, V: Clone> TtlMap<K, V> {
     fn get(&self, key: &K, now_ms: u64) -> Option<V> {
-        self.0.get(key).filter(|(at, _)| now_ms.saturating_sub(*at) < TTL_MS).map(|(_, v)| v.clone())
+        self.get_within(key, now_ms, TTL_MS)
+    }
+
+    fn get_within(&self, key: &K, now_ms: u64, ttl_ms: u64) -> Option<V> {
+        self.0.get(key).filter(|(at, _)| now_ms.saturating_sub(*at) < ttl_ms).map(|(_, v)| v.clone())
     }
 
     fn put(&mut self, key: K, value: V, now_ms: u64) {
@@ -85,6 +96,41 @@ impl<I: IdentityStore> IdentityStore for CachedIdentity<I> {
 
     async fn org_role(&self, org: &str, login: &Login) -> Result<Option<OrgRole>> {
         self.inner.org_role(org, login).await
+    }
+
+    async fn remove_member(&self, org: &Login, login: &Login) -> Result<MemberRemoval> {
+        self.inner.remove_member(org, login).await
+    }
+
+    async fn package_roles_in(&self, namespace: &str, login: &Login) -> Result<Vec<(RepoName, Role)>> {
+        self.inner.package_roles_in(namespace, login).await
+    }
+
+    async fn set_suspended(&self, login: &Login, suspended: bool) -> Result<bool> {
+        self.hot.suspended.borrow_mut().forget(login);
+        self.inner.set_suspended(login, suspended).await
+    }
+
+    async fn suspended(&self, login: &Login) -> Result<bool> {
+        if let Some(hit) = self.hot.suspended.borrow().get(login, self.now_ms) {
+            return Ok(hit);
+        }
+        let suspended = self.inner.suspended(login).await?;
+        self.hot.suspended.borrow_mut().put(login.clone(), suspended, self.now_ms);
+        Ok(suspended)
+    }
+
+    async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>> {
+        self.inner.tokens_of(login).await
+    }
+
+    async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()> {
+        let key = id.to_string();
+        if self.hot.touched.borrow().get_within(&key, now_ms, TOUCH_EVERY_MS).is_some() {
+            return Ok(());
+        }
+        self.hot.touched.borrow_mut().put(key, (), now_ms);
+        self.inner.touch_token(id, now_ms).await
     }
 
     async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()> {
@@ -156,6 +202,18 @@ impl<I: IdentityStore> IdentityStore for CachedIdentity<I> {
 
     async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>> {
         self.inner.packages_in(namespace, limit).await
+    }
+
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>> {
+        self.inner.standings_in(namespace, login, limit).await
+    }
+
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>> {
+        self.inner.readable_standings(login, after, limit).await
+    }
+
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>> {
+        self.inner.public_packages(search, before, limit).await
     }
 
     fn package_moved(&self, repo: &RepoName) {

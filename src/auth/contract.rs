@@ -2,7 +2,7 @@
 //! (alone and behind the hot cache) runs it in native tests; the Worker runs it over D1
 //! when `CONTRACT_TESTS` is set (the end-to-end suite does), as it does the registry's.
 
-use super::identity::{AccountKind, IdentityStore, TokenRecord};
+use super::identity::{AccountKind, IdentityStore, MemberRemoval, TokenRecord};
 use super::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::oci::RepoName;
 
@@ -41,7 +41,9 @@ pub async fn run<I: IdentityStore>(id: &I, unique: &str) -> Vec<String> {
         ("tokens", tokens(id, unique).await),
         ("packages", packages(id, unique).await),
         ("collaborators", collaborators(id, unique).await),
+        ("listings", listings(id, unique).await),
         ("failures", failures(id, unique).await),
+        ("offboarding", offboarding(id, unique).await),
     ];
     results.into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect()
 }
@@ -152,6 +154,83 @@ async fn collaborators<I: IdentityStore>(id: &I, u: &str) -> Check {
     ensure(ok(id.collaborator_role(&app, &bob).await, "gone")?.is_none(), "and has no role left")
 }
 
+async fn listings<I: IdentityStore>(id: &I, u: &str) -> Check {
+    let (org, owner, member) = (login(u, "lstorg")?, login(u, "lstowner")?, login(u, "lstmember")?);
+    let (user, other) = (login(u, "lstuser")?, login(u, "lstother")?);
+    for l in [&owner, &member, &user, &other] {
+        ok(id.create_user(l, 1).await, "user")?;
+    }
+    ok(id.create_org(&org, &owner, 1).await, "org")?;
+    ok(id.set_member(&org, &member, OrgRole::Member).await, "member")?;
+    let (org_a, org_b) = (repo(&org, "a")?, repo(&org, "b")?);
+    let (mine, shared, closed, open) =
+        (repo(&user, "mine")?, repo(&other, "shared")?, repo(&other, "closed")?, repo(&other, "open")?);
+    for (r, creator, at) in [
+        (&org_a, &owner, 10),
+        (&org_b, &owner, 20),
+        (&mine, &user, 30),
+        (&shared, &other, 40),
+        (&closed, &other, 50),
+        (&open, &other, 60),
+    ] {
+        ok(id.create_package(r, creator, at).await, "create")?;
+    }
+    for r in [&org_b, &open] {
+        ok(id.set_visibility(r, Visibility::Public).await, "public")?;
+    }
+    ok(id.set_collaborator(&shared, &user, Role::Read).await, "share")?;
+
+    let standings = ok(id.standings_in(org.as_str(), Some(&member), 10).await, "standings")?;
+    let seen: Vec<_> = standings.iter().map(|s| (s.package.repo.clone(), s.granted, s.org_role)).collect();
+    ensure(
+        seen == vec![(org_a.clone(), None, Some(OrgRole::Member)), (org_b.clone(), None, Some(OrgRole::Member))],
+        "a namespace's packages come with the user's standing",
+    )?;
+    let standings = ok(id.standings_in(org.as_str(), Some(&owner), 10).await, "owner's")?;
+    ensure(
+        standings.iter().all(|s| s.granted == Some(Role::Admin) && s.org_role == Some(OrgRole::Owner)),
+        "an owner's standing has both roles",
+    )?;
+    let anonymous = ok(id.standings_in(org.as_str(), None, 10).await, "anonymous")?;
+    ensure(anonymous.iter().all(|s| s.granted.is_none() && s.org_role.is_none()), "nobody has no standing")?;
+
+    let ours = |l: Vec<super::identity::Standing>| -> Vec<RepoName> {
+        l.into_iter()
+            .map(|s| s.package.repo)
+            .filter(|r| r.as_str().starts_with("lst") && r.as_str().contains(&u[..u.len().min(12)]))
+            .collect()
+    };
+    let readable = ours(ok(id.readable_standings(Some(&user), "", 100_000).await, "readable")?);
+    let mut expected = vec![org_b.clone(), mine.clone(), open.clone(), shared.clone()];
+    expected.sort();
+    ensure(readable == expected, "a user might read public packages, their own and those shared with them")?;
+    let readable = ours(ok(id.readable_standings(Some(&owner), "", 100_000).await, "owner's readable")?);
+    ensure(readable.contains(&org_a) && !readable.contains(&closed), "an owner reads the organization's packages")?;
+    let public = ours(ok(id.readable_standings(None, "", 100_000).await, "public")?);
+    let mut expected = vec![org_b.clone(), open.clone()];
+    expected.sort();
+    ensure(public == expected, "nobody might read public packages only")?;
+    let after = ours(ok(id.readable_standings(None, org_b.as_str(), 100_000).await, "after")?);
+    ensure(!after.contains(&org_b), "listings start after the name given")?;
+
+    // Other groups' public packages share the run's suffix: search for this group's.
+    let search = &format!("-{}/", &u[..u.len().min(12)]);
+    let newest: Vec<RepoName> = ok(id.public_packages(search, None, 10).await, "newest")?
+        .into_iter()
+        .map(|p| p.repo)
+        .filter(|r| r.as_str().starts_with("lst"))
+        .collect();
+    ensure(newest == vec![open.clone(), org_b.clone()], "public packages list newest first")?;
+    let before = (60, open.to_string());
+    let older: Vec<RepoName> = ok(id.public_packages(search, Some(&before), 10).await, "older")?
+        .into_iter()
+        .map(|p| p.repo)
+        .filter(|r| r.as_str().starts_with("lst"))
+        .collect();
+    ensure(older == vec![org_b.clone()], "and continue below a time and name")?;
+    ensure(ok(id.public_packages("no-such-name-at-all", None, 10).await, "none")?.is_empty(), "a search filters")
+}
+
 async fn failures<I: IdentityStore>(id: &I, u: &str) -> Check {
     let key = format!("address:{u}");
     ensure(ok(id.auth_failures(&key, 10).await, "none")? == 0, "no failures counted yet")?;
@@ -162,6 +241,61 @@ async fn failures<I: IdentityStore>(id: &I, u: &str) -> Check {
     ok(id.prune_auth_failures(11).await, "prune")?;
     ensure(ok(id.auth_failures(&key, 10).await, "pruned")? == 0, "older windows are pruned")?;
     ensure(ok(id.auth_failures(&key, 11).await, "kept")? == 1, "the current one is kept")
+}
+
+async fn offboarding<I: IdentityStore>(id: &I, u: &str) -> Check {
+    let (alice, bob, acme, ghost) = (login(u, "offa")?, login(u, "offb")?, login(u, "offo")?, login(u, "offg")?);
+    ok(id.create_user(&alice, 1).await, "alice")?;
+    ok(id.create_user(&bob, 1).await, "bob")?;
+    ok(id.create_org(&acme, &alice, 2).await, "org")?;
+    ok(id.set_member(&acme, &bob, OrgRole::Member).await, "member")?;
+    let (tool, other) = (repo(&acme, "tool")?, repo(&acme, "other")?);
+    ok(id.create_package(&tool, &bob, 3).await, "bob's package")?;
+    ok(id.create_package(&other, &alice, 3).await, "alice's package")?;
+    ok(id.set_collaborator(&other, &bob, Role::Read).await, "bob reads")?;
+    let ids = (ok(id.package(&tool).await, "tool")?, ok(id.package(&other).await, "other")?);
+    ensure(
+        matches!(&ids, (Some(a), Some(b)) if !a.id.is_empty() && a.id != b.id),
+        "every package has an id of its own",
+    )?;
+
+    let removal = ok(id.remove_member(&acme, &alice).await, "last owner")?;
+    ensure(removal == MemberRemoval::LastOwner, "an organization keeps its last owner")?;
+    ensure(ok(id.remove_member(&acme, &bob).await, "remove")? == MemberRemoval::Removed, "a member can be removed")?;
+    ensure(ok(id.org_role(acme.as_str(), &bob).await, "gone")?.is_none(), "and is no member any more")?;
+    let again = ok(id.remove_member(&acme, &bob).await, "again")?;
+    ensure(again == MemberRemoval::NotMember, "removing a non-member removes nothing")?;
+    let kept = ok(id.package_roles_in(acme.as_str(), &bob).await, "roles kept")?;
+    ensure(kept == vec![(other.clone(), Role::Read), (tool.clone(), Role::Admin)], "roles kept are listed by name")?;
+
+    ensure(!ok(id.suspended(&bob).await, "active")?, "users start active")?;
+    ensure(ok(id.set_suspended(&bob, true).await, "suspend")?, "a user can be suspended")?;
+    ensure(ok(id.suspended(&bob).await, "suspended")?, "and is")?;
+    ensure(ok(id.set_suspended(&bob, false).await, "unsuspend")?, "and reinstated")?;
+    ensure(!ok(id.suspended(&bob).await, "reinstated")?, "and is active again")?;
+    ensure(!ok(id.set_suspended(&acme, true).await, "org")?, "an organization is not suspended")?;
+    ensure(!ok(id.set_suspended(&ghost, true).await, "ghost")?, "nor a login nobody has")?;
+
+    let token = |n: &str| TokenRecord {
+        id: format!("{}{n}", &u[..u.len().min(12)]),
+        login: bob.clone(),
+        hash: vec![1, 2],
+        scopes: Scopes { read: true, ..Default::default() },
+        note: Some(n.to_string()),
+        expires_ms: None,
+        revoked: false,
+    };
+    ok(id.create_token(&token("one"), 5).await, "token one")?;
+    ok(id.create_token(&token("two"), 6).await, "token two")?;
+    ok(id.touch_token(&token("one").id, 9).await, "used")?;
+    let listed = ok(id.tokens_of(&bob).await, "list")?;
+    let seen: Vec<(String, u64, Option<u64>)> =
+        listed.iter().map(|t| (t.note.clone().unwrap_or_default(), t.created_ms, t.last_used_ms)).collect();
+    ensure(
+        seen == vec![("one".into(), 5, Some(9)), ("two".into(), 6, None)],
+        "a user's tokens are listed oldest first, with when they were made and last used",
+    )?;
+    ensure(ok(id.tokens_of(&alice).await, "none")?.is_empty(), "another user's tokens are not listed")
 }
 
 #[cfg(test)]

@@ -24,8 +24,52 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
+/// A package and a user's standing on it: the facts a listing decides by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub package: Package,
+    /// The role the user holds on the package as a collaborator.
+    pub granted: Option<Role>,
+    /// The user's role in the organization the package belongs to.
+    pub org_role: Option<OrgRole>,
+}
+
+/// A token as the operator lists it: never its secret nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub scopes: Scopes,
+    pub note: Option<String>,
+    pub created_ms: u64,
+    pub last_used_ms: Option<u64>,
+    pub expires_ms: Option<u64>,
+    pub revoked: bool,
+}
+
+/// What taking a member out of an organization did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRemoval {
+    Removed,
+    NotMember,
+    /// An organization keeps at least one owner.
+    LastOwner,
+}
+
+/// How many rows an operator's listing shows at most.
+pub const MAX_LISTED: u32 = 1000;
+
+/// A fresh package id: unique per creation, so nothing keyed by it (edge-cache entries,
+/// token grants, version deletions) carries over to another package of the same name.
+pub fn new_package_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(crate::error::RegistryError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
+    /// Unique per creation (a restored package gets a new one).
+    pub id: String,
     pub repo: RepoName,
     pub visibility: Visibility,
     pub created_ms: u64,
@@ -62,9 +106,10 @@ impl PackageSnapshot {
         }
     }
 
-    /// The package it was, under `repo`.
-    pub fn package(&self, repo: &RepoName) -> Package {
+    /// The package it was, under `repo`, with its `id`.
+    pub fn package(&self, repo: &RepoName, id: String) -> Package {
         Package {
+            id,
             repo: repo.clone(),
             visibility: self.visibility,
             created_ms: self.created_ms,
@@ -84,14 +129,24 @@ pub trait IdentityStore {
     async fn create_org(&self, org: &Login, owner: &Login, now_ms: u64) -> Result<bool>;
     async fn set_member(&self, org: &Login, login: &Login, role: OrgRole) -> Result<()>;
     async fn org_role(&self, org: &str, login: &Login) -> Result<Option<OrgRole>>;
+    async fn remove_member(&self, org: &Login, login: &Login) -> Result<MemberRemoval>;
+    /// The roles `login` holds on packages of `namespace`, by name, at most `MAX_LISTED`.
+    async fn package_roles_in(&self, namespace: &str, login: &Login) -> Result<Vec<(RepoName, Role)>>;
+    /// Suspends or reinstates a user; `false` when there is no such user.
+    async fn set_suspended(&self, login: &Login, suspended: bool) -> Result<bool>;
+    async fn suspended(&self, login: &Login) -> Result<bool>;
 
     async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()>;
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
     /// Revokes a live token; `false` when there is none (unknown, or revoked already).
     async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool>;
+    /// A user's tokens, oldest first, at most `MAX_LISTED`.
+    async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>>;
+    /// Records that the token was used at `now_ms`.
+    async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()>;
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>>;
-    /// Creates a private package with `creator` as admin, unless it exists.
+    /// Creates a private package with `creator` as admin and a fresh id, unless it exists.
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()>;
     async fn set_visibility(&self, repo: &RepoName, visibility: Visibility) -> Result<()>;
     async fn set_collect_untagged(&self, repo: &RepoName, collect: bool) -> Result<()>;
@@ -105,6 +160,17 @@ pub trait IdentityStore {
     async fn collaborators(&self, repo: &RepoName) -> Result<Vec<(Login, Role)>>;
     /// The packages of a namespace in name order, at most `limit`.
     async fn packages_in(&self, namespace: &str, limit: u32) -> Result<Vec<Package>>;
+    /// The packages of a namespace in name order, at most `limit`, each with `login`'s
+    /// standing on it; in one round trip.
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>>;
+    /// Packages named after `after`, in name order, at most `limit`, that `login` might
+    /// read: public ones, and for a user those of their namespace, of organizations they
+    /// own and those they hold a role on; each with their standing; in one round trip.
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>>;
+    /// Public packages whose name contains `search`, newest first, created before
+    /// `before` (a time and, among packages created then, a name to continue below),
+    /// at most `limit`.
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>>;
     /// The package's rows were moved outside this store, with its content, by a deletion
     /// or a restore (`registry::ports::TrashIndex`): whatever is remembered of it is stale.
     fn package_moved(&self, _repo: &RepoName) {}

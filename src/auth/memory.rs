@@ -16,6 +16,9 @@ struct State {
     packages: HashMap<RepoName, Package>,
     collaborators: BTreeMap<(RepoName, Login), Role>,
     failures: HashMap<(String, u64), u32>,
+    /// Per token: created, last used.
+    token_times: HashMap<String, (u64, Option<u64>)>,
+    suspended: std::collections::HashSet<Login>,
 }
 
 /// The identity store in maps. Clones share their state, as two handles on one
@@ -49,6 +52,23 @@ impl MemoryIdentity {
             s.collaborators.insert((package.repo.clone(), login.clone()), *role);
         }
         s.packages.insert(package.repo.clone(), package);
+    }
+}
+
+impl MemoryIdentity {
+    fn standing(&self, package: Package, login: Option<&Login>) -> Standing {
+        let s = self.state.borrow();
+        let (granted, org_role) = match login {
+            None => (None, None),
+            Some(l) => {
+                let org = Login::parse(package.repo.namespace()).ok();
+                (
+                    s.collaborators.get(&(package.repo.clone(), l.clone())).copied(),
+                    org.and_then(|o| s.members.get(&(o, l.clone())).copied()),
+                )
+            }
+        };
+        Standing { package, granted, org_role }
     }
 }
 
@@ -86,8 +106,78 @@ impl IdentityStore for MemoryIdentity {
         Ok(self.state.borrow().members.get(&(org, login.clone())).copied())
     }
 
-    async fn create_token(&self, token: &TokenRecord, _now_ms: u64) -> Result<()> {
-        self.state.borrow_mut().tokens.insert(token.id.clone(), token.clone());
+    async fn remove_member(&self, org: &Login, login: &Login) -> Result<MemberRemoval> {
+        let mut s = self.state.borrow_mut();
+        let key = (org.clone(), login.clone());
+        let owners = s.members.iter().filter(|((o, _), r)| o == org && **r == OrgRole::Owner).count();
+        Ok(match s.members.get(&key) {
+            None => MemberRemoval::NotMember,
+            Some(OrgRole::Owner) if owners <= 1 => MemberRemoval::LastOwner,
+            Some(_) => {
+                s.members.remove(&key);
+                MemberRemoval::Removed
+            }
+        })
+    }
+
+    async fn package_roles_in(&self, namespace: &str, login: &Login) -> Result<Vec<(RepoName, Role)>> {
+        let s = self.state.borrow();
+        let found = s.collaborators.iter().filter(|((r, l), _)| l == login && r.namespace() == namespace);
+        Ok(found.map(|((r, _), role)| (r.clone(), *role)).take(MAX_LISTED as usize).collect())
+    }
+
+    async fn set_suspended(&self, login: &Login, suspended: bool) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        if s.accounts.get(login) != Some(&AccountKind::User) {
+            return Ok(false);
+        }
+        if suspended {
+            s.suspended.insert(login.clone());
+        } else {
+            s.suspended.remove(login);
+        }
+        Ok(true)
+    }
+
+    async fn suspended(&self, login: &Login) -> Result<bool> {
+        Ok(self.state.borrow().suspended.contains(login))
+    }
+
+    async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        s.tokens.insert(token.id.clone(), token.clone());
+        s.token_times.insert(token.id.clone(), (now_ms, None));
+        Ok(())
+    }
+
+    async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>> {
+        let s = self.state.borrow();
+        let mut found: Vec<TokenInfo> = s
+            .tokens
+            .values()
+            .filter(|t| &t.login == login)
+            .map(|t| {
+                let (created_ms, last_used_ms) = s.token_times.get(&t.id).copied().unwrap_or_default();
+                TokenInfo {
+                    id: t.id.clone(),
+                    scopes: t.scopes,
+                    note: t.note.clone(),
+                    created_ms,
+                    last_used_ms,
+                    expires_ms: t.expires_ms,
+                    revoked: t.revoked,
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        found.truncate(MAX_LISTED as usize);
+        Ok(found)
+    }
+
+    async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()> {
+        if let Some(times) = self.state.borrow_mut().token_times.get_mut(id) {
+            times.1 = Some(now_ms);
+        }
         Ok(())
     }
 
@@ -110,6 +200,7 @@ impl IdentityStore for MemoryIdentity {
         let mut s = self.state.borrow_mut();
         if !s.packages.contains_key(repo) {
             let p = Package {
+                id: new_package_id()?,
                 repo: repo.clone(),
                 visibility: Visibility::Private,
                 created_ms: now_ms,
@@ -180,6 +271,40 @@ impl IdentityStore for MemoryIdentity {
         let mut found: Vec<Package> =
             s.packages.values().filter(|p| p.repo.namespace() == namespace).cloned().collect();
         found.sort_by(|a, b| a.repo.as_str().cmp(b.repo.as_str()));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>> {
+        let packages = self.packages_in(namespace, limit).await?;
+        Ok(packages.into_iter().map(|p| self.standing(p, login)).collect())
+    }
+
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>> {
+        let mut all: Vec<Package> =
+            self.state.borrow().packages.values().filter(|p| p.repo.as_str() > after).cloned().collect();
+        all.sort_by(|a, b| a.repo.as_str().cmp(b.repo.as_str()));
+        let candidate = |s: &Standing| {
+            let own = login.is_some_and(|l| s.package.repo.namespace() == l.as_str());
+            s.package.visibility == Visibility::Public
+                || own
+                || s.granted.is_some()
+                || s.org_role == Some(OrgRole::Owner)
+        };
+        Ok(all.into_iter().map(|p| self.standing(p, login)).filter(candidate).take(limit as usize).collect())
+    }
+
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>> {
+        let mut found: Vec<Package> = self
+            .state
+            .borrow()
+            .packages
+            .values()
+            .filter(|p| p.visibility == Visibility::Public && p.repo.as_str().contains(search))
+            .filter(|p| before.is_none_or(|(ms, name)| (p.created_ms, p.repo.as_str()) < (*ms, name.as_str())))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (b.created_ms, b.repo.as_str()).cmp(&(a.created_ms, a.repo.as_str())));
         found.truncate(limit as usize);
         Ok(found)
     }

@@ -7,6 +7,7 @@ pub mod cached;
 pub mod contract;
 pub mod credentials;
 pub mod identity;
+pub mod login;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod model;

@@ -1,5 +1,6 @@
 //! The access decision, as one pure function over facts gathered beforehand.
 
+use super::bearer::Grant;
 use super::model::{Action, OrgRole, Role, Scopes, Visibility};
 
 /// How the caller relates to the namespace a package lives in.
@@ -37,6 +38,39 @@ impl Facts {
     pub fn may_create(&self) -> bool {
         self.visibility.is_none() && !matches!(self.relation, Relation::Stranger)
     }
+
+    /// The same caller's standing were there no package of this name.
+    pub fn as_absent(&self) -> Facts {
+        Facts { visibility: None, granted: None, relation: self.relation }
+    }
+}
+
+/// How a request is to be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// The caller may not read the package, but could act on the name were there no such
+    /// package (an organization member without a role on a private package): they get the
+    /// answer a name that does not exist gets, and nothing is written.
+    AsAbsent,
+    Refused,
+}
+
+/// The decision on a request, such that a package the caller may not read is
+/// indistinguishable from a name that does not exist.
+pub fn decision(scopes: Option<&Scopes>, facts: &Facts, action: Action) -> Decision {
+    if facts.visibility.is_some() && decide(scopes, facts, action) {
+        return Decision::Allowed;
+    }
+    if facts.visibility.is_none() {
+        return if decide(scopes, facts, action) { Decision::Allowed } else { Decision::Refused };
+    }
+    let readable = decide(scopes, facts, Action::Pull);
+    if !readable && decide(scopes, &facts.as_absent(), action) {
+        Decision::AsAbsent
+    } else {
+        Decision::Refused
+    }
 }
 
 /// The decision. `scopes` is `None` for an anonymous caller.
@@ -54,6 +88,30 @@ pub fn decide(scopes: Option<&Scopes>, facts: &Facts, action: Action) -> bool {
         (Some(s), Action::Push) => s.write && (role >= Some(Role::Write) || facts.may_create()),
         (Some(s), Action::Delete) => s.delete && facts.visibility.is_some() && role == Some(Role::Admin),
     }
+}
+
+/// A registry token's use, decided again on the current facts: what the token grants is
+/// only an upper bound. `scopes` are those of the PAT it came from as they are now (`None`
+/// for an anonymous token); `package` is the id of the package the name holds now. A grant
+/// decided on one package is worth nothing on another of the same name; a grant made when
+/// there was no package gives no more than the caller's own standing once there is one.
+pub fn token_decision(
+    grant: Option<&Grant>,
+    scopes: Option<&Scopes>,
+    facts: &Facts,
+    package: Option<&str>,
+    action: Action,
+) -> Decision {
+    if !covers(grant, package, action) {
+        return Decision::Refused;
+    }
+    decision(scopes, facts, action)
+}
+
+/// Whether a token's `grant` still covers `action` on the package the name holds now
+/// (`package`): a grant decided on one package is worth nothing on another.
+pub fn covers(grant: Option<&Grant>, package: Option<&str>, action: Action) -> bool {
+    grant.is_some_and(|g| g.actions.contains(&action) && (g.package.is_none() || g.package.as_deref() == package))
 }
 
 #[cfg(test)]
@@ -155,6 +213,74 @@ mod tests {
             }
         }
         assert_eq!(rows, 9 * (2 * 4 + 1) * 4 * 3);
+    }
+
+    #[test]
+    fn an_unreadable_package_is_decided_as_an_absent_name() {
+        let write = Scopes { write: true, ..Default::default() };
+        let member = Relation::Org(OrgRole::Member);
+        let private = |granted| Facts { visibility: Some(Visibility::Private), granted, relation: member };
+        let absent = Facts { visibility: None, granted: None, relation: member };
+        for action in Action::ALL {
+            let on_absent = decision(Some(&write), &absent, action);
+            let on_unreadable = decision(Some(&write), &private(None), action);
+            let expected = if on_absent == Decision::Allowed { Decision::AsAbsent } else { Decision::Refused };
+            assert_eq!(on_unreadable, expected, "{action:?}");
+        }
+        // A reader knows the package exists: refusals are plain refusals.
+        assert_eq!(decision(Some(&write), &private(Some(Role::Read)), Action::Push), Decision::Refused);
+        assert_eq!(decision(Some(&write), &private(Some(Role::Write)), Action::Push), Decision::Allowed);
+        // Strangers and anonymous callers are refused alike whether the name exists or not.
+        let stranger = Facts { visibility: Some(Visibility::Private), granted: None, relation: Relation::Stranger };
+        assert_eq!(decision(Some(&write), &stranger, Action::Pull), Decision::Refused);
+        assert_eq!(decision(Some(&write), &stranger.as_absent(), Action::Pull), Decision::Refused);
+        assert_eq!(decision(None, &private(None), Action::Pull), Decision::Refused);
+    }
+
+    #[test]
+    fn a_token_grant_is_an_upper_bound_on_the_current_facts() {
+        let write = Scopes { write: true, ..Default::default() };
+        let member = Relation::Org(OrgRole::Member);
+        let grant = |package: Option<&str>| Grant {
+            repository: "acme/release".into(),
+            actions: vec![Action::Pull, Action::Push],
+            package: package.map(str::to_string),
+        };
+        let absent = Facts { visibility: None, granted: None, relation: member };
+        let theirs = Facts { visibility: Some(Visibility::Private), granted: None, relation: member };
+        let mine = Facts { granted: Some(Role::Write), ..theirs };
+        // Granted before the package existed: creating it is fine, pushing into another
+        // member's package afterwards is not.
+        assert_eq!(token_decision(Some(&grant(None)), Some(&write), &absent, None, Action::Push), Decision::Allowed);
+        assert_eq!(
+            token_decision(Some(&grant(None)), Some(&write), &theirs, Some("p2"), Action::Push),
+            Decision::AsAbsent
+        );
+        assert_eq!(
+            token_decision(Some(&grant(None)), Some(&write), &mine, Some("p2"), Action::Push),
+            Decision::Allowed
+        );
+        // Granted on one package: worth nothing on the next of the same name.
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Push),
+            Decision::Allowed
+        );
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p2"), Action::Push),
+            Decision::Refused
+        );
+        // Never more than the grant, whatever the facts.
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&write), &mine, Some("p1"), Action::Delete),
+            Decision::Refused
+        );
+        assert_eq!(token_decision(None, Some(&write), &mine, Some("p1"), Action::Pull), Decision::Refused);
+        // The PAT's scopes as they are now: a read-only token does not push.
+        let read = Scopes { read: true, ..Default::default() };
+        assert_eq!(
+            token_decision(Some(&grant(Some("p1"))), Some(&read), &mine, Some("p1"), Action::Push),
+            Decision::Refused
+        );
     }
 
     #[test]

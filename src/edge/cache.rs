@@ -1,15 +1,19 @@
 //! The shared cache port over Cloudflare's Cache API: lookups for `api::serve_with_cache`,
 //! and the copy of a response the api marked for storing.
 
+use super::meter::SharedMeter;
 use crate::api::shared_cache::SharedCache;
 use crate::api::{Body, Response};
 use worker::ResponseBody;
 
-pub struct EdgeCache;
+/// Lookups are recorded in the request's meter.
+pub struct EdgeCache(pub SharedMeter);
 
 impl SharedCache<ResponseBody> for EdgeCache {
     async fn get(&self, key: &str) -> Option<Response<ResponseBody>> {
-        let hit = worker::Cache::default().get(key, false).await.ok()??;
+        let hit = worker::Cache::default().get(key, false).await.ok().flatten();
+        self.0.cache.set(Some(hit.is_some()));
+        let hit = hit?;
         let mut resp = Response::new(hit.status_code());
         resp.headers = hit.headers().entries().collect();
         let (_, body) = hit.into_parts();

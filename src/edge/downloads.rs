@@ -26,8 +26,9 @@ pub fn count(repo: &RepoName, digest: &Digest, now_ms: u64, env: &worker::Env, c
     }
     let Ok(db) = env.d1("DB") else { return };
     FLUSHING_SINCE.with(|f| f.set(now_ms.max(1)));
-    // After the response: off the critical path, so the edge model leaves it undelayed.
-    let meta = D1Metadata(D1Access::new(db, super::latency::Simulated::default()));
+    // After the response: off the critical path, so the edge model leaves it undelayed and
+    // the request's counted round trips leave it out.
+    let meta = D1Metadata(D1Access::new(db, super::latency::Simulated::default(), Default::default()));
     ctx.wait_until(async move {
         loop {
             let counts = TALLY.with(|t| t.borrow_mut().take());

@@ -7,6 +7,7 @@ mod d1;
 mod downloads;
 mod fetch;
 mod latency;
+mod meter;
 mod outbound;
 mod r2;
 
@@ -15,6 +16,7 @@ use crate::auth::cached::{CachedIdentity, HotCache};
 use crate::auth::oidc::keys::KeyCache;
 use crate::auth::oidc::verifier::DEFAULT_MAX_LIFE_SECS;
 use crate::auth::oidc::{Issuers, Oidc, Verifier};
+use meter::{Meter, SharedMeter};
 use std::rc::Rc;
 
 use crate::registry::ports::Clock;
@@ -75,9 +77,10 @@ thread_local! {
     static OIDC_KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
 }
 
-fn registry(env: &Env, simulated: Simulated) -> worker::Result<WorkerRegistry> {
-    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, simulated));
-    Ok(Registry::new(meta, r2::R2Objects::new(env.bucket("BLOBS")?, simulated), WorkerClock, config(env)))
+fn registry(env: &Env, simulated: Simulated, meter: &SharedMeter) -> worker::Result<WorkerRegistry> {
+    let meta = d1::D1Metadata(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone()));
+    let objects = r2::R2Objects::new(env.bucket("BLOBS")?, simulated, meter.clone());
+    Ok(Registry::new(meta, objects, WorkerClock, config(env)))
 }
 
 /// A secret from `wrangler secret put` (or `.dev.vars` locally); plain vars work too.
@@ -112,21 +115,21 @@ fn oidc(env: &Env, origin: &str) -> Oidc<fetch::WorkerFetch> {
     }
 }
 
-fn app(env: &Env, req: &api::Request) -> worker::Result<WorkerApp> {
+fn app(env: &Env, req: &api::Request, meter: &SharedMeter) -> worker::Result<WorkerApp> {
     let simulated = Simulated::from_env(env, req).map_err(worker::Error::RustError)?;
     let signing_key = secret(env, "TOKEN_SIGNING_KEY")
         .ok_or_else(|| worker::Error::RustError("the TOKEN_SIGNING_KEY secret is not set".into()))?;
     Ok(api::App {
-        registry: registry(env, simulated)?,
+        registry: registry(env, simulated, meter)?,
         identity: CachedIdentity::new(
-            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, simulated)),
+            d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone())),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
         ),
         signing_key: signing_key.into_bytes(),
         previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
-        trust: d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, simulated)),
+        trust: d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone())),
         oidc: oidc(env, &req.origin),
     })
 }
@@ -144,7 +147,8 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         headers,
     );
     let mut body = body::RequestBody::new(req.inner().body()).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let app = match app(&env, &head) {
+    let meter = SharedMeter::default();
+    let app = match app(&env, &head, &meter) {
         Ok(app) => app,
         Err(e) => {
             // A misconfigured deployment: say so in the log, answer like any fault.
@@ -153,14 +157,17 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
             return to_worker(resp, head.method == Method::Head);
         }
     };
+    // The test-only contract route answers only the operator; to anyone else it is a page
+    // that does not exist.
     if api::route::Route::parse(&head.path) == Ok(api::route::Route::Contract)
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
+        && api::gate::is_operator(app.admin_token.as_deref(), &head)
     {
         return contract(&app).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
-    let mut resp = api::serve_with_cache(&app, &cache::EdgeCache, &head, &mut body).await;
+    let mut resp = api::serve_with_cache(&app, &cache::EdgeCache(meter.clone()), &head, &mut body).await;
     body.drain().await;
     // Pulls answered from the cache count too: they come back through `serve` as well.
     let digest = resp.get_header("docker-content-digest");
@@ -171,7 +178,10 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     if !events.is_empty() {
         deliver_later(&env, &ctx, events);
     }
-    log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started));
+    log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started), &meter);
+    // A stored answer carries the timing of the request it first answered.
+    resp.headers.retain(|(k, _)| k != "server-timing");
+    resp.headers.push(("server-timing".into(), meter.server_timing()));
     // A stored answer carries the id of the request it first answered.
     resp.headers.retain(|(k, _)| k != "x-request-id");
     resp.headers.push(("x-request-id".into(), request_id));
@@ -187,8 +197,9 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
 /// sent, all at once: each is bounded by its timeout, and what fails is retried by the
 /// scheduled run.
 fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhooks::Payload>) {
-    // After the response: off the critical path, so the edge model leaves it undelayed.
-    let reg = match registry(env, Simulated::default()) {
+    // After the response: off the critical path, so the edge model leaves it undelayed and
+    // the request's counted round trips leave it out.
+    let reg = match registry(env, Simulated::default(), &SharedMeter::default()) {
         Ok(reg) => reg,
         Err(e) => return worker::console_error!("webhooks: {e}"),
     };
@@ -212,7 +223,7 @@ fn deliver_later(env: &Env, ctx: &Context, events: Vec<crate::lifecycle::webhook
 }
 
 /// One JSON line per request. Headers are never logged: they may carry credentials.
-fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str, duration_ms: u64) {
+fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str, duration_ms: u64, meter: &Meter) {
     let bytes = |h: Option<&str>| h.and_then(|v| v.parse::<u64>().ok());
     // The OCI code of an error answer (its small JSON body), so the log says why.
     let code = match &resp.body {
@@ -232,6 +243,7 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
         "bytes_in": bytes(req.header("content-length")),
         "bytes_out": bytes(resp.get_header("content-length")),
         "duration_ms": duration_ms,
+        "calls": meter.json(),
         "fault": resp.fault,
     });
     if resp.status >= 500 {
@@ -254,13 +266,14 @@ async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     console_error_panic_hook::set_once();
-    let (reg, db) = match (registry(&env, Simulated::default()), env.d1("DB")) {
+    let meter = SharedMeter::default();
+    let (reg, db) = match (registry(&env, Simulated::default(), &meter), env.d1("DB")) {
         (Ok(reg), Ok(db)) => (reg, db),
         (Err(e), _) | (_, Err(e)) => return worker::console_error!("scheduled: {e}"),
     };
     let grace_secs = env.var("GC_GRACE_SECONDS").ok().and_then(|v| v.to_string().parse::<u64>().ok()).unwrap_or(3600);
     let identity = CachedIdentity::new(
-        d1::identity::D1Identity(d1::D1Access::new(db, Simulated::default())),
+        d1::identity::D1Identity(d1::D1Access::new(db, Simulated::default(), meter)),
         Rc::new(HotCache::default()),
         WorkerClock.now_ms(),
     );

@@ -13,6 +13,15 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// `sha256` or `sha512`, as the `digest-algorithm` upload parameter names them.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "sha256" => Ok(Algorithm::Sha256),
+            "sha512" => Ok(Algorithm::Sha512),
+            _ => Err(RegistryError::DigestInvalid(format!("unsupported digest algorithm {:?}", truncate(s)))),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -38,11 +47,7 @@ impl Digest {
     pub fn parse(s: &str) -> Result<Self> {
         let invalid = || RegistryError::DigestInvalid(format!("invalid digest {:?}", truncate(s)));
         let (alg, hex) = s.split_once(':').ok_or_else(invalid)?;
-        let algorithm = match alg {
-            "sha256" => Algorithm::Sha256,
-            "sha512" => Algorithm::Sha512,
-            _ => return Err(invalid()),
-        };
+        let algorithm = Algorithm::parse(alg).map_err(|_| invalid())?;
         let hex_ok =
             hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex_ok {
@@ -53,7 +58,12 @@ impl Digest {
 
     /// The sha256 digest of a whole byte slice (manifests, small bodies).
     pub fn sha256_of(bytes: &[u8]) -> Self {
-        let mut h = DigestHasher::new(Algorithm::Sha256);
+        Digest::of(Algorithm::Sha256, bytes)
+    }
+
+    /// The digest of a whole byte slice in `algorithm`.
+    pub fn of(algorithm: Algorithm, bytes: &[u8]) -> Self {
+        let mut h = DigestHasher::new(algorithm);
         h.update(bytes);
         h.finish()
     }

@@ -15,6 +15,8 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// More descriptors than this in one manifest is abuse, not an image.
 const MAX_DESCRIPTORS: usize = 10_000;
+/// RFC 6838 allows 127 characters for a type and as many for a subtype.
+const MAX_MEDIA_TYPE: usize = 255;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManifestKind {
@@ -142,6 +144,10 @@ impl Manifest {
                 }
             }
         };
+        // The artifact type is kept with the manifest's record: it must be a media type.
+        if manifest.effective_artifact_type().is_some_and(|t| t.len() > MAX_MEDIA_TYPE) {
+            return Err(invalid(format!("an artifact type or config media type over {MAX_MEDIA_TYPE} bytes")));
+        }
         if manifest.layers.len() + manifest.children.len() > MAX_DESCRIPTORS {
             return Err(invalid(format!("more than {MAX_DESCRIPTORS} descriptors")));
         }

@@ -16,6 +16,12 @@ pub const MAX_SOURCE: usize = 512;
 pub const MAX_DESCRIPTION: usize = 512;
 pub const MAX_LICENSES: usize = 256;
 
+/// The most platforms a version lists, and the longest platform name kept.
+pub const MAX_PLATFORMS: usize = 64;
+const MAX_PLATFORM_NAME: usize = 64;
+/// An RFC 3339 time is about 30 characters; longer values are not times.
+const MAX_TIMESTAMP: usize = 64;
+
 /// Image configs larger than this are not read for labels (real ones are a few KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -107,6 +113,7 @@ impl ImageConfig {
 
     pub fn platform(&self) -> Option<String> {
         Some(platform_name(self.os.as_deref()?, self.architecture.as_deref()?, self.variant.as_deref()))
+            .filter(|p| p.len() <= MAX_PLATFORM_NAME)
     }
 }
 
@@ -118,17 +125,31 @@ pub fn platform_name(os: &str, architecture: &str, variant: Option<&str>) -> Str
     }
 }
 
-/// The platforms an index offers. Attestations (`unknown/unknown`) are not platforms.
+/// The platforms an index offers, each once, at most `MAX_PLATFORMS`. Attestations
+/// (`unknown/unknown`) are not platforms.
 pub fn index_platforms(index: &Manifest) -> Vec<String> {
-    let mut found: Vec<String> = index
+    let mut found: Vec<String> = Vec::new();
+    let names = index
         .children
         .iter()
         .filter_map(|c| c.platform.as_ref())
         .filter(|p| p.os != "unknown")
         .map(|Platform { os, architecture, variant }| platform_name(os, architecture, variant.as_deref()))
-        .collect();
-    found.dedup();
+        .filter(|p| p.len() <= MAX_PLATFORM_NAME);
+    for name in names {
+        if found.len() == MAX_PLATFORMS {
+            break;
+        }
+        if !found.contains(&name) {
+            found.push(name);
+        }
+    }
     found
+}
+
+/// A build time as the image states it, if it is of a sensible length.
+pub fn timestamp(value: Option<&str>) -> Option<String> {
+    value.filter(|v| v.len() <= MAX_TIMESTAMP).map(str::to_string)
 }
 
 #[cfg(test)]

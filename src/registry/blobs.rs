@@ -1,6 +1,6 @@
 //! Reading and deleting blobs of a repository.
 
-use super::ports::{BlobIndex, BlobRecord, ObjectStore};
+use super::ports::{BlobIndex, BlobRecord, ObjectStore, Segment};
 use super::{Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::range::ByteSpan;
@@ -22,6 +22,15 @@ impl<P: Platform> Registry<P> {
             .open(&blob.object_key, span)
             .await?
             .ok_or_else(|| RegistryError::internal(format!("object {} of {} is missing", blob.object_key, blob.digest)))
+    }
+
+    /// Spans of the blob framed by given bytes, as one stream (a multi-range answer).
+    pub async fn read_blob_segments(
+        &self,
+        blob: &BlobRecord,
+        segments: Vec<Segment>,
+    ) -> Result<<P::Objects as ObjectStore>::Reader> {
+        self.objects.open_segments(&blob.object_key, segments).await
     }
 
     /// Unlinks the blob from `repo`; its bytes stay until collected.

@@ -214,7 +214,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         size: 42,
         artifact_type: Some("application/x-test".into()),
         subject,
-        annotations_json: Some(r#"{"a":"b"}"#.into()),
+        annotations: Annotations::Kept(r#"{"a":"b"}"#.into()),
         details: VersionDetails {
             total_size: 4242,
             platforms: vec!["linux/arm64".into()],
@@ -228,9 +228,9 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let two = record("two", Some(subject.clone()));
     let latest = Tag::parse("latest").map_err(|e| e.to_string())?;
     let refs: Vec<Digest> = (0..120).map(|i| digest(u, &format!("ref{i}"))).collect();
-    ok(m.commit_manifest(&r, &one, &refs, Some(&latest), 1).await, "commit one")?;
+    ok(m.commit_manifest(&r, &one, &refs, std::slice::from_ref(&latest), 1).await, "commit one")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag")? == Some(one.digest.clone()), "the tag points at the manifest")?;
-    ok(m.commit_manifest(&r, &two, &[], Some(&latest), 2).await, "commit two")?;
+    ok(m.commit_manifest(&r, &two, &[], std::slice::from_ref(&latest), 2).await, "commit two")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag moved")? == Some(two.digest.clone()), "a tag moves")?;
     let bare = ManifestRecord { inline: None, ..one.clone() };
     ensure(ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(bare), "records load as saved")?;
@@ -246,9 +246,27 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     )?;
     ensure(ok(m.referrers(&repo(u, "x"), &subject).await, "referrers x")?.is_empty(), "referrers are per repository")?;
 
+    // Several tags in one commit; lookups of many digests in one call.
+    let (v1, v2) = (Tag::parse("v1").map_err(|e| e.to_string())?, Tag::parse("v2").map_err(|e| e.to_string())?);
+    let big = ManifestRecord { annotations: Annotations::InManifest, ..record("big", None) };
+    ok(m.commit_manifest(&r, &big, &[], &[v1.clone(), v2.clone()], 2).await, "commit two tags")?;
+    for t in [&v1, &v2] {
+        ensure(ok(m.tag_target(&r, t).await, "tags")? == Some(big.digest.clone()), "every tag of a commit points")?;
+    }
+    ensure(ok(m.linked_manifest(&r, &big.digest).await, "big")? == Some(big.clone()), "annotations kept elsewhere")?;
+    let many: Vec<Digest> = (0..2500).map(|i| digest(u, &format!("child{i}"))).chain([big.digest.clone()]).collect();
+    let sizes = ok(m.linked_manifest_sizes(&r, &many).await, "sizes")?;
+    ensure(sizes == vec![(big.digest.clone(), 4242)], "sizes of the linked manifests among many")?;
+    let layer = BlobRecord { digest: digest(u, "m-layer"), object_key: format!("blobs/{u}-m-layer"), size: 1 };
+    ok(m.commit_blob(&r, &layer, 1).await, "commit layer")?;
+    let mut asked = many.clone();
+    asked.insert(1200, layer.digest.clone());
+    ensure(ok(m.unlinked_blobs(&r, &asked).await, "unlinked")? == many, "the unlinked blobs among many")?;
+    ok(m.unlink_manifest(&r, &big.digest).await, "unlink big")?;
+
     for t in ["b", "a", "c"] {
         let tag = Tag::parse(t).map_err(|e| e.to_string())?;
-        ok(m.commit_manifest(&r, &one, &[], Some(&tag), 3).await, "tag more")?;
+        ok(m.commit_manifest(&r, &one, &[], std::slice::from_ref(&tag), 3).await, "tag more")?;
     }
     ensure(ok(m.list_tags(&r, None, 2).await, "list")? == ["a", "b"], "tags list in order with a limit")?;
     ensure(ok(m.list_tags(&r, Some("b"), 10).await, "list after")? == ["c", "latest"], "tags list after `last`")?;
@@ -267,7 +285,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let needed = BlobRecord { digest: refs[0].clone(), object_key: format!("blobs/{u}-needed"), size: 1 };
     ok(m.commit_blob(&r, &needed, 1).await, "commit needed")?;
     ok(m.unlink_blob(&r, &needed.digest).await, "unlink needed")?;
-    ok(m.commit_manifest(&r, &one, &refs, None, 4).await, "relink one")?;
+    ok(m.commit_manifest(&r, &one, &refs, &[], 4).await, "relink one")?;
     ensure(!ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget needed")?, "a needed blob is kept")?;
     ok(m.unlink_manifest(&r, &one.digest).await, "unlink one again")?;
     ensure(ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget unneeded")?, "then it is an orphan")
@@ -282,17 +300,17 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         size: 7,
         artifact_type: None,
         subject: None,
-        annotations_json: None,
+        annotations: Annotations::None,
         details: VersionDetails { total_size: 70, ..Default::default() },
         inline: None,
     };
     let (one, two, three) = (record("t1"), record("t2"), record("t3"));
     let layer = BlobRecord { digest: digest(u, "t-layer"), object_key: format!("blobs/{u}-t-layer"), size: 3 };
     ok(m.commit_blob(&r, &layer, 1).await, "commit layer")?;
-    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), Some(&tag("a")?), 10).await, "commit one")?;
-    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), Some(&tag("b")?), 20).await, "commit two")?;
-    ok(m.commit_manifest(&r, &two, &[], Some(&tag("c")?), 20).await, "tag two again")?;
-    ok(m.commit_manifest(&r, &three, &[], None, 30).await, "commit three")?;
+    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), &[tag("a")?], 10).await, "commit one")?;
+    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), &[tag("b")?], 20).await, "commit two")?;
+    ok(m.commit_manifest(&r, &two, &[], &[tag("c")?], 20).await, "tag two again")?;
+    ok(m.commit_manifest(&r, &three, &[], &[], 30).await, "commit three")?;
 
     let versions = ok(m.versions(&r, 10).await, "versions")?;
     let listed: Vec<(Digest, u64, Vec<String>)> =
@@ -304,6 +322,11 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ];
     ensure(listed == expected, "versions list newest first with their tags")?;
     ensure(versions[0].manifest == three, "versions carry their records")?;
+    let current = ok(m.current_versions(&[repo(u, "none"), r.clone()]).await, "current versions")?;
+    ensure(
+        current.len() == 1 && current[0].0 == r && current[0].1.manifest == two && current[0].1.tags == ["b", "c"],
+        "the current version is the newest tagged one",
+    )?;
     ensure(ok(m.versions(&r, 1).await, "versions limit")?.len() == 1, "versions take a limit")?;
 
     let deletion = |id: &str, version: Option<&ManifestRecord>, at: u64| Deletion {
@@ -320,6 +343,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
             content_epoch: 0,
             collaborators: vec![],
         }),
+        package_id: Some(format!("{u}-package")),
     };
     let missing = Deletion { version: Some(digest(u, "nothing")), ..deletion("v0", None, 40) };
     ensure(!ok(m.trash(&missing).await, "trash missing")?, "trashing a missing version changes nothing")?;
@@ -334,13 +358,30 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     let del_two = deletion("v2b", Some(&two), 50);
     ok(m.trash(&del_two).await, "trash two again")?;
-    ok(m.commit_manifest(&r, &one, &[], Some(&tag("b")?), 55).await, "reuse tag b")?;
+    ok(m.commit_manifest(&r, &one, &[], &[tag("b")?], 55).await, "reuse tag b")?;
     ensure(
         ok(m.restore(&del_two).await, "restore over tag")? == Restored::NameReused,
         "a reused tag blocks a restore",
     )?;
     ok(m.delete_tag(&r, &tag("b")?).await, "free tag b")?;
     ensure(ok(m.restore(&del_two).await, "restore freed")? == Restored::Yes, "a freed tag lets it restore")?;
+
+    // What only deleted manifests needed leaves the repository with them.
+    let own = BlobRecord { digest: digest(u, "t-own"), object_key: format!("blobs/{u}-t-own"), size: 2 };
+    let four = record("t4");
+    ok(m.commit_blob(&r, &own, 1).await, "commit own layer")?;
+    let both = [layer.digest.clone(), own.digest.clone()];
+    ok(m.commit_manifest(&r, &four, &both, &[], 45).await, "commit four")?;
+    let del_four = deletion("v4", Some(&four), 46);
+    ok(m.trash(&del_four).await, "trash four")?;
+    ensure(ok(m.linked_blob(&r, &own.digest).await, "own gone")?.is_none(), "a trashed version's own blob goes")?;
+    ensure(ok(m.linked_blob(&r, &layer.digest).await, "shared")?.is_some(), "a blob others need stays")?;
+    ensure(!ok(m.forget_orphan(&own.digest, u64::MAX / 2).await, "kept")?, "trashed content keeps its own blob")?;
+    ok(m.restore(&del_four).await, "restore four")?;
+    ensure(ok(m.linked_blob(&r, &own.digest).await, "own back")? == Some(own.clone()), "restoring brings it back")?;
+    ok(m.unlink_manifest(&r, &four.digest).await, "unlink four")?;
+    ensure(ok(m.linked_blob(&r, &own.digest).await, "own unlinked")?.is_none(), "unlinking takes it too")?;
+    ensure(ok(m.linked_blob(&r, &layer.digest).await, "shared stays")?.is_some(), "but not what others need")?;
 
     let never = deletion("never", None, 58);
     ensure(m.restore(&never).await.is_err(), "a deletion never recorded is not restored")?;
@@ -374,7 +415,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     let del_pkg = deletion("p2", None, 70);
     ok(m.trash(&del_pkg).await, "trash package again")?;
-    ok(m.commit_manifest(&r, &three, &[], None, 75).await, "reuse the name")?;
+    ok(m.commit_manifest(&r, &three, &[], &[], 75).await, "reuse the name")?;
     ensure(ok(m.restore(&del_pkg).await, "restore reused")? == Restored::NameReused, "a reused name blocks a restore")?;
     ensure(
         ok(m.expired_deletions(71, 100).await, "expired")?.iter().any(|d| d.id == del_pkg.id),
@@ -405,6 +446,7 @@ async fn package_rows_contract<M: MetadataStore, I: IdentityStore>(m: &M, id: &I
         deleted_ms: at,
         deleted_by: owner.to_string(),
         package: Some(snapshot.clone()),
+        package_id: Some(package.id.clone()),
     };
     let first = deletion("rows1", 2);
     ok(m.trash(&first).await, "trash")?;
@@ -433,7 +475,7 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         size: 5,
         artifact_type: None,
         subject,
-        annotations_json: None,
+        annotations: Annotations::None,
         details: VersionDetails::default(),
         inline: None,
     };
@@ -441,13 +483,13 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         (record("u-old", None), record("u-child", None), record("u-index", None), record("u-tagged", None));
     let referrer = record("u-sig", Some(tagged.digest.clone()));
     let v1 = Tag::parse("v1").map_err(|e| e.to_string())?;
-    ok(m.commit_manifest(&r, &old, &[], None, 10).await, "old")?;
-    ok(m.commit_manifest(&r, &child, &[], None, 10).await, "child")?;
-    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), None, 10).await, "index")?;
-    ok(m.commit_manifest(&r, &tagged, &[], Some(&v1), 10).await, "tagged")?;
-    ok(m.commit_manifest(&r, &referrer, &[], None, 10).await, "referrer")?;
+    ok(m.commit_manifest(&r, &old, &[], &[], 10).await, "old")?;
+    ok(m.commit_manifest(&r, &child, &[], &[], 10).await, "child")?;
+    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), &[], 10).await, "index")?;
+    ok(m.commit_manifest(&r, &tagged, &[], std::slice::from_ref(&v1), 10).await, "tagged")?;
+    ok(m.commit_manifest(&r, &referrer, &[], &[], 10).await, "referrer")?;
     let young = record("u-young", None);
-    ok(m.commit_manifest(&r, &young, &[], None, 30).await, "young")?;
+    ok(m.commit_manifest(&r, &young, &[], &[], 30).await, "young")?;
 
     let found = ok(m.untagged_manifests(&r, 20, 100).await, "untagged")?;
     let mut expected = vec![old.digest.clone(), index.digest.clone()];
@@ -457,7 +499,7 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(sorted == expected, "untagged: not tagged, not in a linked index, not a referrer, old enough")?;
     ensure(ok(m.untagged_manifests(&r, 20, 1).await, "limit")?.len() == 1, "untagged takes a limit")?;
     let v0 = Tag::parse("v0").map_err(|e| e.to_string())?;
-    ok(m.commit_manifest(&r, &old, &[], Some(&v0), 25).await, "tag old meanwhile")?;
+    ok(m.commit_manifest(&r, &old, &[], std::slice::from_ref(&v0), 25).await, "tag old meanwhile")?;
     ensure(!ok(m.forget_untagged(&r, &old.digest, 20).await, "forget tagged")?, "a manifest tagged meanwhile stays")?;
     ensure(ok(m.forget_untagged(&r, &index.digest, 20).await, "forget index")?, "an untagged one goes")?;
     ensure(ok(m.linked_manifest(&r, &index.digest).await, "gone")?.is_none(), "and is no longer linked")?;

@@ -210,6 +210,8 @@ impl<P: super::Platform> super::Registry<P> {
             deleted_ms: self.now(),
             deleted_by: RETENTION_ACTOR.to_string(),
             package: None,
+            // Not known here: it restores into the package that was there when it was made.
+            package_id: None,
         };
         let held: Vec<Digest> = group.held.iter().map(|d| d.digest.clone()).collect();
         Ok(self.meta.trash_group(&deletion, &held).await?.then_some(deletion.id))
@@ -291,13 +293,13 @@ mod tests {
             size: 1,
             artifact_type: None,
             subject: subject.map(d),
-            annotations_json: None,
+            annotations: crate::registry::ports::Annotations::None,
             details: VersionDetails::default(),
             inline: None,
         };
         let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
-        let tag = tag.map(|t| Tag::parse(t).unwrap());
-        block_on(r.meta.commit_manifest(repo, &record, &children, tag.as_ref(), r.clock.now_ms())).unwrap();
+        let tags: Vec<Tag> = tag.map(|t| Tag::parse(t).unwrap()).into_iter().collect();
+        block_on(r.meta.commit_manifest(repo, &record, &children, &tags, r.clock.now_ms())).unwrap();
     }
 
     fn set(r: &Reg, scope: Scope, json: &str) {

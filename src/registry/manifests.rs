@@ -1,24 +1,37 @@
 //! Pushing, pulling and deleting manifests; tags and referrers.
 
 use super::ports::{
-    read_small, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore, MAX_INLINE_MANIFEST_BYTES,
+    read_small, Annotations, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore,
+    MAX_INLINE_MANIFEST_BYTES, MAX_KEPT_ANNOTATIONS,
 };
 use super::{keys, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::{Manifest, ManifestKind, MAX_MANIFEST_BYTES};
-use crate::oci::{Digest, DigestHasher, Reference, RepoName};
+use crate::oci::{Digest, Reference, RepoName, Tag};
+use std::collections::{HashMap, HashSet};
 
 /// The most tags one listing returns.
 pub const MAX_TAGS_PER_PAGE: u32 = 1000;
+
+/// The most `?tag=` parameters one push takes (the spec asks for at least 10).
+pub const MAX_TAGS_PER_PUSH: usize = 32;
 
 /// A manifest accepted by a push.
 #[derive(Debug)]
 pub struct Pushed {
     pub digest: Digest,
     pub subject: Option<Digest>,
-    /// Where the pushed tag pointed before, when the push moved it.
+    /// The tags now pointing at it.
+    pub tags: Vec<Tag>,
+    /// Where the first of those tags pointed before, when the push moved it.
     pub moved_from: Option<Digest>,
+}
+
+/// Each digest once, in first-seen order: a manifest may list one descriptor many times.
+fn unique<'a>(digests: impl Iterator<Item = &'a Digest>) -> Vec<Digest> {
+    let mut seen = HashSet::new();
+    digests.filter(|d| seen.insert(*d)).cloned().collect()
 }
 
 /// A page of tags.
@@ -30,10 +43,14 @@ pub struct TagPage {
 }
 
 impl<P: Platform> Registry<P> {
+    /// Stores a manifest and points the reference's tag, if it is one, and `more_tags` at
+    /// it (the `?tag=` parameters of a push by digest). Metadata round trips stay the same
+    /// whatever the number of descriptors.
     pub async fn push_manifest(
         &self,
         repo: &RepoName,
         reference: &Reference,
+        more_tags: &[Tag],
         content_type: Option<&str>,
         body: &mut impl ChunkSource,
     ) -> Result<Pushed> {
@@ -41,26 +58,46 @@ impl<P: Platform> Registry<P> {
             Reference::Digest(d) => d.algorithm(),
             Reference::Tag(_) => Algorithm::Sha256,
         };
+        if more_tags.len() > MAX_TAGS_PER_PUSH {
+            return Err(RegistryError::TooLarge(format!("more than {MAX_TAGS_PER_PUSH} tags in one push")));
+        }
         let bytes = read_small(body, MAX_MANIFEST_BYTES, "a manifest").await?;
-        let mut hasher = DigestHasher::new(algorithm);
-        hasher.update(&bytes);
-        let digest = hasher.finish();
+        let digest = Digest::of(algorithm, &bytes);
         if let Reference::Digest(claimed) = reference {
             if claimed != &digest {
                 return Err(RegistryError::DigestInvalid(format!("manifest hashes to {digest}, not {claimed}")));
             }
         }
         let manifest = Manifest::parse(&bytes, content_type)?;
-        // An immutable tag may be pushed again only with the digest it has.
-        let previous = match reference {
-            Reference::Tag(t) => self.check_tag_move(repo, t, &digest).await?,
-            Reference::Digest(_) => None,
+        let mut tags: Vec<Tag> = match reference {
+            Reference::Tag(t) => vec![t.clone()],
+            Reference::Digest(_) => vec![],
         };
-        self.check_references(repo, &manifest).await?;
+        for t in more_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        // An immutable tag may be pushed again only with the digest it has.
+        let mut previous = None;
+        for (i, t) in tags.iter().enumerate() {
+            let before = self.check_tag_move(repo, t, &digest).await?;
+            if i == 0 {
+                previous = before;
+            }
+        }
+        let child_sizes = self.check_references(repo, &manifest).await?;
 
         let references: Vec<Digest> = match manifest.kind {
-            ManifestKind::Image => manifest.required_blobs().cloned().collect(),
-            ManifestKind::Index => manifest.children.iter().map(|c| c.digest.clone()).collect(),
+            ManifestKind::Image => unique(manifest.required_blobs()),
+            ManifestKind::Index => unique(manifest.children.iter().map(|c| &c.digest)),
+        };
+        let annotations = match manifest.annotations.is_empty() {
+            true => Annotations::None,
+            false => match serde_json::to_string(&manifest.annotations).map_err(RegistryError::internal)? {
+                json if json.len() <= MAX_KEPT_ANNOTATIONS => Annotations::Kept(json),
+                _ => Annotations::InManifest,
+            },
         };
         let record = ManifestRecord {
             digest: digest.clone(),
@@ -68,42 +105,53 @@ impl<P: Platform> Registry<P> {
             size: bytes.len() as u64,
             artifact_type: manifest.effective_artifact_type().map(str::to_string),
             subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
-            annotations_json: (!manifest.annotations.is_empty())
-                .then(|| serde_json::to_string(&manifest.annotations))
-                .transpose()
-                .map_err(RegistryError::internal)?,
-            details: self.version_details(repo, &manifest, bytes.len() as u64).await?,
+            annotations,
+            details: self.version_details(repo, &manifest, bytes.len() as u64, &child_sizes).await?,
             inline: (bytes.len() <= MAX_INLINE_MANIFEST_BYTES).then(|| bytes.clone()),
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
-        let tag = match reference {
-            Reference::Tag(t) => Some(t),
-            Reference::Digest(_) => None,
-        };
-        if let Err(e) = self.meta.commit_manifest(repo, &record, &references, tag, self.now()).await {
-            return Err(match (e, tag) {
+        if let Err(e) = self.meta.commit_manifest(repo, &record, &references, &tags, self.now()).await {
+            return Err(match e {
                 // A push raced this one to an immutable tag and won: say which rule.
-                (RegistryError::DeniedBecause(_), Some(t)) => self.tag_moved_refusal(repo, t, &digest).await,
-                (e, _) => e,
+                RegistryError::DeniedBecause(_) => self.first_refused_tag(repo, &tags, &digest).await,
+                e => e,
             });
         }
         let moved_from = previous.filter(|p| p != &digest);
-        Ok(Pushed { digest, subject: record.subject, moved_from })
+        Ok(Pushed { digest, subject: record.subject, tags, moved_from })
+    }
+
+    /// Why one of `tags` could not be pointed at `digest`, naming the rule.
+    async fn first_refused_tag(&self, repo: &RepoName, tags: &[Tag], digest: &Digest) -> RegistryError {
+        for t in tags {
+            if let Err(e) = self.check_tag_move(repo, t, digest).await {
+                return e;
+            }
+        }
+        match tags.first() {
+            Some(t) => self.tag_moved_refusal(repo, t, digest).await,
+            None => RegistryError::DeniedBecause("a tag is immutable".into()),
+        }
     }
 
     /// Every blob an image needs, and every child of an index, must be in the repository.
-    async fn check_references(&self, repo: &RepoName, manifest: &Manifest) -> Result<()> {
-        for digest in manifest.required_blobs() {
-            if self.meta.linked_blob(repo, digest).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(digest.to_string()));
+    /// Returns the children's total sizes.
+    async fn check_references(&self, repo: &RepoName, manifest: &Manifest) -> Result<HashMap<Digest, u64>> {
+        let blobs = unique(manifest.required_blobs());
+        if !blobs.is_empty() {
+            if let Some(missing) = self.meta.unlinked_blobs(repo, &blobs).await?.first() {
+                return Err(RegistryError::ManifestBlobUnknown(missing.to_string()));
             }
         }
-        for child in &manifest.children {
-            if self.meta.linked_manifest(repo, &child.digest).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(child.digest.to_string()));
-            }
+        let children = unique(manifest.children.iter().map(|c| &c.digest));
+        if children.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(())
+        let sizes: HashMap<Digest, u64> = self.meta.linked_manifest_sizes(repo, &children).await?.into_iter().collect();
+        match children.iter().find(|c| !sizes.contains_key(c)) {
+            Some(missing) => Err(RegistryError::ManifestBlobUnknown(missing.to_string())),
+            None => Ok(sizes),
+        }
     }
 
     /// The manifest a tag or digest names in `repo`: one metadata read, whose record
@@ -184,6 +232,20 @@ impl<P: Platform> Registry<P> {
         if let Some(wanted) = artifact_type {
             found.retain(|m| m.artifact_type.as_deref() == Some(wanted));
         }
+        for record in found.iter_mut().filter(|m| m.annotations == Annotations::InManifest) {
+            record.annotations = Annotations::Kept(self.stored_annotations(record).await?);
+        }
         Ok(found)
+    }
+
+    /// The annotations of a manifest too large to keep them with its record.
+    async fn stored_annotations(&self, record: &ManifestRecord) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Only {
+            annotations: serde_json::Map<String, serde_json::Value>,
+        }
+        let only: Only =
+            serde_json::from_slice(&self.manifest_bytes(record).await?).map_err(RegistryError::internal)?;
+        serde_json::to_string(&only.annotations).map_err(RegistryError::internal)
     }
 }

@@ -5,6 +5,7 @@
 use super::ports::*;
 use crate::auth::memory::MemoryIdentity;
 use crate::error::{RegistryError, Result};
+use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, Reference, RepoName, Tag};
 use std::cell::{Cell, RefCell};
@@ -68,9 +69,26 @@ impl ObjectStore for MemoryObjects {
         }))
     }
 
+    async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<Vec<u8>> {
+        let objects = self.objects.borrow();
+        let object = objects.get(key).ok_or_else(|| RegistryError::internal(format!("object {key} is missing")))?;
+        let mut out = Vec::new();
+        for segment in segments {
+            match segment {
+                Segment::Bytes(b) => out.extend(b),
+                Segment::Span(s) => out.extend_from_slice(&object[s.start as usize..s.end as usize]),
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.objects.borrow_mut().remove(key);
         Ok(())
+    }
+
+    async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
+        Ok(self.objects.borrow().get(key).map(|b| Digest::of(algorithm, b)))
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
@@ -168,6 +186,25 @@ impl MetaState {
 }
 
 impl MetaState {
+    /// The blobs linked in `repo` that `gone` needed and no manifest still linked there
+    /// needs: they leave the repository with it.
+    fn links_only_needed_by(&self, repo: &RepoName, gone: &[Digest]) -> Vec<Digest> {
+        let needed_here = |blob: &Digest| {
+            self.manifest_links
+                .keys()
+                .any(|(r, m)| r == repo && self.references.get(m).is_some_and(|children| children.contains(blob)))
+        };
+        let mut found: Vec<Digest> = gone
+            .iter()
+            .flat_map(|m| self.references.get(m).into_iter().flatten())
+            .filter(|b| self.blob_links.contains_key(&(repo.clone(), (*b).clone())) && !needed_here(b))
+            .cloned()
+            .collect();
+        found.sort_by_key(|d| d.to_string());
+        found.dedup();
+        found
+    }
+
     fn is_untagged(&self, repo: &RepoName, digest: &Digest, before_ms: u64) -> bool {
         let key = (repo.clone(), digest.clone());
         let old = self.manifest_links.get(&key).is_some_and(|pushed| *pushed < before_ms);
@@ -207,6 +244,12 @@ impl BlobIndex for MemoryMetadata {
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>> {
         let s = self.state.borrow();
         Ok(s.blob_links.contains_key(&(repo.clone(), digest.clone())).then(|| s.blobs.get(digest).cloned()).flatten())
+    }
+
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>> {
+        let s = self.state.borrow();
+        let linked = |d: &Digest| s.blob_links.contains_key(&(repo.clone(), d.clone())) && s.blobs.contains_key(d);
+        Ok(digests.iter().filter(|d| !linked(d)).cloned().collect())
     }
 
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {
@@ -311,7 +354,7 @@ impl ManifestIndex for MemoryMetadata {
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
@@ -322,15 +365,21 @@ impl ManifestIndex for MemoryMetadata {
         }
         s.manifest_links.insert((repo.clone(), m.digest.clone()), now_ms);
         s.repositories.insert(repo.clone());
-        if let Some(t) = tag {
+        // Every tag that may move moves; an immutable one held elsewhere stays, and is told.
+        let mut refused = None;
+        for t in tags {
             let key = (repo.clone(), t.as_str().to_string());
             let immutable = self.rules.immutable.borrow().get(repo).is_some_and(|p| p.matching(t.as_str()).is_some());
             if immutable && s.tags.get(&key).is_some_and(|d| d != &m.digest) {
-                return Err(RegistryError::DeniedBecause(format!("tag {t} is immutable")));
+                refused.get_or_insert(t);
+                continue;
             }
             s.tags.insert(key, m.digest.clone());
         }
-        Ok(())
+        match refused {
+            Some(t) => Err(RegistryError::DeniedBecause(format!("tag {t} is immutable"))),
+            None => Ok(()),
+        }
     }
 
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>> {
@@ -352,6 +401,15 @@ impl ManifestIndex for MemoryMetadata {
             .contains_key(&(repo.clone(), digest.clone()))
             .then(|| s.manifests.get(&digest).cloned())
             .flatten())
+    }
+
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        let s = self.state.borrow();
+        Ok(digests
+            .iter()
+            .filter(|d| s.manifest_links.contains_key(&(repo.clone(), (*d).clone())))
+            .filter_map(|d| s.manifests.get(d).map(|m| (d.clone(), m.details.total_size)))
+            .collect())
     }
 
     async fn tag_target(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
@@ -383,6 +441,9 @@ impl ManifestIndex for MemoryMetadata {
         let mut s = self.state.borrow_mut();
         let existed = s.manifest_links.remove(&(repo.clone(), digest.clone())).is_some();
         s.tags.retain(|(r, _), d| !(r == repo && d == digest));
+        for blob in s.links_only_needed_by(repo, std::slice::from_ref(digest)) {
+            s.blob_links.remove(&(repo.clone(), blob));
+        }
         Ok(existed)
     }
 
@@ -429,6 +490,17 @@ impl ManifestIndex for MemoryMetadata {
         found.truncate(limit as usize);
         Ok(found)
     }
+
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        let mut out = vec![];
+        for repo in repos {
+            let all = self.versions(repo, u32::MAX).await?;
+            if let Some(v) = all.iter().find(|v| !v.tags.is_empty()).or(all.first()) {
+                out.push((repo.clone(), v.clone()));
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl TrashIndex for MemoryMetadata {
@@ -458,7 +530,14 @@ impl TrashIndex for MemoryMetadata {
         for (n, _) in &t.tags {
             s.tags.remove(&(repo.clone(), n.clone()));
         }
-        if deletion.version.is_none() {
+        if deletion.version.is_some() {
+            let gone: Vec<Digest> = t.manifest_links.iter().map(|(d, _)| d.clone()).collect();
+            for blob in s.links_only_needed_by(repo, &gone) {
+                if let Some(at) = s.blob_links.remove(&(repo.clone(), blob.clone())) {
+                    t.blob_links.push((blob, at));
+                }
+            }
+        } else {
             t.blob_links =
                 s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
             s.blob_links.retain(|(r, _), _| r != repo);
@@ -508,7 +587,9 @@ impl TrashIndex for MemoryMetadata {
             s.repositories.insert(repo.clone());
         }
         if let (None, Some(package)) = (&deletion.version, &deletion.package) {
-            self.identity.put_package(package.package(repo), &package.collaborators);
+            // The same package again, under its id (a deletion older than ids: a new one).
+            let id = deletion.package_id.clone().unwrap_or_else(|| format!("d-{}", deletion.id));
+            self.identity.put_package(package.package(repo, id), &package.collaborators);
         }
         Ok(Restored::Yes)
     }

@@ -4,6 +4,7 @@
 
 use crate::auth::identity::PackageSnapshot;
 use crate::error::Result;
+use crate::oci::digest::Algorithm;
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, Reference, RepoName, Tag};
@@ -35,6 +36,24 @@ pub async fn read_small(body: &mut impl ChunkSource, limit: usize, what: &str) -
     Ok(bytes)
 }
 
+/// A piece of a composed response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Bytes(Vec<u8>),
+    /// A span of the stored object.
+    Span(ByteSpan),
+}
+
+impl Segment {
+    /// How many bytes it adds to the stream.
+    pub fn size(&self) -> u64 {
+        match self {
+            Segment::Bytes(b) => b.len() as u64,
+            Segment::Span(s) => s.len(),
+        }
+    }
+}
+
 /// One uploaded part of a multipart object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartTag {
@@ -54,7 +73,14 @@ pub trait ObjectStore {
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Reads an object, or a span of it, as a stream.
     async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<Self::Reader>>;
+    /// One stream of `segments`: given bytes, and spans of the object at `key`, each span
+    /// read with one ranged read, opened only when the reader reaches it (a multi-range
+    /// answer holds no part whole and keeps at most one read open).
+    async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<Self::Reader>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// The digest of a stored object in `algorithm`, read as a stream (closing an upload
+    /// with a digest of another algorithm than the session hashed in).
+    async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>>;
 
     /// Starts a multipart upload to `key`; returns its id.
     async fn create_multipart(&self, key: &str) -> Result<String>;
@@ -99,8 +125,8 @@ pub struct ManifestRecord {
     pub size: u64,
     pub artifact_type: Option<String>,
     pub subject: Option<Digest>,
-    /// The manifest's own annotations, as JSON (copied into referrers listings).
-    pub annotations_json: Option<String>,
+    /// The manifest's own annotations (copied into referrers listings).
+    pub annotations: Annotations,
     /// What the package page shows of it.
     pub details: VersionDetails,
     /// The manifest's bytes when it is small enough to live with its record
@@ -108,6 +134,20 @@ pub struct ManifestRecord {
     /// `None`: read them from the object store. Only the one-manifest read fills it.
     pub inline: Option<Vec<u8>>,
 }
+
+/// A manifest's annotations as its record keeps them. Metadata rows are bounded: large
+/// annotations (a manifest may be 4 MiB of them) stay in the manifest's stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Annotations {
+    None,
+    /// As JSON, at most `MAX_KEPT_ANNOTATIONS` bytes.
+    Kept(String),
+    /// Too large to keep with the record: read them from the manifest.
+    InManifest,
+}
+
+/// The most bytes of annotations JSON a manifest record keeps.
+pub const MAX_KEPT_ANNOTATIONS: usize = 16 * 1024;
 
 /// The largest manifest whose bytes are kept with its record (image manifests and
 /// indexes are a few KiB; D1 rows are limited to about 1 MB).
@@ -149,6 +189,10 @@ pub struct Deletion {
     /// A package's deletion: its settings and roles, which leave and come back with its
     /// content. `None` for a version, and for a package whose record was unreadable.
     pub package: Option<PackageSnapshot>,
+    /// The id of the package the content was deleted from: a package comes back under it,
+    /// a version only into the package of that id. `None` in deletions older than ids and
+    /// in retention's, which restore into a package created before they were made.
+    pub package_id: Option<String>,
 }
 
 /// Whether a restore happened.
@@ -164,6 +208,8 @@ pub enum Restored {
 pub trait BlobIndex {
     /// The blob if it is linked into `repo`.
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<BlobRecord>>;
+    /// Of `digests`, those not linked in `repo`; in one round trip whatever their number.
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>>;
     /// Records the blob (first writer wins) and links it into `repo`, in one step.
     /// Returns the record that stands, which names another object if the digest was
     /// already held.
@@ -202,19 +248,22 @@ pub trait UploadIndex {
 #[allow(async_fn_in_trait)]
 pub trait ManifestIndex {
     /// Records the manifest with the digests it needs (blobs of an image, children of an
-    /// index), links it into `repo` and points `tag` at it, all at once. A tag that an
-    /// immutable-tag rule of `repo` names and that points elsewhere is not moved, even by
-    /// a push racing the one that set it: then the rest is recorded and the answer is
-    /// `DeniedBecause`.
+    /// index), links it into `repo` and points `tags` at it, all at once, in a number of
+    /// round trips that does not grow with the references. A tag that an immutable-tag
+    /// rule of `repo` names and that points elsewhere is not moved, even by a push racing
+    /// the one that set it: then the rest is recorded and the answer is `DeniedBecause`.
     async fn commit_manifest(
         &self,
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()>;
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>>;
+    /// Of `digests`, those linked in `repo` as manifests, each with the total size its
+    /// details give; in one round trip whatever their number.
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>>;
     /// The manifest a tag or a digest names in `repo`, with its inline bytes, in one step
     /// (a pull's critical path).
     async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>>;
@@ -239,6 +288,9 @@ pub trait ManifestIndex {
     /// The manifests linked in `repo` with their tags, most recently pushed first, at
     /// most `limit`.
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>>;
+    /// The version that speaks for each of `repos` that has one: its newest tagged
+    /// manifest, else its newest; in one round trip whatever their number.
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>>;
 }
 
 /// Deleted packages and versions. Trashing moves the content out of sight in one step;

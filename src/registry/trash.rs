@@ -13,15 +13,28 @@ pub const RESTORE_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 impl<P: Platform> Registry<P> {
     /// Takes the whole package out of sight: manifests, tags, blob links, and its row and
     /// roles (`package`, kept with the deletion for a restore), all in one step.
-    pub async fn trash_package(&self, repo: &RepoName, by: &str, package: PackageSnapshot) -> Result<Deletion> {
-        let deletion = self.deletion(repo, None, by, Some(package))?;
+    pub async fn trash_package(
+        &self,
+        repo: &RepoName,
+        by: &str,
+        package_id: &str,
+        package: PackageSnapshot,
+    ) -> Result<Deletion> {
+        let deletion = self.deletion(repo, None, by, package_id, Some(package))?;
         self.meta.trash(&deletion).await?;
         Ok(deletion)
     }
 
-    /// Takes one version out of sight, with its tags.
-    pub async fn trash_version(&self, repo: &RepoName, digest: &Digest, by: &str) -> Result<Deletion> {
-        let deletion = self.deletion(repo, Some(digest.clone()), by, None)?;
+    /// Takes one version of the package `package_id` out of sight, with its tags and the
+    /// blob links only it needed.
+    pub async fn trash_version(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        by: &str,
+        package_id: &str,
+    ) -> Result<Deletion> {
+        let deletion = self.deletion(repo, Some(digest.clone()), by, package_id, None)?;
         if !self.meta.trash(&deletion).await? {
             return Err(RegistryError::ManifestUnknown);
         }
@@ -33,6 +46,7 @@ impl<P: Platform> Registry<P> {
         repo: &RepoName,
         version: Option<Digest>,
         by: &str,
+        package_id: &str,
         package: Option<PackageSnapshot>,
     ) -> Result<Deletion> {
         Ok(Deletion {
@@ -42,6 +56,7 @@ impl<P: Platform> Registry<P> {
             deleted_ms: self.now(),
             deleted_by: by.to_string(),
             package,
+            package_id: Some(package_id.to_string()),
         })
     }
 

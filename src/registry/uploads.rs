@@ -23,11 +23,9 @@ pub enum MountOutcome {
 }
 
 impl<P: Platform> Registry<P> {
-    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadSession> {
-        self.start_upload_with(repo, Algorithm::Sha256).await
-    }
-
-    async fn start_upload_with(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
+    /// POST: a new session, hashing in `algorithm` (the `digest-algorithm` parameter;
+    /// sha256 when absent). It may still be closed with a digest of another algorithm.
+    pub async fn start_upload(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
         let id = random_id()?;
         let now = self.now();
         let session = UploadSession {
@@ -99,7 +97,7 @@ impl<P: Platform> Registry<P> {
         declared_len: Option<u64>,
         body: &mut impl ChunkSource,
     ) -> Result<()> {
-        let session = self.start_upload_with(repo, expected.algorithm()).await?;
+        let session = self.start_upload(repo, expected.algorithm()).await?;
         let mut writer = self.writer(session, None, declared_len).await?;
         writer.absorb(self, body).await?;
         writer.close(self, expected).await
@@ -112,6 +110,7 @@ impl<P: Platform> Registry<P> {
     }
 
     /// POST `?mount=&from=`: links a blob `from` holds, when the caller may read `from`.
+    /// Otherwise starts a session hashing in the algorithm of the digest asked for.
     pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<MountOutcome> {
         if let Some(from) = from {
             if self.meta.linked_blob(from, digest).await?.is_some() {
@@ -123,7 +122,7 @@ impl<P: Platform> Registry<P> {
                 }
             }
         }
-        self.start_upload(repo).await.map(MountOutcome::Started)
+        self.start_upload(repo, digest.algorithm()).await.map(MountOutcome::Started)
     }
 
     /// Removes expired sessions and their partial objects; returns how many.
@@ -265,14 +264,24 @@ impl Writer {
 
     /// Verifies the digest, completes the object and makes the blob visible.
     async fn close<P: Platform>(mut self, reg: &Registry<P>, expected: &Digest) -> Result<()> {
-        let actual = self.hasher.clone().finish();
-        if &actual != expected {
-            reg.discard(&self.saved).await?;
-            return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
-        }
+        let mismatch =
+            |actual: &Digest| RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}"));
         let last = std::mem::take(&mut self.buf);
+        let in_parts = self.session.multipart_id.is_some() && !self.session.parts.is_empty();
+        // The session hashed in one algorithm; a digest in another is verified over the
+        // bytes: those in hand when the blob is smaller than a part, else the assembled object.
+        let hashed = self.hasher.algorithm() == expected.algorithm();
+        let actual = match (hashed, in_parts) {
+            (true, _) => Some(self.hasher.clone().finish()),
+            (false, false) => Some(Digest::of(expected.algorithm(), &last)),
+            (false, true) => None,
+        };
+        if let Some(actual) = actual.as_ref().filter(|a| *a != expected) {
+            reg.discard(&self.saved).await?;
+            return Err(mismatch(actual));
+        }
         let key = match self.session.multipart_id.clone() {
-            Some(mp) if !self.session.parts.is_empty() => {
+            Some(mp) if in_parts => {
                 if !last.is_empty() {
                     send_part(reg, &mut self.session, last).await?;
                 }
@@ -287,12 +296,25 @@ impl Writer {
                 if let Some(mp) = unused {
                     reg.objects.abort_multipart(&self.session.object_key, &mp).await?;
                 }
-                let key = keys::whole_blob_object(&self.session.id, &actual);
+                let key = keys::whole_blob_object(&self.session.id, expected);
                 reg.objects.put(&key, last).await?;
                 key
             }
         };
-        let record = BlobRecord { digest: actual, object_key: key.clone(), size: self.session.received };
+        if actual.is_none() {
+            let actual = reg
+                .objects
+                .hash_object(&key, expected.algorithm())
+                .await?
+                .ok_or_else(|| RegistryError::internal(format!("assembled object {key} is missing")))?;
+            if &actual != expected {
+                reg.objects.delete(&key).await?;
+                self.delete_saved_tail(reg).await?;
+                reg.meta.delete_upload(&self.session.id).await?;
+                return Err(mismatch(&actual));
+            }
+        }
+        let record = BlobRecord { digest: expected.clone(), object_key: key.clone(), size: self.session.received };
         let standing = reg.meta.commit_blob(&self.session.repo, &record, reg.now()).await?;
         if standing.object_key != key {
             // The digest was already held: keep one copy.

@@ -6,7 +6,8 @@ use super::{Platform, Registry};
 use crate::error::Result;
 use crate::oci::manifest::{Manifest, ManifestKind};
 use crate::oci::metadata::{self, ImageConfig, PackageMetadata};
-use crate::oci::RepoName;
+use crate::oci::{Digest, RepoName};
+use std::collections::HashMap;
 
 /// The most versions one listing returns.
 pub const MAX_VERSIONS: u32 = 500;
@@ -18,6 +19,7 @@ impl<P: Platform> Registry<P> {
         repo: &RepoName,
         manifest: &Manifest,
         size: u64,
+        child_sizes: &HashMap<Digest, u64>,
     ) -> Result<VersionDetails> {
         match manifest.kind {
             ManifestKind::Image => {
@@ -28,28 +30,28 @@ impl<P: Platform> Registry<P> {
                 Ok(VersionDetails {
                     total_size: size + manifest.config.as_ref().map_or(0, |c| c.size) + layers,
                     platforms: config.platform().into_iter().collect(),
-                    created: config.created.clone().or_else(|| manifest.annotations.get(metadata::CREATED).cloned()),
+                    created: metadata::timestamp(
+                        config.created.as_deref().or(manifest.annotations.get(metadata::CREATED).map(String::as_str)),
+                    ),
                     metadata: PackageMetadata::from_annotations(&sources),
                 })
             }
             ManifestKind::Index => {
-                let mut total_size = size;
-                let mut borrowed = PackageMetadata::default();
-                for (i, child) in manifest.children.iter().enumerate() {
-                    match self.meta.linked_manifest(repo, &child.digest).await? {
-                        Some(record) => {
-                            total_size += record.details.total_size;
-                            if i == 0 {
-                                borrowed = record.details.metadata;
-                            }
-                        }
-                        None => total_size += child.size,
-                    }
+                let total_size = size
+                    + manifest
+                        .children
+                        .iter()
+                        .map(|c| child_sizes.get(&c.digest).copied().unwrap_or(c.size))
+                        .sum::<u64>();
+                let borrowed = match manifest.children.first() {
+                    Some(first) => self.meta.linked_manifest(repo, &first.digest).await?.map(|r| r.details.metadata),
+                    None => None,
                 }
+                .unwrap_or_default();
                 Ok(VersionDetails {
                     total_size,
                     platforms: metadata::index_platforms(manifest),
-                    created: manifest.annotations.get(metadata::CREATED).cloned(),
+                    created: metadata::timestamp(manifest.annotations.get(metadata::CREATED).map(String::as_str)),
                     metadata: PackageMetadata::from_annotations(&[&manifest.annotations]).or(&borrowed),
                 })
             }
@@ -74,5 +76,13 @@ impl<P: Platform> Registry<P> {
     /// The versions of `repo`, newest first, at most `limit` (itself at most `MAX_VERSIONS`).
     pub async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {
         self.meta.versions(repo, limit.min(MAX_VERSIONS)).await
+    }
+
+    /// The version that speaks for each of `repos`: the newest tagged, else the newest.
+    pub async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        if repos.is_empty() {
+            return Ok(vec![]);
+        }
+        self.meta.current_versions(repos).await
     }
 }

@@ -46,6 +46,10 @@ def test_a_deployed_configuration_refuses_the_model(modelled):
     # A deployment is addressed by its own host name, never a loopback one.
     r = requests.get(f"{modelled.base}/v2/", headers={"Host": "registry.example.com"}, verify=False)
     assert r.status_code == 500
+    # The log line is written by wrangler after the answer; wait for it a little.
+    deadline = time.monotonic() + 10
+    while "not a loopback address" not in modelled.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "not a loopback address" in modelled.log_text()
     # Addressed as under `wrangler dev`, the same instance serves.
     assert requests.get(f"{modelled.base}/v2/", verify=False).status_code == 401

@@ -1,6 +1,6 @@
 //! The blob index over D1: the digest -> object table and per-repository links.
 
-use super::{changes, d1_err, digest, n, s, D1Metadata};
+use super::{changes, d1_err, digest, n, rows_per_group, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, RepoName};
 use crate::registry::ports::{BlobIndex, BlobRecord};
@@ -37,6 +37,18 @@ impl BlobIndex for D1Metadata {
             "SELECT b.digest, b.object_key, b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
                    WHERE rb.repository = ?1 AND rb.digest = ?2";
         self.0.first::<BlobRow>(sql, &[s(repo.as_str()), s(d.to_string())]).await?.map(BlobRow::record).transpose()
+    }
+
+    async fn unlinked_blobs(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<Digest>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let sql = "SELECT j.value FROM json_each(?2) j WHERE NOT EXISTS \
+                   (SELECT 1 FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                    WHERE rb.repository = ?1 AND rb.digest = j.value)";
+        let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
+        rows.iter().map(|r| digest(&r.value)).collect()
     }
 
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobRecord, now_ms: u64) -> Result<BlobRecord> {

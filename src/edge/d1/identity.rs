@@ -45,10 +45,11 @@ struct RoleRow {
     role: String,
 }
 
-const PACKAGE_COLUMNS: &str = "repository, visibility, created_at, created_by, collect_untagged, content_epoch";
+const PACKAGE_COLUMNS: &str = "id, repository, visibility, created_at, created_by, collect_untagged, content_epoch";
 
 #[derive(Deserialize)]
 struct PackageRow {
+    id: String,
     repository: String,
     visibility: String,
     created_at: u64,
@@ -60,6 +61,7 @@ struct PackageRow {
 impl PackageRow {
     fn package(self) -> Result<Package> {
         Ok(Package {
+            id: self.id,
             repo: RepoName::parse(&self.repository).map_err(|_| corrupt("repository"))?,
             visibility: Visibility::parse(&self.visibility).map_err(|_| corrupt("visibility"))?,
             created_ms: self.created_at,
@@ -68,6 +70,29 @@ impl PackageRow {
             content_epoch: self.content_epoch,
         })
     }
+}
+
+#[derive(Deserialize)]
+struct StandingRow {
+    #[serde(flatten)]
+    package: PackageRow,
+    granted: Option<String>,
+    org_role: Option<String>,
+}
+
+impl StandingRow {
+    fn standing(self) -> Result<Standing> {
+        Ok(Standing {
+            granted: self.granted.map(|r| Role::parse(&r).map_err(|_| corrupt("role"))).transpose()?,
+            org_role: self.org_role.map(|r| OrgRole::parse(&r).map_err(|_| corrupt("org role"))).transpose()?,
+            package: self.package.package()?,
+        })
+    }
+}
+
+/// The package columns of `p`.
+fn package_columns() -> String {
+    PACKAGE_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Deserialize)]
@@ -121,6 +146,92 @@ impl IdentityStore for D1Identity {
         row.map(|r| OrgRole::parse(&r.role).map_err(|_| corrupt("org role"))).transpose()
     }
 
+    async fn remove_member(&self, org: &Login, login: &Login) -> Result<MemberRemoval> {
+        // One statement: an organization's last owner cannot be removed, even by two
+        // removals racing.
+        let sql = "DELETE FROM org_members WHERE org = ?1 AND login = ?2 AND (role <> 'owner' \
+                   OR (SELECT COUNT(*) FROM org_members WHERE org = ?1 AND role = 'owner') > 1)";
+        if self.0.run(sql, &[s(org.as_str()), s(login.as_str())]).await? == 1 {
+            return Ok(MemberRemoval::Removed);
+        }
+        Ok(match self.org_role(org.as_str(), login).await? {
+            None => MemberRemoval::NotMember,
+            Some(_) => MemberRemoval::LastOwner,
+        })
+    }
+
+    async fn package_roles_in(&self, namespace: &str, login: &Login) -> Result<Vec<(RepoName, Role)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            repository: String,
+            role: String,
+        }
+        let sql = "SELECT repository, role FROM package_roles WHERE login = ?1 AND repository > ?2 \
+                   AND repository < ?3 ORDER BY repository LIMIT ?4";
+        let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
+        let args = [s(login.as_str()), s(from), s(to), n(MAX_LISTED as u64)];
+        let rows: Vec<Row> = self.0.rows(sql, &args).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    RepoName::parse(&r.repository).map_err(|_| corrupt("repository"))?,
+                    Role::parse(&r.role).map_err(|_| corrupt("role"))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn set_suspended(&self, login: &Login, suspended: bool) -> Result<bool> {
+        let sql = "UPDATE accounts SET suspended_at = CASE WHEN ?2 = 1 \
+                     THEN coalesce(suspended_at, CAST(strftime('%s', 'now') AS INTEGER) * 1000) ELSE NULL END \
+                   WHERE login = ?1 AND kind = 'user'";
+        Ok(self.0.run(sql, &[s(login.as_str()), n(suspended as u64)]).await? == 1)
+    }
+
+    async fn suspended(&self, login: &Login) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Row {
+            suspended_at: Option<u64>,
+        }
+        let row: Option<Row> =
+            self.0.first("SELECT suspended_at FROM accounts WHERE login = ?1", &[s(login.as_str())]).await?;
+        Ok(row.is_some_and(|r| r.suspended_at.is_some()))
+    }
+
+    async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            scopes: String,
+            note: Option<String>,
+            created_at: u64,
+            last_used_at: Option<u64>,
+            expires_at: Option<u64>,
+            revoked_at: Option<u64>,
+        }
+        let sql = "SELECT id, scopes, note, created_at, last_used_at, expires_at, revoked_at FROM tokens \
+                   WHERE login = ?1 ORDER BY created_at, id LIMIT ?2";
+        let rows: Vec<Row> = self.0.rows(sql, &[s(login.as_str()), n(MAX_LISTED as u64)]).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    scopes: Scopes::parse_list(r.scopes.split(' ').filter(|x| !x.is_empty()))
+                        .map_err(|_| corrupt("scopes"))?,
+                    id: r.id,
+                    note: r.note,
+                    created_ms: r.created_at,
+                    last_used_ms: r.last_used_at,
+                    expires_ms: r.expires_at,
+                    revoked: r.revoked_at.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()> {
+        self.0.run("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1", &[s(id), n(now_ms)]).await.map(|_| ())
+    }
+
     async fn create_token(&self, t: &TokenRecord, now_ms: u64) -> Result<()> {
         let sql = "INSERT INTO tokens (id, login, hash, scopes, note, expires_at, revoked_at, created_at) \
                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)";
@@ -171,14 +282,59 @@ impl IdentityStore for D1Identity {
         rows.into_iter().map(PackageRow::package).collect()
     }
 
+    async fn standings_in(&self, namespace: &str, login: Option<&Login>, limit: u32) -> Result<Vec<Standing>> {
+        let sql = format!(
+            "SELECT {}, \
+               (SELECT role FROM package_roles g WHERE g.repository = p.repository AND g.login = ?3) AS granted, \
+               (SELECT role FROM org_members m WHERE m.org = ?4 AND m.login = ?3) AS org_role \
+             FROM packages p WHERE p.repository > ?1 AND p.repository < ?2 ORDER BY p.repository LIMIT ?5",
+            package_columns()
+        );
+        let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
+        let args = [s(from), s(to), opt(login.map(Login::as_str)), s(namespace), n(limit as u64)];
+        let rows: Vec<StandingRow> = self.0.rows(&sql, &args).await?;
+        rows.into_iter().map(StandingRow::standing).collect()
+    }
+
+    async fn readable_standings(&self, login: Option<&Login>, after: &str, limit: u32) -> Result<Vec<Standing>> {
+        // Without a login (NULL) the joins find nothing and only public packages remain.
+        let sql = format!(
+            "SELECT {}, g.role AS granted, m.role AS org_role FROM packages p \
+             LEFT JOIN package_roles g ON g.repository = p.repository AND g.login = ?1 \
+             LEFT JOIN org_members m ON m.org = substr(p.repository, 1, instr(p.repository, '/') - 1) \
+               AND m.login = ?1 \
+             WHERE p.repository > ?2 AND (p.visibility = 'public' OR g.role IS NOT NULL OR m.role = 'owner' \
+               OR substr(p.repository, 1, length(?1) + 1) = ?1 || '/') \
+             ORDER BY p.repository LIMIT ?3",
+            package_columns()
+        );
+        let rows: Vec<StandingRow> =
+            self.0.rows(&sql, &[opt(login.map(Login::as_str)), s(after), n(limit as u64)]).await?;
+        rows.into_iter().map(StandingRow::standing).collect()
+    }
+
+    async fn public_packages(&self, search: &str, before: Option<&(u64, String)>, limit: u32) -> Result<Vec<Package>> {
+        let sql = format!(
+            "SELECT {PACKAGE_COLUMNS} FROM packages WHERE visibility = 'public' AND instr(repository, ?1) > 0 \
+             AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND repository < ?3)) \
+             ORDER BY created_at DESC, repository DESC LIMIT ?4"
+        );
+        let (ms, name) = match before {
+            Some((ms, name)) => (n(*ms), s(name)),
+            None => (wasm_bindgen::JsValue::NULL, s("")),
+        };
+        let rows: Vec<PackageRow> = self.0.rows(&sql, &[s(search), ms, name, n(limit as u64)]).await?;
+        rows.into_iter().map(PackageRow::package).collect()
+    }
+
     async fn create_package(&self, repo: &RepoName, creator: &Login, now_ms: u64) -> Result<()> {
         let args = [s(repo.as_str()), s(creator.as_str()), n(now_ms)];
         self.0
             .batch(vec![
                 self.0.stmt(
-                    "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by) \
-                     VALUES (?1, 'private', ?3, ?2)",
-                    &args,
+                    "INSERT OR IGNORE INTO packages (repository, visibility, created_at, created_by, id) \
+                     VALUES (?1, 'private', ?3, ?2, ?4)",
+                    &[s(repo.as_str()), s(creator.as_str()), n(now_ms), s(new_package_id()?)],
                 )?,
                 // The creator becomes admin only of a package created by this very call.
                 self.0.stmt(

@@ -1,9 +1,9 @@
 //! Manifests, tags and referrers over D1.
 
-use super::{changes, d1_err, digest, n, opt, s, D1Metadata};
+use super::{changes, d1_err, digest, digest_groups, n, opt, rows_per_group, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::oci::{Digest, Reference, RepoName, Tag};
-use crate::registry::ports::{ManifestIndex, ManifestRecord, Version};
+use crate::registry::ports::{Annotations, ManifestIndex, ManifestRecord, Version};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -14,6 +14,7 @@ struct ManifestRow {
     artifact_type: Option<String>,
     subject: Option<String>,
     annotations: Option<String>,
+    annotations_elsewhere: u8,
     details: Option<String>,
     /// Selected only by `find_manifest`.
     #[serde(default)]
@@ -28,7 +29,11 @@ impl ManifestRow {
             size: self.size,
             artifact_type: self.artifact_type,
             subject: self.subject.as_deref().map(digest).transpose()?,
-            annotations_json: self.annotations,
+            annotations: match (self.annotations, self.annotations_elsewhere) {
+                (_, 1) => Annotations::InManifest,
+                (Some(json), _) => Annotations::Kept(json),
+                (None, _) => Annotations::None,
+            },
             // Details only feed package pages: unreadable ones show as unknown.
             details: self.details.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
             inline: self.body.map(String::into_bytes),
@@ -50,9 +55,16 @@ fn untagged(repo: &str, before: &str) -> String {
     )
 }
 
-const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.details";
-/// D1 binds at most 100 values per statement: references go in groups.
-const REFERENCES_PER_STATEMENT: usize = 45;
+/// A blob link of repository ?1 (`repository_blobs`) that manifest ?2 needed and no
+/// manifest still linked in ?1 needs: it leaves the repository with the manifest.
+pub(super) const ONLY_NEEDED_BY: &str = "repository_blobs.repository = ?1 \
+    AND repository_blobs.digest IN (SELECT child FROM manifest_references WHERE manifest = ?2) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_references mr \
+                    JOIN repository_manifests rm ON rm.digest = mr.manifest AND rm.repository = ?1 \
+                    WHERE mr.child = repository_blobs.digest)";
+
+const MANIFEST_COLUMNS: &str =
+    "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, m.annotations_elsewhere, m.details";
 
 impl ManifestIndex for D1Metadata {
     async fn commit_manifest(
@@ -60,14 +72,19 @@ impl ManifestIndex for D1Metadata {
         repo: &RepoName,
         m: &ManifestRecord,
         references: &[Digest],
-        tag: Option<&Tag>,
+        tags: &[Tag],
         now_ms: u64,
     ) -> Result<()> {
         let d = s(m.digest.to_string());
         let details = serde_json::to_string(&m.details).map_err(RegistryError::internal)?;
+        let (annotations, elsewhere) = match &m.annotations {
+            Annotations::None => (None, 0),
+            Annotations::Kept(json) => (Some(json), 0),
+            Annotations::InManifest => (None, 1),
+        };
         let mut statements = vec![self.0.stmt(
-            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+            "INSERT INTO manifests (digest, media_type, size, artifact_type, subject, annotations, created_at, details, \
+               annotations_elsewhere, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (digest) DO UPDATE SET details = coalesce(manifests.details, excluded.details), \
                body = coalesce(manifests.body, excluded.body)",
             &[
@@ -76,50 +93,55 @@ impl ManifestIndex for D1Metadata {
                 n(m.size),
                 opt(m.artifact_type.as_ref()),
                 opt(m.subject.as_ref().map(|x| x.to_string())),
-                opt(m.annotations_json.as_ref()),
+                opt(annotations),
                 n(now_ms),
                 s(details),
+                n(elsewhere),
                 // Manifests parsed as JSON, so their bytes are UTF-8 and kept exactly as text.
                 opt(m.inline.as_deref().and_then(|b| std::str::from_utf8(b).ok())),
             ],
         )?];
-        for group in references.chunks(REFERENCES_PER_STATEMENT) {
-            let values: Vec<String> = (0..group.len()).map(|i| format!("(?1, ?{})", i + 2)).collect();
-            let sql =
-                format!("INSERT OR IGNORE INTO manifest_references (manifest, child) VALUES {}", values.join(", "));
-            let mut args = vec![d.clone()];
-            args.extend(group.iter().map(|c| s(c.to_string())));
-            statements.push(self.0.stmt(&sql, &args)?);
+        for group in digest_groups(references) {
+            statements.push(self.0.stmt(
+                "INSERT OR IGNORE INTO manifest_references (manifest, child) SELECT ?1, value FROM json_each(?2)",
+                &[d.clone(), group],
+            )?);
         }
         statements.push(self.repository_stmt(repo, now_ms)?);
         statements.push(self.0.stmt(
             "INSERT OR REPLACE INTO repository_manifests (repository, digest, pushed_at) VALUES (?1, ?2, ?3)",
             &[s(repo.as_str()), d.clone(), n(now_ms)],
         )?);
-        if let Some(t) = tag {
-            // Tag patterns allow only `*` and `?` over tag characters: GLOB matches them
-            // as the registry does.
+        if !tags.is_empty() {
+            let names = serde_json::Value::from(tags.iter().map(Tag::as_str).collect::<Vec<_>>()).to_string();
+            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT. Tag
+            // patterns allow only `*` and `?` over tag characters: GLOB matches them as the
+            // registry does.
             statements.push(self.0.stmt(
-                "INSERT INTO tags (repository, tag, digest, updated_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at \
+                "INSERT INTO tags (repository, tag, digest, updated_at) SELECT ?1, value, ?3, ?4 FROM json_each(?2) \
+                 WHERE true ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, \
+                 updated_at = excluded.updated_at \
                  WHERE tags.digest = excluded.digest OR NOT EXISTS ( \
                    SELECT 1 FROM lifecycle_rules r, json_each(r.immutable_tags) p \
                    WHERE r.scope = excluded.repository AND excluded.tag GLOB p.value)",
-                &[s(repo.as_str()), s(t.as_str()), d.clone(), n(now_ms)],
+                &[s(repo.as_str()), s(&names), d.clone(), n(now_ms)],
             )?);
             statements.push(self.0.stmt(
-                "SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2",
-                &[s(repo.as_str()), s(t.as_str())],
+                "SELECT tag, digest FROM tags WHERE repository = ?1 AND tag IN (SELECT value FROM json_each(?2))",
+                &[s(repo.as_str()), s(names)],
             )?);
         }
         let results = self.0.batch(statements).await?;
-        if let Some(t) = tag {
+        if !tags.is_empty() {
             #[derive(Deserialize)]
             struct Row {
+                tag: String,
                 digest: String,
             }
             let rows: Vec<Row> = results.last().map(|r| r.results()).transpose().map_err(d1_err)?.unwrap_or_default();
-            if rows.first().map(|r| r.digest.as_str()) != Some(m.digest.to_string().as_str()) {
+            let pushed = m.digest.to_string();
+            let held = |t: &Tag| rows.iter().any(|r| r.tag == t.as_str() && r.digest == pushed);
+            if let Some(t) = tags.iter().find(|t| !held(t)) {
                 return Err(RegistryError::DeniedBecause(format!("tag {t} is immutable")));
             }
         }
@@ -136,6 +158,19 @@ impl ManifestIndex for D1Metadata {
             .await?
             .map(ManifestRow::record)
             .transpose()
+    }
+
+    async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            digest: String,
+            total_size: Option<u64>,
+        }
+        let sql = "SELECT rm.digest, json_extract(m.details, '$.total_size') AS total_size \
+                   FROM json_each(?2) j JOIN repository_manifests rm ON rm.repository = ?1 AND rm.digest = j.value \
+                   JOIN manifests m ON m.digest = rm.digest";
+        let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
+        rows.into_iter().map(|r| Ok((digest(&r.digest)?, r.total_size.unwrap_or(0)))).collect()
     }
 
     async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>> {
@@ -195,9 +230,10 @@ impl ManifestIndex for D1Metadata {
             .batch(vec![
                 self.0.stmt("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", &args)?,
                 self.0.stmt("DELETE FROM repository_manifests WHERE repository = ?1 AND digest = ?2", &args)?,
+                self.0.stmt(&format!("DELETE FROM repository_blobs WHERE {ONLY_NEEDED_BY}"), &args)?,
             ])
             .await?;
-        Ok(results.last().map(changes).transpose()?.unwrap_or(0) > 0)
+        Ok(results.get(1).map(changes).transpose()?.unwrap_or(0) > 0)
     }
 
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool> {
@@ -235,6 +271,36 @@ impl ManifestIndex for D1Metadata {
             untagged("?1", "?2")
         );
         Ok(self.0.run(&sql, &[s(repo.as_str()), n(before_ms), s(d.to_string())]).await? == 1)
+    }
+
+    async fn current_versions(&self, repos: &[RepoName]) -> Result<Vec<(RepoName, Version)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            manifest: ManifestRow,
+            repository: String,
+            pushed_at: u64,
+            tags: String,
+        }
+        let sql = format!(
+            "WITH ranked AS (SELECT rm.repository, rm.digest, rm.pushed_at, ROW_NUMBER() OVER ( \
+                 PARTITION BY rm.repository ORDER BY EXISTS (SELECT 1 FROM tags t \
+                   WHERE t.repository = rm.repository AND t.digest = rm.digest) DESC, rm.pushed_at DESC, rm.digest \
+               ) AS n FROM json_each(?1) j JOIN repository_manifests rm ON rm.repository = j.value) \
+             SELECT {MANIFEST_COLUMNS}, r.repository, r.pushed_at, \
+               (SELECT json_group_array(tag) FROM (SELECT tag FROM tags t \
+                  WHERE t.repository = r.repository AND t.digest = r.digest ORDER BY tag)) AS tags \
+             FROM ranked r JOIN manifests m ON m.digest = r.digest WHERE r.n = 1"
+        );
+        let names = serde_json::Value::from(repos.iter().map(RepoName::as_str).collect::<Vec<_>>()).to_string();
+        let rows: Vec<Row> = self.0.rows(&sql, &[s(names)]).await?;
+        rows.into_iter()
+            .map(|r| {
+                let tags = serde_json::from_str(&r.tags).map_err(RegistryError::internal)?;
+                let repo = RepoName::parse(&r.repository).map_err(RegistryError::internal)?;
+                Ok((repo, Version { manifest: r.manifest.record()?, pushed_ms: r.pushed_at, tags }))
+            })
+            .collect()
     }
 
     async fn versions(&self, repo: &RepoName, limit: u32) -> Result<Vec<Version>> {

@@ -17,6 +17,7 @@ struct DeletionRow {
     repository: String,
     version: Option<String>,
     package: Option<String>,
+    package_id: Option<String>,
     deleted_at: u64,
     deleted_by: String,
 }
@@ -29,6 +30,7 @@ impl DeletionRow {
             version: self.version.as_deref().map(digest).transpose()?,
             // An unreadable record restores no package; its content still purges.
             package: self.package.and_then(|p| serde_json::from_str(&p).ok()),
+            package_id: self.package_id,
             deleted_ms: self.deleted_at,
             deleted_by: self.deleted_by,
             id: self.id,
@@ -39,7 +41,7 @@ impl DeletionRow {
 /// The identity tables whose rows belong to a package.
 const PACKAGE_ROWS: [&str; 2] = ["package_roles", "packages"];
 
-const DELETION_COLUMNS: &str = "id, repository, version, package, deleted_at, deleted_by";
+const DELETION_COLUMNS: &str = "id, repository, version, package, package_id, deleted_at, deleted_by";
 /// The tables whose rows belong to a repository, with the column that names it.
 const REPOSITORY_ROWS: [(&str, &str); 4] = [
     ("repository_manifests", "repository"),
@@ -59,9 +61,10 @@ impl TrashIndex for D1Metadata {
             opt(del.package.as_ref().map(serde_json::to_string).transpose().map_err(RegistryError::internal)?),
             n(del.deleted_ms),
             s(&del.deleted_by),
+            opt(del.package_id.as_ref()),
         ];
-        let insert = "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        let insert = "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by, \
+                      package_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
         let statements = match &del.version {
             None => {
                 let mut all = vec![self.0.stmt(insert, &record)?];
@@ -78,10 +81,16 @@ impl TrashIndex for D1Metadata {
             Some(v) => {
                 // Recorded only if the version is there; otherwise the batch changes nothing.
                 let conditional =
-                    "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by) \
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+                    "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by, \
+                     package_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
                      WHERE EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?2 AND digest = ?3)";
-                let args = [repo, held, s(v.to_string())];
+                let args = [repo.clone(), held.clone(), s(v.to_string())];
+                // What only this version needed moves with it (if it was recorded).
+                let blobs = format!(
+                    "UPDATE repository_blobs SET repository = ?3 WHERE {} \
+                     AND EXISTS (SELECT 1 FROM deletions WHERE id = ?4)",
+                    super::manifests::ONLY_NEEDED_BY
+                );
                 vec![
                     self.0.stmt(conditional, &record)?,
                     self.0.stmt("UPDATE tags SET repository = ?2 WHERE repository = ?1 AND digest = ?3", &args)?,
@@ -89,6 +98,7 @@ impl TrashIndex for D1Metadata {
                         "UPDATE repository_manifests SET repository = ?2 WHERE repository = ?1 AND digest = ?3",
                         &args,
                     )?,
+                    self.0.stmt(&blobs, &[repo, s(v.to_string()), held, s(&del.id)])?,
                 ]
             }
         };
@@ -108,18 +118,19 @@ impl TrashIndex for D1Metadata {
     async fn restore(&self, del: &Deletion) -> Result<Restored> {
         let (repo, held, id) = (s(del.repo.as_str()), s(holder(&del.id)), s(&del.id));
         // First whether the deletion is recorded at all; then a statement that claims it
-        // if its name is free; the others move the rows back only if it did, all in one
-        // transaction.
+        // (marks it as being restored) if its name is free; the others move the rows back
+        // only if it did, and the last forgets it, all in one transaction. A deletion that
+        // does not exist is never claimed, so nothing moves.
         let mut statements = vec![self.0.stmt("SELECT id FROM deletions WHERE id = ?1", &[id.clone()])?];
         statements.push(match &del.version {
             None => self.0.stmt(
-                "DELETE FROM deletions WHERE id = ?2 \
+                "UPDATE deletions SET holder = '!restoring' WHERE id = ?2 \
                    AND NOT EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
                    AND NOT EXISTS (SELECT 1 FROM packages WHERE repository = ?1)",
                 &[repo.clone(), id.clone()],
             )?,
             Some(version) => self.0.stmt(
-                "DELETE FROM deletions WHERE id = ?3 \
+                "UPDATE deletions SET holder = '!restoring' WHERE id = ?3 \
                    AND EXISTS (SELECT 1 FROM repositories WHERE name = ?1) \
                    AND NOT EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?1 AND digest = ?4) \
                    AND NOT EXISTS (SELECT 1 FROM tags h JOIN tags t ON t.tag = h.tag \
@@ -127,7 +138,7 @@ impl TrashIndex for D1Metadata {
                 &[repo.clone(), held.clone(), id.clone(), s(version.to_string())],
             )?,
         });
-        let claimed = "NOT EXISTS (SELECT 1 FROM deletions WHERE id = ?3)";
+        let claimed = "EXISTS (SELECT 1 FROM deletions WHERE id = ?3 AND holder = '!restoring')";
         // A version deleted with what it held (retention's groups): an image of the group
         // that is in the package again stays as it is, the rest comes back.
         statements.push(self.0.stmt(
@@ -138,14 +149,16 @@ impl TrashIndex for D1Metadata {
             &[repo.clone(), held.clone(), id.clone()],
         )?);
         for (table, column) in REPOSITORY_ROWS {
-            let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {column} = ?2 AND {claimed}");
+            // A blob pushed again meanwhile is linked already: one link stays.
+            let or_replace = if table == "repository_blobs" { " OR REPLACE" } else { "" };
+            let sql = format!("UPDATE{or_replace} {table} SET {column} = ?1 WHERE {column} = ?2 AND {claimed}");
             statements.push(self.0.stmt(&sql, &[repo.clone(), held.clone(), id.clone()])?);
         }
         if let (None, Some(p)) = (&del.version, &del.package) {
             statements.push(self.0.stmt(
                 &format!(
                     "INSERT INTO packages (repository, visibility, created_at, created_by, collect_untagged, \
-                     content_epoch) SELECT ?1, ?2, ?4, ?5, ?6, ?7 WHERE {claimed}"
+                     content_epoch, id) SELECT ?1, ?2, ?4, ?5, ?6, ?7, coalesce(?8, 'd-' || ?3) WHERE {claimed}"
                 ),
                 &[
                     repo.clone(),
@@ -155,6 +168,7 @@ impl TrashIndex for D1Metadata {
                     s(p.created_by.as_str()),
                     n(p.collect_untagged as u64),
                     n(p.content_epoch),
+                    opt(del.package_id.as_ref()),
                 ],
             )?);
             for (login, role) in &p.collaborators {
@@ -164,6 +178,7 @@ impl TrashIndex for D1Metadata {
                 )?);
             }
         }
+        statements.push(self.0.stmt("DELETE FROM deletions WHERE id = ?1 AND holder = '!restoring'", &[id.clone()])?);
         let results = self.0.batch(statements).await?;
         let recorded = results.first().map(|r| r.results::<serde_json::Value>()).transpose().map_err(d1_err)?;
         if recorded.is_none_or(|rows| rows.is_empty()) {
