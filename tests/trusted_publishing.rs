@@ -66,9 +66,19 @@ fn as_alice(reg: &MemRegistry, method: Method, path: &str, body: Value) -> Reply
     send_raw(reg, method, path, headers, Chunks::one(body.to_string().as_bytes()))
 }
 
+fn get_with(reg: &MemRegistry, target: &str, authorization: &str) -> Reply {
+    send_raw(reg, Method::Get, target, vec![("authorization".to_string(), authorization.to_string())], Chunks::none())
+}
+
 fn with_identity(reg: &MemRegistry, method: Method, target: &str, identity: &str, body: Chunks) -> Reply {
     let headers = vec![("authorization".to_string(), basic("oidc", identity))];
     send_raw(reg, method, target, headers, body)
+}
+
+/// A blob uploaded in one request to `repo` with the identity token as the password.
+fn upload_with_identity(reg: &MemRegistry, repo: &str, identity: &str, bytes: &[u8]) -> Reply {
+    let target = format!("/v2/{repo}/blobs/uploads/?digest={}", digest_of(bytes));
+    with_identity(reg, Method::Post, &target, identity, Chunks::one(bytes))
 }
 
 /// alice/app exists (pushed by alice) and trusts octo/app's release.yml.
@@ -88,14 +98,7 @@ fn a_trusted_job_gets_a_token_for_what_was_asked_and_the_policy_allows() {
     let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/app:pull,push,delete", &id, Chunks::none());
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
-    let tags = send_raw(
-        &reg,
-        Method::Get,
-        "/v2/alice/app/tags/list",
-        vec![("authorization".into(), bearer.clone())],
-        Chunks::none(),
-    );
-    assert_eq!(tags.status, 200);
+    assert_eq!(tags_with(&reg, "alice/app", &bearer), 200);
     // Push a new version with the registry token; its provenance names the job.
     let config = digest_of(b"{}");
     let m = image_manifest(&config, &[(&digest_of(b"layer"), 5)], "");
@@ -138,14 +141,7 @@ fn the_identity_token_itself_pushes_and_each_refusal_names_its_check() {
     let reg = registry_with_issuer();
     trusted(&reg);
     let ok = token(&reg, |_| {});
-    let layer = digest_of(b"ci layer");
-    let r = with_identity(
-        &reg,
-        Method::Post,
-        &format!("/v2/alice/app/blobs/uploads/?digest={layer}"),
-        &ok,
-        Chunks::one(b"ci layer"),
-    );
+    let r = upload_with_identity(&reg, "alice/app", &ok, b"ci layer");
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let now = reg.app.registry.clock.0.get() / 1000;
     let cases: Vec<(Edit, &str)> = vec![
@@ -196,24 +192,11 @@ fn a_namespace_policy_lets_a_job_create_packages_there_and_only_there() {
     let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
     assert_eq!(as_alice(&reg, Method::Post, "/api/namespaces/alice/trusted-publishers", policy).status, 201);
     let id = token(&reg, |_| {});
-    let blob = digest_of(b"x");
-    let r = with_identity(
-        &reg,
-        Method::Post,
-        &format!("/v2/alice/fresh/blobs/uploads/?digest={blob}"),
-        &id,
-        Chunks::one(b"x"),
-    );
+    let r = upload_with_identity(&reg, "alice/fresh", &id, b"x");
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let package = as_alice(&reg, Method::Get, "/api/packages/alice/fresh", Value::Null);
     assert_eq!((package.status, package.json()["visibility"].clone()), (200, json!("private")));
-    let elsewhere = with_identity(
-        &reg,
-        Method::Post,
-        &format!("/v2/bob/fresh/blobs/uploads/?digest={blob}"),
-        &id,
-        Chunks::one(b"x"),
-    );
+    let elsewhere = upload_with_identity(&reg, "bob/fresh", &id, b"x");
     assert_eq!(elsewhere.status, 401);
     assert_eq!(elsewhere.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
 }
@@ -235,23 +218,14 @@ fn the_exchange_is_single_use_and_its_token_follows_the_policies_in_force() {
         (replay.status, replay.json()["errors"][0]["message"].clone()),
         (401, json!("identity token was already exchanged (jti is single use)"))
     );
-    let pull = || {
-        send_raw(
-            &reg,
-            Method::Get,
-            "/v2/alice/app/tags/list",
-            vec![("authorization".into(), bearer.clone())],
-            Chunks::none(),
-        )
-    };
-    assert_eq!(pull().status, 200);
+    assert_eq!(tags_with(&reg, "alice/app", &bearer), 200);
     // The policy is removed: the exchanged token stops working at once.
     let listed = as_alice(&reg, Method::Get, "/api/packages/alice/app/trusted-publishers", Value::Null).json();
     let policy_id = listed[0]["id"].as_str().unwrap().to_string();
     let removed =
         as_alice(&reg, Method::Delete, &format!("/api/packages/alice/app/trusted-publishers/{policy_id}"), Value::Null);
     assert_eq!(removed.status, 204);
-    assert_eq!(pull().status, 401);
+    assert_eq!(tags_with(&reg, "alice/app", &bearer), 401);
 }
 
 #[test]
@@ -259,22 +233,8 @@ fn policies_are_managed_only_by_admins_and_hidden_from_who_cannot_read() {
     let reg = registry_with_issuer();
     trusted(&reg);
     let bob = basic("bob", &user_token(&reg, "bob", &["read:packages", "write:packages"]));
-    let r = send_raw(
-        &reg,
-        Method::Get,
-        "/api/packages/alice/app/trusted-publishers",
-        vec![("authorization".into(), bob.clone())],
-        Chunks::none(),
-    );
-    assert_eq!(r.status, 404);
-    let r = send_raw(
-        &reg,
-        Method::Get,
-        "/api/namespaces/alice/trusted-publishers",
-        vec![("authorization".into(), bob)],
-        Chunks::none(),
-    );
-    assert_eq!(r.status, 403);
+    assert_eq!(get_with(&reg, "/api/packages/alice/app/trusted-publishers", &bob).status, 404);
+    assert_eq!(get_with(&reg, "/api/namespaces/alice/trusted-publishers", &bob).status, 403);
     let anonymous = send_raw(&reg, Method::Get, "/api/packages/alice/app/trusted-publishers", vec![], Chunks::none());
     assert_eq!(anonymous.status, 401);
     let bad = as_alice(
@@ -308,8 +268,7 @@ fn exchanged(reg: &MemRegistry, id: &str) -> String {
 }
 
 fn tags_with(reg: &MemRegistry, repo: &str, authorization: &str) -> u16 {
-    let headers = vec![("authorization".to_string(), authorization.to_string())];
-    send_raw(reg, Method::Get, &format!("/v2/{repo}/tags/list"), headers, Chunks::none()).status
+    get_with(reg, &format!("/v2/{repo}/tags/list"), authorization).status
 }
 
 #[test]
