@@ -873,4 +873,6 @@ impl super::Platform for MemoryPlatform {
     type Objects = MemoryObjects;
     type Clock = ManualClock;
     type Identity = MemoryIdentity;
+    type Trust = crate::auth::oidc::memory::MemoryTrust;
+    type Fetch = crate::auth::oidc::memory::MemoryFetch;
 }
