@@ -23,19 +23,19 @@ HOT_CACHE_SECONDS = 10  # src/auth/cached.rs TTL_MS
 
 # (D1 calls, R2 operations) the critical path may cost at most, per request kind.
 BUDGETS = {
-    "token, PAT, push (cold)": (2, 0),
+    "token, PAT, push (cold)": (1, 0),
     "token, PAT, push (warm)": (1, 0),
-    "token, anonymous (cold)": (1, 0),
+    "token, anonymous (cold)": (0, 0),
     "token, anonymous (warm)": (0, 0),
-    "token, PAT, pull (cold)": (2, 0),
+    "token, PAT, pull (cold)": (1, 0),
     "token, PAT, pull (warm)": (1, 0),
-    "manifest by tag, anonymous (cold)": (1, 0),
-    "manifest by tag, anonymous (warm)": (1, 0),
+    "manifest by tag, anonymous (cold)": (2, 0),
+    "manifest by tag, anonymous (warm)": (0, 0),
     "manifest by digest, anonymous (cold)": (1, 0),
     "manifest by digest, anonymous (warm)": (0, 0),
     "blob, anonymous (cold)": (1, 1),
     "blob, anonymous (warm)": (0, 0),
-    "manifest by tag, private (cold)": (1, 0),
+    "manifest by tag, private (cold)": (2, 0),
     "manifest by tag, private (warm)": (1, 0),
     "manifest by digest, private (cold)": (1, 0),
     "manifest by digest, private (warm)": (1, 0),
@@ -47,11 +47,11 @@ BUDGETS = {
         ("upload close (PUT ?digest=)", (3, 3)),
         ("upload in one request (POST ?digest=)", (3, 1)),
     )},
-    "manifest push, 3 layers": (4, 2),
-    "manifest push, 20 layers": (4, 2),
+    "manifest push, 3 layers": (5, 2),
+    "manifest push, 20 layers": (5, 2),
     "namespace page, anonymous": (3, 0),
-    "package page, anonymous": (4, 0),
-    "package API, PAT": (6, 0),
+    "package page, anonymous": (6, 0),
+    "package API, PAT": (7, 0),
 }
 
 
