@@ -254,6 +254,10 @@ async fn registry_route<P: Platform>(
         },
         None => false,
     };
+    if plan.as_ref().is_some_and(|p| p.as_get) {
+        // The body is dropped on the way out, after the whole answer is stored.
+        req.method = super::Method::Get;
+    }
     let mut resp = match distribution::dispatch(&app.registry, ctx.route.clone(), &req, body).await {
         Ok(resp) => resp,
         Err(e) if looked_up => Response::error(&e),
