@@ -127,7 +127,11 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
         && api::gate::is_operator(app.admin_token.as_deref(), &head)
     {
-        return contract(&app, &d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, Simulated::default(), meter.clone()))).await;
+        return contract(
+            &app,
+            &d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, Simulated::default(), meter.clone())),
+        )
+        .await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();

@@ -240,8 +240,25 @@ pub trait UploadIndex {
     /// already. A request that dies before saving then leaves nothing expiry cannot abort.
     async fn record_multipart(&self, id: &str, multipart_id: &str) -> Result<bool>;
     async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// Records `blob` (first writer wins), links it into the session's repository and
+    /// forgets the session, in one step; only if the session is still as `saved` was
+    /// (bytes received and last touch), else nothing changes.
+    async fn close_upload(&self, saved: &UploadSession, blob: &BlobRecord, now_ms: u64) -> Result<Closed>;
     /// Sessions not touched since `before_ms`, at most `limit`.
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>>;
+    /// Marks a session for removal if it still was not touched since `before_ms`; a
+    /// session so marked can no longer be closed. Returns whether it marked it.
+    async fn claim_expired(&self, id: &str, before_ms: u64) -> Result<bool>;
+}
+
+/// What closing a session came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// Committed: the record that stands, which names another object if the digest was
+    /// already held.
+    Yes(BlobRecord),
+    /// Another request changed or closed the session first; what holds the digest now.
+    Changed(Option<BlobRecord>),
 }
 
 /// Metadata of manifests, tags and referrers.

@@ -1,9 +1,10 @@
 //! Upload sessions over D1.
 
-use super::{n, opt, s, D1Metadata};
+use super::blobs::BlobRow;
+use super::{changes, d1_err, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
-use crate::registry::ports::{PartTag, UploadIndex, UploadSession};
+use crate::registry::ports::{BlobRecord, Closed, PartTag, UploadIndex, UploadSession};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
@@ -93,6 +94,62 @@ impl UploadIndex for D1Metadata {
 
     async fn delete_upload(&self, id: &str) -> Result<()> {
         self.0.run("DELETE FROM uploads WHERE id = ?1", &[s(id)]).await.map(|_| ())
+    }
+
+    async fn close_upload(&self, saved: &UploadSession, blob: &BlobRecord, now_ms: u64) -> Result<Closed> {
+        // One transaction: every write only if the session is still as saved.
+        let (id, received, touched) = (s(&saved.id), n(saved.received), n(saved.updated_ms));
+        let (repo, d, now) = (s(saved.repo.as_str()), s(blob.digest.to_string()), n(now_ms));
+        let unchanged = "EXISTS (SELECT 1 FROM uploads WHERE id = ?1 AND received = ?2 AND updated_at = ?3)";
+        let statements = vec![
+            self.0.stmt(
+                &format!(
+                    "INSERT OR IGNORE INTO blobs (digest, object_key, size, created_at) \
+                     SELECT ?4, ?5, ?6, ?7 WHERE {unchanged}"
+                ),
+                &[
+                    id.clone(),
+                    received.clone(),
+                    touched.clone(),
+                    d.clone(),
+                    s(&blob.object_key),
+                    n(blob.size),
+                    now.clone(),
+                ],
+            )?,
+            self.0.stmt(
+                &format!("INSERT OR IGNORE INTO repositories (name, created_at) SELECT ?4, ?5 WHERE {unchanged}"),
+                &[id.clone(), received.clone(), touched.clone(), repo.clone(), now.clone()],
+            )?,
+            self.0.stmt(
+                &format!(
+                    "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) \
+                     SELECT ?4, ?5, ?6 WHERE {unchanged}"
+                ),
+                &[id.clone(), received.clone(), touched.clone(), repo, d.clone(), now],
+            )?,
+            self.0.stmt(
+                "DELETE FROM uploads WHERE id = ?1 AND received = ?2 AND updated_at = ?3",
+                &[id, received, touched],
+            )?,
+            self.0.stmt("SELECT digest, object_key, size FROM blobs WHERE digest = ?1", &[d])?,
+        ];
+        let results = self.0.batch(statements).await?;
+        let closed = results.get(3).map(changes).transpose()?.unwrap_or(0) == 1;
+        let row: Option<BlobRow> =
+            results.last().map(|r| r.results()).transpose().map_err(d1_err)?.and_then(|v| v.into_iter().next());
+        let standing = row.map(BlobRow::record).transpose()?;
+        match (closed, standing) {
+            (true, Some(standing)) => Ok(Closed::Yes(standing)),
+            (true, None) => Err(RegistryError::internal("blob row missing after insert")),
+            (false, standing) => Ok(Closed::Changed(standing)),
+        }
+    }
+
+    async fn claim_expired(&self, id: &str, before_ms: u64) -> Result<bool> {
+        // A close requires the last touch it read: zero matches none of a live session's.
+        let sql = "UPDATE uploads SET updated_at = 0 WHERE id = ?1 AND updated_at < ?2";
+        Ok(self.0.run(sql, &[s(id), n(before_ms)]).await? == 1)
     }
 
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {
