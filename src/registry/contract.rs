@@ -5,7 +5,7 @@
 //! leave and come back with its content) it is checked here.
 
 use super::ports::*;
-use super::MetadataStore;
+use super::{keys, MetadataStore};
 use crate::auth::contract::{ensure, ok, Check};
 use crate::auth::identity::IdentityStore;
 use crate::auth::identity::PackageSnapshot;
@@ -169,6 +169,7 @@ async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         received: 0,
         tail_len: 0,
         hash_state: vec![1, 2, 3],
+        staged_digest: None,
         created_ms: 10,
         updated_ms: 10,
     };
@@ -219,6 +220,7 @@ async fn close_upload_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         received: 5,
         tail_len: 5,
         hash_state: vec![4, 5, 6],
+        staged_digest: None,
         created_ms: 10,
         updated_ms: 30,
     };
@@ -256,7 +258,33 @@ async fn close_upload_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         "a claimed session cannot be closed",
     )?;
     ensure(ok(m.claim_expired(&expiring.id, 31).await, "claim again")?, "a claim is retried until removed")?;
-    ok(m.delete_upload(&expiring.id).await, "delete expiring")
+    ok(m.delete_upload(&expiring.id).await, "delete expiring")?;
+
+    // Closing by the staged bytes: only a live session whose staged digest is the one asked.
+    let staged = UploadSession { staged_digest: Some(digest(u, "c3")), ..session("staged") };
+    ok(m.create_upload(&staged).await, "create staged")?;
+    let open = StagedClose::Open(Some(staged.clone()));
+    ensure(ok(m.close_staged(&r, &staged.id, &digest(u, "c4"), 100, 44).await, "other")? == open, "another digest")?;
+    ensure(ok(m.close_staged(&r, &staged.id, &digest(u, "c3"), 10, 44).await, "late")? == open, "an expired one")?;
+    let elsewhere = ok(m.close_staged(&repo(u, "else"), &staged.id, &digest(u, "c3"), 100, 44).await, "elsewhere")?;
+    ensure(elsewhere == StagedClose::Open(None), "another repository's")?;
+    ensure(ok(m.linked_blob(&r, &digest(u, "c3")).await, "unlinked")?.is_none(), "none of these closes")?;
+    let key = keys::upload_tail(&staged);
+    let closed = StagedClose::Closed { standing: blob("c3", &key), staged_key: key.clone() };
+    ensure(ok(m.close_staged(&r, &staged.id, &digest(u, "c3"), 100, 45).await, "staged")? == closed, "a staged close")?;
+    ensure(ok(m.linked_blob(&r, &digest(u, "c3")).await, "staged link")? == Some(blob("c3", &key)), "links it")?;
+    ensure(ok(m.upload(&r, &staged.id).await, "staged gone")?.is_none(), "and forgets the session")?;
+    ensure(
+        ok(m.close_staged(&r, &staged.id, &digest(u, "c3"), 100, 46).await, "again")? == StagedClose::Open(None),
+        "once",
+    )?;
+    let again = UploadSession { staged_digest: Some(digest(u, "c3")), ..session("again") };
+    ok(m.create_upload(&again).await, "create again")?;
+    let held = StagedClose::Closed { standing: blob("c3", &key), staged_key: keys::upload_tail(&again) };
+    ensure(
+        ok(m.close_staged(&r, &again.id, &digest(u, "c3"), 100, 47).await, "held")? == held,
+        "a digest held already keeps its object",
+    )
 }
 
 async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
@@ -448,6 +476,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         received: 0,
         tail_len: 0,
         hash_state: vec![],
+        staged_digest: None,
         created_ms: 59,
         updated_ms: 59,
     };

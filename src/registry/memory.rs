@@ -369,6 +369,26 @@ impl UploadIndex for MemoryMetadata {
         Ok(Closed::Yes(standing))
     }
 
+    async fn close_staged(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<StagedClose> {
+        let session = self.upload(repo, id).await?;
+        let live = |s: &&UploadSession| s.updated_ms + ttl_ms > now_ms;
+        let Some(s) = session.as_ref().filter(live).filter(|s| s.staged_digest.as_ref() == Some(digest)) else {
+            return Ok(StagedClose::Open(session));
+        };
+        let staged_key = super::keys::upload_tail(s);
+        let blob = BlobRecord { digest: digest.clone(), object_key: staged_key.clone(), size: s.received };
+        let standing = self.commit_blob(repo, &blob, now_ms).await?;
+        self.state.borrow_mut().uploads.remove(id);
+        Ok(StagedClose::Closed { standing, staged_key })
+    }
+
     async fn claim_expired(&self, id: &str, before_ms: u64) -> Result<bool> {
         let mut s = self.state.borrow_mut();
         match s.uploads.get_mut(id) {

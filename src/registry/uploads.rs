@@ -12,7 +12,7 @@
 //! object as the blob's own (no R2 call); a close commits the blob and forgets the session
 //! in one batch.
 
-use super::ports::{BlobIndex, BlobRecord, ChunkSource, Closed, ObjectStore, UploadIndex, UploadSession};
+use super::ports::{BlobIndex, BlobRecord, ChunkSource, Closed, ObjectStore, StagedClose, UploadIndex, UploadSession};
 use super::{keys, random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
@@ -43,6 +43,7 @@ impl<P: Platform> Registry<P> {
             received: 0,
             tail_len: 0,
             hash_state: DigestHasher::new(algorithm).save(),
+            staged_digest: None,
             created_ms: now,
             updated_ms: now,
         };
@@ -52,10 +53,13 @@ impl<P: Platform> Registry<P> {
 
     /// A live session of `repo`; expired ones are unknown.
     pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<UploadSession> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RegistryError::BlobUploadUnknown);
-        }
-        match self.meta.upload(repo, id).await? {
+        valid_id(id)?;
+        self.live(self.meta.upload(repo, id).await?)
+    }
+
+    /// The session if it has not expired.
+    fn live(&self, session: Option<UploadSession>) -> Result<UploadSession> {
+        match session {
             Some(s) if s.updated_ms + self.config.upload_ttl_ms > self.now() => Ok(s),
             _ => Err(RegistryError::BlobUploadUnknown),
         }
@@ -88,9 +92,27 @@ impl<P: Platform> Registry<P> {
         declared_len: Option<u64>,
         body: &mut impl ChunkSource,
     ) -> Result<()> {
-        let session = self.upload_status(repo, id).await?;
+        valid_id(id)?;
+        let first = next_bytes(body).await?;
+        let session = match (&first, range) {
+            // No more bytes: when they all wait staged under the digest named, one step
+            // closes the session; else that step has read it.
+            (None, None) => {
+                match self.meta.close_staged(repo, id, expected, self.config.upload_ttl_ms, self.now()).await? {
+                    StagedClose::Closed { standing, staged_key } => {
+                        if standing.object_key != staged_key {
+                            // The digest was already held: keep one copy.
+                            self.objects.delete(&staged_key).await?;
+                        }
+                        return Ok(());
+                    }
+                    StagedClose::Open(session) => self.live(session)?,
+                }
+            }
+            _ => self.live(self.meta.upload(repo, id).await?)?,
+        };
         let mut writer = self.writer(session, range, declared_len)?;
-        writer.absorb(self, body).await?;
+        writer.absorb(self, &mut Prepended { first, rest: body }).await?;
         writer.check_range(range)?;
         writer.close(self, expected).await
     }
@@ -202,6 +224,23 @@ impl<P: Platform> Registry<P> {
     }
 }
 
+fn valid_id(id: &str) -> Result<()> {
+    match !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => Ok(()),
+        false => Err(RegistryError::BlobUploadUnknown),
+    }
+}
+
+/// The body's first chunk that has bytes, or `None` when it has none.
+async fn next_bytes(body: &mut impl ChunkSource) -> Result<Option<Vec<u8>>> {
+    loop {
+        match body.next_chunk().await? {
+            Some(chunk) if chunk.is_empty() => continue,
+            other => return Ok(other),
+        }
+    }
+}
+
 fn too_big(max: u64) -> RegistryError {
     RegistryError::TooLarge(format!("a blob over {max} bytes"))
 }
@@ -239,13 +278,7 @@ impl Writer {
     /// is read and hashed.
     async fn absorb<P: Platform>(&mut self, reg: &Registry<P>, body: &mut impl ChunkSource) -> Result<()> {
         // An empty body leaves the staged bytes unread.
-        let first = loop {
-            match body.next_chunk().await? {
-                Some(chunk) if chunk.is_empty() => continue,
-                Some(chunk) => break chunk,
-                None => return Ok(()),
-            }
-        };
+        let Some(first) = next_bytes(body).await? else { return Ok(()) };
         self.load_tail(reg).await?;
         let body = &mut Prepended { first: Some(first), rest: body };
         let part_size = reg.config.part_size;
@@ -300,6 +333,8 @@ impl Writer {
         }
         self.session.tail_len = self.buf.len() as u64;
         self.session.hash_state = self.hasher.save();
+        self.session.staged_digest =
+            (self.session.parts.is_empty() && !self.buf.is_empty()).then(|| self.hasher.clone().finish());
         self.session.updated_ms = reg.now();
         if !self.buf.is_empty() {
             reg.objects.put(&keys::upload_tail(&self.session), std::mem::take(&mut self.buf)).await?;
