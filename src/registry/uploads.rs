@@ -25,7 +25,7 @@ use futures_util::future::join;
 pub enum MountOutcome {
     Mounted,
     /// The blob is not available from the source: a fresh session instead.
-    Started(UploadSession),
+    Started(Box<UploadSession>),
 }
 
 impl<P: Platform> Registry<P> {
@@ -176,7 +176,7 @@ impl<P: Platform> Registry<P> {
                 }
             }
         }
-        self.start_upload(repo, digest.algorithm()).await.map(MountOutcome::Started)
+        self.start_upload(repo, digest.algorithm()).await.map(|s| MountOutcome::Started(Box::new(s)))
     }
 
     /// Removes expired sessions and their partial objects; returns how many.
