@@ -59,6 +59,8 @@ pub fn seeded() -> Seeded {
         signing_key: SIGNING_KEY.to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.into()),
+        trust: Default::default(),
+        oidc: edge_registry::auth::oidc::Oidc::in_memory("", ORIGIN),
     };
     let alice = Login::parse("alice").unwrap();
     let token = pat::generate().unwrap();

@@ -5,7 +5,7 @@ use super::gate::Caller;
 use super::http::{Request, Response, Trace};
 use super::route::{Access, Route, Surface};
 use super::shared_cache::{NoSharedCache, SharedCache};
-use super::{admin, cross_site, distribution, gate, packages, pages, shared_cache, token};
+use super::{admin, cross_site, distribution, gate, oidc_exchange, packages, pages, shared_cache, token};
 use crate::auth::identity::IdentityStore;
 use crate::auth::policy::Decision;
 use crate::auth::Action;
@@ -25,6 +25,10 @@ pub struct App<P: Platform> {
     pub previous_signing_key: Option<Vec<u8>>,
     /// The operator's token for `/admin`; `None` turns the admin API off.
     pub admin_token: Option<String>,
+    /// Trusted publishers and what CI jobs pushed.
+    pub trust: P::Trust,
+    /// Identity-token verification for trusted publishing.
+    pub oidc: crate::auth::oidc::Oidc<P::Fetch>,
 }
 
 /// The whole application: a request head and its body in, a response out, with no
@@ -100,6 +104,7 @@ async fn respond<P: Platform>(
         let ctx = Context { route: route?, caller, now_ms, access: decided };
         match surface {
             Surface::Pages => pages::handle(app, &ctx, req).await,
+            Surface::Token if ctx.route == Route::OidcToken => oidc_exchange::exchange(app, &ctx, req, body).await,
             Surface::Token => token::issue(app, &ctx, req, body).await,
             Surface::Admin => admin::handle(app, &ctx, req, body).await,
             Surface::Packages => packages::handle(app, &ctx, req, body).await,
@@ -128,11 +133,11 @@ async fn authorize<P: Platform>(app: &App<P>, caller: &Caller, access: Access) -
         Access::Caller if matches!(caller, Caller::Anonymous) => Err(RegistryError::Unauthorized { scope: None }),
         Access::User if !matches!(caller, Caller::Pat { .. }) => Err(RegistryError::Unauthorized { scope: None }),
         Access::Repository(repo, action) => {
-            let facts = gate::gather_for(&app.identity, &repo, caller).await?;
+            let facts = gate::gather_for(app, &repo, caller).await?;
             let as_absent = match gate::decide(caller, &facts, action) {
                 Decision::Allowed => false,
                 Decision::AsAbsent => true,
-                Decision::Refused => return Err(gate::refusal(caller, &repo, action)),
+                Decision::Refused => return Err(gate::refusal(caller, &facts, action)),
             };
             Ok(Some(Decided { facts, action, as_absent }))
         }
@@ -222,7 +227,7 @@ async fn registry_route<P: Platform>(
     if let Some(from) = req.query("from").and_then(|f| RepoName::parse(f).ok()) {
         // A mount reads its source: a source the caller may not read is treated as
         // absent, so the mount falls back to an upload and reveals nothing.
-        let source = gate::gather_for(&app.identity, &from, &ctx.caller).await?;
+        let source = gate::gather_for(app, &from, &ctx.caller).await?;
         if gate::decide(&ctx.caller, &source, Action::Pull) != Decision::Allowed {
             req.query.retain(|(k, _)| k != "from");
         }
@@ -254,6 +259,9 @@ async fn registry_route<P: Platform>(
         Err(e) if looked_up => Response::error(&e),
         Err(e) => return Err(e),
     };
+    if matches!(ctx.route, Route::Manifest { .. }) && req.method == super::Method::Put && resp.status == 201 {
+        record_provenance(app, ctx, &facts.repo, &resp).await?;
+    }
     for event in &mut resp.events {
         event.actor = ctx.caller.login().unwrap_or_default().to_string();
     }
@@ -277,4 +285,19 @@ async fn registry_route<P: Platform>(
         }
     }
     Ok(resp)
+}
+
+/// Records who pushed the manifest a response accepted.
+async fn record_provenance<R, P: Platform>(
+    app: &App<P>,
+    ctx: &Context,
+    repo: &RepoName,
+    resp: &Response<R>,
+) -> Result<()> {
+    use crate::auth::oidc::TrustStore;
+    let digest = resp.get_header("docker-content-digest").and_then(|d| crate::oci::Digest::parse(d).ok());
+    if let (Some(digest), Some(who)) = (digest, gate::provenance(&ctx.caller)) {
+        app.trust.record_provenance(repo, &digest, &who, ctx.now_ms).await?;
+    }
+    Ok(())
 }

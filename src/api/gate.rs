@@ -8,6 +8,8 @@ use crate::auth::bearer::{self, Claims};
 use crate::auth::credentials::{self, Credentials};
 use crate::auth::identity::{AccountKind, IdentityStore, Package};
 use crate::auth::login;
+use crate::auth::oidc::trust::{self, Check};
+use crate::auth::oidc::{self, Identity, Provenance, Refusal, TrustStore};
 use crate::auth::pat::PresentedToken;
 use crate::auth::policy::{self, Decision, Facts, Relation};
 use crate::auth::{Action, Login, Scopes};
@@ -34,6 +36,10 @@ pub enum Caller {
         claims: Claims,
         user: Option<(Login, Scopes)>,
     },
+    /// A CI job, proven by the identity token its platform issued (trusted publishing),
+    /// sent as the password of Basic auth or as a Bearer token. What it may do rests on
+    /// the trust policies in force.
+    Ci(Identity),
     /// The operator, with the `ADMIN_TOKEN` (only on `/admin`).
     Operator,
 }
@@ -46,7 +52,7 @@ impl Caller {
     /// The user behind the call, if any.
     pub fn user(&self) -> Option<&Login> {
         match self {
-            Caller::Anonymous | Caller::Operator => None,
+            Caller::Anonymous | Caller::Operator | Caller::Ci(_) => None,
             Caller::Pat { login, .. } => Some(login),
             Caller::Token { user, .. } => user.as_ref().map(|(l, _)| l),
         }
@@ -55,9 +61,19 @@ impl Caller {
     /// The scopes of the user's PAT as they are now.
     fn scopes(&self) -> Option<&Scopes> {
         match self {
-            Caller::Anonymous | Caller::Operator => None,
+            Caller::Anonymous | Caller::Operator | Caller::Ci(_) => None,
             Caller::Pat { scopes, .. } => Some(scopes),
             Caller::Token { user, .. } => user.as_ref().map(|(_, s)| s),
+        }
+    }
+
+    /// The CI job behind the call: with its identity token, or a registry token issued
+    /// for one.
+    pub fn ci(&self) -> Option<&Identity> {
+        match self {
+            Caller::Ci(id) => Some(id),
+            Caller::Token { claims, .. } => claims.ci.as_ref(),
+            _ => None,
         }
     }
 
@@ -99,6 +115,10 @@ pub async fn authenticate<P: Platform>(app: &App<P>, req: &Request, now_ms: u64)
     match credentials::parse(req.header("authorization")) {
         Credentials::None => Ok(Caller::Anonymous),
         Credentials::Malformed => Err(bad_credentials()),
+        Credentials::Basic { password, .. } if oidc::looks_like_identity_token(&password) => {
+            ci_caller(app, &password, now_ms).await
+        }
+        Credentials::Bearer(token) if oidc::looks_like_identity_token(&token) => ci_caller(app, &token, now_ms).await,
         Credentials::Basic { user, password } => pat_caller(app, req, Some(&user), &password, now_ms).await,
         Credentials::Bearer(token) if PresentedToken::parse(&token).is_some() => {
             pat_caller(app, req, None, &token, now_ms).await
@@ -129,6 +149,22 @@ async fn token_caller<P: Platform>(app: &App<P>, req: &Request, token: &str, now
     Ok(Caller::Token { claims, user })
 }
 
+/// A CI job's identity token, verified. Guessing one is hopeless (a signature), so
+/// failures are not counted against the client address; key fetches are rate limited
+/// instead (`oidc::keys`).
+pub async fn ci_caller<P: Platform>(app: &App<P>, token: &str, now_ms: u64) -> Result<Caller> {
+    Ok(Caller::Ci(app.oidc.verify(token, now_ms).await?))
+}
+
+/// What the trust policies in force on `repo` (its own and its namespace's) grant the
+/// CI job `id`, or the furthest check they failed.
+pub type CiGrant = std::result::Result<Vec<Action>, Check>;
+
+async fn ci_grant<T: TrustStore>(trust: &T, id: &Identity, repo: &RepoName) -> Result<CiGrant> {
+    let policies = trust.publishers_for(repo).await?;
+    Ok(trust::grant(policies.iter().map(|p| &p.policy), id))
+}
+
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
 /// attempts limited as `auth::login` describes.
 pub async fn pat_caller<P: Platform>(
@@ -152,6 +188,8 @@ pub struct RepoFacts {
     pub package: Option<Package>,
     /// The caller's standing on it.
     pub facts: Facts,
+    /// For a CI job: what the trust policies in force grant it here.
+    pub ci: Option<CiGrant>,
 }
 
 /// Reads what the policy needs about `repo` and the calling user (`None`: nobody in
@@ -161,7 +199,7 @@ pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Opti
     let visibility = package.as_ref().map(|p| p.visibility);
     let Some(login) = login else {
         let facts = Facts { visibility, granted: None, relation: Relation::Stranger };
-        return Ok(RepoFacts { repo: repo.clone(), package, facts });
+        return Ok(RepoFacts { repo: repo.clone(), package, facts, ci: None });
     };
     let namespace = repo.namespace();
     let relation = if namespace == login.as_str() {
@@ -179,23 +217,40 @@ pub async fn gather<I: IdentityStore>(identity: &I, repo: &RepoName, login: Opti
         Some(_) if !owner => identity.collaborator_role(repo, login).await?,
         _ => None,
     };
-    Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation } })
+    Ok(RepoFacts { repo: repo.clone(), package, facts: Facts { visibility, granted, relation }, ci: None })
 }
 
 /// The facts about `repo` that decide what `caller` may do: the standing of the user
-/// behind a PAT or a registry token, as it is now.
-pub async fn gather_for<I: IdentityStore>(identity: &I, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
-    gather(identity, repo, caller.user()).await
+/// behind a PAT or a registry token, or the trust policies that apply to a CI job, as
+/// they are now.
+pub async fn gather_for<P: Platform>(app: &App<P>, repo: &RepoName, caller: &Caller) -> Result<RepoFacts> {
+    let mut facts = gather(&app.identity, repo, caller.user()).await?;
+    if let Some(id) = caller.ci() {
+        facts.ci = Some(ci_grant(&app.trust, id, repo).await?);
+    }
+    Ok(facts)
 }
 
 /// How `caller`'s request to do `action` on the repository `facts` are about is to be
 /// answered. Pure: the facts were gathered beforehand and nothing is written. A registry
 /// token's grant is an upper bound on what the current facts allow.
 pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> Decision {
+    let package = facts.package.as_ref().map(|p| p.id.as_str());
     match caller {
+        Caller::Ci(_) => ci_decision(facts, action),
+        // A CI job's registry token: within what was granted when it was issued (these
+        // packages, or a namespace's), and what the policies in force grant now.
+        Caller::Token { claims: claims @ Claims { ci: Some(_), .. }, .. } => {
+            let by_namespace =
+                claims.namespaces.iter().any(|n| n.namespace == facts.repo.namespace() && n.actions.contains(&action));
+            if by_namespace || policy::covers(claims.grant(facts.repo.as_str(), action), package, action) {
+                ci_decision(facts, action)
+            } else {
+                Decision::Refused
+            }
+        }
         Caller::Token { claims, .. } => {
             let grant = claims.grant(facts.repo.as_str(), action);
-            let package = facts.package.as_ref().map(|p| p.id.as_str());
             policy::token_decision(grant, caller.scopes(), &facts.facts, package, action)
         }
         Caller::Operator => Decision::Refused,
@@ -203,9 +258,20 @@ pub fn decide(caller: &Caller, facts: &RepoFacts, action: Action) -> Decision {
     }
 }
 
+/// A CI job may do what the trust policies in force grant it, and otherwise what anyone
+/// may (pull a public package).
+fn ci_decision(facts: &RepoFacts, action: Action) -> Decision {
+    if facts.ci.as_ref().is_some_and(|g| g.as_ref().is_ok_and(|actions| actions.contains(&action))) {
+        Decision::Allowed
+    } else {
+        policy::decision(None, &facts.facts, action)
+    }
+}
+
 /// A push that stores something under a name with no package creates the package, before
 /// its first byte is stored: private, the pusher its admin. Only users create packages, in
-/// namespaces that exist.
+/// namespaces that exist, and CI jobs a namespace's trust policy lets push there: theirs
+/// are created as by the namespace itself, with no user's role on them.
 pub async fn create_package_for_push<P: Platform>(
     app: &App<P>,
     caller: &Caller,
@@ -215,7 +281,12 @@ pub async fn create_package_for_push<P: Platform>(
     if facts.package.is_some() {
         return Ok(());
     }
-    if let Some(creator) = caller.user() {
+    if caller.ci().is_some() {
+        let namespace = Login::parse(facts.repo.namespace())?;
+        if app.identity.account(&namespace).await?.is_some() {
+            app.identity.create_package(&facts.repo, &namespace, now_ms).await?;
+        }
+    } else if let Some(creator) = caller.user() {
         if app.identity.account(creator).await? == Some(AccountKind::User) {
             app.identity.create_package(&facts.repo, creator, now_ms).await?;
         }
@@ -223,12 +294,32 @@ pub async fn create_package_for_push<P: Platform>(
     Ok(())
 }
 
+/// Who the caller is, as a version's provenance records it; `None` for nobody.
+pub fn provenance(caller: &Caller) -> Option<Provenance> {
+    if let Some(id) = caller.ci() {
+        return Some(Provenance::ci(id));
+    }
+    let token_id = match caller {
+        Caller::Pat { token_id, .. } => Some(token_id.clone()),
+        Caller::Token { claims, .. } => claims.pat.clone(),
+        _ => None,
+    };
+    caller.user().map(|login| Provenance::User { login: login.to_string(), token_id })
+}
+
 /// The answer to a refused request. Callers without credentials, or with a registry
 /// token that lacks the access, are told which scope to ask the token service for (as
 /// the token protocol's `insufficient_scope`); callers with a PAT who may not read get
-/// what a missing repository gets, so a private package's existence does not leak.
-pub fn refusal(caller: &Caller, repo: &RepoName, action: Action) -> RegistryError {
+/// what a missing repository gets, so a private package's existence does not leak. A CI
+/// job with its identity token is told which check failed, as far as its own repository
+/// goes (the same whether or not the package exists).
+pub fn refusal(caller: &Caller, facts: &RepoFacts, action: Action) -> RegistryError {
+    let repo = &facts.repo;
     match (caller, action) {
+        (Caller::Ci(_), _) => match &facts.ci {
+            Some(Err(check)) => Refusal::NoMatch(*check).into(),
+            _ => Refusal::NotGranted(action).into(),
+        },
         (Caller::Anonymous | Caller::Token { .. }, _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }

@@ -16,12 +16,14 @@ mod http;
 mod json_body;
 pub mod lifecycle;
 mod offboarding;
+mod oidc_exchange;
 pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
 pub mod shared_cache;
 pub mod token;
+mod trusted_publishers;
 
 pub use app::{serve, serve_with_cache, App};
 pub use http::{Body, Method, Request, Response, Trace};

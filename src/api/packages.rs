@@ -21,6 +21,7 @@ use super::lifecycle as lc;
 use super::route::Route;
 use super::{json_body, App, Method, Request, Response};
 use crate::auth::identity::{AccountKind, IdentityStore, Package, PackageSnapshot};
+use crate::auth::oidc::{Provenance, TrustStore};
 use crate::auth::policy::Relation;
 use crate::auth::{Action, Login, OrgRole, Role, Visibility};
 use crate::error::{RegistryError, Result};
@@ -33,6 +34,7 @@ use crate::registry::{Platform, Reader};
 use crate::time::iso8601;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// Package settings a PATCH may change; absent fields stay as they are.
 #[derive(Deserialize)]
@@ -43,6 +45,8 @@ struct SettingsChange {
     untagged: Option<String>,
     /// Tag patterns that may not move or be deleted once set (`[]` lifts them).
     immutable_tags: Option<TagPatterns>,
+    /// The source repository the package is connected to (a URL); pushes then leave it.
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +78,20 @@ pub async fn handle<P: Platform>(
             let view = package_views::package(app, &repo, &viewer).await?;
             let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
             let (_, counts) = lc::downloads_of(app, &repo, &digests).await?;
-            Ok(Response::json(200, &json!(view.versions.iter().map(|v| version(v, &counts)).collect::<Vec<_>>())))
+            let pushers = pushers(app, &view).await?;
+            let versions: Vec<Value> = view
+                .versions
+                .iter()
+                .map(|v| {
+                    let mut out = version(v, &counts);
+                    if let Some(p) = pushers.get(&v.manifest.digest) {
+                        out["provenance"] = json!(p);
+                        out["pushed_by"] = json!(p.describe());
+                    }
+                    out
+                })
+                .collect();
+            Ok(Response::json(200, &json!(versions)))
         }
         (Method::Patch, Route::Package { repo }) => {
             administered(app, &repo, &viewer).await?;
@@ -97,6 +114,13 @@ pub async fn handle<P: Platform>(
             }
             if let Some(patterns) = &change.immutable_tags {
                 app.registry.meta.set_immutable_tags(&repo, patterns, now).await?;
+            }
+            if let Some(source) = &change.source {
+                let ok = !source.is_empty() && source.len() <= 512 && !source.chars().any(char::is_control);
+                if !ok {
+                    return Err(RegistryError::BadRequest("source must be 1 to 512 printable characters".into()));
+                }
+                app.trust.set_source(&repo, source, true, now).await?;
             }
             let view = package_views::package(app, &repo, &viewer).await?;
             let mut resp = Response::json(200, &describe(app, &view, &viewer).await?);
@@ -130,6 +154,8 @@ pub async fn handle<P: Platform>(
             // The package's row and roles leave with its content, in one step.
             let deletion = app.registry.trash_package(&repo, by.as_str(), &package.id, snapshot).await?;
             id.package_moved(&repo);
+            // A package made later under this name does not inherit its trust.
+            app.trust.forget_package(&repo).await?;
             let mut resp = Response::json(202, &json!({"deleted": repo.as_str(), "deletion": deletion.id}));
             resp.events.push(Payload::new(Event::PackageDeleted, &repo, None, vec![], &actor, now, Value::Null));
             Ok(resp)
@@ -184,12 +210,15 @@ pub async fn handle<P: Platform>(
         (_, route @ (Route::Webhook { .. } | Route::WebhookDeliveries { .. } | Route::PackageTag { .. })) => {
             lifecycle(app, route, req, body, &viewer).await
         }
+        (method, route @ (Route::TrustedPublishers { .. } | Route::TrustedPublisher { .. })) => {
+            administered_scope(app, &route, &viewer).await?;
+            super::trusted_publishers::handle(app, ctx, method, route, &viewer, body).await
+        }
         _ => Err(RegistryError::Unsupported("method not allowed here".into())),
     }
 }
 
-/// A lifecycle endpoint: a package's need its admin (untagging: what deleting needs);
-/// a namespace's need its user, or an owner of the organization.
+/// A lifecycle endpoint, for a viewer who administers its scope.
 async fn lifecycle<P: Platform>(
     app: &App<P>,
     route: Route,
@@ -197,12 +226,22 @@ async fn lifecycle<P: Platform>(
     body: &mut impl ChunkSource,
     viewer: &Viewer,
 ) -> Result<Response<Reader<P>>> {
-    match (&route, route.repo()) {
+    administered_scope(app, &route, viewer).await?;
+    lc::handle(app, route, req.method, body, viewer).await
+}
+
+/// The viewer may change a package's or a namespace's settings (lifecycle, trusted
+/// publishers): a package's need its admin (untagging: what deleting needs); a
+/// namespace's need its user, or an owner of the organization.
+async fn administered_scope<P: Platform>(app: &App<P>, route: &Route, viewer: &Viewer) -> Result<()> {
+    match (route, route.repo()) {
         (Route::PackageTag { repo, .. }, _) => drop(deleter(app, repo, viewer).await?),
         (_, Some(repo)) => administered(app, repo, viewer).await?,
         (Route::Retention { scope: Scope::Namespace(ns) } | Route::Webhooks { scope: Scope::Namespace(ns) }, _)
         | (Route::Webhook { scope: Scope::Namespace(ns), .. }, _)
-        | (Route::WebhookDeliveries { scope: Scope::Namespace(ns), .. }, _) => {
+        | (Route::WebhookDeliveries { scope: Scope::Namespace(ns), .. }, _)
+        | (Route::TrustedPublishers { scope: Scope::Namespace(ns) }, _)
+        | (Route::TrustedPublisher { scope: Scope::Namespace(ns), .. }, _) => {
             let account = Login::parse(ns).map_err(|_| RegistryError::NotFound("namespace".into()))?;
             if app.identity.account(&account).await?.is_none() {
                 return Err(RegistryError::NotFound(format!("namespace {ns}")));
@@ -213,7 +252,7 @@ async fn lifecycle<P: Platform>(
         }
         _ => return Err(RegistryError::NotFound("route".into())),
     }
-    lc::handle(app, route, req.method, body, viewer).await
+    Ok(())
 }
 
 /// The viewer may read the package and administers it; otherwise it is absent (no read
@@ -284,6 +323,7 @@ async fn restore_package<P: Platform>(app: &App<P>, repo: &RepoName, viewer: &Vi
 async fn describe<P: Platform>(app: &App<P>, view: &PackageView, viewer: &Viewer) -> Result<Value> {
     let repo = &view.package.repo;
     let mut v = summary(view);
+    v["source"] = json!(connected_source(app, view).await?);
     v["tags"] = json!(view.versions.iter().flat_map(|v| v.tags.iter()).collect::<Vec<_>>());
     v["version_count"] = json!(view.versions.len());
     v["downloads"] = json!(lc::downloads_of(app, repo, &[]).await?.0);
@@ -320,6 +360,21 @@ fn summary(view: &PackageView) -> Value {
 }
 
 /// A version as the API shows it, with its downloads among `counts`.
+/// The source repository the package is connected to: set through the API, or else the
+/// newest tagged version's `org.opencontainers.image.source`.
+pub(super) async fn connected_source<P: Platform>(app: &App<P>, view: &PackageView) -> Result<Option<String>> {
+    Ok(match app.trust.source(&view.package.repo).await? {
+        Some(s) => Some(s),
+        None => view.metadata().source,
+    })
+}
+
+/// Who pushed each version of the package that has a record of it (one query).
+pub(super) async fn pushers<P: Platform>(app: &App<P>, view: &PackageView) -> Result<HashMap<Digest, Provenance>> {
+    let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
+    Ok(app.trust.provenance(&view.package.repo, &digests).await?.into_iter().collect())
+}
+
 fn version(v: &Version, counts: &[(Digest, u64)]) -> Value {
     let m = &v.manifest;
     let downloads = counts.iter().find(|(d, _)| d == &m.digest).map_or(0, |(_, n)| *n);

@@ -67,7 +67,9 @@ async fn page<P: Platform>(app: &App<P>, ctx: &Context, req: &Request) -> Result
             let view = package_views::package(app, repo, &viewer).await?;
             let digests: Vec<_> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
             let downloads = super::lifecycle::downloads_of(app, repo, &digests).await?;
-            Ok(package_page(req.host(), &view, &downloads, ctx.now_ms))
+            let pushers = super::packages::pushers(app, &view).await?;
+            let source = super::packages::connected_source(app, &view).await?;
+            Ok(package_page(req.host(), &view, &Extras { downloads, pushers, source }, ctx.now_ms))
         }
         // The contract runs only in the Worker, when its test switch is on.
         _ => Err(RegistryError::NotFound("page".into())),
@@ -141,8 +143,16 @@ fn package_list(page: &mut Page, packages: &[PackageView], now_ms: u64) {
     page.push("</ul>");
 }
 
-fn package_page(host: &str, view: &PackageView, downloads: &(Downloads, Vec<(Digest, u64)>), now_ms: u64) -> Page {
-    let (total, per_version) = downloads;
+/// What a package's page shows besides its versions: downloads, who pushed each
+/// version, and the source repository the package is connected to.
+struct Extras {
+    downloads: (Downloads, Vec<(Digest, u64)>),
+    pushers: std::collections::HashMap<Digest, crate::auth::oidc::Provenance>,
+    source: Option<String>,
+}
+
+fn package_page(host: &str, view: &PackageView, extras: &Extras, now_ms: u64) -> Page {
+    let (total, per_version) = &extras.downloads;
     let repo = view.package.repo.as_str();
     let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
     let meta = view.metadata();
@@ -165,7 +175,7 @@ fn package_page(host: &str, view: &PackageView, downloads: &(Downloads, Vec<(Dig
     if let Some(licenses) = &meta.licenses {
         page.push(&format!("<dt>License</dt><dd class=\"license\">{}</dd>", escape(licenses)));
     }
-    if let Some(source) = &meta.source {
+    if let Some(source) = &extras.source {
         // Only web links become links: a `javascript:` source stays text.
         let link = source.starts_with("https://") || source.starts_with("http://");
         page.push(&match link {
@@ -212,12 +222,15 @@ fn package_page(host: &str, view: &PackageView, downloads: &(Downloads, Vec<(Dig
         let tags: Vec<String> = v.tags.iter().map(|t| escape(t)).collect();
         let pulls = per_version.iter().find(|(d, _)| d == &v.manifest.digest).map_or(0, |(_, n)| *n);
         page.push(&format!(
-            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{pulls}</td></tr>",
+            "<tr><td><code title=\"{d}\">{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{pulls}</td></tr>",
             short_digest(&v.manifest.digest.to_string()),
             tags.join(", "),
             escape(&v.manifest.details.platforms.join(", ")),
             human_size(v.manifest.details.total_size),
             age(now_ms, v.pushed_ms),
+            extras.pushers.get(&v.manifest.digest).map_or(String::new(), |p| {
+                format!("<br><span class=\"provenance muted\">{}</span>", escape(&p.describe()))
+            }),
             d = v.manifest.digest,
         ));
     }

@@ -34,6 +34,8 @@ pub enum Route {
 
     /// `/token`: the token service.
     Token,
+    /// `/api/oidc/token`: a CI job's identity token exchanged for a registry token.
+    OidcToken,
 
     // The operator's API, `/admin/...`. Its parts are checked by the handler, after the
     // body (as the answers to bad requests have always been ordered).
@@ -80,6 +82,10 @@ pub enum Route {
     Webhook { scope: Scope, id: String },
     /// `<scope>/webhooks/<id>/deliveries`
     WebhookDeliveries { scope: Scope, id: String },
+    /// `<scope>/trusted-publishers`: the CI jobs the scope trusts (trusted publishing).
+    TrustedPublishers { scope: Scope },
+    /// `<scope>/trusted-publishers/<id>`
+    TrustedPublisher { scope: Scope, id: String },
 
     // Package pages: every other path.
     /// `/`: the front page.
@@ -170,6 +176,8 @@ impl Unrouted {
 const ADMIN: &str = "/admin/";
 const PACKAGES: &str = "/api/packages/";
 const NAMESPACES: &str = "/api/namespaces/";
+const OIDC_TOKEN: &str = "/api/oidc/token";
+const PUBLISHERS: &str = "trusted-publishers";
 
 impl Route {
     /// The endpoint a request path names. Every path belongs to a surface: `/v2` and
@@ -180,6 +188,8 @@ impl Route {
             (Surface::Distribution, parse_distribution(path))
         } else if path == "/token" {
             (Surface::Token, Ok(Route::Token))
+        } else if path == OIDC_TOKEN {
+            (Surface::Token, Ok(Route::OidcToken))
         } else if let Some(rest) = path.strip_prefix(ADMIN) {
             (Surface::Admin, parse_admin(rest))
         } else if let Some(rest) = path.strip_prefix(PACKAGES) {
@@ -206,7 +216,7 @@ impl Route {
             | Tags { .. }
             | Referrers { .. }
             | Catalog => Surface::Distribution,
-            Token => Surface::Token,
+            Token | OidcToken => Surface::Token,
             AdminUsers
             | AdminOrgs
             | AdminMember { .. }
@@ -225,7 +235,9 @@ impl Route {
             | PackageTag { .. }
             | Webhooks { .. }
             | Webhook { .. }
-            | WebhookDeliveries { .. } => Surface::Packages,
+            | WebhookDeliveries { .. }
+            | TrustedPublishers { .. }
+            | TrustedPublisher { .. } => Surface::Packages,
             Home | NamespacePage { .. } | PackagePage { .. } | Badge { .. } | Contract => Surface::Pages,
         }
     }
@@ -243,6 +255,7 @@ impl Route {
             Referrers { .. } => "referrers",
             Catalog => "catalog",
             Token => "token",
+            OidcToken => "oidc-token",
             AdminUsers => "admin-users",
             AdminOrgs => "admin-orgs",
             AdminMember { .. } => "admin-member",
@@ -262,6 +275,8 @@ impl Route {
             Webhooks { .. } => "webhooks",
             Webhook { .. } => "webhook",
             WebhookDeliveries { .. } => "webhook-deliveries",
+            TrustedPublishers { .. } => "trusted-publishers",
+            TrustedPublisher { .. } => "trusted-publisher",
             Badge { .. } => "badge",
             Home => "home",
             NamespacePage { .. } => "namespace-page",
@@ -313,16 +328,20 @@ impl Route {
             | PackageTag { repo, .. }
             | PackagePage { repo }
             | Badge { repo } => Some(repo),
-            Retention { scope } | Webhooks { scope } | Webhook { scope, .. } | WebhookDeliveries { scope, .. } => {
-                match scope {
-                    Scope::Package(repo) => Some(repo),
-                    Scope::Namespace(_) => None,
-                }
-            }
+            Retention { scope }
+            | Webhooks { scope }
+            | Webhook { scope, .. }
+            | WebhookDeliveries { scope, .. }
+            | TrustedPublishers { scope }
+            | TrustedPublisher { scope, .. } => match scope {
+                Scope::Package(repo) => Some(repo),
+                Scope::Namespace(_) => None,
+            },
             ApiBase
             | Catalog
             | Home
             | Token
+            | OidcToken
             | AdminUsers
             | AdminOrgs
             | AdminMember { .. }
@@ -349,6 +368,7 @@ impl Route {
             Referrers { repo, digest } => format!("/v2/{repo}/referrers/{digest}"),
             Catalog => "/v2/_catalog".into(),
             Token => "/token".into(),
+            OidcToken => OIDC_TOKEN.into(),
             AdminUsers => format!("{ADMIN}users"),
             AdminOrgs => format!("{ADMIN}orgs"),
             AdminMember { org, login } => format!("{ADMIN}orgs/{org}/members/{login}"),
@@ -370,6 +390,8 @@ impl Route {
             Webhooks { scope } => format!("{}/webhooks", scope_path(scope)),
             Webhook { scope, id } => format!("{}/webhooks/{id}", scope_path(scope)),
             WebhookDeliveries { scope, id } => format!("{}/webhooks/{id}/deliveries", scope_path(scope)),
+            TrustedPublishers { scope } => format!("{}/{PUBLISHERS}", scope_path(scope)),
+            TrustedPublisher { scope, id } => format!("{}/{PUBLISHERS}/{id}", scope_path(scope)),
             Badge { repo } => format!("/{repo}/badge.svg"),
             Home => "/".into(),
             NamespacePage { namespace } => format!("/{namespace}"),
@@ -490,12 +512,15 @@ fn parse_namespaces(rest: &str) -> Result<Route> {
     lifecycle.route(Scope::Namespace(ns.to_string()))
 }
 
-/// What follows a scope (a package's name or a namespace) in a lifecycle path.
+/// What follows a scope (a package's name or a namespace) in a path of the scope's
+/// settings: lifecycle, and the trusted publishers.
 enum Lifecycle<'a> {
     Retention,
     Webhooks,
     Webhook(&'a str),
     Deliveries(&'a str),
+    Publishers,
+    Publisher(&'a str),
 }
 
 impl Lifecycle<'_> {
@@ -509,6 +534,11 @@ impl Lifecycle<'_> {
             Lifecycle::Webhooks => Route::Webhooks { scope },
             Lifecycle::Webhook(i) => Route::Webhook { scope, id: id(i)? },
             Lifecycle::Deliveries(i) => Route::WebhookDeliveries { scope, id: id(i)? },
+            Lifecycle::Publishers => Route::TrustedPublishers { scope },
+            Lifecycle::Publisher(i) => Route::TrustedPublisher {
+                scope,
+                id: id(i).map_err(|_| RegistryError::NotFound("trusted publisher".into()))?,
+            },
         })
     }
 }
@@ -520,6 +550,12 @@ fn split_lifecycle(path: &str) -> Option<(&str, Lifecycle<'_>)> {
     }
     if let Some(n) = path.strip_suffix("/webhooks") {
         return Some((n, Lifecycle::Webhooks));
+    }
+    if let Some(n) = path.strip_suffix(&format!("/{PUBLISHERS}")) {
+        return Some((n, Lifecycle::Publishers));
+    }
+    if let Some((n, id)) = path.rsplit_once(&format!("/{PUBLISHERS}/")) {
+        return Some((n, Lifecycle::Publisher(id)));
     }
     if let Some((n, id)) = path.strip_suffix("/deliveries").and_then(|p| p.rsplit_once("/webhooks/")) {
         return Some((n, Lifecycle::Deliveries(id)));
@@ -705,6 +741,11 @@ mod tests {
             Route::Version { repo: repo("acme/app"), digest: digest.clone() },
             Route::VersionRestore { repo: repo("acme/app"), digest: digest.clone() },
             Route::Collaborator { repo: repo("acme/app"), login: login("bob") },
+            Route::OidcToken,
+            Route::TrustedPublishers { scope: Scope::Package(repo("acme/trusted-publishers/app")) },
+            Route::TrustedPublisher { scope: Scope::Package(repo("acme/app")), id: "0a1b".into() },
+            Route::TrustedPublishers { scope: Scope::Namespace("acme".into()) },
+            Route::TrustedPublisher { scope: Scope::Namespace("acme".into()), id: "0a1b".into() },
             Route::NamespacePage { namespace: login("acme") },
             Route::PackagePage { repo: repo("acme/v2/app") },
             Route::Contract,
@@ -715,6 +756,10 @@ mod tests {
             assert_eq!(Route::parse(&route.path()), Ok(route.clone()), "{}", route.path());
             assert!(!route.name().is_empty());
         }
+    }
+
+    fn ns_acme() -> Scope {
+        Scope::Namespace("acme".into())
     }
 
     #[test]
@@ -740,6 +785,10 @@ mod tests {
         assert_eq!(status("/api/packages/a/b/tags/-bad"), 400);
         assert_eq!(status("/api/namespaces/acme"), 404);
         assert_eq!(status("/api/namespaces/Bad/retention"), 404);
+        assert_eq!(ok("/api/oidc/token"), Route::OidcToken);
+        assert_eq!(ok("/api/namespaces/acme/trusted-publishers"), Route::TrustedPublishers { scope: ns_acme() });
+        assert_eq!(status("/api/namespaces/acme/trusted-publishers/x!"), 404);
+        assert_eq!(status("/api/packages/acme/app/trusted-publishers/zz"), 404);
         for route in [
             Route::Retention { scope: pkg("a/b") },
             Route::Webhooks { scope: Scope::Namespace("acme".into()) },

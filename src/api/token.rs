@@ -1,11 +1,13 @@
 //! `GET /token`: the docker token service. Grants the intersection of what was asked
-//! and what the caller may do; partial grants are not errors.
+//! and what the caller may do; partial grants are not errors. A CI job signs in with its
+//! identity token as the password (`docker login -u oidc`).
 
 use super::context::Context;
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
-use crate::auth::policy::{decision, Decision};
+use crate::auth::oidc::looks_like_identity_token;
+use crate::auth::policy::Decision;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -47,6 +49,9 @@ pub async fn issue<P: Platform>(
             let form = read_form(body).await?;
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let caller = match (field("grant_type"), field("username"), field("password")) {
+                (Some("password"), Some(_), Some(password)) if looks_like_identity_token(password) => {
+                    gate::ci_caller(app, password, ctx.now_ms).await?
+                }
                 (Some("password"), Some(user), Some(password)) => {
                     gate::pat_caller(app, req, Some(user), password, ctx.now_ms).await?
                 }
@@ -68,24 +73,35 @@ pub async fn issue<P: Platform>(
     if scopes.len() > MAX_SCOPES {
         return Err(RegistryError::BadRequest(format!("at most {MAX_SCOPES} scopes")));
     }
-    let (login, pat_scopes, pat) = match &caller {
-        Caller::Pat { login, scopes, token_id } => (Some(login.clone()), Some(scopes), Some(token_id.clone())),
-        _ => (None, None, None),
+    let pat = match &caller {
+        Caller::Pat { token_id, .. } => Some(token_id.clone()),
+        _ => None,
     };
     let mut access = vec![];
+    // A CI job granted nothing at all is told why (the first check that failed).
+    let mut ci_refusal = None;
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
         // Deciding must not create packages: only a push itself does. A package the caller
         // may not read is granted as its name would be were there no package, and named in
         // the grant only when the caller may know it exists.
-        let gathered = gate::gather(&app.identity, &repo, login.as_ref()).await?;
+        let gathered = gate::gather_for(app, &repo, &caller).await?;
         let decisions: Vec<(Action, Decision)> =
-            wanted.into_iter().map(|a| (a, decision(pat_scopes, &gathered.facts, a))).collect();
+            wanted.into_iter().map(|a| (a, gate::decide(&caller, &gathered, a))).collect();
+        if let Some((refused, _)) = decisions.iter().find(|(_, d)| *d == Decision::Refused) {
+            ci_refusal.get_or_insert_with(|| gate::refusal(&caller, &gathered, *refused));
+        }
         let known = decisions.iter().any(|(_, d)| *d == Decision::Allowed);
         access.push(Grant {
             repository: repo.to_string(),
             actions: decisions.iter().filter(|(_, d)| *d != Decision::Refused).map(|(a, _)| *a).collect(),
             package: gathered.package.filter(|_| known).map(|p| p.id),
         });
+    }
+    let ci = caller.ci().cloned();
+    if let (Some(_), Some(refusal)) = (&ci, ci_refusal) {
+        if access.iter().all(|g| g.actions.is_empty()) {
+            return Err(refusal);
+        }
     }
     let now = ctx.now_ms / 1000;
     let claims = Claims {
@@ -95,6 +111,8 @@ pub async fn issue<P: Platform>(
         access,
         iat: now,
         exp: now + TOKEN_TTL_SECS,
+        ci,
+        namespaces: vec![],
     };
     let token = bearer::sign(&claims, &app.signing_key);
     Ok(Response::json(

@@ -23,6 +23,13 @@ pub struct Grant {
     pub package: Option<String>,
 }
 
+/// What a namespace's trust policy let a CI job's token do on the namespace's packages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceGrant {
+    pub namespace: String,
+    pub actions: Vec<Action>,
+}
+
 /// What a token says. It is an upper bound only: every use is decided again on the
 /// current facts (the PAT it came from, visibility, roles, the package itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +44,15 @@ pub struct Claims {
     pub access: Vec<Grant>,
     pub iat: u64,
     pub exp: u64,
+    /// A CI job's token (trusted publishing): the identity its platform's token proved.
+    /// Each use is decided again on the trust policies in force then, within `access`
+    /// and `namespaces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::auth::oidc::Identity>,
+    /// Namespaces whose packages a CI job's token may act on, because a namespace's
+    /// trust policy matched it when the token was issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<NamespaceGrant>,
 }
 
 impl Claims {
@@ -93,6 +109,8 @@ mod tests {
             }],
             iat: 1000,
             exp: 1300,
+            ci: None,
+            namespaces: vec![],
         }
     }
 

@@ -102,11 +102,16 @@ pub fn token_decision(
     package: Option<&str>,
     action: Action,
 ) -> Decision {
-    let Some(grant) = grant.filter(|g| g.actions.contains(&action)) else { return Decision::Refused };
-    if grant.package.is_some() && grant.package.as_deref() != package {
+    if !covers(grant, package, action) {
         return Decision::Refused;
     }
     decision(scopes, facts, action)
+}
+
+/// Whether a token's `grant` still covers `action` on the package the name holds now
+/// (`package`): a grant decided on one package is worth nothing on another.
+pub fn covers(grant: Option<&Grant>, package: Option<&str>, action: Action) -> bool {
+    grant.is_some_and(|g| g.actions.contains(&action) && (g.package.is_none() || g.package.as_deref() == package))
 }
 
 #[cfg(test)]

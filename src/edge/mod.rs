@@ -5,6 +5,7 @@ mod body;
 mod cache;
 mod d1;
 mod downloads;
+mod fetch;
 mod latency;
 mod meter;
 mod outbound;
@@ -12,6 +13,9 @@ mod r2;
 
 use crate::api::{self, Body, Method};
 use crate::auth::cached::{CachedIdentity, HotCache};
+use crate::auth::oidc::keys::KeyCache;
+use crate::auth::oidc::verifier::DEFAULT_MAX_LIFE_SECS;
+use crate::auth::oidc::{Issuers, Oidc, Verifier};
 use meter::{Meter, SharedMeter};
 use std::rc::Rc;
 
@@ -58,6 +62,8 @@ impl Platform for WorkerPlatform {
     type Objects = r2::R2Objects;
     type Clock = WorkerClock;
     type Identity = CachedIdentity<d1::identity::D1Identity>;
+    type Trust = d1::trust::D1Trust;
+    type Fetch = fetch::WorkerFetch;
 }
 
 type WorkerRegistry = Registry<WorkerPlatform>;
@@ -67,6 +73,8 @@ thread_local! {
     /// What the hot path asks on every request, remembered across the requests this
     /// isolate serves (for at most `cached::TTL_MS`).
     static HOT: Rc<HotCache> = Rc::new(HotCache::default());
+    /// Identity-token issuers' keys (trusted publishing), kept across requests.
+    static OIDC_KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
 }
 
 fn registry(env: &Env, simulated: Simulated, meter: &SharedMeter) -> worker::Result<WorkerRegistry> {
@@ -79,6 +87,32 @@ fn registry(env: &Env, simulated: Simulated, meter: &SharedMeter) -> worker::Res
 fn secret(env: &Env, name: &str) -> Option<String> {
     let value = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()?;
     (!value.is_empty()).then_some(value)
+}
+
+/// Trusted publishing as configured: `OIDC_ISSUERS` (space-separated URLs) besides GitHub
+/// and GitLab, `OIDC_ALLOW_INSECURE_ISSUERS=1` for loopback `http` test issuers,
+/// `OIDC_AUDIENCE` (by default the registry's own origin) and
+/// `OIDC_MAX_TOKEN_LIFE_SECONDS`.
+fn oidc(env: &Env, origin: &str) -> Oidc<fetch::WorkerFetch> {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
+    let insecure = var("OIDC_ALLOW_INSECURE_ISSUERS").as_deref() == Some("1");
+    let (issuers, refused) = Issuers::new(&var("OIDC_ISSUERS").unwrap_or_default(), insecure);
+    if !refused.is_empty() {
+        worker::console_error!(
+            "OIDC_ISSUERS: not https (or not loopback http when insecure issuers are allowed): {refused:?}"
+        );
+    }
+    let max_life_secs =
+        var("OIDC_MAX_TOKEN_LIFE_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_LIFE_SECS);
+    Oidc {
+        verifier: Verifier {
+            issuers,
+            audience: var("OIDC_AUDIENCE").unwrap_or_else(|| origin.to_string()),
+            max_life_secs,
+        },
+        fetch: fetch::WorkerFetch,
+        keys: OIDC_KEYS.with(Rc::clone),
+    }
 }
 
 fn app(env: &Env, req: &api::Request, meter: &SharedMeter) -> worker::Result<WorkerApp> {
@@ -95,6 +129,8 @@ fn app(env: &Env, req: &api::Request, meter: &SharedMeter) -> worker::Result<Wor
         signing_key: signing_key.into_bytes(),
         previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
+        trust: d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone())),
+        oidc: oidc(env, &req.origin),
     })
 }
 
@@ -127,11 +163,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         && env.var("CONTRACT_TESTS").is_ok_and(|v| v.to_string() == "on")
         && api::gate::is_operator(app.admin_token.as_deref(), &head)
     {
-        return contract(
-            &app,
-            &d1::trust::D1Trust(d1::D1Access::new(env.d1("DB")?, Simulated::default(), meter.clone())),
-        )
-        .await;
+        return contract(&app).await;
     }
     let started = worker::Date::now().as_millis();
     let request_id = crate::registry::random_id().unwrap_or_default();
@@ -222,12 +254,12 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
 }
 
 /// Runs the ports' contracts over the real bindings (enabled only by the test suite).
-async fn contract(app: &WorkerApp, trust: &d1::trust::D1Trust) -> worker::Result<worker::Response> {
+async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
     let (reg, identity) = (&app.registry, &app.identity.inner);
     let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, identity, &unique).await;
     failures.extend(crate::auth::contract::run(identity, &unique).await);
-    failures.extend(crate::auth::oidc::contract::run(trust, &unique).await);
+    failures.extend(crate::auth::oidc::contract::run(&app.trust, &unique).await);
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))
 }
 

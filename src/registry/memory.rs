@@ -201,6 +201,39 @@ impl MetaState {
 }
 
 impl MetaState {
+    /// Takes the manifests of `repo` that `in_scope` names out of sight, with the tags on
+    /// them and the blob links only they needed.
+    fn take_versions(&mut self, repo: &RepoName, in_scope: impl Fn(&Digest) -> bool) -> Trashed {
+        let mut t = Trashed {
+            manifest_links: self
+                .manifest_links
+                .iter()
+                .filter(|((r, d), _)| r == repo && in_scope(d))
+                .map(|((_, d), p)| (d.clone(), *p))
+                .collect(),
+            tags: self
+                .tags
+                .iter()
+                .filter(|((r, _), d)| r == repo && in_scope(d))
+                .map(|((_, n), d)| (n.clone(), d.clone()))
+                .collect(),
+            ..Default::default()
+        };
+        for (d, _) in &t.manifest_links {
+            self.manifest_links.remove(&(repo.clone(), d.clone()));
+        }
+        for (n, _) in &t.tags {
+            self.tags.remove(&(repo.clone(), n.clone()));
+        }
+        let gone: Vec<Digest> = t.manifest_links.iter().map(|(d, _)| d.clone()).collect();
+        for blob in self.links_only_needed_by(repo, &gone) {
+            if let Some(at) = self.blob_links.remove(&(repo.clone(), blob.clone())) {
+                t.blob_links.push((blob, at));
+            }
+        }
+        t
+    }
+
     /// The blobs linked in `repo` that `gone` needed and no manifest still linked there
     /// needs: they leave the repository with it.
     fn links_only_needed_by(&self, repo: &RepoName, gone: &[Digest]) -> Vec<Digest> {
@@ -568,43 +601,20 @@ impl TrashIndex for MemoryMetadata {
     async fn trash(&self, deletion: &Deletion) -> Result<bool> {
         let mut s = self.state.borrow_mut();
         let repo = &deletion.repo;
-        let mut t = Trashed { deletion: Some(deletion.clone()), ..Default::default() };
-        let in_scope = |d: &Digest| deletion.version.as_ref().is_none_or(|v| v == d);
-        t.manifest_links = s
-            .manifest_links
-            .iter()
-            .filter(|((r, d), _)| r == repo && in_scope(d))
-            .map(|((_, d), p)| (d.clone(), *p))
-            .collect();
-        if deletion.version.is_some() && t.manifest_links.is_empty() {
-            return Ok(false);
-        }
-        t.tags = s
-            .tags
-            .iter()
-            .filter(|((r, _), d)| r == repo && in_scope(d))
-            .map(|((_, n), d)| (n.clone(), d.clone()))
-            .collect();
-        for (d, _) in &t.manifest_links {
-            s.manifest_links.remove(&(repo.clone(), d.clone()));
-        }
-        for (n, _) in &t.tags {
-            s.tags.remove(&(repo.clone(), n.clone()));
-        }
-        if deletion.version.is_some() {
-            let gone: Vec<Digest> = t.manifest_links.iter().map(|(d, _)| d.clone()).collect();
-            for blob in s.links_only_needed_by(repo, &gone) {
-                if let Some(at) = s.blob_links.remove(&(repo.clone(), blob.clone())) {
-                    t.blob_links.push((blob, at));
-                }
-            }
-        } else {
-            t.blob_links =
-                s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)).collect();
+        let mut t = match &deletion.version {
+            Some(v) if !s.manifest_links.contains_key(&(repo.clone(), v.clone())) => return Ok(false),
+            Some(v) => s.take_versions(repo, |d| d == v),
+            None => s.take_versions(repo, |_| true),
+        };
+        if deletion.version.is_none() {
+            // The whole package: every link goes, needed or not.
+            t.blob_links
+                .extend(s.blob_links.iter().filter(|((r, _), _)| r == repo).map(|((_, d), at)| (d.clone(), *at)));
             s.blob_links.retain(|(r, _), _| r != repo);
             t.repository = s.repositories.remove(repo);
             self.identity.take_package(repo);
         }
+        t.deletion = Some(deletion.clone());
         s.trash.insert(deletion.id.clone(), t);
         Ok(true)
     }
@@ -767,38 +777,8 @@ impl super::lifecycle::LifecycleIndex for MemoryMetadata {
         if !s.manifest_links.contains_key(&(repo.clone(), root.clone())) {
             return Ok(false);
         }
-        let in_group = |d: &Digest| d == root || held.contains(d);
-        let mut t = Trashed { deletion: Some(deletion.clone()), ..Default::default() };
-        t.manifest_links = s
-            .manifest_links
-            .iter()
-            .filter(|((r, d), _)| r == repo && in_group(d))
-            .map(|((_, d), p)| (d.clone(), *p))
-            .collect();
-        t.tags = s
-            .tags
-            .iter()
-            .filter(|((r, _), d)| r == repo && in_group(d))
-            .map(|((_, n), d)| (n.clone(), d.clone()))
-            .collect();
-        for (d, _) in &t.manifest_links {
-            s.manifest_links.remove(&(repo.clone(), d.clone()));
-        }
-        for (n, _) in &t.tags {
-            s.tags.remove(&(repo.clone(), n.clone()));
-        }
-        // The blob links only the group needed leave with it.
-        let needed_by = |m: &Digest, b: &Digest| s.references.get(m).is_some_and(|r| r.contains(b));
-        t.blob_links = s
-            .blob_links
-            .iter()
-            .filter(|((r, b), _)| r == repo && t.manifest_links.iter().any(|(m, _)| needed_by(m, b)))
-            .filter(|((_, b), _)| !s.manifest_links.keys().any(|(r, m)| r == repo && needed_by(m, b)))
-            .map(|((_, b), at)| (b.clone(), *at))
-            .collect();
-        for (b, _) in &t.blob_links {
-            s.blob_links.remove(&(repo.clone(), b.clone()));
-        }
+        let mut t = s.take_versions(repo, |d| d == root || held.contains(d));
+        t.deletion = Some(deletion.clone());
         s.trash.insert(deletion.id.clone(), t);
         Ok(true)
     }
@@ -954,4 +934,6 @@ impl super::Platform for MemoryPlatform {
     type Objects = MemoryObjects;
     type Clock = ManualClock;
     type Identity = MemoryIdentity;
+    type Trust = crate::auth::oidc::memory::MemoryTrust;
+    type Fetch = crate::auth::oidc::memory::MemoryFetch;
 }

@@ -78,6 +78,10 @@ pub trait Platform {
     type Clock: Clock;
     /// Accounts, tokens, packages and roles (the `auth` port).
     type Identity: IdentityStore;
+    /// Trusted publishers, exchanged identity tokens, provenance (trusted publishing).
+    type Trust: crate::auth::oidc::TrustStore;
+    /// Reaches identity-token issuers for their keys.
+    type Fetch: crate::auth::oidc::keys::Fetch;
 }
 
 /// A streamed object body of platform `P`.

@@ -75,6 +75,8 @@ pub fn registry() -> MemRegistry {
         signing_key: b"test signing key".to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.to_string()),
+        trust: Default::default(),
+        oidc: edge_registry::auth::oidc::Oidc::in_memory("", "https://registry.test"),
     };
     MemRegistry { app, tokens: Default::default() }
 }

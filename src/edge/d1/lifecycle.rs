@@ -2,8 +2,7 @@
 //! `maintenance_cursors`, the image graph from the registry's tables, group deletions into
 //! the same trash as other deletions (`migrations/0009_lifecycle.sql`).
 
-use super::trash::holder;
-use super::{changes, digest, n, opt, s, D1Metadata};
+use super::{digest, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
 use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::retention::{Node, RetentionPolicy};
@@ -145,51 +144,8 @@ impl LifecycleIndex for D1Metadata {
         let Some(root) = del.version.as_ref() else {
             return Err(RegistryError::internal("a group deletion names its version"));
         };
-        let mut members: Vec<String> = held.iter().map(|d| d.to_string()).collect();
-        members.push(root.to_string());
-        let members = serde_json::to_string(&members).map_err(RegistryError::internal)?;
-        let (repo, held_in) = (s(del.repo.as_str()), s(holder(&del.id)));
-        // Recorded only if the version is there; the moves then find nothing otherwise.
-        let record = self.0.stmt(
-            "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by) \
-             SELECT ?1, ?2, ?3, ?4, NULL, ?5, ?6 \
-             WHERE EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?2 AND digest = ?3)",
-            &[s(&del.id), repo.clone(), s(root.to_string()), held_in.clone(), n(del.deleted_ms), s(&del.deleted_by)],
-        )?;
-        let args = [repo, held_in, s(members), s(&del.id)];
-        let guard = "AND EXISTS (SELECT 1 FROM deletions WHERE id = ?4)";
-        let statements = vec![
-            record,
-            self.0.stmt(
-                &format!(
-                    "UPDATE tags SET repository = ?2 WHERE repository = ?1 \
-                     AND digest IN (SELECT value FROM json_each(?3)) {guard}"
-                ),
-                &args,
-            )?,
-            self.0.stmt(
-                &format!(
-                    "UPDATE repository_manifests SET repository = ?2 WHERE repository = ?1 \
-                     AND digest IN (SELECT value FROM json_each(?3)) {guard}"
-                ),
-                &args,
-            )?,
-            // The blob links only the group needed leave with it: its layers are not
-            // pullable from the package while it is deleted.
-            self.0.stmt(
-                &format!(
-                    "UPDATE repository_blobs SET repository = ?2 WHERE repository = ?1 \
-                     AND digest IN (SELECT child FROM manifest_references \
-                                    WHERE manifest IN (SELECT value FROM json_each(?3))) \
-                     AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm \
-                                       ON rm.digest = mr.manifest AND rm.repository = ?1 \
-                                     WHERE mr.child = repository_blobs.digest) {guard}"
-                ),
-                &args,
-            )?,
-        ];
-        let results = self.0.batch(statements).await?;
-        Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)
+        let members: Vec<Digest> = held.iter().chain([root]).cloned().collect();
+        self.trash_versions(del, &members).await
     }
 
     async fn cursor(&self, job: &str) -> Result<Option<String>> {

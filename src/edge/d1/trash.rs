@@ -2,9 +2,10 @@
 
 use super::{changes, d1_err, digest, n, opt, s, D1Metadata};
 use crate::error::{RegistryError, Result};
-use crate::oci::RepoName;
+use crate::oci::{Digest, RepoName};
 use crate::registry::ports::{Deletion, Restored, TrashIndex};
 use serde::Deserialize;
+use wasm_bindgen::JsValue;
 
 /// Where a deletion's rows wait: a repository name no client can use ('!' is not valid).
 pub(super) fn holder(deletion_id: &str) -> String {
@@ -50,19 +51,74 @@ const REPOSITORY_ROWS: [(&str, &str); 4] = [
     ("repositories", "name"),
 ];
 
+/// A deletion's row, as `?1`..`?8` of the insert into `deletions`.
+fn record(del: &Deletion) -> Result<[JsValue; 8]> {
+    Ok([
+        s(&del.id),
+        s(del.repo.as_str()),
+        opt(del.version.as_ref().map(|v| v.to_string())),
+        s(holder(&del.id)),
+        opt(del.package.as_ref().map(serde_json::to_string).transpose().map_err(RegistryError::internal)?),
+        n(del.deleted_ms),
+        s(&del.deleted_by),
+        opt(del.package_id.as_ref()),
+    ])
+}
+
+impl D1Metadata {
+    /// Moves the manifests `members` of the deletion's repository out of sight, with the
+    /// tags on them and the blob links only they needed, in one transaction; nothing moves
+    /// unless the deletion's version is there. A version's deletion and a retention group's
+    /// (an index with its images, an image with its referrers) are both this.
+    pub(super) async fn trash_versions(&self, del: &Deletion, members: &[Digest]) -> Result<bool> {
+        if del.version.is_none() {
+            return Err(RegistryError::internal("a version deletion names its version"));
+        }
+        let (repo, held) = (s(del.repo.as_str()), s(holder(&del.id)));
+        let record = record(del)?;
+        // Recorded only if the version is there; the moves below then find nothing.
+        let insert = "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by, \
+                      package_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+                      WHERE EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?2 AND digest = ?3)";
+        let members: Vec<String> = members.iter().map(|d| d.to_string()).collect();
+        let members = serde_json::to_string(&members).map_err(RegistryError::internal)?;
+        let args = [repo, held, s(members), s(&del.id)];
+        let guard = "AND EXISTS (SELECT 1 FROM deletions WHERE id = ?4)";
+        let in_members = "digest IN (SELECT value FROM json_each(?3))";
+        let statements = vec![
+            self.0.stmt(insert, &record)?,
+            self.0.stmt(
+                &format!("UPDATE tags SET repository = ?2 WHERE repository = ?1 AND {in_members} {guard}"),
+                &args,
+            )?,
+            self.0.stmt(
+                &format!(
+                    "UPDATE repository_manifests SET repository = ?2 WHERE repository = ?1 AND {in_members} {guard}"
+                ),
+                &args,
+            )?,
+            // Runs after the manifests moved, so "still needed" means by what stays.
+            self.0.stmt(
+                &format!(
+                    "UPDATE repository_blobs SET repository = ?2 WHERE repository = ?1 \
+                     AND digest IN (SELECT child FROM manifest_references \
+                                    WHERE manifest IN (SELECT value FROM json_each(?3))) \
+                     AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN repository_manifests rm \
+                                       ON rm.digest = mr.manifest AND rm.repository = ?1 \
+                                     WHERE mr.child = repository_blobs.digest) {guard}"
+                ),
+                &args,
+            )?,
+        ];
+        let results = self.0.batch(statements).await?;
+        Ok(results.first().map(changes).transpose()?.unwrap_or(0) == 1)
+    }
+}
+
 impl TrashIndex for D1Metadata {
     async fn trash(&self, del: &Deletion) -> Result<bool> {
         let (repo, held) = (s(del.repo.as_str()), s(holder(&del.id)));
-        let record = [
-            s(&del.id),
-            repo.clone(),
-            opt(del.version.as_ref().map(|v| v.to_string())),
-            held.clone(),
-            opt(del.package.as_ref().map(serde_json::to_string).transpose().map_err(RegistryError::internal)?),
-            n(del.deleted_ms),
-            s(&del.deleted_by),
-            opt(del.package_id.as_ref()),
-        ];
+        let record = record(del)?;
         let insert = "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by, \
                       package_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
         let statements = match &del.version {
@@ -78,35 +134,10 @@ impl TrashIndex for D1Metadata {
                 }
                 all
             }
-            Some(v) => {
-                // Recorded only if the version is there; otherwise the batch changes nothing.
-                let conditional =
-                    "INSERT INTO deletions (id, repository, version, holder, package, deleted_at, deleted_by, \
-                     package_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-                     WHERE EXISTS (SELECT 1 FROM repository_manifests WHERE repository = ?2 AND digest = ?3)";
-                let args = [repo.clone(), held.clone(), s(v.to_string())];
-                // What only this version needed moves with it (if it was recorded).
-                let blobs = format!(
-                    "UPDATE repository_blobs SET repository = ?3 WHERE {} \
-                     AND EXISTS (SELECT 1 FROM deletions WHERE id = ?4)",
-                    super::manifests::ONLY_NEEDED_BY
-                );
-                vec![
-                    self.0.stmt(conditional, &record)?,
-                    self.0.stmt("UPDATE tags SET repository = ?2 WHERE repository = ?1 AND digest = ?3", &args)?,
-                    self.0.stmt(
-                        "UPDATE repository_manifests SET repository = ?2 WHERE repository = ?1 AND digest = ?3",
-                        &args,
-                    )?,
-                    self.0.stmt(&blobs, &[repo, s(v.to_string()), held, s(&del.id)])?,
-                ]
-            }
+            Some(v) => return self.trash_versions(del, &[v.clone()]).await,
         };
-        let results = self.0.batch(statements).await?;
-        match del.version {
-            None => Ok(true),
-            Some(_) => Ok(results.get(2).map(changes).transpose()?.unwrap_or(0) > 0),
-        }
+        self.0.batch(statements).await?;
+        Ok(true)
     }
 
     async fn deletions(&self, repo: &RepoName) -> Result<Vec<Deletion>> {
