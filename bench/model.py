@@ -15,6 +15,8 @@ Workloads per run (fresh names each run): skopeo push of a 3-layer image with a 
 anonymous pull of it once public (cold: first pull at this edge; warm: the same pull by
 another client), authenticated pull of a private image, a login; and the same with the
 Docker Engine when the e2e suite's private engine is available. Medians of MODEL_RUNS (3).
+For each of this registry's pulls it also writes what its Worker did meanwhile (requests,
+D1 queries, R2 operations, edge-cache hits, its longest answer), from its log.
 Writes MODEL_OUT (default bench/results/model.json)."""
 import json
 import os
@@ -40,8 +42,8 @@ R2_MS = int(os.environ.get("MODEL_R2_MS", "40"))
 EDGE_RTT_MS = float(os.environ.get("MODEL_EDGE_RTT_MS", "5"))
 CENTRAL_RTT_MS = float(os.environ.get("MODEL_CENTRAL_RTT_MS", "60"))
 LAYER_BYTES = int(os.environ.get("MODEL_LAYER_BYTES", str(2 * MIB)))
-# The edge's TAG_CACHE_SECONDS (0, the default: every pull by tag reads the tag in D1).
-TAG_CACHE_SECONDS = int(os.environ.get("MODEL_TAG_CACHE_SECONDS", "0"))
+# The edge's TAG_CACHE_SECONDS (10, as wrangler.toml; 0: every pull by tag reads the tag in D1).
+TAG_CACHE_SECONDS = int(os.environ.get("MODEL_TAG_CACHE_SECONDS", "10"))
 # MODEL_DOCKER=0 leaves the Docker Engine out.
 DOCKER = os.environ.get("MODEL_DOCKER", "1") != "0"
 
@@ -82,6 +84,26 @@ class CentralRegistry(systems.Distribution):
         self.anonymous_base = f"https://{self.anonymous_host}"
 
 
+def worker_calls(system, during):
+    """Runs `during`; returns its result and, for this registry, what its Worker logged
+    meanwhile: requests, D1 queries, R2 operations, edge-cache hits, and the Worker's
+    longest answer (ms), so that a pull's time can be told from the registry's part in it."""
+    if not isinstance(system, ModelEdge):
+        return during(), None
+    start = len(system.answers())
+    result = during()
+    time.sleep(0.5)  # wrangler writes a request's log line after its answer
+    answers = system.answers()[start:]
+    calls = [a.get("calls") or {} for a in answers]
+    return result, {
+        "requests": len(answers),
+        "d1": sum((c.get("d1") or {}).get("count", 0) for c in calls),
+        "r2": sum((c.get("r2") or {}).get("count", 0) for c in calls),
+        "cache_hits": sum(1 for c in calls if c.get("cache") == "hit"),
+        "longest_ms": max((a.get("duration_ms") or 0 for a in answers), default=0),
+    }
+
+
 def anonymous_host(system):
     return system.anonymous_base.split("://", 1)[1]
 
@@ -113,16 +135,16 @@ def skopeo_login(system, workdir):
         input=password, text=True, check=True, capture_output=True))
 
 
-def measure_skopeo(system, run, layout, private_layout, workdir):
+def measure_skopeo(system, run, layout, private_layout, workdir, calls):
     ns, figures = system.namespace, {}
     public, private = f"{ns}/m{run}-public", f"{ns}/m{run}-private"
     figures["push_3_layers_s"], public = w.push_image(system, layout, public)
     _, private = w.push_image(system, private_layout, private)
     make_public(system, public)
     pulled = os.path.join(workdir, "pulled")
-    figures["pull_anonymous_cold_s"] = skopeo_pull(system, public, pulled, creds=False)
-    figures["pull_anonymous_warm_s"] = skopeo_pull(system, public, pulled, creds=False)
-    figures["pull_private_s"] = skopeo_pull(system, private, pulled)
+    for metric, repo, creds in (("pull_anonymous_cold_s", public, False), ("pull_anonymous_warm_s", public, False),
+                                ("pull_private_s", private, True)):
+        figures[metric], calls[metric] = worker_calls(system, lambda: skopeo_pull(system, repo, pulled, creds=creds))
     figures["login_s"] = skopeo_login(system, workdir)
     return figures
 
@@ -157,7 +179,7 @@ def docker_image(engine, workdir, name):
     engine.client(os.path.join(workdir, "docker-build")).run("build", "-t", name, context)
 
 
-def measure_docker(engine, system, run, workdir):
+def measure_docker(engine, system, run, workdir, calls):
     ns, figures = system.namespace, {}
     config = os.path.join(workdir, f"docker-{system.name}-{run}")
     shutil.rmtree(config, ignore_errors=True)
@@ -173,14 +195,13 @@ def measure_docker(engine, system, run, workdir):
     for image in (public, private):
         docker.run("rmi", image)
 
-    def pull(image):
-        t = w.timed(lambda: docker.run("pull", image))
+    def pull(metric, image):
+        figures[metric], calls[metric] = worker_calls(system, lambda: w.timed(lambda: docker.run("pull", image)))
         docker.run("rmi", image)
-        return t
-    figures["docker_pull_private_s"] = pull(private)
+    pull("docker_pull_private_s", private)
     docker.run("logout", system.host)
-    figures["docker_pull_anonymous_cold_s"] = pull(anonymous)
-    figures["docker_pull_anonymous_warm_s"] = pull(anonymous)
+    pull("docker_pull_anonymous_cold_s", anonymous)
+    pull("docker_pull_anonymous_warm_s", anonymous)
     return figures
 
 
@@ -232,14 +253,19 @@ def main():
     edge, central = started
     engine = docker_engine() if DOCKER else None
     raw = {s.name: [] for s in started}
+    # What the Worker did during each of this registry's pulls, run by run.
+    edge_calls = []
     try:
         for run in range(runs):
             for system in started:
                 t = time.monotonic()
-                figures = measure_skopeo(system, run, layout.root, private_layout.root, workdir)
+                calls = {}
+                figures = measure_skopeo(system, run, layout.root, private_layout.root, workdir, calls)
                 if engine:
-                    figures.update(measure_docker(engine, system, run, workdir))
+                    figures.update(measure_docker(engine, system, run, workdir, calls))
                 raw[system.name].append(figures)
+                if system is edge:
+                    edge_calls.append(calls)
                 print(f"run {run + 1}/{runs} {system.name}: {time.monotonic() - t:.0f} s {figures}", flush=True)
         # The proxy at 0 ms in front of distribution's open instance: a layer and 50 small GETs.
         layer = json.loads(w.manifest_of(layout.root)[1])["layers"][0]["digest"]
@@ -271,6 +297,8 @@ def main():
         print(f"{m:32} {fmt(e[m])} {fmt(c[m])} {fmt(ratios[m]):>13}")
     for name, met in targets.items():
         print(f"{'met ' if met else 'MISSED'} {name}")
+    for metric, during in sorted((edge_calls[-1] if edge_calls else {}).items()):
+        print(f"this registry's Worker during {metric} (last run): {during}")
     print(f"proxy ceiling: {ceiling}")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as fh:
@@ -278,7 +306,8 @@ def main():
                              "central_rtt_ms": CENTRAL_RTT_MS, "layer_bytes": LAYER_BYTES, "runs": runs,
                              "tag_cache_seconds": TAG_CACHE_SECONDS,
                              "docker_engine": engine is not None},
-                   "raw": raw, "medians": medians, "ratios": ratios, "targets": targets,
+                   "raw": raw, "edge_worker_calls": edge_calls, "medians": medians, "ratios": ratios,
+                   "targets": targets,
                    "proxy_ceiling": ceiling, "dev_proxy_retries": w.retries, "failures": w.failures}, fh, indent=2)
     print(f"written to {out}")
 

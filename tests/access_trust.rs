@@ -385,6 +385,37 @@ fn an_organization_member_cannot_tell_which_private_packages_exist() {
     assert_ne!(r.status, 200);
 }
 
+/// A user's or an anonymous token is granted from the caller's scopes alone: the same
+/// for a private package, a public one and a free name, so it tells nothing; each use is
+/// decided on the facts then.
+#[test]
+fn token_grants_rest_on_scopes_alone_and_each_use_decides() {
+    let reg = registry();
+    let alice = pat(&reg, "alice", ALL);
+    push_as(&reg, "alice/secret", "v1", b"secret", "alice", &alice);
+    push_as(&reg, "alice/open", "v1", b"open", "alice", &alice);
+    make_public(&reg, "alice/open");
+    let reader = pat(&reg, "bob", &["read:packages"]);
+    for (who, expected) in [(None, json!(["pull"])), (Some(("bob", reader.as_str())), json!(["pull"]))] {
+        for repo in ["alice/secret", "alice/open", "alice/nothing"] {
+            let grant = granted(&registry_token(&reg, &format!("repository:{repo}:pull,push,delete"), who));
+            assert_eq!(grant, json!([{"repository": repo, "actions": expected}]), "{who:?} {repo}");
+        }
+    }
+    let writer = pat(&reg, "carol", &["write:packages"]);
+    let grant = granted(&registry_token(&reg, "repository:alice/secret:pull,push,delete", Some(("carol", &writer))));
+    assert_eq!(grant[0]["actions"], json!(["pull", "push"]), "no more than the scopes could ever allow");
+    // Each use: only what the facts allow now.
+    let token = registry_token(&reg, "repository:alice/secret:pull,push", Some(("carol", &writer)));
+    let r = send_raw(&reg, Get, "/v2/alice/secret/manifests/v1", bearer(&token), Chunks::none());
+    assert_eq!(r.status, 401);
+    let r = send_raw(&reg, Post, "/v2/alice/secret/blobs/uploads/", bearer(&token), Chunks::none());
+    assert_eq!(r.status, 401);
+    let token = registry_token(&reg, "repository:alice/open:pull", None);
+    let r = send_raw(&reg, Get, "/v2/alice/open/manifests/v1", bearer(&token), Chunks::none());
+    assert_eq!(r.status, 200);
+}
+
 // 5. Restore: permission first, and only into the package the version came from.
 
 #[test]

@@ -155,3 +155,45 @@ fn a_push_to_a_cached_tag_forgets_it_here() {
     assert_eq!(resp.status, 201);
     assert!(asked.0.into_inner().contains(&format!("forget {key}")), "the pushed tag's entry is dropped");
 }
+
+#[test]
+fn untagging_stops_a_cached_tag_however_it_is_done() {
+    use edge_registry::registry::maintenance;
+    let mut reg = registry();
+    reg.app.registry.config.tag_cache_secs = 30;
+    for (tag, layer) in [("v1", &b"one"[..]), ("v2", b"two"), ("v3", b"three")] {
+        push_image(&reg, "alice/app", tag, layer);
+    }
+    make_public(&reg, "alice/app");
+    let key = |reg: &MemRegistry| lookup(reg, &request(Method::Get, "/v2/alice/app/manifests/v1", None)).unwrap();
+    let pat = user_token(&reg, "alice", &["read:packages", "write:packages", "delete:packages"]);
+    let auth = basic("alice", &pat);
+    let mut seen = vec![key(&reg)];
+
+    // A tag deleted through the distribution API, then through the package API.
+    assert_eq!(
+        send(&reg, Method::Delete, "/v2/alice/app/manifests/v3", &[("authorization", &auth)], Chunks::none()).status,
+        202
+    );
+    seen.push(key(&reg));
+    assert_eq!(
+        send(&reg, Method::Delete, "/api/packages/alice/app/tags/v2", &[("authorization", &auth)], Chunks::none())
+            .status,
+        204
+    );
+    seen.push(key(&reg));
+    // Retention deleting the tagged version (the scheduled run).
+    let policy = Chunks::one(br#"{"keep_newest": 1}"#);
+    assert_eq!(
+        send(&reg, Method::Put, "/api/packages/alice/app/retention", &[("authorization", &auth)], policy).status,
+        200
+    );
+    let report =
+        futures_executor::block_on(maintenance::run(&reg.app.registry, &reg.app.identity, 0, &Receiver::default()));
+    assert!(!report.retention.deleted.is_empty(), "{report:?}");
+    seen.push(key(&reg));
+
+    let mut distinct = seen.clone();
+    distinct.dedup();
+    assert_eq!(distinct, seen, "each untagging moves the key the tag's answer is cached under");
+}

@@ -63,6 +63,9 @@ pub async fn handle<P: Platform>(
         }
         (Method::Delete, Route::PackageTag { repo, tag }) => {
             reg.untag(&repo, &tag).await?;
+            // As after any deletion, cached answers (a public tag's, `TAG_CACHE_SECONDS`)
+            // stop: their keys carry the epoch this moves.
+            app.identity.bump_content_epoch(&repo).await?;
             Ok(Response::new(204))
         }
         (Method::Get, Route::Webhooks { scope }) => {

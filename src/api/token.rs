@@ -1,13 +1,15 @@
 //! `GET /token`: the docker token service. Grants the intersection of what was asked
-//! and what the caller may do; partial grants are not errors. A CI job signs in with its
-//! identity token as the password (`docker login -u oidc`).
+//! and what the caller may do; partial grants are not errors. A user's or an anonymous
+//! caller's grant is read from their scopes alone, each use being decided on the facts
+//! then; a CI job's (it signs in with its identity token as the password, `docker login
+//! -u oidc`) rests on the trust policies in force.
 
 use super::context::Context;
 use super::gate::{self, Caller};
 use super::{App, Method, Request, Response};
 use crate::auth::bearer::{self, Claims, Grant, TOKEN_TTL_SECS};
 use crate::auth::oidc::looks_like_identity_token;
-use crate::auth::policy::Decision;
+use crate::auth::policy::{ever_allowed, Decision};
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
 use crate::oci::RepoName;
@@ -81,9 +83,13 @@ pub async fn issue<P: Platform>(
     // A CI job granted nothing at all is told why (the first check that failed).
     let mut ci_refusal = None;
     for (repo, wanted) in scopes.iter().filter_map(|s| parse_scope(s)) {
-        // Deciding must not create packages: only a push itself does. A package the caller
-        // may not read is granted as its name would be were there no package, and named in
-        // the grant only when the caller may know it exists.
+        if let Some(grant) = read_from_nothing(&caller, &repo, &wanted) {
+            access.push(grant);
+            continue;
+        }
+        // A CI job's. Deciding must not create packages: only a push itself does. A package
+        // the job may not read is granted as its name would be were there no package, and
+        // named in the grant only when the job may know it exists.
         let gathered = gate::gather_for(app, &repo, &caller).await?;
         let decisions: Vec<(Action, Decision)> =
             wanted.into_iter().map(|a| (a, gate::decide(&caller, &gathered, a))).collect();
@@ -119,6 +125,21 @@ pub async fn issue<P: Platform>(
         200,
         &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
     ))
+}
+
+/// The grant of an anonymous caller or a user's PAT, read from no facts: every use of the
+/// token is decided again on the facts of that moment (`gate::decide`), so the grant need
+/// only bound what the caller's scopes could ever allow. Issuing it costs no round trip,
+/// and, resting on nothing stored, it tells nobody whether a package exists. `None` for a
+/// CI job, whose grant rests on the trust policies.
+fn read_from_nothing(caller: &Caller, repo: &RepoName, wanted: &[Action]) -> Option<Grant> {
+    let scopes = match caller {
+        Caller::Anonymous => None,
+        Caller::Pat { scopes, .. } => Some(scopes),
+        _ => return None,
+    };
+    let actions = wanted.iter().copied().filter(|a| ever_allowed(scopes, *a)).collect();
+    Some(Grant { repository: repo.to_string(), actions, package: None })
 }
 
 async fn read_form(body: &mut impl ChunkSource) -> Result<Vec<(String, String)>> {

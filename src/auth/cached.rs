@@ -3,8 +3,12 @@
 //! in the isolate, so a change made elsewhere (a token revoked, a package made private, a
 //! user suspended) takes effect within that bound; a change made through this store takes
 //! effect at once here. Roles and memberships are not remembered: they apply at once.
+//! At the edge, a token's "last used" date is written after the response
+//! (`deferring_touches`).
 
-use super::identity::{AccountKind, IdentityStore, MemberRemoval, Package, Standing, TokenInfo, TokenRecord};
+use super::identity::{
+    AccountKind, IdentityStore, MemberRemoval, Package, Standing, TokenInfo, TokenRecord, TokenStanding,
+};
 use super::model::{Login, OrgRole, Role, Visibility};
 use crate::error::Result;
 use crate::oci::RepoName;
@@ -26,6 +30,17 @@ pub struct HotCache {
     suspended: RefCell<TtlMap<Login, bool>>,
     /// When this isolate last recorded each token's use.
     touched: RefCell<TtlMap<String, ()>>,
+    /// Uses of tokens to record after the response (`take_touches`): a "last used" date
+    /// is no reason to keep a client waiting for a write.
+    pending_touches: RefCell<Vec<(String, u64)>>,
+}
+
+impl HotCache {
+    /// The token uses recorded since the last call, for the edge to write once the
+    /// response is sent.
+    pub fn take_touches(&self) -> Vec<(String, u64)> {
+        std::mem::take(&mut self.pending_touches.borrow_mut())
+    }
 }
 
 /// A token's "last used" is written at most this often per isolate.
@@ -65,11 +80,19 @@ pub struct CachedIdentity<I> {
     pub inner: I,
     hot: Rc<HotCache>,
     now_ms: u64,
+    /// Whether token uses wait in `HotCache::take_touches` for whoever serves the request
+    /// to write them after its response, rather than being written at once.
+    defer_touches: bool,
 }
 
 impl<I> CachedIdentity<I> {
     pub fn new(inner: I, hot: Rc<HotCache>, now_ms: u64) -> Self {
-        CachedIdentity { inner, hot, now_ms }
+        CachedIdentity { inner, hot, now_ms, defer_touches: false }
+    }
+
+    /// Token uses are left for `HotCache::take_touches` instead of written at once.
+    pub fn deferring_touches(self) -> Self {
+        CachedIdentity { defer_touches: true, ..self }
     }
 
     fn forget_package(&self, repo: &RepoName) {
@@ -129,8 +152,15 @@ impl<I: IdentityStore> IdentityStore for CachedIdentity<I> {
         if self.hot.touched.borrow().get_within(&key, now_ms, TOUCH_EVERY_MS).is_some() {
             return Ok(());
         }
-        self.hot.touched.borrow_mut().put(key, (), now_ms);
-        self.inner.touch_token(id, now_ms).await
+        self.hot.touched.borrow_mut().put(key.clone(), (), now_ms);
+        if !self.defer_touches {
+            return self.inner.touch_token(id, now_ms).await;
+        }
+        let mut pending = self.hot.pending_touches.borrow_mut();
+        if pending.len() < MAX_ENTRIES {
+            pending.push((key, now_ms));
+        }
+        Ok(())
     }
 
     async fn create_token(&self, token: &TokenRecord, now_ms: u64) -> Result<()> {
@@ -144,6 +174,29 @@ impl<I: IdentityStore> IdentityStore for CachedIdentity<I> {
         let record = self.inner.token(id).await?;
         self.hot.tokens.borrow_mut().put(id.to_string(), record.clone(), self.now_ms);
         Ok(record)
+    }
+
+    async fn token_standing(&self, id: &str, failures: Option<(&str, u64)>) -> Result<TokenStanding> {
+        let record = self.hot.tokens.borrow().get(&id.to_string(), self.now_ms);
+        let suspended = match &record {
+            Some(Some(r)) => self.hot.suspended.borrow().get(&r.login, self.now_ms),
+            Some(None) => Some(false),
+            None => None,
+        };
+        if let (Some(record), Some(suspended)) = (record, suspended) {
+            // Failures are never remembered: each attempt counts at once.
+            let failures = match failures {
+                Some((key, window)) => self.inner.auth_failures(key, window).await?,
+                None => 0,
+            };
+            return Ok(TokenStanding { record, suspended, failures });
+        }
+        let standing = self.inner.token_standing(id, failures).await?;
+        self.hot.tokens.borrow_mut().put(id.to_string(), standing.record.clone(), self.now_ms);
+        if let Some(r) = &standing.record {
+            self.hot.suspended.borrow_mut().put(r.login.clone(), standing.suspended, self.now_ms);
+        }
+        Ok(standing)
     }
 
     async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool> {

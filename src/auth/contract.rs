@@ -2,7 +2,7 @@
 //! (alone and behind the hot cache) runs it in native tests; the Worker runs it over D1
 //! when `CONTRACT_TESTS` is set (the end-to-end suite does), as it does the registry's.
 
-use super::identity::{AccountKind, IdentityStore, MemberRemoval, TokenRecord};
+use super::identity::{AccountKind, IdentityStore, MemberRemoval, TokenRecord, TokenStanding};
 use super::{Login, OrgRole, Role, Scopes, Visibility};
 use crate::oci::RepoName;
 
@@ -43,6 +43,7 @@ pub async fn run<I: IdentityStore>(id: &I, unique: &str) -> Vec<String> {
         ("collaborators", collaborators(id, unique).await),
         ("listings", listings(id, unique).await),
         ("failures", failures(id, unique).await),
+        ("standing", standing(id, unique).await),
         ("offboarding", offboarding(id, unique).await),
     ];
     results.into_iter().filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect()
@@ -241,6 +242,37 @@ async fn failures<I: IdentityStore>(id: &I, u: &str) -> Check {
     ok(id.prune_auth_failures(11).await, "prune")?;
     ensure(ok(id.auth_failures(&key, 10).await, "pruned")? == 0, "older windows are pruned")?;
     ensure(ok(id.auth_failures(&key, 11).await, "kept")? == 1, "the current one is kept")
+}
+
+/// What signing in reads in one go, as the separate reads would find it.
+async fn standing<I: IdentityStore>(id: &I, u: &str) -> Check {
+    let carol = login(u, "sta")?;
+    ok(id.create_user(&carol, 1).await, "user")?;
+    let record = TokenRecord {
+        id: format!("{u}-s1"),
+        login: carol.clone(),
+        hash: vec![7, 8],
+        scopes: Scopes { read: true, ..Default::default() },
+        note: None,
+        expires_ms: None,
+        revoked: false,
+    };
+    ok(id.create_token(&record, 2).await, "create")?;
+    let key = format!("token:{u}-s1");
+    let standing = |failures, suspended| TokenStanding { record: Some(record.clone()), suspended, failures };
+    let read = ok(id.token_standing(&record.id, Some((&key, 7))).await, "standing")?;
+    ensure(read == standing(0, false), "a token's standing: its record, its user active, no failures")?;
+    ok(id.record_auth_failure(&key, 7).await, "failure")?;
+    ok(id.set_suspended(&carol, true).await, "suspend")?;
+    let read = ok(id.token_standing(&record.id, Some((&key, 7))).await, "suspended")?;
+    ensure(read == standing(1, true), "with its user's suspension and its window's failures")?;
+    ensure(ok(id.token_standing(&record.id, Some((&key, 8))).await, "next")?.failures == 0, "that window's only")?;
+    ensure(ok(id.token_standing(&record.id, None).await, "uncounted")?.failures == 0, "none without a key")?;
+    let unknown = ok(id.token_standing(&format!("{u}-none"), Some((&key, 7))).await, "unknown")?;
+    ensure(
+        unknown == TokenStanding { record: None, suspended: false, failures: 1 },
+        "an unknown token has no record, and the failures counted against its key",
+    )
 }
 
 async fn offboarding<I: IdentityStore>(id: &I, u: &str) -> Check {

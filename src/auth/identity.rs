@@ -12,6 +12,15 @@ pub enum AccountKind {
     Org,
 }
 
+/// What checking a presented token rests on, read together: its record, whether its
+/// user is suspended, and the failed attempts counted against a key in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenStanding {
+    pub record: Option<TokenRecord>,
+    pub suspended: bool,
+    pub failures: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     pub id: String,
@@ -144,6 +153,21 @@ pub trait IdentityStore {
     async fn tokens_of(&self, login: &Login) -> Result<Vec<TokenInfo>>;
     /// Records that the token was used at `now_ms`.
     async fn touch_token(&self, id: &str, now_ms: u64) -> Result<()>;
+    /// The token `id`, whether its user is suspended and the failures counted against
+    /// `failures` (a key and its window; none when `None`). A store that can reads them
+    /// in one round trip: signing in is on every client's critical path.
+    async fn token_standing(&self, id: &str, failures: Option<(&str, u64)>) -> Result<TokenStanding> {
+        let failures = match failures {
+            Some((key, window)) => self.auth_failures(key, window).await?,
+            None => 0,
+        };
+        let record = self.token(id).await?;
+        let suspended = match &record {
+            Some(r) => self.suspended(&r.login).await?,
+            None => false,
+        };
+        Ok(TokenStanding { record, suspended, failures })
+    }
 
     async fn package(&self, repo: &RepoName) -> Result<Option<Package>>;
     /// Creates a private package with `creator` as admin and a fresh id, unless it exists.

@@ -16,7 +16,7 @@
 //! Every failure answered while a limit holds is the same 429, so the limits tell nothing
 //! about which ids exist.
 
-use super::identity::{IdentityStore, TokenRecord};
+use super::identity::{IdentityStore, TokenRecord, TokenStanding};
 use super::pat::PresentedToken;
 use super::{Login, Scopes};
 use crate::error::{RegistryError, Result};
@@ -46,14 +46,12 @@ pub fn too_many(now_ms: u64) -> RegistryError {
 /// The token with id `id` if it may be used now: not revoked, not expired, and its user
 /// not suspended.
 pub async fn live_token<I: IdentityStore>(identity: &I, id: &str, now_ms: u64) -> Result<Option<TokenRecord>> {
-    let Some(record) = identity.token(id).await? else { return Ok(None) };
-    if record.revoked || record.expires_ms.is_some_and(|e| e <= now_ms) {
-        return Ok(None);
-    }
-    if identity.suspended(&record.login).await? {
-        return Ok(None);
-    }
-    Ok(Some(record))
+    Ok(live(identity.token_standing(id, None).await?, now_ms))
+}
+
+fn live(standing: TokenStanding, now_ms: u64) -> Option<TokenRecord> {
+    let record = standing.record.filter(|_| !standing.suspended)?;
+    (!record.revoked && record.expires_ms.is_none_or(|e| e > now_ms)).then_some(record)
 }
 
 /// Checks a PAT (and, for Basic, that it belongs to `user`). `Ok(None)`: wrong (401);
@@ -69,14 +67,16 @@ pub async fn sign_in<I: IdentityStore>(
     let address_key = address.map(|a| format!("address:{a}"));
     let presented = PresentedToken::parse(secret);
     let token_key = presented.as_ref().map(|p| format!("token:{}", p.id()));
-    if let Some(key) = &token_key {
-        if identity.auth_failures(key, window).await? >= MAX_FAILURES_PER_TOKEN {
-            return Err(too_many(now_ms));
+    // The id's failures come with its record, in one read.
+    let record = match (&presented, &token_key) {
+        (Some(p), Some(key)) => {
+            let standing = identity.token_standing(p.id(), Some((key, window))).await?;
+            if standing.failures >= MAX_FAILURES_PER_TOKEN {
+                return Err(too_many(now_ms));
+            }
+            live(standing, now_ms)
         }
-    }
-    let record = match &presented {
-        Some(p) => live_token(identity, p.id(), now_ms).await?,
-        None => None,
+        _ => None,
     };
     let valid = match (&presented, &record) {
         (Some(p), Some(r)) => p.matches(&r.hash) && user.is_none_or(|u| u == r.login.as_str()),

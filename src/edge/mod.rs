@@ -125,7 +125,8 @@ fn app(env: &Env, req: &api::Request, meter: &SharedMeter) -> worker::Result<Wor
             d1::identity::D1Identity(d1::D1Access::new(env.d1("DB")?, simulated, meter.clone())),
             HOT.with(Rc::clone),
             WorkerClock.now_ms(),
-        ),
+        )
+        .deferring_touches(),
         signing_key: signing_key.into_bytes(),
         previous_signing_key: secret(env, "TOKEN_SIGNING_KEY_PREVIOUS").map(String::into_bytes),
         admin_token: secret(env, "ADMIN_TOKEN"),
@@ -178,6 +179,7 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     if !events.is_empty() {
         deliver_later(&env, &ctx, events);
     }
+    touch_later(&env, &ctx, HOT.with(|hot| hot.take_touches()));
     log_request(&head, &resp, &request_id, worker::Date::now().as_millis().saturating_sub(started), &meter);
     // A stored answer carries the timing of the request it first answered.
     resp.headers.retain(|(k, _)| k != "server-timing");
@@ -191,6 +193,24 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
         cache::store(&ctx, key, &mut out)?;
     }
     Ok(out)
+}
+
+/// Writes the tokens' "last used" dates after the response (no simulated latency: no
+/// client waits for them).
+fn touch_later(env: &Env, ctx: &Context, touches: Vec<(String, u64)>) {
+    use crate::auth::identity::IdentityStore;
+    let db = match env.d1("DB") {
+        Ok(db) if !touches.is_empty() => db,
+        _ => return,
+    };
+    let identity = d1::identity::D1Identity(d1::D1Access::new(db, Simulated::default(), SharedMeter::default()));
+    ctx.wait_until(async move {
+        for (id, at) in touches {
+            if let Err(e) = identity.touch_token(&id, at).await {
+                worker::console_error!("recording a token's use: {e}");
+            }
+        }
+    });
 }
 
 /// Records the events' deliveries and makes each first attempt after the response is

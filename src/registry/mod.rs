@@ -49,11 +49,15 @@ pub struct Config {
     /// The unit of webhook retry delays (see `lifecycle::webhooks::retry_delay_ms`).
     pub webhook_retry_ms: u64,
     /// How long the edge cache may answer a public tag's manifest without asking D1
-    /// (`TAG_CACHE_SECONDS`). 0, the default: every pull by tag reads the tag, so a pushed
-    /// tag is seen by the next pull. N: a pull by tag at another location may see the
-    /// previous manifest for up to N seconds after a push; where the push was made, at once.
+    /// (`TAG_CACHE_SECONDS`, by default `DEFAULT_TAG_CACHE_SECS`). A pull by tag at another
+    /// location may see the previous manifest for up to that long after a push or an
+    /// untagging; where the change was made, at once. 0: every pull by tag reads the tag.
     pub tag_cache_secs: u64,
 }
+
+/// The bound on a public tag's staleness elsewhere, by default: the same as every other
+/// change of what may be read (a revoked token, a package made private), `auth::cached`.
+pub const DEFAULT_TAG_CACHE_SECS: u64 = crate::auth::cached::TTL_MS / 1000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -63,7 +67,7 @@ impl Default for Config {
             max_blob_bytes: 10_000_000_000,
             grace_ms: 60 * 60 * 1000,
             webhook_retry_ms: crate::lifecycle::webhooks::RETRY_UNIT_MS,
-            tag_cache_secs: 0,
+            tag_cache_secs: DEFAULT_TAG_CACHE_SECS,
         }
     }
 }

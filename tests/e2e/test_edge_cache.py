@@ -1,5 +1,6 @@
 """The shared cache at the edge (the Cache API, local under `wrangler dev`): public content
-by digest is served from it; tags, private content and deletions are not."""
+by digest, and public tags for `TAG_CACHE_SECONDS` (10), are served from it until a push or
+an untagging here; private content and deletions are not."""
 import time
 import uuid
 
@@ -51,14 +52,28 @@ def test_public_content_by_digest_comes_from_the_cache(registry, public_image):
     assert blob.headers["ETag"] == f'"{layer}"'
 
 
-def test_a_pushed_tag_is_seen_by_the_next_pull(registry, client, public_image):
+def test_a_public_tag_comes_from_the_cache_until_it_changes_here(registry, client, public_image):
     name, manifest, layer, layer_bytes = public_image
     anonymous = Client(registry.base)
-    assert anonymous.req("GET", f"/v2/{name}/manifests/v1").content == manifest
+    path = f"/v2/{name}/manifests/v1"
+    hit = until_hit(anonymous, path)
+    assert (hit.content, hit.headers["Cache-Control"]) == (manifest, "public, max-age=10"), "TAG_CACHE_SECONDS"
+    assert anonymous.req("HEAD", path).headers["X-Cache"] == "hit"
+    # A push to the tag is seen by the next pull here (other locations: within the bound).
     newer = image_manifest(client.push_blob(name, b"{}"), [(layer, len(layer_bytes))], {"version": "2"})
     assert client.put_manifest(name, "v1", newer, OCI_MANIFEST).status_code == 201
-    r = anonymous.req("GET", f"/v2/{name}/manifests/v1")
-    assert (r.content, r.headers.get("X-Cache")) == (newer, None), "tags are resolved at the origin"
+    r = anonymous.req("GET", path)
+    assert (r.content, r.headers["X-Cache"]) == (newer, "miss")
+    # So is an untagging, through the package API or the distribution API.
+    until_hit(anonymous, path)
+    assert client.req("DELETE", f"/api/packages/{name}/tags/v1").status_code == 204
+    r = anonymous.req("GET", path)
+    assert (r.status_code, error_code(r)) == (404, "MANIFEST_UNKNOWN")
+    assert client.put_manifest(name, "v2", newer, OCI_MANIFEST).status_code == 201
+    until_hit(anonymous, f"/v2/{name}/manifests/v2")
+    assert client.req("DELETE", f"/v2/{name}/manifests/v2").status_code == 202
+    r = anonymous.req("GET", f"/v2/{name}/manifests/v2")
+    assert (r.status_code, error_code(r)) == (404, "MANIFEST_UNKNOWN")
 
 
 def test_private_or_deleted_content_is_not_served_from_the_cache(registry, client, public_image):

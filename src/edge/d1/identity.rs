@@ -35,6 +35,18 @@ struct TokenRow {
     revoked_at: Option<u64>,
 }
 
+fn token_record(r: TokenRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        login: Login::parse(&r.login).map_err(|_| corrupt("token login"))?,
+        hash: unhex(&r.hash)?,
+        scopes: Scopes::parse_list(r.scopes.split(' ').filter(|x| !x.is_empty())).map_err(|_| corrupt("scopes"))?,
+        note: r.note,
+        expires_ms: r.expires_at,
+        revoked: r.revoked_at.is_some(),
+        id: r.id,
+    })
+}
+
 #[derive(Deserialize)]
 struct KindRow {
     kind: String,
@@ -249,16 +261,41 @@ impl IdentityStore for D1Identity {
 
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
         let sql = "SELECT id, login, hash, scopes, note, expires_at, revoked_at FROM tokens WHERE id = ?1";
-        let Some(r): Option<TokenRow> = self.0.first(sql, &[s(id)]).await? else { return Ok(None) };
-        Ok(Some(TokenRecord {
-            login: Login::parse(&r.login).map_err(|_| corrupt("token login"))?,
-            hash: unhex(&r.hash)?,
-            scopes: Scopes::parse_list(r.scopes.split(' ').filter(|x| !x.is_empty())).map_err(|_| corrupt("scopes"))?,
-            note: r.note,
-            expires_ms: r.expires_at,
-            revoked: r.revoked_at.is_some(),
-            id: r.id,
-        }))
+        self.0.first::<TokenRow>(sql, &[s(id)]).await?.map(token_record).transpose()
+    }
+
+    async fn token_standing(&self, id: &str, failures: Option<(&str, u64)>) -> Result<TokenStanding> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: Option<String>,
+            login: Option<String>,
+            hash: Option<String>,
+            scopes: Option<String>,
+            note: Option<String>,
+            expires_at: Option<u64>,
+            revoked_at: Option<u64>,
+            suspended_at: Option<u64>,
+            failures: Option<u32>,
+        }
+        // One row whatever exists: the token and its user joined to a row of nothing.
+        let sql = "SELECT t.id, t.login, t.hash, t.scopes, t.note, t.expires_at, t.revoked_at, a.suspended_at, \
+                     (SELECT count FROM auth_failures WHERE key = ?2 AND slot = ?3) AS failures \
+                   FROM (SELECT 1) LEFT JOIN tokens t ON t.id = ?1 LEFT JOIN accounts a ON a.login = t.login";
+        let (key, window) = failures.unwrap_or(("", 0));
+        let row: Option<Row> = self.0.first(sql, &[s(id), s(key), n(window)]).await?;
+        let Some(row) = row else { return Ok(TokenStanding::default()) };
+        let token = match (row.id, row.login, row.hash, row.scopes) {
+            (Some(id), Some(login), Some(hash), Some(scopes)) => {
+                let (note, expires_at, revoked_at) = (row.note, row.expires_at, row.revoked_at);
+                Some(TokenRow { id, login, hash, scopes, note, expires_at, revoked_at })
+            }
+            _ => None,
+        };
+        Ok(TokenStanding {
+            record: token.map(token_record).transpose()?,
+            suspended: row.suspended_at.is_some(),
+            failures: row.failures.unwrap_or(0),
+        })
     }
 
     async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<bool> {
