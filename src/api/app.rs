@@ -220,7 +220,7 @@ async fn registry_route<P: Platform>(
     }
     let Some(decided) = &ctx.access else {
         // `/v2/` itself: any authenticated caller.
-        return distribution::dispatch(&app.registry, ctx.route.clone(), req, body).await;
+        return distribution::dispatch(&app.registry, ctx.route.clone(), req, body, None).await;
     };
     let (facts, action) = (&decided.facts, decided.action);
     let mut req = req.clone();
@@ -254,14 +254,13 @@ async fn registry_route<P: Platform>(
         },
         None => false,
     };
-    let mut resp = match distribution::dispatch(&app.registry, ctx.route.clone(), &req, body).await {
-        Ok(resp) => resp,
-        Err(e) if looked_up => Response::error(&e),
-        Err(e) => return Err(e),
-    };
-    if matches!(ctx.route, Route::Manifest { .. }) && req.method == super::Method::Put && resp.status == 201 {
-        record_provenance(app, ctx, &facts.repo, &resp).await?;
-    }
+    let pushed_by = gate::provenance(&ctx.caller).and_then(|p| serde_json::to_string(&p).ok());
+    let mut resp =
+        match distribution::dispatch(&app.registry, ctx.route.clone(), &req, body, pushed_by.as_deref()).await {
+            Ok(resp) => resp,
+            Err(e) if looked_up => Response::error(&e),
+            Err(e) => return Err(e),
+        };
     for event in &mut resp.events {
         event.actor = ctx.caller.login().unwrap_or_default().to_string();
     }
@@ -285,19 +284,4 @@ async fn registry_route<P: Platform>(
         }
     }
     Ok(resp)
-}
-
-/// Records who pushed the manifest a response accepted.
-async fn record_provenance<R, P: Platform>(
-    app: &App<P>,
-    ctx: &Context,
-    repo: &RepoName,
-    resp: &Response<R>,
-) -> Result<()> {
-    use crate::auth::oidc::TrustStore;
-    let digest = resp.get_header("docker-content-digest").and_then(|d| crate::oci::Digest::parse(d).ok());
-    if let (Some(digest), Some(who)) = (digest, gate::provenance(&ctx.caller)) {
-        app.trust.record_provenance(repo, &digest, &who, ctx.now_ms).await?;
-    }
-    Ok(())
 }

@@ -20,11 +20,14 @@ use serde_json::{json, Value};
 /// Digest-addressed content never changes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// Answers a `/v2` request whose access was granted. `pushed_by` is who a manifest push
+/// records as its pusher (the versions API's `provenance`).
 pub async fn dispatch<P: Platform>(
     reg: &Registry<P>,
     route: Route,
     req: &Request,
     body: &mut impl ChunkSource,
+    pushed_by: Option<&str>,
 ) -> Result<Response<Reader<P>>> {
     use Method::*;
     match (route, req.method) {
@@ -57,7 +60,8 @@ pub async fn dispatch<P: Platform>(
         (Route::Manifest { repo, reference }, Put) => {
             let more_tags =
                 req.query.iter().filter(|(k, _)| k == "tag").map(|(_, v)| Tag::parse(v)).collect::<Result<Vec<_>>>()?;
-            let pushed = reg.push_manifest(&repo, &reference, &more_tags, req.header("content-type"), body).await?;
+            let pushed =
+                reg.push_manifest(&repo, &reference, &more_tags, req.header("content-type"), body, pushed_by).await?;
             let mut r = Response::new(201)
                 .header(
                     "location",

@@ -29,7 +29,7 @@ use crate::lifecycle::pattern::TagPatterns;
 use crate::lifecycle::webhooks::{Event, Payload};
 use crate::oci::{Digest, RepoName};
 use crate::registry::lifecycle::{LifecycleIndex, Scope};
-use crate::registry::ports::{ChunkSource, Version};
+use crate::registry::ports::{ChunkSource, ManifestIndex, Version};
 use crate::registry::{Platform, Reader};
 use crate::time::iso8601;
 use serde::Deserialize;
@@ -372,7 +372,9 @@ pub(super) async fn connected_source<P: Platform>(app: &App<P>, view: &PackageVi
 /// Who pushed each version of the package that has a record of it (one query).
 pub(super) async fn pushers<P: Platform>(app: &App<P>, view: &PackageView) -> Result<HashMap<Digest, Provenance>> {
     let digests: Vec<Digest> = view.versions.iter().map(|v| v.manifest.digest.clone()).collect();
-    Ok(app.trust.provenance(&view.package.repo, &digests).await?.into_iter().collect())
+    let recorded = app.registry.meta.pushed_by(&view.package.repo, &digests).await?;
+    // A record that no longer reads as a provenance is shown as none.
+    Ok(recorded.into_iter().filter_map(|(d, json)| serde_json::from_str(&json).ok().map(|p| (d, p))).collect())
 }
 
 fn version(v: &Version, counts: &[(Digest, u64)]) -> Value {

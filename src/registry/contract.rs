@@ -310,10 +310,16 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let two = record("two", Some(subject.clone()));
     let latest = Tag::parse("latest").map_err(|e| e.to_string())?;
     let refs: Vec<Digest> = (0..120).map(|i| digest(u, &format!("ref{i}"))).collect();
-    ok(m.commit_manifest(&r, &one, &refs, std::slice::from_ref(&latest), 1).await, "commit one")?;
+    ok(m.commit_manifest(&r, &one, &refs, std::slice::from_ref(&latest), 1, None).await, "commit one")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag")? == Some(one.digest.clone()), "the tag points at the manifest")?;
-    ok(m.commit_manifest(&r, &two, &[], std::slice::from_ref(&latest), 2).await, "commit two")?;
+    let ci = r#"{"kind":"ci","repository":"octo/app"}"#;
+    ok(m.commit_manifest(&r, &two, &[], std::slice::from_ref(&latest), 2, Some(ci)).await, "commit two")?;
     ensure(ok(m.tag_target(&r, &latest).await, "tag moved")? == Some(two.digest.clone()), "a tag moves")?;
+    let pushers = ok(m.pushed_by(&r, &[one.digest.clone(), two.digest.clone()]).await, "pushed by")?;
+    ensure(pushers == vec![(two.digest.clone(), ci.to_string())], "who pushed a version is kept with it")?;
+    let elsewhere = ok(m.pushed_by(&repo(u, "m-elsewhere"), std::slice::from_ref(&two.digest)).await, "elsewhere")?;
+    ensure(elsewhere.is_empty(), "who pushed a version is kept per repository")?;
+    ensure(ok(m.pushed_by(&r, &[]).await, "pushed by none")?.is_empty(), "no versions, no pushers")?;
     let bare = ManifestRecord { inline: None, ..one.clone() };
     ensure(ok(m.linked_manifest(&r, &one.digest).await, "linked")? == Some(bare), "records load as saved")?;
     let by_digest = ok(m.find_manifest(&r, &Reference::Digest(one.digest.clone())).await, "find one")?;
@@ -331,7 +337,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     // Several tags in one commit; lookups of many digests in one call.
     let (v1, v2) = (Tag::parse("v1").map_err(|e| e.to_string())?, Tag::parse("v2").map_err(|e| e.to_string())?);
     let big = ManifestRecord { annotations: Annotations::InManifest, ..record("big", None) };
-    ok(m.commit_manifest(&r, &big, &[], &[v1.clone(), v2.clone()], 2).await, "commit two tags")?;
+    ok(m.commit_manifest(&r, &big, &[], &[v1.clone(), v2.clone()], 2, None).await, "commit two tags")?;
     for t in [&v1, &v2] {
         ensure(ok(m.tag_target(&r, t).await, "tags")? == Some(big.digest.clone()), "every tag of a commit points")?;
     }
@@ -348,7 +354,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     for t in ["b", "a", "c"] {
         let tag = Tag::parse(t).map_err(|e| e.to_string())?;
-        ok(m.commit_manifest(&r, &one, &[], std::slice::from_ref(&tag), 3).await, "tag more")?;
+        ok(m.commit_manifest(&r, &one, &[], std::slice::from_ref(&tag), 3, None).await, "tag more")?;
     }
     ensure(ok(m.list_tags(&r, None, 2).await, "list")? == ["a", "b"], "tags list in order with a limit")?;
     ensure(ok(m.list_tags(&r, Some("b"), 10).await, "list after")? == ["c", "latest"], "tags list after `last`")?;
@@ -367,7 +373,7 @@ async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let needed = BlobRecord { digest: refs[0].clone(), object_key: format!("blobs/{u}-needed"), size: 1 };
     ok(m.commit_blob(&r, &needed, 1).await, "commit needed")?;
     ok(m.unlink_blob(&r, &needed.digest).await, "unlink needed")?;
-    ok(m.commit_manifest(&r, &one, &refs, &[], 4).await, "relink one")?;
+    ok(m.commit_manifest(&r, &one, &refs, &[], 4, None).await, "relink one")?;
     ensure(!ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget needed")?, "a needed blob is kept")?;
     ok(m.unlink_manifest(&r, &one.digest).await, "unlink one again")?;
     ensure(ok(m.forget_orphan(&needed.digest, u64::MAX / 2).await, "forget unneeded")?, "then it is an orphan")
@@ -389,10 +395,10 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let (one, two, three) = (record("t1"), record("t2"), record("t3"));
     let layer = BlobRecord { digest: digest(u, "t-layer"), object_key: format!("blobs/{u}-t-layer"), size: 3 };
     ok(m.commit_blob(&r, &layer, 1).await, "commit layer")?;
-    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), &[tag("a")?], 10).await, "commit one")?;
-    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), &[tag("b")?], 20).await, "commit two")?;
-    ok(m.commit_manifest(&r, &two, &[], &[tag("c")?], 20).await, "tag two again")?;
-    ok(m.commit_manifest(&r, &three, &[], &[], 30).await, "commit three")?;
+    ok(m.commit_manifest(&r, &one, std::slice::from_ref(&layer.digest), &[tag("a")?], 10, None).await, "commit one")?;
+    ok(m.commit_manifest(&r, &two, std::slice::from_ref(&layer.digest), &[tag("b")?], 20, None).await, "commit two")?;
+    ok(m.commit_manifest(&r, &two, &[], &[tag("c")?], 20, None).await, "tag two again")?;
+    ok(m.commit_manifest(&r, &three, &[], &[], 30, None).await, "commit three")?;
 
     let versions = ok(m.versions(&r, 10).await, "versions")?;
     let listed: Vec<(Digest, u64, Vec<String>)> =
@@ -440,7 +446,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     let del_two = deletion("v2b", Some(&two), 50);
     ok(m.trash(&del_two).await, "trash two again")?;
-    ok(m.commit_manifest(&r, &one, &[], &[tag("b")?], 55).await, "reuse tag b")?;
+    ok(m.commit_manifest(&r, &one, &[], &[tag("b")?], 55, None).await, "reuse tag b")?;
     ensure(
         ok(m.restore(&del_two).await, "restore over tag")? == Restored::NameReused,
         "a reused tag blocks a restore",
@@ -453,7 +459,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let four = record("t4");
     ok(m.commit_blob(&r, &own, 1).await, "commit own layer")?;
     let both = [layer.digest.clone(), own.digest.clone()];
-    ok(m.commit_manifest(&r, &four, &both, &[], 45).await, "commit four")?;
+    ok(m.commit_manifest(&r, &four, &both, &[], 45, None).await, "commit four")?;
     let del_four = deletion("v4", Some(&four), 46);
     ok(m.trash(&del_four).await, "trash four")?;
     ensure(ok(m.linked_blob(&r, &own.digest).await, "own gone")?.is_none(), "a trashed version's own blob goes")?;
@@ -498,7 +504,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 
     let del_pkg = deletion("p2", None, 70);
     ok(m.trash(&del_pkg).await, "trash package again")?;
-    ok(m.commit_manifest(&r, &three, &[], &[], 75).await, "reuse the name")?;
+    ok(m.commit_manifest(&r, &three, &[], &[], 75, None).await, "reuse the name")?;
     ensure(ok(m.restore(&del_pkg).await, "restore reused")? == Restored::NameReused, "a reused name blocks a restore")?;
     ensure(
         ok(m.expired_deletions(71, 100).await, "expired")?.iter().any(|d| d.id == del_pkg.id),
@@ -566,13 +572,13 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         (record("u-old", None), record("u-child", None), record("u-index", None), record("u-tagged", None));
     let referrer = record("u-sig", Some(tagged.digest.clone()));
     let v1 = Tag::parse("v1").map_err(|e| e.to_string())?;
-    ok(m.commit_manifest(&r, &old, &[], &[], 10).await, "old")?;
-    ok(m.commit_manifest(&r, &child, &[], &[], 10).await, "child")?;
-    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), &[], 10).await, "index")?;
-    ok(m.commit_manifest(&r, &tagged, &[], std::slice::from_ref(&v1), 10).await, "tagged")?;
-    ok(m.commit_manifest(&r, &referrer, &[], &[], 10).await, "referrer")?;
+    ok(m.commit_manifest(&r, &old, &[], &[], 10, None).await, "old")?;
+    ok(m.commit_manifest(&r, &child, &[], &[], 10, None).await, "child")?;
+    ok(m.commit_manifest(&r, &index, std::slice::from_ref(&child.digest), &[], 10, None).await, "index")?;
+    ok(m.commit_manifest(&r, &tagged, &[], std::slice::from_ref(&v1), 10, None).await, "tagged")?;
+    ok(m.commit_manifest(&r, &referrer, &[], &[], 10, None).await, "referrer")?;
     let young = record("u-young", None);
-    ok(m.commit_manifest(&r, &young, &[], &[], 30).await, "young")?;
+    ok(m.commit_manifest(&r, &young, &[], &[], 30, None).await, "young")?;
 
     let found = ok(m.untagged_manifests(&r, 20, 100).await, "untagged")?;
     let mut expected = vec![old.digest.clone(), index.digest.clone()];
@@ -582,7 +588,7 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(sorted == expected, "untagged: not tagged, not in a linked index, not a referrer, old enough")?;
     ensure(ok(m.untagged_manifests(&r, 20, 1).await, "limit")?.len() == 1, "untagged takes a limit")?;
     let v0 = Tag::parse("v0").map_err(|e| e.to_string())?;
-    ok(m.commit_manifest(&r, &old, &[], std::slice::from_ref(&v0), 25).await, "tag old meanwhile")?;
+    ok(m.commit_manifest(&r, &old, &[], std::slice::from_ref(&v0), 25, None).await, "tag old meanwhile")?;
     ensure(!ok(m.forget_untagged(&r, &old.digest, 20).await, "forget tagged")?, "a manifest tagged meanwhile stays")?;
     ensure(ok(m.forget_untagged(&r, &index.digest, 20).await, "forget index")?, "an untagged one goes")?;
     ensure(ok(m.linked_manifest(&r, &index.digest).await, "gone")?.is_none(), "and is no longer linked")?;

@@ -299,7 +299,7 @@ mod tests {
         };
         let children: Vec<Digest> = children.iter().map(|&c| d(c)).collect();
         let tags: Vec<Tag> = tag.map(|t| Tag::parse(t).unwrap()).into_iter().collect();
-        block_on(r.meta.commit_manifest(repo, &record, &children, &tags, r.clock.now_ms())).unwrap();
+        block_on(r.meta.commit_manifest(repo, &record, &children, &tags, r.clock.now_ms(), None)).unwrap();
     }
 
     fn set(r: &Reg, scope: Scope, json: &str) {

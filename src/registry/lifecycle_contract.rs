@@ -72,12 +72,12 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     let layer = digest(u, "layer");
     let blob = BlobRecord { digest: layer.clone(), object_key: format!("blobs/{u}-lc-layer"), size: 1 };
     ok(m.commit_blob(&r, &blob, 9).await, "layer")?;
-    ok(m.commit_manifest(&r, &a, std::slice::from_ref(&layer), &[], 10).await, "a")?;
-    ok(m.commit_manifest(&r, &b, &[], &[], 10).await, "b")?;
-    ok(m.commit_manifest(&r, &index, &[a.digest.clone(), b.digest.clone()], &[tag("multi")?], 11).await, "i")?;
-    ok(m.commit_manifest(&r, &sig, &[], &[], 12).await, "sig")?;
-    ok(m.commit_manifest(&r, &tagged, &[], &[tag("v1")?], 13).await, "tagged")?;
-    ok(m.commit_manifest(&other, &a, &[], &[], 13).await, "a elsewhere")?;
+    ok(m.commit_manifest(&r, &a, std::slice::from_ref(&layer), &[], 10, None).await, "a")?;
+    ok(m.commit_manifest(&r, &b, &[], &[], 10, None).await, "b")?;
+    ok(m.commit_manifest(&r, &index, &[a.digest.clone(), b.digest.clone()], &[tag("multi")?], 11, None).await, "i")?;
+    ok(m.commit_manifest(&r, &sig, &[], &[], 12, None).await, "sig")?;
+    ok(m.commit_manifest(&r, &tagged, &[], &[tag("v1")?], 13, None).await, "tagged")?;
+    ok(m.commit_manifest(&other, &a, &[], &[], 13, None).await, "a elsewhere")?;
 
     let graph = ok(m.version_graph(&r, 100).await, "graph")?;
     ensure(graph.len() == 5, "the graph has every version of the package")?;
@@ -96,11 +96,11 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(state == (immutable.clone(), Some(tagged.digest.clone())), "a tag's state: the rules and its target")?;
     // A push racing the one that set an immutable tag records its manifest but not the tag.
     let racer = record(u, "racer", None);
-    let refused = m.commit_manifest(&r, &racer, &[], &[tag("v1")?], 14).await;
+    let refused = m.commit_manifest(&r, &racer, &[], &[tag("v1")?], 14, None).await;
     ensure(matches!(refused, Err(RegistryError::DeniedBecause(_))), "an immutable tag is not moved")?;
     ensure(ok(m.tag_target(&r, &tag("v1")?).await, "v1")? == Some(tagged.digest.clone()), "it stays")?;
     ensure(ok(m.linked_manifest(&r, &racer.digest).await, "racer")?.is_some(), "the racing manifest is kept")?;
-    ok(m.commit_manifest(&r, &tagged, &[], &[tag("v1")?], 14).await, "the same digest again is fine")?;
+    ok(m.commit_manifest(&r, &tagged, &[], &[tag("v1")?], 14, None).await, "the same digest again is fine")?;
     ok(m.unlink_manifest(&r, &racer.digest).await, "unlink racer")?;
     let state = ok(m.tag_state(&other, &tag("v1")?).await, "tag state elsewhere")?;
     ensure(state == (TagPatterns::default(), None), "no rules and no target elsewhere")?;
@@ -136,7 +136,7 @@ pub async fn lifecycle_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(ok(m.linked_manifest(&other, &a.digest).await, "other")?.is_some(), "other packages keep theirs")?;
     ensure(ok(m.linked_blob(&r, &layer).await, "layer gone")?.is_none(), "the layers only the group needed go")?;
     // One image of the group is pushed again meanwhile: the restore keeps it and brings the rest.
-    ok(m.commit_manifest(&r, &b, &[], &[], 25).await, "b again")?;
+    ok(m.commit_manifest(&r, &b, &[], &[], 25, None).await, "b again")?;
     ensure(ok(m.restore(&deletion).await, "restore")? == Restored::Yes, "the group restores")?;
     ensure(ok(m.version_graph(&r, 100).await, "back")?.len() == 5, "every version of it comes back")?;
     ensure(ok(m.linked_blob(&r, &layer).await, "layer back")? == Some(blob), "with its layers")?;

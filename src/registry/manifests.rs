@@ -46,8 +46,8 @@ pub struct TagPage {
 
 impl<P: Platform> Registry<P> {
     /// Stores a manifest and points the reference's tag, if it is one, and `more_tags` at
-    /// it (the `?tag=` parameters of a push by digest). Metadata round trips stay the same
-    /// whatever the number of descriptors.
+    /// it (the `?tag=` parameters of a push by digest), recording who pushed it
+    /// (`pushed_by`). Metadata round trips stay the same whatever the number of descriptors.
     pub async fn push_manifest(
         &self,
         repo: &RepoName,
@@ -55,6 +55,7 @@ impl<P: Platform> Registry<P> {
         more_tags: &[Tag],
         content_type: Option<&str>,
         body: &mut impl ChunkSource,
+        pushed_by: Option<&str>,
     ) -> Result<Pushed> {
         let algorithm = match reference {
             Reference::Digest(d) => d.algorithm(),
@@ -110,7 +111,7 @@ impl<P: Platform> Registry<P> {
             inline: (bytes.len() <= MAX_INLINE_MANIFEST_BYTES).then(|| bytes.clone()),
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;
-        if let Err(e) = self.meta.commit_manifest(repo, &record, &references, &tags, self.now()).await {
+        if let Err(e) = self.meta.commit_manifest(repo, &record, &references, &tags, self.now(), pushed_by).await {
             return Err(match e {
                 // A push raced this one to an immutable tag and won: say which rule.
                 RegistryError::DeniedBecause(_) => self.first_refused_tag(repo, &tags, &digest).await,

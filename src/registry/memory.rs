@@ -172,6 +172,8 @@ struct MetaState {
     tags: BTreeMap<(RepoName, String), Digest>,
     repositories: BTreeSet<RepoName>,
     trash: BTreeMap<String, Trashed>,
+    /// Who pushed each version, as recorded with its push.
+    pushed_by: HashMap<(RepoName, Digest), String>,
 }
 
 /// What a deletion took out of sight.
@@ -450,8 +452,12 @@ impl ManifestIndex for MemoryMetadata {
         references: &[Digest],
         tags: &[Tag],
         now_ms: u64,
+        pushed_by: Option<&str>,
     ) -> Result<()> {
         let mut s = self.state.borrow_mut();
+        if let Some(who) = pushed_by {
+            s.pushed_by.insert((repo.clone(), m.digest.clone()), who.to_string());
+        }
         s.references.entry(m.digest.clone()).or_insert_with(|| references.to_vec());
         let kept = s.manifests.entry(m.digest.clone()).or_insert_with(|| m.clone());
         if kept.inline.is_none() {
@@ -495,6 +501,14 @@ impl ManifestIndex for MemoryMetadata {
             .contains_key(&(repo.clone(), digest.clone()))
             .then(|| s.manifests.get(&digest).cloned())
             .flatten())
+    }
+
+    async fn pushed_by(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, String)>> {
+        let s = self.state.borrow();
+        Ok(digests
+            .iter()
+            .filter_map(|d| s.pushed_by.get(&(repo.clone(), d.clone())).map(|w| (d.clone(), w.clone())))
+            .collect())
     }
 
     async fn linked_manifest_sizes(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, u64)>> {

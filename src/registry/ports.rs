@@ -295,6 +295,8 @@ pub trait ManifestIndex {
     /// round trips that does not grow with the references. A tag that an immutable-tag
     /// rule of `repo` names and that points elsewhere is not moved, even by a push racing
     /// the one that set it: then the rest is recorded and the answer is `DeniedBecause`.
+    /// `pushed_by` (who pushed it, as the JSON the versions API shows) is recorded for the
+    /// version in the same step.
     async fn commit_manifest(
         &self,
         repo: &RepoName,
@@ -302,7 +304,10 @@ pub trait ManifestIndex {
         references: &[Digest],
         tags: &[Tag],
         now_ms: u64,
+        pushed_by: Option<&str>,
     ) -> Result<()>;
+    /// Who pushed those of `digests` in `repo` whose push recorded it, in one round trip.
+    async fn pushed_by(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, String)>>;
     async fn linked_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<ManifestRecord>>;
     /// Of `digests`, those linked in `repo` as manifests, each with the total size its
     /// details give; in one round trip whatever their number.

@@ -4,7 +4,7 @@
 use super::store::*;
 use super::trust::TrustedPublisher;
 use crate::auth::Action;
-use crate::oci::{Digest, RepoName};
+use crate::oci::RepoName;
 
 /// The failed expectations, empty when the store keeps the contract.
 pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
@@ -115,20 +115,5 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
     check(store.source(&repo).await.is_ok_and(|s| s.is_none()), "deletion forgets the connection");
     check(store.publishers_for(&sibling).await.is_ok_and(|l| l.contains(&on_sibling)), "siblings keep theirs");
 
-    let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
-    let ci = Provenance::Ci {
-        issuer: "https://ci.example".into(),
-        platform: super::Platform::GitHub,
-        repository: "octo/app".into(),
-        workflow: Some("release.yml".into()),
-        git_ref: None,
-        sha: Some("abc".into()),
-        run_id: Some("1".into()),
-    };
-    store.record_provenance(&repo, &a, &ci, 1).await.ok();
-    let user = Provenance::User { login: "alice".into(), token_id: None };
-    store.record_provenance(&sibling, &b, &user, 1).await.ok();
-    let got = store.provenance(&repo, &[a.clone(), b.clone()]).await.unwrap_or_default();
-    check(got == vec![(a.clone(), ci)], "provenance per package and version");
     failures
 }

@@ -2,9 +2,9 @@
 
 use super::store::*;
 use crate::error::Result;
-use crate::oci::{Digest, RepoName};
+use crate::oci::RepoName;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Answers `GET`s from a fixed table of URLs: issuers for native tests.
 #[derive(Default)]
@@ -37,7 +37,6 @@ pub struct MemoryTrust {
     publishers: RefCell<Vec<StoredPublisher>>,
     jtis: RefCell<HashMap<(String, String), u64>>,
     sources: RefCell<HashMap<RepoName, (String, bool)>>,
-    provenance: RefCell<BTreeMap<(RepoName, Digest), Provenance>>,
 }
 
 impl TrustStore for MemoryTrust {
@@ -98,16 +97,6 @@ impl TrustStore for MemoryTrust {
 
     async fn source(&self, repo: &RepoName) -> Result<Option<String>> {
         Ok(self.sources.borrow().get(repo).map(|(s, _)| s.clone()))
-    }
-
-    async fn record_provenance(&self, repo: &RepoName, digest: &Digest, p: &Provenance, _now_ms: u64) -> Result<()> {
-        self.provenance.borrow_mut().insert((repo.clone(), digest.clone()), p.clone());
-        Ok(())
-    }
-
-    async fn provenance(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, Provenance)>> {
-        let all = self.provenance.borrow();
-        Ok(digests.iter().filter_map(|d| all.get(&(repo.clone(), d.clone())).map(|p| (d.clone(), p.clone()))).collect())
     }
 }
 

@@ -1,13 +1,14 @@
 //! The trust store port: trusted publishers per package and per namespace, the single
-//! use of exchanged identity tokens, a package's connected source repository and who
-//! pushed each version. In memory in `memory`, over D1 in the Worker (schema:
-//! migrations/0010_trusted_publishing.sql).
+//! use of exchanged identity tokens and a package's connected source repository. In
+//! memory in `memory`, over D1 in the Worker (schema: migrations/0010_trusted_publishing.sql).
+//! Who pushed each version (`Provenance`) is recorded with the version's push, by the
+//! registry's metadata (`ManifestIndex::pushed_by`).
 
 use super::claims::{Identity, Platform};
 use super::issuers;
 use super::trust::TrustedPublisher;
 use crate::error::Result;
-use crate::oci::{Digest, RepoName};
+use crate::oci::RepoName;
 use serde::{Deserialize, Serialize};
 
 /// Policies per package or namespace: more is a misconfiguration, and the bound keeps
@@ -133,10 +134,6 @@ pub trait TrustStore {
     /// (`explicit`) is not changed by later pushes.
     async fn set_source(&self, repo: &RepoName, source: &str, explicit: bool, now_ms: u64) -> Result<()>;
     async fn source(&self, repo: &RepoName) -> Result<Option<String>>;
-
-    async fn record_provenance(&self, repo: &RepoName, digest: &Digest, p: &Provenance, now_ms: u64) -> Result<()>;
-    /// The provenance of those of `digests` that have one.
-    async fn provenance(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, Provenance)>>;
 }
 
 #[cfg(test)]

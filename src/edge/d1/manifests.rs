@@ -74,6 +74,7 @@ impl ManifestIndex for D1Metadata {
         references: &[Digest],
         tags: &[Tag],
         now_ms: u64,
+        pushed_by: Option<&str>,
     ) -> Result<()> {
         let d = s(m.digest.to_string());
         let details = serde_json::to_string(&m.details).map_err(RegistryError::internal)?;
@@ -112,6 +113,14 @@ impl ManifestIndex for D1Metadata {
             "INSERT OR REPLACE INTO repository_manifests (repository, digest, pushed_at) VALUES (?1, ?2, ?3)",
             &[s(repo.as_str()), d.clone(), n(now_ms)],
         )?);
+        if let Some(who) = pushed_by {
+            statements.push(self.0.stmt(
+                "INSERT OR REPLACE INTO version_provenance (repository, digest, provenance, pushed_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[s(repo.as_str()), d.clone(), s(who), n(now_ms)],
+            )?);
+        }
+        // The tags' statements come last: their answer is read from the batch's last result.
         if !tags.is_empty() {
             let names = serde_json::Value::from(tags.iter().map(Tag::as_str).collect::<Vec<_>>()).to_string();
             // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT. Tag
@@ -171,6 +180,21 @@ impl ManifestIndex for D1Metadata {
                    JOIN manifests m ON m.digest = rm.digest";
         let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
         rows.into_iter().map(|r| Ok((digest(&r.digest)?, r.total_size.unwrap_or(0)))).collect()
+    }
+
+    async fn pushed_by(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, String)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            digest: String,
+            provenance: String,
+        }
+        if digests.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = "SELECT v.digest, v.provenance FROM json_each(?2) j \
+                   JOIN version_provenance v ON v.repository = ?1 AND v.digest = j.value";
+        let rows: Vec<Row> = rows_per_group(&self.0, sql, repo, digests).await?;
+        rows.into_iter().map(|r| Ok((digest(&r.digest)?, r.provenance))).collect()
     }
 
     async fn find_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<ManifestRecord>> {

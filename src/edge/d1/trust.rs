@@ -5,7 +5,7 @@ use crate::auth::oidc::store::*;
 use crate::auth::oidc::trust::TrustedPublisher;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
-use crate::oci::{Digest, RepoName};
+use crate::oci::RepoName;
 use serde::Deserialize;
 
 pub struct D1Trust(pub D1Access);
@@ -65,12 +65,6 @@ fn rows(rows: Vec<PublisherRow>) -> Result<Vec<StoredPublisher>> {
 #[derive(Deserialize)]
 struct SourceRow {
     source: String,
-}
-
-#[derive(Deserialize)]
-struct ProvenanceRow {
-    digest: String,
-    provenance: String,
 }
 
 impl TrustStore for D1Trust {
@@ -163,29 +157,5 @@ impl TrustStore for D1Trust {
         let row: Option<SourceRow> =
             self.0.first("SELECT source FROM package_sources WHERE repository = ?1", &[s(repo.as_str())]).await?;
         Ok(row.map(|r| r.source))
-    }
-
-    async fn record_provenance(&self, repo: &RepoName, digest: &Digest, p: &Provenance, now_ms: u64) -> Result<()> {
-        let json = serde_json::to_string(p).map_err(RegistryError::internal)?;
-        let sql = "INSERT OR REPLACE INTO version_provenance (repository, digest, provenance, pushed_at) \
-                   VALUES (?1, ?2, ?3, ?4)";
-        self.0.run(sql, &[s(repo.as_str()), s(digest.to_string()), s(json), n(now_ms)]).await.map(|_| ())
-    }
-
-    async fn provenance(&self, repo: &RepoName, digests: &[Digest]) -> Result<Vec<(Digest, Provenance)>> {
-        // One query for any number of versions: the digests go in as one JSON array.
-        let list = serde_json::to_string(&digests.iter().map(|d| d.to_string()).collect::<Vec<_>>())
-            .map_err(RegistryError::internal)?;
-        let sql = "SELECT digest, provenance FROM version_provenance \
-                   WHERE repository = ?1 AND digest IN (SELECT value FROM json_each(?2))";
-        let found: Vec<ProvenanceRow> = self.0.rows(sql, &[s(repo.as_str()), s(list)]).await?;
-        found
-            .into_iter()
-            .map(|r| {
-                let d = Digest::parse(&r.digest).map_err(|_| corrupt("digest"))?;
-                let p = serde_json::from_str(&r.provenance).map_err(|_| corrupt("provenance"))?;
-                Ok((d, p))
-            })
-            .collect()
     }
 }
