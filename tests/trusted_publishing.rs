@@ -95,9 +95,7 @@ fn a_trusted_job_gets_a_token_for_what_was_asked_and_the_policy_allows() {
     let reg = registry_with_issuer();
     trusted(&reg);
     let id = token(&reg, |_| {});
-    let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/app:pull,push,delete", &id, Chunks::none());
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let bearer = from_token_service(&reg, "repository:alice/app:pull,push,delete", &id);
     assert_eq!(tags_with(&reg, "alice/app", &bearer), 200);
     // Push a new version with the registry token; its provenance names the job.
     let config = digest_of(b"{}");
@@ -253,6 +251,13 @@ fn policies_are_managed_only_by_admins_and_hidden_from_who_cannot_read() {
     assert_eq!(unknown_field.status, 400);
 }
 
+/// A registry token from `/token` for `scope`, with the identity token `id` as the password.
+fn from_token_service(reg: &MemRegistry, scope: &str, id: &str) -> String {
+    let r = with_identity(reg, Method::Get, &format!("/token?scope={scope}"), id, Chunks::none());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    format!("Bearer {}", r.json()["token"].as_str().unwrap())
+}
+
 /// A registry token from the exchange, for the identity token `id`.
 fn exchanged(reg: &MemRegistry, id: &str) -> String {
     let headers = vec![("content-type".to_string(), "application/json".to_string())];
@@ -309,16 +314,15 @@ fn a_ci_token_is_worth_nothing_on_a_package_created_again_under_its_name() {
     let reg = registry_with_issuer();
     trusted(&reg);
     let id = token(&reg, |_| {});
-    let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/app:pull,push", &id, Chunks::none());
-    let from_token_service = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let issued = from_token_service(&reg, "repository:alice/app:pull,push", &id);
     let from_exchange = exchanged(&reg, &token(&reg, |_| {}));
-    assert_eq!(tags_with(&reg, "alice/app", &from_token_service), 200);
+    assert_eq!(tags_with(&reg, "alice/app", &issued), 200);
     // alice deletes the package, pushes a new one under the name and trusts the job again.
     assert_eq!(as_alice(&reg, Method::Delete, "/api/packages/alice/app", Value::Null).status, 202);
     push_image(&reg, "alice/app", "v0", b"another layer");
     let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
     assert_eq!(as_alice(&reg, Method::Post, "/api/packages/alice/app/trusted-publishers", policy).status, 201);
-    assert_eq!(tags_with(&reg, "alice/app", &from_token_service), 401);
+    assert_eq!(tags_with(&reg, "alice/app", &issued), 401);
     assert_eq!(tags_with(&reg, "alice/app", &from_exchange), 401);
     // The identity token itself is decided on the policies in force: trusted again.
     assert_eq!(tags_with(&reg, "alice/app", &basic("oidc", &id)), 200);
@@ -331,9 +335,7 @@ fn an_untrusted_job_pulls_what_anyone_may_and_nothing_more() {
     make_public(&reg.app, "alice/base");
     push_image(&reg, "alice/private", "v0", b"layer");
     let id = token(&reg, |_| {});
-    let r = with_identity(&reg, Method::Get, "/token?scope=repository:alice/base:pull,push", &id, Chunks::none());
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let bearer = from_token_service(&reg, "repository:alice/base:pull,push", &id);
     assert_eq!(tags_with(&reg, "alice/base", &bearer), 200);
     let push = with_identity(&reg, Method::Post, "/v2/alice/base/blobs/uploads/", &id, Chunks::none());
     assert_eq!(push.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
