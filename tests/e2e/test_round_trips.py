@@ -55,6 +55,8 @@ BUDGETS = {
     "blob, private (cold)": (1, 1),
     "blob, private (warm)": (1, 1),
     **{f"{step}{label}": budget for label in ("", ", 20-layer push") for step, budget in UPLOAD_BUDGETS},
+    # The source's facts, then the link (or the session, when the source lacks it) in one batch.
+    "upload mount (POST ?mount=&from=)": (2, 0),
     "manifest push, 3 layers": (4, 2),
     "manifest push, 20 layers": (4, 2),
     "namespace page, anonymous": (3, 0),
@@ -156,7 +158,13 @@ def measured(registry, admin):
     push = m.note("token, PAT, push (warm)", token(base, f"repository:{public}:pull,push", creds), 200)
     push_image(c, public, bearer(push), 20, m, label=", 20-layer push")
     private_manifest, _ = push_image(c, private, bearer(token(base, f"repository:{private}:pull,push", creds)), 3)
-    # While private (nothing is stored), the same image under a tag that docker asks for, by HEAD, and nothing else does.
+    # A layer of one package mounted into another, as docker does with a layer it pushed elsewhere.
+    scopes = [("service", registry.host), ("scope", f"repository:{private}:pull,push"),
+              ("scope", f"repository:{public}:pull")]
+    mount = bearer(requests.get(f"{base}/token", params=scopes, auth=creds, verify=False))
+    m.note("upload mount (POST ?mount=&from=)",
+           c.req("POST", f"/v2/{private}/blobs/uploads/", params={"mount": layer, "from": public}, headers=mount), 201)
+    # While private (nothing is stored), the same image under a tag only docker asks for (by HEAD).
     h = {**bearer(push), "Accept": "application/vnd.oci.image.manifest.v1+json"}
     body = c.req("GET", f"/v2/{public}/manifests/{manifest}", headers=h).content
     r = c.req("PUT", f"/v2/{public}/manifests/docker", data=body,
