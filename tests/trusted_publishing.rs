@@ -342,3 +342,54 @@ fn an_untrusted_job_pulls_what_anyone_may_and_nothing_more() {
     let private = with_identity(&reg, Method::Get, "/v2/alice/private/tags/list", &id, Chunks::none());
     assert_eq!(private.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
 }
+
+fn suspend(reg: &MemRegistry, login: &str, how: &str) {
+    let headers = vec![("authorization".to_string(), format!("Bearer {ADMIN_TOKEN}"))];
+    let r = send_raw(reg, Method::Post, &format!("/admin/users/{login}/{how}"), headers, Chunks::none());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn a_suspended_users_namespace_takes_no_push_or_delete_from_the_jobs_it_trusted() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    make_public(&reg.app, "alice/app");
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml",
+                        "actions": ["pull", "push", "delete"]});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/namespaces/alice/trusted-publishers", policy).status, 201);
+    let id = token(&reg, |_| {});
+    let issued = from_token_service(&reg, "repository:alice/app:pull,push,delete", &id);
+    let from_exchange = exchanged(&reg, &token(&reg, |_| {}));
+    let v0 = digest_of(&image_manifest(&digest_of(b"{}"), &[(&digest_of(b"layer"), 5)], ""));
+    let delete = format!("/v2/alice/app/manifests/{v0}");
+    suspend(&reg, "alice", "suspend");
+
+    let suspended = json!("the account that owns this namespace is suspended");
+    let refused = |r: Reply| (r.status, r.json()["errors"][0]["message"].clone());
+    assert_eq!(refused(upload_with_identity(&reg, "alice/app", &id, b"ci layer")), (401, suspended.clone()));
+    assert_eq!(refused(upload_with_identity(&reg, "alice/fresh", &id, b"ci layer")), (401, suspended.clone()));
+    assert_eq!(refused(with_identity(&reg, Method::Delete, &delete, &id, Chunks::none())), (401, suspended.clone()));
+    for bearer in [&issued, &from_exchange] {
+        let headers = vec![("authorization".to_string(), bearer.to_string())];
+        let target = format!("/v2/alice/app/blobs/uploads/?digest={}", digest_of(b"ci layer"));
+        let push = send_raw(&reg, Method::Post, &target, headers.clone(), Chunks::one(b"ci layer"));
+        assert_eq!(refused(push), (401, suspended.clone()), "a job's registry token pushed");
+        let del = send_raw(&reg, Method::Delete, &delete, headers, Chunks::none());
+        assert_eq!(refused(del), (401, suspended.clone()), "a job's registry token deleted");
+        // A public package is pulled as by anyone.
+        assert_eq!(tags_with(&reg, "alice/app", bearer), 200);
+    }
+    assert_eq!(tags_with(&reg, "alice/app", &basic("oidc", &id)), 200);
+    // A job nobody trusted learns nothing of the account.
+    let stranger = token(&reg, |c| {
+        c["repository"] = json!("octo/other");
+        c["workflow_ref"] = json!("octo/other/.github/workflows/release.yml@refs/tags/v1");
+    });
+    let r = upload_with_identity(&reg, "alice/app", &stranger, b"ci layer");
+    assert_eq!(refused(r), (401, json!("no trusted publisher matches this token's repository")));
+
+    suspend(&reg, "alice", "unsuspend");
+    assert_eq!(upload_with_identity(&reg, "alice/app", &id, b"ci layer").status, 201);
+    let del = send_raw(&reg, Method::Delete, &delete, vec![("authorization".into(), issued)], Chunks::none());
+    assert_eq!(del.status, 202, "{}", String::from_utf8_lossy(&del.body));
+}

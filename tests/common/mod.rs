@@ -71,11 +71,11 @@ pub fn registry() -> MemRegistry {
             ManualClock::default(),
             config,
         ),
+        trust: edge_registry::auth::oidc::memory::MemoryTrust::sharing(&identity),
         identity,
         signing_key: b"test signing key".to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.to_string()),
-        trust: Default::default(),
         oidc: edge_registry::auth::oidc::Oidc::in_memory("", "https://registry.test"),
     };
     MemRegistry { app, tokens: Default::default() }

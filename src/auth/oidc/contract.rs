@@ -44,7 +44,8 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
     }
     let listed = store.publishers(&PolicyScope::Package(repo.clone())).await.unwrap_or_default();
     check(listed == vec![on_package.clone()], "lists a package's policies as stored, fields intact");
-    let applying = store.publishers_for(&repo).await.unwrap_or_default();
+    let Applying { publishers: applying, namespace_suspended } = store.publishers_for(&repo).await.unwrap_or_default();
+    check(!namespace_suspended, "a namespace with no suspended user is not suspended");
     check(
         applying.len() == 2 && applying.contains(&on_package) && applying.contains(&on_namespace),
         "the package's and its namespace's policies apply to it, a sibling's do not",
@@ -113,7 +114,7 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         "deletion forgets policies",
     );
     check(store.source(&repo).await.is_ok_and(|s| s.is_none()), "deletion forgets the connection");
-    check(store.publishers_for(&sibling).await.is_ok_and(|l| l.contains(&on_sibling)), "siblings keep theirs");
+    check(store.publishers_for(&sibling).await.is_ok_and(|a| a.publishers.contains(&on_sibling)), "siblings keep theirs");
 
     failures
 }

@@ -103,13 +103,25 @@ impl TrustStore for D1Trust {
         rows(self.0.rows(&sql, &args).await?)
     }
 
-    async fn publishers_for(&self, repo: &RepoName) -> Result<Vec<StoredPublisher>> {
+    async fn publishers_for(&self, repo: &RepoName) -> Result<Applying> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            publisher: PublisherRow,
+            suspended_at: Option<u64>,
+        }
+        // Whether the namespace's user is suspended comes with each policy row: the same
+        // round trip.
         let sql = format!(
-            "SELECT {COLUMNS} FROM trusted_publishers WHERE namespace = ?1 AND (repository IS NULL OR repository = ?2) \
+            "SELECT {COLUMNS}, (SELECT suspended_at FROM accounts WHERE login = ?1) AS suspended_at \
+             FROM trusted_publishers WHERE namespace = ?1 AND (repository IS NULL OR repository = ?2) \
              ORDER BY created_at, id LIMIT ?3"
         );
         let args = [s(repo.namespace()), s(repo.as_str()), n(2 * MAX_PER_SCOPE as u64)];
-        rows(self.0.rows(&sql, &args).await?)
+        let found: Vec<Row> = self.0.rows(&sql, &args).await?;
+        let namespace_suspended = found.iter().any(|r| r.suspended_at.is_some());
+        let publishers = rows(found.into_iter().map(|r| r.publisher).collect())?;
+        Ok(Applying { publishers, namespace_suspended })
     }
 
     async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>> {
