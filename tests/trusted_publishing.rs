@@ -393,3 +393,47 @@ fn a_suspended_users_namespace_takes_no_push_or_delete_from_the_jobs_it_trusted(
     let del = send_raw(&reg, Method::Delete, &delete, vec![("authorization".into(), issued)], Chunks::none());
     assert_eq!(del.status, 202, "{}", String::from_utf8_lossy(&del.body));
 }
+
+#[test]
+fn a_jobs_push_names_it_in_the_request_log_and_in_webhook_events() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let id = token(&reg, |_| {});
+    assert_eq!(upload_with_identity(&reg, "alice/app", &id, b"ci layer").principal.as_deref(), Some(PRINCIPAL));
+    let m = image_manifest(&digest_of(b"{}"), &[(&digest_of(b"ci layer"), 8)], "");
+    let headers = vec![("authorization".to_string(), basic("oidc", &id)), ("content-type".into(), OCI_MANIFEST.into())];
+    let put = send_raw(&reg, Method::Put, "/v2/alice/app/manifests/v0", headers, Chunks::one(&m));
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(put.principal.as_deref(), Some(PRINCIPAL));
+    let events: Vec<Value> = put.events.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+    assert_eq!(
+        events.iter().map(|e| e["event"].clone()).collect::<Vec<_>>(),
+        [json!("version.pushed"), json!("tag.moved")]
+    );
+    for e in &events {
+        assert_eq!(e["actor"], PRINCIPAL);
+        let ci = &e["ci"];
+        assert_eq!(
+            [&ci["issuer"], &ci["repository"], &ci["workflow"], &ci["ref"], &ci["sha"], &ci["run_id"]],
+            [
+                &json!(ISSUER),
+                &json!("octo/app"),
+                &json!("release.yml"),
+                &json!("refs/tags/v1"),
+                &json!("abcdef0123"),
+                &json!("9")
+            ]
+        );
+    }
+    // A registry token issued for the job names it alike; a user's push names the user.
+    let bearer = from_token_service(&reg, "repository:alice/app:pull,push", &id);
+    let headers = vec![("authorization".to_string(), bearer), ("content-type".into(), OCI_MANIFEST.into())];
+    let again = send_raw(&reg, Method::Put, "/v2/alice/app/manifests/v2", headers, Chunks::one(&m));
+    assert_eq!((again.principal.as_deref(), again.events[0].actor.as_str()), (Some(PRINCIPAL), PRINCIPAL));
+    let by_alice = put_manifest(&reg, "alice/app", "v3", &m);
+    assert_eq!((by_alice.principal.as_deref(), by_alice.events[0].actor.as_str()), (Some("alice"), "alice"));
+    assert!(by_alice.events[0].ci.is_none());
+}
+
+/// How octo/app's release.yml is named as the one who acted.
+const PRINCIPAL: &str = "ci:https://ci.test:octo/app:release.yml";

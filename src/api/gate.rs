@@ -49,6 +49,14 @@ impl Caller {
         self.user().map(Login::as_str)
     }
 
+    /// Who the request log and webhooks say acted: a user's login or a CI job's principal.
+    pub fn principal(&self) -> Option<String> {
+        match self.ci() {
+            Some(id) => Some(id.principal()),
+            None => self.login().map(str::to_string),
+        }
+    }
+
     /// The user behind the call, if any.
     pub fn user(&self) -> Option<&Login> {
         match self {

@@ -116,6 +116,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// The events the request raised for webhooks.
     pub events: Vec<edge_registry::lifecycle::webhooks::Payload>,
+    /// Who the request log names as the caller.
+    pub principal: Option<String>,
 }
 
 impl Reply {
@@ -136,7 +138,7 @@ fn reply(resp: Response<Vec<u8>>) -> Reply {
         Body::Empty => vec![],
         Body::Bytes(b) | Body::Object(b) => b,
     };
-    Reply { status: resp.status, headers: resp.headers, body, events: resp.events }
+    Reply { status: resp.status, headers: resp.headers, body, events: resp.events, principal: resp.trace.principal }
 }
 
 /// Sends one request: `target` is a path with an optional query. Requests to

@@ -114,7 +114,10 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         "deletion forgets policies",
     );
     check(store.source(&repo).await.is_ok_and(|s| s.is_none()), "deletion forgets the connection");
-    check(store.publishers_for(&sibling).await.is_ok_and(|a| a.publishers.contains(&on_sibling)), "siblings keep theirs");
+    check(
+        store.publishers_for(&sibling).await.is_ok_and(|a| a.publishers.contains(&on_sibling)),
+        "siblings keep theirs",
+    );
 
     failures
 }
