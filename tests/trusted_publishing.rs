@@ -362,6 +362,12 @@ fn a_suspended_users_namespace_takes_no_push_or_delete_from_the_jobs_it_trusted(
     let from_exchange = exchanged(&reg, &token(&reg, |_| {}));
     let v0 = digest_of(&image_manifest(&digest_of(b"{}"), &[(&digest_of(b"layer"), 5)], ""));
     let delete = format!("/v2/alice/app/manifests/{v0}");
+    // alice also owns an organization that trusts the job.
+    let admin = vec![("authorization".to_string(), format!("Bearer {ADMIN_TOKEN}"))];
+    let org = json!({"login": "acme", "owner": "alice"}).to_string();
+    assert_eq!(send_raw(&reg, Method::Post, "/admin/orgs", admin.clone(), Chunks::one(org.as_bytes())).status, 201);
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/namespaces/acme/trusted-publishers", policy).status, 201);
     suspend(&reg, "alice", "suspend");
 
     let suspended = json!("the account that owns this namespace is suspended");
@@ -387,6 +393,9 @@ fn a_suspended_users_namespace_takes_no_push_or_delete_from_the_jobs_it_trusted(
     });
     let r = upload_with_identity(&reg, "alice/app", &stranger, b"ci layer");
     assert_eq!(refused(r), (401, json!("no trusted publisher matches this token's repository")));
+    // An organization is never suspended: its policies hold whoever is.
+    assert_eq!(upload_with_identity(&reg, "acme/tool", &id, b"ci layer").status, 201);
+    assert_eq!(send_raw(&reg, Method::Post, "/admin/users/acme/suspend", admin, Chunks::none()).status, 404);
 
     suspend(&reg, "alice", "unsuspend");
     assert_eq!(upload_with_identity(&reg, "alice/app", &id, b"ci layer").status, 201);
