@@ -393,8 +393,13 @@ fn a_suspended_users_namespace_takes_no_push_or_delete_from_the_jobs_it_trusted(
     });
     let r = upload_with_identity(&reg, "alice/app", &stranger, b"ci layer");
     assert_eq!(refused(r), (401, json!("no trusted publisher matches this token's repository")));
-    // An organization is never suspended: its policies hold whoever is.
+    // An organization is never suspended: its policies hold whoever is. The exchange
+    // grants only those.
     assert_eq!(upload_with_identity(&reg, "acme/tool", &id, b"ci layer").status, 201);
+    let body = json!({"token": token(&reg, |_| {})}).to_string();
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let r = send_raw(&reg, Method::Post, "/api/oidc/token", headers, Chunks::one(body.as_bytes()));
+    assert_eq!(r.json()["access"], json!([{"namespace": "acme", "actions": ["pull", "push"]}]));
     assert_eq!(send_raw(&reg, Method::Post, "/admin/users/acme/suspend", admin, Chunks::none()).status, 404);
 
     suspend(&reg, "alice", "unsuspend");

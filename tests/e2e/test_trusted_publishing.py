@@ -276,9 +276,9 @@ def test_a_suspended_users_namespace_refuses_the_jobs_it_trusted(world):
     _, carol_pat, _ = admin.user("carol")
     carol = Client(world.tp.base, auth=("carol", carol_pat))
     r = carol.req("POST", "/api/namespaces/carol/trusted-publishers",
-                  json={"issuer": world.issuer.url, "repository": "octo/tools", "workflow": "publish.yml"})
+                  json={"issuer": world.issuer.url, "repository": "octo/carol", "workflow": "publish.yml"})
     assert r.status_code == 201, r.text
-    token = world.token(repository="octo/tools", workflow="publish.yml")
+    token = world.token(repository="octo/carol", workflow="publish.yml")
     job = Client(world.tp.base, auth=("oidc", token))
     job.push_blob("carol/app", b"before")
     bearer = world.token_request(token, "repository:carol/app:pull,push").json()["token"]
@@ -288,6 +288,7 @@ def test_a_suspended_users_namespace_refuses_the_jobs_it_trusted(world):
     refused(Client(world.tp.base).req("POST", "/v2/carol/app/blobs/uploads/",
                                       headers={"Authorization": f"Bearer {bearer}"}), suspended)
     refused(world.token_request(token, "repository:carol/app:push"), suspended)
+    refused(Client(world.tp.base).req("POST", "/api/oidc/token", json={"token": token}), suspended)
     assert admin.post("/admin/users/carol/unsuspend", {}).status_code == 200
     job.push_blob("carol/app", b"after")
 

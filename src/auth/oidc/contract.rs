@@ -52,6 +52,8 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
     );
     let of_source =
         store.publishers_of_source("https://ci.example", &format!("octo/APP-{ns}")).await.unwrap_or_default();
+    check(of_source.iter().all(|t| !t.namespace_suspended), "nobody is suspended in a namespace with no user");
+    let of_source: Vec<_> = of_source.into_iter().map(|t| t.publisher).collect();
     check(
         [&on_package, &on_namespace, &on_sibling].iter().all(|p| of_source.contains(p)),
         "finds the policies naming a CI repository, whatever its case",
@@ -60,7 +62,7 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         store
             .publishers_of_source("https://other.example", &format!("octo/app-{ns}"))
             .await
-            .is_ok_and(|l| l.iter().all(|p| p.policy.issuer == "https://other.example")),
+            .is_ok_and(|l| l.iter().all(|t| t.publisher.policy.issuer == "https://other.example")),
         "of that issuer only",
     );
     let mut minimal = stored("m", PolicyScope::Namespace(ns.clone()));

@@ -73,11 +73,15 @@ impl TrustStore for MemoryTrust {
         Ok(Applying { publishers, namespace_suspended })
     }
 
-    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>> {
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<Trusting>> {
         let all = self.publishers.borrow();
         let named =
             all.iter().filter(|p| p.policy.issuer == issuer && p.policy.repository.eq_ignore_ascii_case(repository));
-        Ok(named.take(MAX_PER_SOURCE).cloned().collect())
+        let trusting = |p: &StoredPublisher| Trusting {
+            publisher: p.clone(),
+            namespace_suspended: self.accounts.is_suspended(p.scope.namespace()),
+        };
+        Ok(named.take(MAX_PER_SOURCE).map(trusting).collect())
     }
 
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool> {
