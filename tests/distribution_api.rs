@@ -6,8 +6,9 @@ use edge_registry::api::Method::*;
 use edge_registry::error::RegistryError;
 use edge_registry::oci::digest::Algorithm;
 use edge_registry::oci::{Digest, RepoName};
-use edge_registry::registry::ports::ChunkSource;
+use edge_registry::registry::ports::{BlobIndex, ChunkSource, UploadIndex};
 use futures_executor::block_on;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -15,6 +16,17 @@ const REPO: &str = "alice/app";
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+/// The object a blob linked in `repo` is stored in.
+fn object_of(reg: &MemRegistry, repo: &str, d: &str) -> String {
+    let (repo, d) = (RepoName::parse(repo).unwrap(), Digest::parse(d).unwrap());
+    block_on(reg.registry.meta.linked_blob(&repo, &d)).unwrap().expect("the blob is linked").object_key
+}
+
+/// Upload sessions still recorded, expired or not.
+fn sessions_left(reg: &MemRegistry) -> usize {
+    block_on(reg.registry.meta.expired_uploads(u64::MAX, 100)).unwrap().len()
 }
 
 fn start(reg: &MemRegistry, repo: &str) -> String {
@@ -573,8 +585,152 @@ fn racing_patches_cannot_swap_the_staged_bytes_of_the_one_that_saved() {
     let d = digest_of(&saved);
     assert_eq!(send(&reg, Put, &format!("{loc}?digest={d}"), &[], Chunks::none()).status, 201);
     assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, saved);
-    // Nothing of the losing request is left behind either.
-    assert!(reg.registry.objects.keys().iter().all(|k| k.starts_with("blobs/")), "{:?}", reg.registry.objects.keys());
+    // Nothing of the losing request is left behind either: the one object is the blob's.
+    assert_eq!(reg.registry.objects.keys(), BTreeSet::from([object_of(&reg, REPO, &d)]));
+}
+
+#[test]
+fn a_small_blob_closed_without_bytes_costs_no_object_store_call() {
+    let reg = registry();
+    let blob = bytes(40, 3); // less than a part: staged whole by the PATCH
+    let r = send(&reg, Patch, &start(&reg, REPO), &[], Chunks::split(&blob, 7));
+    assert_eq!(r.status, 202);
+    let loc = r.header("location").unwrap().to_string();
+    let d = digest_of(&blob);
+    let before = reg.registry.objects.calls();
+    let r = send(&reg, Put, &format!("{loc}?digest={d}"), &[], Chunks::none());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(reg.registry.objects.calls(), before, "the staged object became the blob's");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, blob);
+    assert_eq!(reg.registry.objects.keys(), BTreeSet::from([object_of(&reg, REPO, &d)]));
+    assert_eq!(get(&reg, &loc).status, 404, "the session is closed");
+    assert_eq!(sessions_left(&reg), 0);
+
+    // The same with a wrong digest: nothing visible, nothing left.
+    let other = bytes(40, 4);
+    let loc = send(&reg, Patch, &start(&reg, REPO), &[], Chunks::one(&other)).header("location").unwrap().to_string();
+    let wrong = digest_of(b"not these bytes");
+    let r = send(&reg, Put, &format!("{loc}?digest={wrong}"), &[], Chunks::none());
+    assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{wrong}")).status, 404);
+    assert_eq!(reg.registry.objects.keys(), BTreeSet::from([object_of(&reg, REPO, &d)]));
+    assert_eq!(sessions_left(&reg), 0);
+
+    // Pushed again elsewhere, the digest keeps its one object.
+    let loc =
+        send(&reg, Patch, &start(&reg, "alice/other"), &[], Chunks::one(&blob)).header("location").unwrap().to_string();
+    assert_eq!(send(&reg, Put, &format!("{loc}?digest={d}"), &[], Chunks::none()).status, 201);
+    assert_eq!(get(&reg, &format!("/v2/alice/other/blobs/{d}")).body, blob);
+    assert_eq!(reg.registry.objects.keys(), BTreeSet::from([object_of(&reg, REPO, &d)]));
+}
+
+#[test]
+fn a_small_monolithic_push_is_one_put_and_no_session() {
+    let reg = registry();
+    let blob = bytes(50, 5);
+    let d = digest_of(&blob);
+    let before = reg.registry.objects.calls();
+    let r = send(&reg, Post, &format!("/v2/{REPO}/blobs/uploads/?digest={d}"), &[], Chunks::split(&blob, 9));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(reg.registry.objects.calls() - before, 1);
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, blob);
+    assert_eq!(sessions_left(&reg), 0);
+    // Once more: the digest is held already, so the new copy goes.
+    let r = send(&reg, Post, &format!("/v2/alice/other/blobs/uploads/?digest={d}"), &[], Chunks::one(&blob));
+    assert_eq!(r.status, 201);
+    assert_eq!(reg.registry.objects.keys(), BTreeSet::from([object_of(&reg, REPO, &d)]));
+    assert_eq!(object_of(&reg, "alice/other", &d), object_of(&reg, REPO, &d));
+
+    // A wrong digest stores nothing at all.
+    let wrong = digest_of(b"other bytes");
+    let calls = reg.registry.objects.calls();
+    let r = send(&reg, Post, &format!("/v2/{REPO}/blobs/uploads/?digest={wrong}"), &[], Chunks::one(&blob));
+    assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+    assert_eq!(reg.registry.objects.calls(), calls);
+    assert_eq!(sessions_left(&reg), 0);
+}
+
+#[test]
+fn a_monolithic_push_of_many_parts_streams_into_a_session() {
+    let reg = registry();
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        let blob = bytes(1000, 6 + algorithm as u8); // 15 parts of 64 and a tail
+        let d = Digest::of(algorithm, &blob).to_string();
+        let r = send(&reg, Post, &format!("/v2/{REPO}/blobs/uploads/?digest={d}"), &[], Chunks::split(&blob, 100));
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, blob);
+        // A wrong digest leaves neither object nor session.
+        let wrong = Digest::of(algorithm, b"x").to_string();
+        let r = send(&reg, Post, &format!("/v2/{REPO}/blobs/uploads/?digest={wrong}"), &[], Chunks::split(&blob, 100));
+        assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+    }
+    assert_eq!(reg.registry.objects.open_multiparts(), 0);
+    assert_eq!(sessions_left(&reg), 0);
+    assert!(
+        reg.registry.objects.keys().iter().all(|k| !k.starts_with("uploads/")),
+        "{:?}",
+        reg.registry.objects.keys()
+    );
+}
+
+#[test]
+fn a_close_that_loses_to_expiry_makes_no_blob_of_removed_bytes() {
+    let reg = registry();
+    let repo = RepoName::parse(REPO).unwrap();
+    let blob = bytes(40, 7);
+    let loc = send(&reg, Patch, &start(&reg, REPO), &[], Chunks::one(&blob)).header("location").unwrap().to_string();
+    let id = loc.rsplit('/').next().unwrap();
+    // The close reads the session, then expiry removes it and its staged bytes.
+    let rival = async {
+        reg.registry.clock.advance(61_000);
+        assert_eq!(reg.registry.expire_uploads(10).await.unwrap(), 1);
+    };
+    let mut body = AfterRival { rival: Some(Box::pin(rival)), body: Chunks::none() };
+    let r = block_on(reg.registry.finish_upload(&repo, id, &Digest::sha256_of(&blob), None, None, &mut body));
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{}", digest_of(&blob))).status, 404);
+    assert!(reg.registry.objects.keys().is_empty(), "{:?}", reg.registry.objects.keys());
+}
+
+/// A body of one chunk that lets a rival request run to its end after the chunk: this
+/// request has read its session by then.
+struct RivalMidway<'a> {
+    chunk: Option<Vec<u8>>,
+    rival: Option<Pin<Box<dyn Future<Output = ()> + 'a>>>,
+}
+
+impl ChunkSource for RivalMidway<'_> {
+    async fn next_chunk(&mut self) -> edge_registry::error::Result<Option<Vec<u8>>> {
+        if let Some(chunk) = self.chunk.take() {
+            return Ok(Some(chunk));
+        }
+        if let Some(rival) = self.rival.take() {
+            rival.await;
+        }
+        Ok(None)
+    }
+}
+
+#[test]
+fn two_closes_of_the_same_bytes_both_succeed() {
+    let reg = registry();
+    let repo = RepoName::parse(REPO).unwrap();
+    let blob = bytes(40, 8);
+    let d = Digest::sha256_of(&blob);
+    let loc = start(&reg, REPO);
+    let id = loc.rsplit('/').next().unwrap();
+    let rival = async {
+        let r = reg.registry.finish_upload(&repo, id, &d, None, None, &mut Chunks::one(&blob)).await;
+        assert!(r.is_ok(), "{r:?}");
+    };
+    let mut body = RivalMidway { chunk: Some(blob.clone()), rival: Some(Box::pin(rival)) };
+    let r = block_on(reg.registry.finish_upload(&repo, id, &d, None, None, &mut body));
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, blob);
+    assert_eq!(reg.registry.objects.keys(), BTreeSet::from([object_of(&reg, REPO, &d.to_string())]));
+    // Closed, the session is unknown to a close that comes after.
+    let r = block_on(reg.registry.finish_upload(&repo, id, &d, None, None, &mut Chunks::none()));
+    assert!(matches!(r, Err(RegistryError::BlobUploadUnknown)), "{r:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! leave and come back with its content) it is checked here.
 
 use super::ports::*;
-use super::MetadataStore;
+use super::{keys, MetadataStore};
 use crate::auth::contract::{ensure, ok, Check};
 use crate::auth::identity::IdentityStore;
 use crate::auth::identity::PackageSnapshot;
@@ -169,6 +169,7 @@ async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         received: 0,
         tail_len: 0,
         hash_state: vec![1, 2, 3],
+        staged_digest: None,
         created_ms: 10,
         updated_ms: 10,
     };
@@ -202,7 +203,88 @@ async fn upload_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         "fresh sessions are not",
     )?;
     ok(m.delete_upload(&s.id).await, "delete")?;
-    ensure(ok(m.upload(&r, &s.id).await, "load deleted")?.is_none(), "deleted sessions are gone")
+    ensure(ok(m.upload(&r, &s.id).await, "load deleted")?.is_none(), "deleted sessions are gone")?;
+    close_upload_contract(m, u).await
+}
+
+/// Closing commits the blob and forgets the session at once, and only the session as read;
+/// a session claimed by expiry cannot be closed.
+async fn close_upload_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
+    let r = repo(u, "close");
+    let session = |n: &str| UploadSession {
+        id: Digest::sha256_of(format!("{u}{n}").as_bytes()).hex()[..32].to_string(),
+        repo: r.clone(),
+        object_key: format!("blobs/{u}-{n}"),
+        multipart_id: None,
+        parts: vec![],
+        received: 5,
+        tail_len: 5,
+        hash_state: vec![4, 5, 6],
+        staged_digest: None,
+        created_ms: 10,
+        updated_ms: 30,
+    };
+    let blob = |n: &str, key: &str| BlobRecord { digest: digest(u, n), object_key: key.into(), size: 5 };
+    let s = session("one");
+    ok(m.create_upload(&s).await, "create one")?;
+    let stale = UploadSession { received: 4, ..s.clone() };
+    ensure(
+        ok(m.close_upload(&stale, &blob("c1", "k1"), 40).await, "close stale")? == Closed::Changed(None),
+        "a session not as read is not closed",
+    )?;
+    ensure(ok(m.linked_blob(&r, &digest(u, "c1")).await, "not linked")?.is_none(), "and nothing is linked")?;
+    ensure(
+        ok(m.close_upload(&s, &blob("c1", "k1"), 40).await, "close")? == Closed::Yes(blob("c1", "k1")),
+        "a session as read closes into its blob",
+    )?;
+    ensure(ok(m.upload(&r, &s.id).await, "closed")?.is_none(), "the session is gone")?;
+    ensure(ok(m.linked_blob(&r, &digest(u, "c1")).await, "linked")? == Some(blob("c1", "k1")), "the blob is linked")?;
+    ensure(
+        ok(m.close_upload(&s, &blob("c1", "k2"), 41).await, "close twice")? == Closed::Changed(Some(blob("c1", "k1"))),
+        "a second close changes nothing and says what holds the digest",
+    )?;
+    let held = session("held");
+    ok(m.create_upload(&held).await, "create held")?;
+    ensure(
+        ok(m.close_upload(&held, &blob("c1", "k3"), 42).await, "close held")? == Closed::Yes(blob("c1", "k1")),
+        "a digest held already keeps its object",
+    )?;
+    let expiring = session("expiring");
+    ok(m.create_upload(&expiring).await, "create expiring")?;
+    ensure(!ok(m.claim_expired(&expiring.id, 30).await, "claim fresh")?, "a session touched since is not claimed")?;
+    ensure(ok(m.claim_expired(&expiring.id, 31).await, "claim")?, "an expired session is claimed")?;
+    ensure(
+        ok(m.close_upload(&expiring, &blob("c2", "k4"), 43).await, "close claimed")? == Closed::Changed(None),
+        "a claimed session cannot be closed",
+    )?;
+    ensure(ok(m.claim_expired(&expiring.id, 31).await, "claim again")?, "a claim is retried until removed")?;
+    ok(m.delete_upload(&expiring.id).await, "delete expiring")?;
+
+    // Closing by the staged bytes: only a live session whose staged digest is the one asked.
+    let staged = UploadSession { staged_digest: Some(digest(u, "c3")), ..session("staged") };
+    ok(m.create_upload(&staged).await, "create staged")?;
+    let open = StagedClose::Open(Some(staged.clone()));
+    ensure(ok(m.close_staged(&r, &staged.id, &digest(u, "c4"), 100, 44).await, "other")? == open, "another digest")?;
+    ensure(ok(m.close_staged(&r, &staged.id, &digest(u, "c3"), 10, 44).await, "late")? == open, "an expired one")?;
+    let elsewhere = ok(m.close_staged(&repo(u, "else"), &staged.id, &digest(u, "c3"), 100, 44).await, "elsewhere")?;
+    ensure(elsewhere == StagedClose::Open(None), "another repository's")?;
+    ensure(ok(m.linked_blob(&r, &digest(u, "c3")).await, "unlinked")?.is_none(), "none of these closes")?;
+    let key = keys::upload_tail(&staged);
+    let closed = StagedClose::Closed { standing: blob("c3", &key), staged_key: key.clone() };
+    ensure(ok(m.close_staged(&r, &staged.id, &digest(u, "c3"), 100, 45).await, "staged")? == closed, "a staged close")?;
+    ensure(ok(m.linked_blob(&r, &digest(u, "c3")).await, "staged link")? == Some(blob("c3", &key)), "links it")?;
+    ensure(ok(m.upload(&r, &staged.id).await, "staged gone")?.is_none(), "and forgets the session")?;
+    ensure(
+        ok(m.close_staged(&r, &staged.id, &digest(u, "c3"), 100, 46).await, "again")? == StagedClose::Open(None),
+        "once",
+    )?;
+    let again = UploadSession { staged_digest: Some(digest(u, "c3")), ..session("again") };
+    ok(m.create_upload(&again).await, "create again")?;
+    let held = StagedClose::Closed { standing: blob("c3", &key), staged_key: keys::upload_tail(&again) };
+    ensure(
+        ok(m.close_staged(&r, &again.id, &digest(u, "c3"), 100, 47).await, "held")? == held,
+        "a digest held already keeps its object",
+    )
 }
 
 async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
@@ -400,6 +482,7 @@ async fn trash_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
         received: 0,
         tail_len: 0,
         hash_state: vec![],
+        staged_digest: None,
         created_ms: 59,
         updated_ms: 59,
     };

@@ -13,7 +13,9 @@
 //! |                              | every byte received) name exactly the saved session     |
 //! |                              | they belong to: a crash between the write and the save  |
 //! |                              | is harmless, and a request that loses a race to save    |
-//! |                              | cannot overwrite the winner's.                          |
+//! |                              | cannot overwrite the winner's. A close that brings no   |
+//! |                              | more bytes to a blob of less than a part keeps this     |
+//! |                              | object as the blob's own (R2 cannot rename).            |
 //! | `manifests/<alg>/<hex>`      | a manifest's exact bytes (up to 4 MiB: too big for D1). |
 
 use super::ports::UploadSession;

@@ -4,11 +4,13 @@ use super::ports::{
     read_small, Annotations, BlobIndex, ChunkSource, ManifestIndex, ManifestRecord, ObjectStore,
     MAX_INLINE_MANIFEST_BYTES, MAX_KEPT_ANNOTATIONS,
 };
+use super::versions::version_details;
 use super::{keys, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::{Manifest, ManifestKind, MAX_MANIFEST_BYTES};
 use crate::oci::{Digest, Reference, RepoName, Tag};
+use futures_util::future::{try_join3, try_join_all};
 use std::collections::{HashMap, HashSet};
 
 /// The most tags one listing returns.
@@ -79,15 +81,13 @@ impl<P: Platform> Registry<P> {
                 tags.push(t.clone());
             }
         }
-        // An immutable tag may be pushed again only with the digest it has.
-        let mut previous = None;
-        for (i, t) in tags.iter().enumerate() {
-            let before = self.check_tag_move(repo, t, &digest).await?;
-            if i == 0 {
-                previous = before;
-            }
-        }
-        let child_sizes = self.check_references(repo, &manifest).await?;
+        // The reads a push needs depend on none of each other's answers: made at once,
+        // they cost one wait for the slowest, not one after another. An immutable tag may
+        // be pushed again only with the digest it has.
+        let tag_moves = try_join_all(tags.iter().map(|t| self.check_tag_move(repo, t, &digest)));
+        let (moves, child_sizes, source) =
+            try_join3(tag_moves, self.check_references(repo, &manifest), self.details_source(repo, &manifest)).await?;
+        let previous = moves.into_iter().next().flatten();
 
         let references: Vec<Digest> = match manifest.kind {
             ManifestKind::Image => unique(manifest.required_blobs()),
@@ -107,7 +107,7 @@ impl<P: Platform> Registry<P> {
             artifact_type: manifest.effective_artifact_type().map(str::to_string),
             subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
             annotations,
-            details: self.version_details(repo, &manifest, bytes.len() as u64, &child_sizes).await?,
+            details: version_details(&manifest, bytes.len() as u64, &child_sizes, source),
             inline: (bytes.len() <= MAX_INLINE_MANIFEST_BYTES).then(|| bytes.clone()),
         };
         self.objects.put(&keys::manifest_object(&digest), bytes).await?;

@@ -39,9 +39,14 @@ pub struct MemoryObjects {
     objects: RefCell<HashMap<String, Vec<u8>>>,
     multiparts: RefCell<HashMap<String, Multipart>>,
     next_id: Cell<u64>,
+    /// Operations made so far: each one an R2 round trip when deployed.
+    calls: Cell<u32>,
 }
 
 impl MemoryObjects {
+    pub fn calls(&self) -> u32 {
+        self.calls.get()
+    }
     pub fn keys(&self) -> BTreeSet<String> {
         self.objects.borrow().keys().cloned().collect()
     }
@@ -54,15 +59,18 @@ impl ObjectStore for MemoryObjects {
     type Reader = Vec<u8>;
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.calls.set(self.calls.get() + 1);
         self.objects.borrow_mut().insert(key.to_string(), bytes);
         Ok(())
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.calls.set(self.calls.get() + 1);
         Ok(self.objects.borrow().get(key).cloned())
     }
 
     async fn open(&self, key: &str, span: Option<ByteSpan>) -> Result<Option<Vec<u8>>> {
+        self.calls.set(self.calls.get() + 1);
         Ok(self.objects.borrow().get(key).map(|b| match span {
             Some(s) => b[s.start as usize..(s.end as usize).min(b.len())].to_vec(),
             None => b.clone(),
@@ -70,6 +78,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn open_segments(&self, key: &str, segments: Vec<Segment>) -> Result<Vec<u8>> {
+        self.calls.set(self.calls.get() + 1);
         let objects = self.objects.borrow();
         let object = objects.get(key).ok_or_else(|| RegistryError::internal(format!("object {key} is missing")))?;
         let mut out = Vec::new();
@@ -83,15 +92,18 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
+        self.calls.set(self.calls.get() + 1);
         self.objects.borrow_mut().remove(key);
         Ok(())
     }
 
     async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
+        self.calls.set(self.calls.get() + 1);
         Ok(self.objects.borrow().get(key).map(|b| Digest::of(algorithm, b)))
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {
+        self.calls.set(self.calls.get() + 1);
         let id = format!("mp{}", self.next_id.get());
         self.next_id.set(self.next_id.get() + 1);
         self.multiparts.borrow_mut().insert(id.clone(), Multipart { key: key.to_string(), ..Default::default() });
@@ -99,6 +111,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn upload_part(&self, key: &str, upload_id: &str, number: u16, bytes: Vec<u8>) -> Result<PartTag> {
+        self.calls.set(self.calls.get() + 1);
         let mut mps = self.multiparts.borrow_mut();
         let mp = mps
             .get_mut(upload_id)
@@ -110,6 +123,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[PartTag]) -> Result<()> {
+        self.calls.set(self.calls.get() + 1);
         let mp = self
             .multiparts
             .borrow_mut()
@@ -134,6 +148,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn abort_multipart(&self, _key: &str, upload_id: &str) -> Result<()> {
+        self.calls.set(self.calls.get() + 1);
         self.multiparts.borrow_mut().remove(upload_id);
         Ok(())
     }
@@ -372,6 +387,52 @@ impl UploadIndex for MemoryMetadata {
     async fn delete_upload(&self, id: &str) -> Result<()> {
         self.state.borrow_mut().uploads.remove(id);
         Ok(())
+    }
+
+    async fn close_upload(&self, saved: &UploadSession, blob: &BlobRecord, now_ms: u64) -> Result<Closed> {
+        let unchanged = self
+            .state
+            .borrow()
+            .uploads
+            .get(&saved.id)
+            .is_some_and(|u| u.received == saved.received && u.updated_ms == saved.updated_ms);
+        if !unchanged {
+            return Ok(Closed::Changed(self.state.borrow().blobs.get(&blob.digest).cloned()));
+        }
+        let standing = self.commit_blob(&saved.repo, blob, now_ms).await?;
+        self.state.borrow_mut().uploads.remove(&saved.id);
+        Ok(Closed::Yes(standing))
+    }
+
+    async fn close_staged(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<StagedClose> {
+        let session = self.upload(repo, id).await?;
+        let live = |s: &&UploadSession| s.updated_ms + ttl_ms > now_ms;
+        let Some(s) = session.as_ref().filter(live).filter(|s| s.staged_digest.as_ref() == Some(digest)) else {
+            return Ok(StagedClose::Open(session));
+        };
+        let staged_key = super::keys::upload_tail(s);
+        let blob = BlobRecord { digest: digest.clone(), object_key: staged_key.clone(), size: s.received };
+        let standing = self.commit_blob(repo, &blob, now_ms).await?;
+        self.state.borrow_mut().uploads.remove(id);
+        Ok(StagedClose::Closed { standing, staged_key })
+    }
+
+    async fn claim_expired(&self, id: &str, before_ms: u64) -> Result<bool> {
+        let mut s = self.state.borrow_mut();
+        match s.uploads.get_mut(id) {
+            Some(u) if u.updated_ms < before_ms => {
+                u.updated_ms = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>> {

@@ -113,6 +113,10 @@ pub struct UploadSession {
     pub tail_len: u64,
     /// The incremental digest state after `received` bytes.
     pub hash_state: Vec<u8>,
+    /// The digest of the bytes received, in the session's algorithm, when every one of
+    /// them is in the staged object (no part written yet): a close that brings no more
+    /// bytes and names this digest is then one step (`UploadIndex::close_staged`).
+    pub staged_digest: Option<Digest>,
     pub created_ms: u64,
     pub updated_ms: u64,
 }
@@ -240,8 +244,47 @@ pub trait UploadIndex {
     /// already. A request that dies before saving then leaves nothing expiry cannot abort.
     async fn record_multipart(&self, id: &str, multipart_id: &str) -> Result<bool>;
     async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// Records `blob` (first writer wins), links it into the session's repository and
+    /// forgets the session, in one step; only if the session is still as `saved` was
+    /// (bytes received and last touch), else nothing changes.
+    async fn close_upload(&self, saved: &UploadSession, blob: &BlobRecord, now_ms: u64) -> Result<Closed>;
+    /// Closes the session `id` of `repo` in one step when it is live (touched less than
+    /// `ttl_ms` before `now_ms`) and its `staged_digest` is `digest`: records the blob with
+    /// the staged object as its own (first writer wins), links it and forgets the session.
+    /// Otherwise changes nothing and answers the session as it is, read in the same step.
+    async fn close_staged(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<StagedClose>;
     /// Sessions not touched since `before_ms`, at most `limit`.
     async fn expired_uploads(&self, before_ms: u64, limit: u32) -> Result<Vec<UploadSession>>;
+    /// Marks a session for removal if it still was not touched since `before_ms`; a
+    /// session so marked can no longer be closed. Returns whether it marked it.
+    async fn claim_expired(&self, id: &str, before_ms: u64) -> Result<bool>;
+}
+
+/// What closing a session by its staged bytes came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StagedClose {
+    /// Committed. `standing` names another object than `staged_key` if the digest was
+    /// already held: then the staged one is not needed.
+    Closed { standing: BlobRecord, staged_key: String },
+    /// Not closed: the session as it is, if there is one.
+    Open(Option<UploadSession>),
+}
+
+/// What closing a session came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// Committed: the record that stands, which names another object if the digest was
+    /// already held.
+    Yes(BlobRecord),
+    /// Another request changed or closed the session first; what holds the digest now.
+    Changed(Option<BlobRecord>),
 }
 
 /// Metadata of manifests, tags and referrers.

@@ -5,8 +5,14 @@
 //! for the next request. The hash state is saved with the session, so closing an upload
 //! never re-reads the blob. The session is saved only after a request succeeds, so a
 //! request that fails midway leaves it as it was.
+//!
+//! Deployed, every D1 and R2 call is a trip to another region, so each step makes as few
+//! as it can: a blob of less than a part sent whole (`POST ?digest=`) is one object put and
+//! one metadata batch, with no session; a close that brings no more bytes keeps the staged
+//! object as the blob's own (no R2 call); a close commits the blob and forgets the session
+//! in one batch.
 
-use super::ports::{BlobIndex, BlobRecord, ChunkSource, ObjectStore, UploadIndex, UploadSession};
+use super::ports::{BlobIndex, BlobRecord, ChunkSource, Closed, ObjectStore, StagedClose, UploadIndex, UploadSession};
 use super::{keys, random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
@@ -19,7 +25,7 @@ use futures_util::future::join;
 pub enum MountOutcome {
     Mounted,
     /// The blob is not available from the source: a fresh session instead.
-    Started(UploadSession),
+    Started(Box<UploadSession>),
 }
 
 impl<P: Platform> Registry<P> {
@@ -37,6 +43,7 @@ impl<P: Platform> Registry<P> {
             received: 0,
             tail_len: 0,
             hash_state: DigestHasher::new(algorithm).save(),
+            staged_digest: None,
             created_ms: now,
             updated_ms: now,
         };
@@ -46,10 +53,13 @@ impl<P: Platform> Registry<P> {
 
     /// A live session of `repo`; expired ones are unknown.
     pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<UploadSession> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RegistryError::BlobUploadUnknown);
-        }
-        match self.meta.upload(repo, id).await? {
+        valid_id(id)?;
+        self.live(self.meta.upload(repo, id).await?)
+    }
+
+    /// The session if it has not expired.
+    fn live(&self, session: Option<UploadSession>) -> Result<UploadSession> {
+        match session {
             Some(s) if s.updated_ms + self.config.upload_ttl_ms > self.now() => Ok(s),
             _ => Err(RegistryError::BlobUploadUnknown),
         }
@@ -65,7 +75,7 @@ impl<P: Platform> Registry<P> {
         body: &mut impl ChunkSource,
     ) -> Result<UploadSession> {
         let session = self.upload_status(repo, id).await?;
-        let mut writer = self.writer(session, range, declared_len).await?;
+        let mut writer = self.writer(session, range, declared_len)?;
         writer.absorb(self, body).await?;
         writer.check_range(range)?;
         writer.save(self).await
@@ -82,14 +92,34 @@ impl<P: Platform> Registry<P> {
         declared_len: Option<u64>,
         body: &mut impl ChunkSource,
     ) -> Result<()> {
-        let session = self.upload_status(repo, id).await?;
-        let mut writer = self.writer(session, range, declared_len).await?;
-        writer.absorb(self, body).await?;
+        valid_id(id)?;
+        let first = next_bytes(body).await?;
+        let session = match (&first, range) {
+            // No more bytes: when they all wait staged under the digest named, one step
+            // closes the session; else that step has read it.
+            (None, None) => {
+                match self.meta.close_staged(repo, id, expected, self.config.upload_ttl_ms, self.now()).await? {
+                    StagedClose::Closed { standing, staged_key } => {
+                        if standing.object_key != staged_key {
+                            // The digest was already held: keep one copy.
+                            self.objects.delete(&staged_key).await?;
+                        }
+                        return Ok(());
+                    }
+                    StagedClose::Open(session) => self.live(session)?,
+                }
+            }
+            _ => self.live(self.meta.upload(repo, id).await?)?,
+        };
+        let mut writer = self.writer(session, range, declared_len)?;
+        writer.absorb(self, &mut Prepended { first, rest: body }).await?;
         writer.check_range(range)?;
         writer.close(self, expected).await
     }
 
-    /// POST `?digest=`: a whole blob in one request.
+    /// POST `?digest=`: a whole blob in one request. One of less than a part needs no
+    /// session: it is verified in memory, stored with one put and committed in one batch.
+    /// A larger one becomes a session once its first part is read.
     pub async fn upload_whole(
         &self,
         repo: &RepoName,
@@ -97,10 +127,34 @@ impl<P: Platform> Registry<P> {
         declared_len: Option<u64>,
         body: &mut impl ChunkSource,
     ) -> Result<()> {
-        let session = self.start_upload(repo, expected.algorithm()).await?;
-        let mut writer = self.writer(session, None, declared_len).await?;
-        writer.absorb(self, body).await?;
-        writer.close(self, expected).await
+        let max = self.config.max_blob_bytes;
+        if declared_len.is_some_and(|len| len > max) {
+            return Err(too_big(max));
+        }
+        let mut hasher = DigestHasher::new(expected.algorithm());
+        let mut buf = Vec::new();
+        let (read, ended) = fill_part(body, &mut hasher, &mut buf, self.config.part_size, 0, max).await?;
+        if !ended {
+            let mut session = self.start_upload(repo, expected.algorithm()).await?;
+            session.received = read;
+            let saved = UploadSession { received: 0, ..session.clone() };
+            let mut writer = Writer { session, hasher, buf, saved, tail_loaded: true };
+            writer.absorb(self, body).await?;
+            return writer.close(self, expected).await;
+        }
+        let actual = hasher.finish();
+        if &actual != expected {
+            return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
+        }
+        let key = keys::whole_blob_object(&random_id()?, expected);
+        self.objects.put(&key, buf).await?;
+        let record = BlobRecord { digest: expected.clone(), object_key: key.clone(), size: read };
+        let standing = self.meta.commit_blob(repo, &record, self.now()).await?;
+        if standing.object_key != key {
+            // The digest was already held: keep one copy.
+            self.objects.delete(&key).await?;
+        }
+        Ok(())
     }
 
     /// DELETE: abandons a session and what it wrote.
@@ -122,17 +176,22 @@ impl<P: Platform> Registry<P> {
                 }
             }
         }
-        self.start_upload(repo, digest.algorithm()).await.map(MountOutcome::Started)
+        self.start_upload(repo, digest.algorithm()).await.map(|s| MountOutcome::Started(Box::new(s)))
     }
 
     /// Removes expired sessions and their partial objects; returns how many.
     pub async fn expire_uploads(&self, limit: u32) -> Result<usize> {
         let before = self.now().saturating_sub(self.config.upload_ttl_ms);
-        let expired = self.meta.expired_uploads(before, limit).await?;
-        for session in &expired {
-            self.discard(session).await?;
+        let mut removed = 0;
+        for session in &self.meta.expired_uploads(before, limit).await? {
+            // Claimed first: a close that read the session just before it expired can then
+            // no longer make a blob of the staged bytes removed here.
+            if self.meta.claim_expired(&session.id, before).await? {
+                self.discard(session).await?;
+                removed += 1;
+            }
         }
-        Ok(expired.len())
+        Ok(removed)
     }
 
     async fn discard(&self, session: &UploadSession) -> Result<()> {
@@ -145,12 +204,7 @@ impl<P: Platform> Registry<P> {
         self.meta.delete_upload(&session.id).await
     }
 
-    async fn writer(
-        &self,
-        session: UploadSession,
-        range: Option<ByteSpan>,
-        declared_len: Option<u64>,
-    ) -> Result<Writer> {
+    fn writer(&self, session: UploadSession, range: Option<ByteSpan>, declared_len: Option<u64>) -> Result<Writer> {
         if let Some(r) = range {
             if r.start != session.received {
                 return Err(RegistryError::RangeInvalid(format!(
@@ -165,18 +219,25 @@ impl<P: Platform> Registry<P> {
             }
         }
         let hasher = DigestHasher::restore(&session.hash_state)?;
-        let buf = if session.tail_len > 0 {
-            let key = keys::upload_tail(&session);
-            let tail =
-                self.objects.get_bytes(&key).await?.ok_or_else(|| RegistryError::internal("upload tail missing"))?;
-            if tail.len() as u64 != session.tail_len {
-                return Err(RegistryError::internal("upload tail has the wrong length"));
-            }
-            tail
-        } else {
-            Vec::new()
-        };
-        Ok(Writer { saved: session.clone(), session, hasher, buf })
+        let tail_loaded = session.tail_len == 0;
+        Ok(Writer { saved: session.clone(), session, hasher, buf: Vec::new(), tail_loaded })
+    }
+}
+
+fn valid_id(id: &str) -> Result<()> {
+    match !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => Ok(()),
+        false => Err(RegistryError::BlobUploadUnknown),
+    }
+}
+
+/// The body's first chunk that has bytes, or `None` when it has none.
+async fn next_bytes(body: &mut impl ChunkSource) -> Result<Option<Vec<u8>>> {
+    loop {
+        match body.next_chunk().await? {
+            Some(chunk) if chunk.is_empty() => continue,
+            other => return Ok(other),
+        }
     }
 }
 
@@ -192,12 +253,34 @@ struct Writer {
     buf: Vec<u8>,
     /// The session as saved before this request.
     saved: UploadSession,
+    /// Whether `buf` starts with the saved staged bytes (or there are none). They are read
+    /// only when needed: a close that brings no more bytes keeps them where they are.
+    tail_loaded: bool,
 }
 
 impl Writer {
+    /// Reads the staged bytes in front of `buf`, once.
+    async fn load_tail<P: Platform>(&mut self, reg: &Registry<P>) -> Result<()> {
+        if self.tail_loaded {
+            return Ok(());
+        }
+        let key = keys::upload_tail(&self.saved);
+        let tail = reg.objects.get_bytes(&key).await?.ok_or_else(|| RegistryError::internal("upload tail missing"))?;
+        if tail.len() as u64 != self.saved.tail_len {
+            return Err(RegistryError::internal("upload tail has the wrong length"));
+        }
+        self.buf.splice(0..0, tail);
+        self.tail_loaded = true;
+        Ok(())
+    }
+
     /// Reads the body into parts, sending each full part to storage while the next one
     /// is read and hashed.
     async fn absorb<P: Platform>(&mut self, reg: &Registry<P>, body: &mut impl ChunkSource) -> Result<()> {
+        // An empty body leaves the staged bytes unread.
+        let Some(first) = next_bytes(body).await? else { return Ok(()) };
+        self.load_tail(reg).await?;
+        let body = &mut Prepended { first: Some(first), rest: body };
         let part_size = reg.config.part_size;
         let max = reg.config.max_blob_bytes;
         let Writer { session, hasher, buf, .. } = self;
@@ -250,6 +333,8 @@ impl Writer {
         }
         self.session.tail_len = self.buf.len() as u64;
         self.session.hash_state = self.hasher.save();
+        self.session.staged_digest =
+            (self.session.parts.is_empty() && !self.buf.is_empty()).then(|| self.hasher.clone().finish());
         self.session.updated_ms = reg.now();
         if !self.buf.is_empty() {
             reg.objects.put(&keys::upload_tail(&self.session), std::mem::take(&mut self.buf)).await?;
@@ -266,22 +351,29 @@ impl Writer {
     async fn close<P: Platform>(mut self, reg: &Registry<P>, expected: &Digest) -> Result<()> {
         let mismatch =
             |actual: &Digest| RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}"));
-        let last = std::mem::take(&mut self.buf);
         let in_parts = self.session.multipart_id.is_some() && !self.session.parts.is_empty();
         // The session hashed in one algorithm; a digest in another is verified over the
         // bytes: those in hand when the blob is smaller than a part, else the assembled object.
         let hashed = self.hasher.algorithm() == expected.algorithm();
+        if !hashed && !in_parts {
+            self.load_tail(reg).await?;
+        }
         let actual = match (hashed, in_parts) {
             (true, _) => Some(self.hasher.clone().finish()),
-            (false, false) => Some(Digest::of(expected.algorithm(), &last)),
+            (false, false) => Some(Digest::of(expected.algorithm(), &self.buf)),
             (false, true) => None,
         };
         if let Some(actual) = actual.as_ref().filter(|a| *a != expected) {
-            reg.discard(&self.saved).await?;
+            // The staged bytes as saved, and the multipart upload even if this request began it.
+            let multipart_id = self.session.multipart_id.clone();
+            reg.discard(&UploadSession { multipart_id, ..self.saved.clone() }).await?;
             return Err(mismatch(actual));
         }
+        let staged = keys::upload_tail(&self.saved);
         let key = match self.session.multipart_id.clone() {
             Some(mp) if in_parts => {
+                self.load_tail(reg).await?;
+                let last = std::mem::take(&mut self.buf);
                 if !last.is_empty() {
                     send_part(reg, &mut self.session, last).await?;
                 }
@@ -289,18 +381,27 @@ impl Writer {
                 reg.objects.complete_multipart(&self.session.object_key, &mp, &self.session.parts).await?;
                 self.session.object_key.clone()
             }
-            // Less than a part in all: one object, named after its digest so that a racing
-            // close of the same upload cannot overwrite it. A multipart upload without parts
-            // was started by an interrupted request and is not needed.
+            // Less than a part in all: one object. A multipart upload without parts was
+            // started by an interrupted request and is not needed.
             unused => {
                 if let Some(mp) = unused {
                     reg.objects.abort_multipart(&self.session.object_key, &mp).await?;
                 }
-                let key = keys::whole_blob_object(&self.session.id, expected);
-                reg.objects.put(&key, last).await?;
-                key
+                if self.tail_loaded {
+                    // Named after its digest too, so that a racing close of the same upload
+                    // with other bytes cannot overwrite it.
+                    let key = keys::whole_blob_object(&self.session.id, expected);
+                    reg.objects.put(&key, std::mem::take(&mut self.buf)).await?;
+                    key
+                } else {
+                    // No bytes came with the close: the staged object, whose name pins
+                    // every byte, is the blob's.
+                    staged.clone()
+                }
             }
         };
+        // Whether this request wrote the object (else it was staged by an earlier one).
+        let written = key != staged;
         if actual.is_none() {
             let actual = reg
                 .objects
@@ -315,13 +416,26 @@ impl Writer {
             }
         }
         let record = BlobRecord { digest: expected.clone(), object_key: key.clone(), size: self.session.received };
-        let standing = reg.meta.commit_blob(&self.session.repo, &record, reg.now()).await?;
-        if standing.object_key != key {
-            // The digest was already held: keep one copy.
-            reg.objects.delete(&key).await?;
+        match reg.meta.close_upload(&self.saved, &record, reg.now()).await? {
+            Closed::Yes(standing) => {
+                if standing.object_key != key {
+                    // The digest was already held: keep one copy.
+                    reg.objects.delete(&key).await?;
+                }
+                if written {
+                    self.delete_saved_tail(reg).await?;
+                }
+                Ok(())
+            }
+            // A racing close of the same bytes won: the blob is there, as asked.
+            Closed::Changed(Some(standing)) if standing.object_key == key => Ok(()),
+            Closed::Changed(_) => {
+                if written {
+                    reg.objects.delete(&key).await?;
+                }
+                Err(RegistryError::BlobUploadInvalid("another request changed this upload".into()))
+            }
         }
-        self.delete_saved_tail(reg).await?;
-        reg.meta.delete_upload(&self.session.id).await
     }
 
     async fn delete_saved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
@@ -343,6 +457,21 @@ impl Writer {
             return Ok(());
         }
         reg.objects.delete(&key).await
+    }
+}
+
+/// A body whose first chunk was read ahead.
+struct Prepended<'a, B> {
+    first: Option<Vec<u8>>,
+    rest: &'a mut B,
+}
+
+impl<B: ChunkSource> ChunkSource for Prepended<'_, B> {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        match self.first.take() {
+            Some(chunk) => Ok(Some(chunk)),
+            None => self.rest.next_chunk().await,
+        }
     }
 }
 

@@ -13,51 +13,66 @@ use std::collections::HashMap;
 pub const MAX_VERSIONS: u32 = 500;
 
 impl<P: Platform> Registry<P> {
-    /// Works out a pushed manifest's details. Its references are in `repo` already.
-    pub(super) async fn version_details(
-        &self,
-        repo: &RepoName,
-        manifest: &Manifest,
-        size: u64,
-        child_sizes: &HashMap<Digest, u64>,
-    ) -> Result<VersionDetails> {
+    /// What a pushed manifest's details need from storage: an image's config, or the
+    /// metadata an index borrows from its first child. Read while the push checks its
+    /// references (it depends on nothing they find).
+    pub(super) async fn details_source(&self, repo: &RepoName, manifest: &Manifest) -> Result<DetailsSource> {
         match manifest.kind {
-            ManifestKind::Image => {
-                let config = self.image_config(repo, manifest).await?;
-                let labels = config.labels();
-                let sources: Vec<_> = std::iter::once(&manifest.annotations).chain(labels).collect();
-                let layers: u64 = manifest.layers.iter().map(|l| l.size).sum();
-                Ok(VersionDetails {
-                    total_size: size + manifest.config.as_ref().map_or(0, |c| c.size) + layers,
-                    platforms: config.platform().into_iter().collect(),
-                    created: metadata::timestamp(
-                        config.created.as_deref().or(manifest.annotations.get(metadata::CREATED).map(String::as_str)),
-                    ),
-                    metadata: PackageMetadata::from_annotations(&sources),
-                })
-            }
-            ManifestKind::Index => {
-                let total_size = size
-                    + manifest
-                        .children
-                        .iter()
-                        .map(|c| child_sizes.get(&c.digest).copied().unwrap_or(c.size))
-                        .sum::<u64>();
-                let borrowed = match manifest.children.first() {
+            ManifestKind::Image => Ok(DetailsSource::Config(self.image_config(repo, manifest).await?)),
+            ManifestKind::Index => Ok(DetailsSource::FirstChild(
+                match manifest.children.first() {
                     Some(first) => self.meta.linked_manifest(repo, &first.digest).await?.map(|r| r.details.metadata),
                     None => None,
                 }
-                .unwrap_or_default();
-                Ok(VersionDetails {
-                    total_size,
-                    platforms: metadata::index_platforms(manifest),
-                    created: metadata::timestamp(manifest.annotations.get(metadata::CREATED).map(String::as_str)),
-                    metadata: PackageMetadata::from_annotations(&[&manifest.annotations]).or(&borrowed),
-                })
+                .unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+/// See `Registry::details_source`.
+pub(super) enum DetailsSource {
+    Config(ImageConfig),
+    FirstChild(PackageMetadata),
+}
+
+/// A pushed manifest's details, once its references are known to be in the repository
+/// (`child_sizes`: the total sizes of an index's children).
+pub(super) fn version_details(
+    manifest: &Manifest,
+    size: u64,
+    child_sizes: &HashMap<Digest, u64>,
+    source: DetailsSource,
+) -> VersionDetails {
+    let created = |config: Option<&str>| {
+        metadata::timestamp(config.or(manifest.annotations.get(metadata::CREATED).map(String::as_str)))
+    };
+    match source {
+        DetailsSource::Config(config) => {
+            let labels = config.labels();
+            let sources: Vec<_> = std::iter::once(&manifest.annotations).chain(labels).collect();
+            let layers: u64 = manifest.layers.iter().map(|l| l.size).sum();
+            VersionDetails {
+                total_size: size + manifest.config.as_ref().map_or(0, |c| c.size) + layers,
+                platforms: config.platform().into_iter().collect(),
+                created: created(config.created.as_deref()),
+                metadata: PackageMetadata::from_annotations(&sources),
+            }
+        }
+        DetailsSource::FirstChild(borrowed) => {
+            let children: u64 =
+                manifest.children.iter().map(|c| child_sizes.get(&c.digest).copied().unwrap_or(c.size)).sum();
+            VersionDetails {
+                total_size: size + children,
+                platforms: metadata::index_platforms(manifest),
+                created: created(None),
+                metadata: PackageMetadata::from_annotations(&[&manifest.annotations]).or(&borrowed),
             }
         }
     }
+}
 
+impl<P: Platform> Registry<P> {
     /// The image's config, when it is an image config of sensible size; else empty.
     async fn image_config(&self, repo: &RepoName, manifest: &Manifest) -> Result<ImageConfig> {
         let Some(descriptor) = manifest.config.as_ref() else { return Ok(ImageConfig::default()) };

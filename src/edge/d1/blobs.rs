@@ -19,14 +19,14 @@ fn orphan(before: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct BlobRow {
+pub(super) struct BlobRow {
     digest: String,
     object_key: String,
     size: u64,
 }
 
 impl BlobRow {
-    fn record(self) -> Result<BlobRecord> {
+    pub(super) fn record(self) -> Result<BlobRecord> {
         Ok(BlobRecord { digest: digest(&self.digest)?, object_key: self.object_key, size: self.size })
     }
 }
