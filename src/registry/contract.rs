@@ -284,7 +284,19 @@ async fn close_upload_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
     ensure(
         ok(m.close_staged(&r, &again.id, &digest(u, "c3"), 100, 47).await, "held")? == held,
         "a digest held already keeps its object",
-    )
+    )?;
+
+    // A mount links what `from` has, or starts a session instead.
+    let to = repo(u, "mounted");
+    let mounting = UploadSession { repo: to.clone(), ..session("mount") };
+    ensure(ok(m.mount_or_start(&r, &digest(u, "c3"), &mounting, 48).await, "mount")?, "a held blob is mounted")?;
+    ensure(ok(m.linked_blob(&to, &digest(u, "c3")).await, "mounted")? == Some(blob("c3", &key)), "and linked")?;
+    ensure(ok(m.upload(&to, &mounting.id).await, "no session")?.is_none(), "with no session")?;
+    let absent = UploadSession { repo: to.clone(), ..session("absent") };
+    ensure(!ok(m.mount_or_start(&r, &digest(u, "c9"), &absent, 49).await, "absent")?, "a blob not there is not")?;
+    ensure(ok(m.linked_blob(&to, &digest(u, "c9")).await, "not mounted")?.is_none(), "nor linked")?;
+    ensure(ok(m.upload(&to, &absent.id).await, "session")? == Some(absent.clone()), "a session starts instead")?;
+    ok(m.delete_upload(&absent.id).await, "delete absent")
 }
 
 async fn manifest_index_contract<M: MetadataStore>(m: &M, u: &str) -> Check {

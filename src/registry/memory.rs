@@ -358,6 +358,21 @@ impl UploadIndex for MemoryMetadata {
         Ok(())
     }
 
+    async fn mount_or_start(
+        &self,
+        from: &RepoName,
+        digest: &Digest,
+        session: &UploadSession,
+        now_ms: u64,
+    ) -> Result<bool> {
+        if self.linked_blob(from, digest).await?.is_some() {
+            self.link_blob(&session.repo, digest, now_ms).await?;
+            return Ok(true);
+        }
+        self.create_upload(session).await?;
+        Ok(false)
+    }
+
     async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
         Ok(self.state.borrow().uploads.get(id).filter(|s| &s.repo == repo).cloned())
     }

@@ -236,6 +236,15 @@ pub trait BlobIndex {
 #[allow(async_fn_in_trait)]
 pub trait UploadIndex {
     async fn create_upload(&self, session: &UploadSession) -> Result<()>;
+    /// A cross-repository mount in one step: links `digest` into `session.repo` if `from`
+    /// has it linked; else creates `session`, an upload instead. Returns whether it linked.
+    async fn mount_or_start(
+        &self,
+        from: &RepoName,
+        digest: &Digest,
+        session: &UploadSession,
+        now_ms: u64,
+    ) -> Result<bool>;
     async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>>;
     /// Saves a session's progress, only if it still is at `expected_received` bytes
     /// (two requests racing on one session cannot both append). Returns whether it saved.

@@ -32,9 +32,16 @@ impl<P: Platform> Registry<P> {
     /// POST: a new session, hashing in `algorithm` (the `digest-algorithm` parameter;
     /// sha256 when absent). It may still be closed with a digest of another algorithm.
     pub async fn start_upload(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
+        let session = self.new_session(repo, algorithm)?;
+        self.meta.create_upload(&session).await?;
+        Ok(session)
+    }
+
+    /// A session at its start, not yet recorded.
+    fn new_session(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadSession> {
         let id = random_id()?;
         let now = self.now();
-        let session = UploadSession {
+        Ok(UploadSession {
             object_key: keys::blob_object(&id),
             id,
             repo: repo.clone(),
@@ -46,9 +53,7 @@ impl<P: Platform> Registry<P> {
             staged_digest: None,
             created_ms: now,
             updated_ms: now,
-        };
-        self.meta.create_upload(&session).await?;
-        Ok(session)
+        })
     }
 
     /// A live session of `repo`; expired ones are unknown.
@@ -164,19 +169,18 @@ impl<P: Platform> Registry<P> {
     }
 
     /// POST `?mount=&from=`: links a blob `from` holds, when the caller may read `from`.
-    /// Otherwise starts a session hashing in the algorithm of the digest asked for.
+    /// Otherwise starts a session hashing in the algorithm of the digest asked for. Either
+    /// way in one metadata step.
     pub async fn mount_blob(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<MountOutcome> {
-        if let Some(from) = from {
-            if self.meta.linked_blob(from, digest).await?.is_some() {
-                match self.meta.link_blob(repo, digest, self.now()).await {
-                    Ok(()) => return Ok(MountOutcome::Mounted),
-                    // Collected since: an ordinary upload, as if it had never been there.
-                    Err(RegistryError::BlobUnknown) => {}
-                    Err(e) => return Err(e),
-                }
+        let session = self.new_session(repo, digest.algorithm())?;
+        let mounted = match from {
+            Some(from) => self.meta.mount_or_start(from, digest, &session, self.now()).await?,
+            None => {
+                self.meta.create_upload(&session).await?;
+                false
             }
-        }
-        self.start_upload(repo, digest.algorithm()).await.map(|s| MountOutcome::Started(Box::new(s)))
+        };
+        Ok(if mounted { MountOutcome::Mounted } else { MountOutcome::Started(Box::new(session)) })
     }
 
     /// Removes expired sessions and their partial objects; returns how many.

@@ -53,6 +53,8 @@ BUDGETS = {
     "blob, private (cold)": (1, 1),
     "blob, private (warm)": (1, 1),
     **{f"{step}{label}": budget for label in ("", ", 20-layer push") for step, budget in UPLOAD_BUDGETS},
+    # The source's facts, then the link (or the session, when the source lacks it) in one batch.
+    "upload mount (POST ?mount=&from=)": (2, 0),
     "manifest push, 3 layers": (4, 2),
     "manifest push, 20 layers": (4, 2),
     "namespace page, anonymous": (3, 0),
@@ -154,6 +156,12 @@ def measured(registry, admin):
     push = m.note("token, PAT, push (warm)", token(base, f"repository:{public}:pull,push", creds), 200)
     push_image(c, public, bearer(push), 20, m, label=", 20-layer push")
     private_manifest, _ = push_image(c, private, bearer(token(base, f"repository:{private}:pull,push", creds)), 3)
+    # A layer of one package mounted into another, as docker does with a layer it pushed elsewhere.
+    scopes = [("service", registry.host), ("scope", f"repository:{private}:pull,push"),
+              ("scope", f"repository:{public}:pull")]
+    mount = bearer(requests.get(f"{base}/token", params=scopes, auth=creds, verify=False))
+    m.note("upload mount (POST ?mount=&from=)",
+           c.req("POST", f"/v2/{private}/blobs/uploads/", params={"mount": layer, "from": public}, headers=mount), 201)
     r = requests.patch(f"{base}/api/packages/{public}", json={"visibility": "public"}, auth=creds, verify=False)
     assert r.status_code == 200, r.text
 

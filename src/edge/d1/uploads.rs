@@ -61,27 +61,56 @@ fn staged(u: &UploadSession) -> (JsValue, JsValue) {
     }
 }
 
+/// The insert of a new session, its values bound from `?first` on, made only if
+/// `condition` holds (a `WHERE` clause, or nothing); with its values.
+fn insert_upload(u: &UploadSession, first: usize, condition: &str) -> Result<(String, Vec<JsValue>)> {
+    let (staged_digest, staged_key) = staged(u);
+    let values = vec![
+        s(&u.id),
+        s(u.repo.as_str()),
+        s(&u.object_key),
+        opt(u.multipart_id.as_ref()),
+        s(parts_json(&u.parts)?),
+        n(u.received),
+        n(u.tail_len),
+        s(B64.encode(&u.hash_state)),
+        n(u.created_ms),
+        n(u.updated_ms),
+        staged_digest,
+        staged_key,
+    ];
+    let params: Vec<String> = (first..first + values.len()).map(|i| format!("?{i}")).collect();
+    Ok((format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) SELECT {} {condition}", params.join(", ")), values))
+}
+
 impl UploadIndex for D1Metadata {
     async fn create_upload(&self, u: &UploadSession) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        );
-        let (staged_digest, staged_key) = staged(u);
-        let args = [
-            s(&u.id),
-            s(u.repo.as_str()),
-            s(&u.object_key),
-            opt(u.multipart_id.as_ref()),
-            s(parts_json(&u.parts)?),
-            n(u.received),
-            n(u.tail_len),
-            s(B64.encode(&u.hash_state)),
-            n(u.created_ms),
-            n(u.updated_ms),
-            staged_digest,
-            staged_key,
-        ];
+        let (sql, args) = insert_upload(u, 1, "")?;
         self.0.run(&sql, &args).await.map(|_| ())
+    }
+
+    async fn mount_or_start(&self, from: &RepoName, d: &Digest, u: &UploadSession, now_ms: u64) -> Result<bool> {
+        // One transaction: the link and the repository if `from` has the blob, else the session.
+        let held = "EXISTS (SELECT 1 FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+                    WHERE rb.repository = ?1 AND rb.digest = ?2)";
+        let (from, d, repo, now) = (s(from.as_str()), s(d.to_string()), s(u.repo.as_str()), n(now_ms));
+        let (start, mut start_args) = insert_upload(u, 3, &format!("WHERE NOT {held}"))?;
+        start_args.splice(0..0, [from.clone(), d.clone()]);
+        let statements = vec![
+            self.0.stmt(
+                &format!("INSERT OR IGNORE INTO repositories (name, created_at) SELECT ?3, ?4 WHERE {held}"),
+                &[from.clone(), d.clone(), repo.clone(), now.clone()],
+            )?,
+            self.0.stmt(
+                &format!(
+                    "INSERT OR REPLACE INTO repository_blobs (repository, digest, linked_at) SELECT ?3, ?2, ?4 WHERE {held}"
+                ),
+                &[from, d, repo, now],
+            )?,
+            self.0.stmt(&start, &start_args)?,
+        ];
+        let results = self.0.batch(statements).await?;
+        Ok(results.get(1).map(changes).transpose()?.unwrap_or(0) == 1)
     }
 
     async fn upload(&self, repo: &RepoName, id: &str) -> Result<Option<UploadSession>> {
