@@ -236,7 +236,7 @@ impl Edge {
         if let Some(key) = resp.shared_cache_key.take() {
             self.held.borrow_mut().push((key, resp.status, resp.headers.clone(), body.clone()));
         }
-        Reply { status: resp.status, headers: resp.headers, body, events: resp.events }
+        Reply { status: resp.status, headers: resp.headers, body, events: resp.events, principal: resp.trace.principal }
     }
 
     fn last_asked(&self) -> Option<String> {

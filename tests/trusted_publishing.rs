@@ -342,3 +342,112 @@ fn an_untrusted_job_pulls_what_anyone_may_and_nothing_more() {
     let private = with_identity(&reg, Method::Get, "/v2/alice/private/tags/list", &id, Chunks::none());
     assert_eq!(private.json()["errors"][0]["message"], "no trusted publisher matches this token's repository");
 }
+
+fn suspend(reg: &MemRegistry, login: &str, how: &str) {
+    let headers = vec![("authorization".to_string(), format!("Bearer {ADMIN_TOKEN}"))];
+    let r = send_raw(reg, Method::Post, &format!("/admin/users/{login}/{how}"), headers, Chunks::none());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn a_suspended_users_namespace_takes_no_push_or_delete_from_the_jobs_it_trusted() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    make_public(&reg.app, "alice/app");
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml",
+                        "actions": ["pull", "push", "delete"]});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/namespaces/alice/trusted-publishers", policy).status, 201);
+    let id = token(&reg, |_| {});
+    let issued = from_token_service(&reg, "repository:alice/app:pull,push,delete", &id);
+    let from_exchange = exchanged(&reg, &token(&reg, |_| {}));
+    let v0 = digest_of(&image_manifest(&digest_of(b"{}"), &[(&digest_of(b"layer"), 5)], ""));
+    let delete = format!("/v2/alice/app/manifests/{v0}");
+    // alice also owns an organization that trusts the job.
+    let admin = vec![("authorization".to_string(), format!("Bearer {ADMIN_TOKEN}"))];
+    let org = json!({"login": "acme", "owner": "alice"}).to_string();
+    assert_eq!(send_raw(&reg, Method::Post, "/admin/orgs", admin.clone(), Chunks::one(org.as_bytes())).status, 201);
+    let policy = json!({"issuer": ISSUER, "repository": "octo/app", "workflow": "release.yml"});
+    assert_eq!(as_alice(&reg, Method::Post, "/api/namespaces/acme/trusted-publishers", policy).status, 201);
+    suspend(&reg, "alice", "suspend");
+
+    let suspended = json!("the account that owns this namespace is suspended");
+    let refused = |r: Reply| (r.status, r.json()["errors"][0]["message"].clone());
+    assert_eq!(refused(upload_with_identity(&reg, "alice/app", &id, b"ci layer")), (401, suspended.clone()));
+    assert_eq!(refused(upload_with_identity(&reg, "alice/fresh", &id, b"ci layer")), (401, suspended.clone()));
+    assert_eq!(refused(with_identity(&reg, Method::Delete, &delete, &id, Chunks::none())), (401, suspended.clone()));
+    for bearer in [&issued, &from_exchange] {
+        let headers = vec![("authorization".to_string(), bearer.to_string())];
+        let target = format!("/v2/alice/app/blobs/uploads/?digest={}", digest_of(b"ci layer"));
+        let push = send_raw(&reg, Method::Post, &target, headers.clone(), Chunks::one(b"ci layer"));
+        assert_eq!(refused(push), (401, suspended.clone()), "a job's registry token pushed");
+        let del = send_raw(&reg, Method::Delete, &delete, headers, Chunks::none());
+        assert_eq!(refused(del), (401, suspended.clone()), "a job's registry token deleted");
+        // A public package is pulled as by anyone.
+        assert_eq!(tags_with(&reg, "alice/app", bearer), 200);
+    }
+    assert_eq!(tags_with(&reg, "alice/app", &basic("oidc", &id)), 200);
+    // A job nobody trusted learns nothing of the account.
+    let stranger = token(&reg, |c| {
+        c["repository"] = json!("octo/other");
+        c["workflow_ref"] = json!("octo/other/.github/workflows/release.yml@refs/tags/v1");
+    });
+    let r = upload_with_identity(&reg, "alice/app", &stranger, b"ci layer");
+    assert_eq!(refused(r), (401, json!("no trusted publisher matches this token's repository")));
+    // An organization is never suspended: its policies hold whoever is. The exchange
+    // grants only those.
+    assert_eq!(upload_with_identity(&reg, "acme/tool", &id, b"ci layer").status, 201);
+    let body = json!({"token": token(&reg, |_| {})}).to_string();
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let r = send_raw(&reg, Method::Post, "/api/oidc/token", headers, Chunks::one(body.as_bytes()));
+    assert_eq!(r.json()["access"], json!([{"namespace": "acme", "actions": ["pull", "push"]}]));
+    assert_eq!(send_raw(&reg, Method::Post, "/admin/users/acme/suspend", admin, Chunks::none()).status, 404);
+
+    suspend(&reg, "alice", "unsuspend");
+    assert_eq!(upload_with_identity(&reg, "alice/app", &id, b"ci layer").status, 201);
+    let del = send_raw(&reg, Method::Delete, &delete, vec![("authorization".into(), issued)], Chunks::none());
+    assert_eq!(del.status, 202, "{}", String::from_utf8_lossy(&del.body));
+}
+
+#[test]
+fn a_jobs_push_names_it_in_the_request_log_and_in_webhook_events() {
+    let reg = registry_with_issuer();
+    trusted(&reg);
+    let id = token(&reg, |_| {});
+    assert_eq!(upload_with_identity(&reg, "alice/app", &id, b"ci layer").principal.as_deref(), Some(PRINCIPAL));
+    let m = image_manifest(&digest_of(b"{}"), &[(&digest_of(b"ci layer"), 8)], "");
+    let headers = vec![("authorization".to_string(), basic("oidc", &id)), ("content-type".into(), OCI_MANIFEST.into())];
+    let put = send_raw(&reg, Method::Put, "/v2/alice/app/manifests/v0", headers, Chunks::one(&m));
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(put.principal.as_deref(), Some(PRINCIPAL));
+    let events: Vec<Value> = put.events.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+    assert_eq!(
+        events.iter().map(|e| e["event"].clone()).collect::<Vec<_>>(),
+        [json!("version.pushed"), json!("tag.moved")]
+    );
+    for e in &events {
+        assert_eq!(e["actor"], PRINCIPAL);
+        let ci = &e["ci"];
+        assert_eq!(
+            [&ci["issuer"], &ci["repository"], &ci["workflow"], &ci["ref"], &ci["sha"], &ci["run_id"]],
+            [
+                &json!(ISSUER),
+                &json!("octo/app"),
+                &json!("release.yml"),
+                &json!("refs/tags/v1"),
+                &json!("abcdef0123"),
+                &json!("9")
+            ]
+        );
+    }
+    // A registry token issued for the job names it alike; a user's push names the user.
+    let bearer = from_token_service(&reg, "repository:alice/app:pull,push", &id);
+    let headers = vec![("authorization".to_string(), bearer), ("content-type".into(), OCI_MANIFEST.into())];
+    let again = send_raw(&reg, Method::Put, "/v2/alice/app/manifests/v2", headers, Chunks::one(&m));
+    assert_eq!((again.principal.as_deref(), again.events[0].actor.as_str()), (Some(PRINCIPAL), PRINCIPAL));
+    let by_alice = put_manifest(&reg, "alice/app", "v3", &m);
+    assert_eq!((by_alice.principal.as_deref(), by_alice.events[0].actor.as_str()), (Some("alice"), "alice"));
+    assert!(by_alice.events[0].ci.is_none());
+}
+
+/// How octo/app's release.yml is named as the one who acted.
+const PRINCIPAL: &str = "ci:https://ci.test:octo/app:release.yml";

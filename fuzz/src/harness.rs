@@ -55,11 +55,11 @@ pub fn seeded() -> Seeded {
             ManualClock::default(),
             config,
         ),
+        trust: edge_registry::auth::oidc::memory::MemoryTrust::sharing(&identity),
         identity,
         signing_key: SIGNING_KEY.to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.into()),
-        trust: Default::default(),
         oidc: edge_registry::auth::oidc::Oidc::in_memory("", ORIGIN),
     };
     let alice = Login::parse("alice").unwrap();

@@ -7,6 +7,7 @@ use super::route::{Access, Route, Surface};
 use super::shared_cache::{NoSharedCache, SharedCache};
 use super::{admin, cross_site, distribution, gate, oidc_exchange, packages, pages, shared_cache, token};
 use crate::auth::identity::IdentityStore;
+use crate::auth::oidc::Provenance;
 use crate::auth::policy::Decision;
 use crate::auth::Action;
 use crate::error::{RegistryError, Result};
@@ -99,7 +100,7 @@ async fn respond<P: Platform>(
     let now_ms = app.registry.clock.now_ms();
     let result: Result<Response<Reader<P>>> = async {
         let caller = authenticate(app, req, &access, now_ms).await?;
-        trace.principal = caller.login().map(str::to_string);
+        trace.principal = caller.principal();
         let decided = authorize(app, &caller, access).await?;
         let ctx = Context { route: route?, caller, now_ms, access: decided };
         match surface {
@@ -265,8 +266,10 @@ async fn registry_route<P: Platform>(
             Err(e) if looked_up => Response::error(&e),
             Err(e) => return Err(e),
         };
+    let (actor, ci) = (ctx.caller.principal().unwrap_or_default(), ctx.caller.ci().map(Provenance::ci));
     for event in &mut resp.events {
-        event.actor = ctx.caller.login().unwrap_or_default().to_string();
+        event.actor = actor.clone();
+        event.ci = ci.clone();
     }
     match action {
         Action::Pull => shared_cache::after_pull(facts, plan, looked_up, &mut resp),

@@ -49,6 +49,14 @@ impl Caller {
         self.user().map(Login::as_str)
     }
 
+    /// Who the request log and webhooks say acted: a user's login or a CI job's principal.
+    pub fn principal(&self) -> Option<String> {
+        match self.ci() {
+            Some(id) => Some(id.principal()),
+            None => self.login().map(str::to_string),
+        }
+    }
+
     /// The user behind the call, if any.
     pub fn user(&self) -> Option<&Login> {
         match self {
@@ -157,12 +165,22 @@ pub async fn ci_caller<P: Platform>(app: &App<P>, token: &str, now_ms: u64) -> R
 }
 
 /// What the trust policies in force on `repo` (its own and its namespace's) grant the
-/// CI job `id`, or the furthest check they failed.
-pub type CiGrant = std::result::Result<Vec<Action>, Check>;
+/// CI job `id`, or why they grant nothing: the furthest check they failed, or the
+/// namespace's user being suspended.
+pub type CiGrant = std::result::Result<Vec<Action>, Refusal>;
 
 async fn ci_grant<T: TrustStore>(trust: &T, id: &Identity, repo: &RepoName) -> Result<CiGrant> {
-    let policies = trust.publishers_for(repo).await?;
-    Ok(trust::grant(policies.iter().map(|p| &p.policy), id))
+    let applying = trust.publishers_for(repo).await?;
+    Ok(ci_standing(trust::grant(applying.publishers.iter().map(|p| &p.policy), id), applying.namespace_suspended))
+}
+
+/// A suspended user's policies trust nobody. Only a job they would trust is told why.
+fn ci_standing(grant: std::result::Result<Vec<Action>, Check>, namespace_suspended: bool) -> CiGrant {
+    match grant {
+        Ok(_) if namespace_suspended => Err(Refusal::Suspended),
+        Ok(actions) => Ok(actions),
+        Err(check) => Err(Refusal::NoMatch(check)),
+    }
 }
 
 /// Checks a PAT (and, for Basic, that it belongs to the user named), with failed
@@ -317,9 +335,13 @@ pub fn refusal(caller: &Caller, facts: &RepoFacts, action: Action) -> RegistryEr
     let repo = &facts.repo;
     match (caller, action) {
         (Caller::Ci(_), _) => match &facts.ci {
-            Some(Err(check)) => Refusal::NoMatch(*check).into(),
+            Some(Err(refusal)) => refusal.clone().into(),
             _ => Refusal::NotGranted(action).into(),
         },
+        // A job's registry token whose trust is void: asking for another would not help.
+        (Caller::Token { claims: Claims { ci: Some(_), .. }, .. }, _) if facts.ci == Some(Err(Refusal::Suspended)) => {
+            Refusal::Suspended.into()
+        }
         (Caller::Anonymous | Caller::Token { .. }, _) => {
             let actions = if action == Action::Push { "pull,push" } else { action.as_str() };
             RegistryError::Unauthorized { scope: Some(format!("repository:{repo}:{actions}")) }

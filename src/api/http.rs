@@ -110,7 +110,7 @@ pub struct Response<R> {
 }
 
 /// What the request log line says of a request beyond its method and status. Never a
-/// credential: the principal is a login.
+/// credential: the principal is a login or a CI job's principal (`Caller::principal`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
     pub route: &'static str,

@@ -60,10 +60,16 @@ pub async fn exchange<P: Platform>(
     // name is another one) and namespaces whose policies trust the job now; each use is
     // decided again on the policies then in force.
     let (mut packages, mut namespaces, mut shown) = (vec![], vec![], vec![]);
-    let mut furthest = Check::Repository;
-    for p in app.trust.publishers_of_source(&id.issuer, &id.repository).await? {
+    let (mut furthest, mut suspended) = (Check::Repository, false);
+    for trusting in app.trust.publishers_of_source(&id.issuer, &id.repository).await? {
+        let p = trusting.publisher;
         if let Some(check) = p.policy.mismatch(&id) {
             furthest = furthest.max(check);
+            continue;
+        }
+        // A suspended user's policies trust nobody (and each use checks it again).
+        if trusting.namespace_suspended {
+            suspended = true;
             continue;
         }
         let actions = p.policy.actions.clone();
@@ -81,7 +87,7 @@ pub async fn exchange<P: Platform>(
         }
     }
     if shown.is_empty() {
-        return Err(Refusal::NoMatch(furthest).into());
+        return Err(if suspended { Refusal::Suspended } else { Refusal::NoMatch(furthest) }.into());
     }
     let now = now_ms / 1000;
     let claims = Claims {

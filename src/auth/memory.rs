@@ -36,6 +36,11 @@ impl MemoryIdentity {
         s.collaborators.retain(|(r, _), _| r != repo);
     }
 
+    /// Whether `login` is a suspended user.
+    pub(crate) fn is_suspended(&self, login: &str) -> bool {
+        self.state.borrow().suspended.iter().any(|l| l.as_str() == login)
+    }
+
     pub(crate) fn has_package(&self, repo: &RepoName) -> bool {
         self.state.borrow().packages.contains_key(repo)
     }

@@ -132,8 +132,13 @@ pub struct Payload {
     pub digest: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// Who did it: a login, a trusted publisher, or `retention` for the scheduled policy.
+    /// Who did it: a login, a CI job (`ci:ISSUER:REPOSITORY:WORKFLOW`, the same for every
+    /// run of that workflow), or `retention` for the scheduled policy.
     pub actor: String,
+    /// The CI job that did it, as a version's provenance names it (repository, workflow,
+    /// ref, commit, run id); absent when a user or the registry acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::auth::oidc::Provenance>,
     /// RFC 3339.
     pub time: String,
     /// Event-specific facts: a tag's previous digest, a new visibility, a retention run's counts.
@@ -158,6 +163,7 @@ impl Payload {
             digest: digest.map(|d| d.to_string()),
             tags,
             actor: actor.to_string(),
+            ci: None,
             time: crate::time::iso8601(now_ms / 1000),
             details,
         }
@@ -201,6 +207,7 @@ pub fn delivered(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value::Null};
 
     #[test]
     fn signs_as_github_does() {
@@ -209,6 +216,33 @@ mod tests {
             signature("It's a Secret to Everybody", b"Hello, World!"),
             "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
         );
+    }
+
+    #[test]
+    fn a_ci_jobs_event_names_it_as_provenance_does_and_a_users_has_no_ci() {
+        let repo = crate::oci::RepoName::parse("acme/app").unwrap();
+        let mut by_job =
+            Payload::new(Event::VersionPushed, &repo, None, vec![], "ci:https://ci:octo/app:r.yml", 0, Null);
+        by_job.ci = Some(crate::auth::oidc::Provenance::Ci {
+            issuer: "https://ci".into(),
+            platform: crate::auth::oidc::Platform::GitHub,
+            repository: "octo/app".into(),
+            workflow: Some("r.yml".into()),
+            git_ref: Some("refs/tags/v1".into()),
+            sha: Some("abc".into()),
+            run_id: Some("9".into()),
+        });
+        let json = serde_json::to_value(&by_job).unwrap();
+        assert_eq!(json["actor"], "ci:https://ci:octo/app:r.yml");
+        let ci = &json["ci"];
+        assert_eq!(
+            (&ci["repository"], &ci["workflow"], &ci["ref"], &ci["run_id"]),
+            (&json!("octo/app"), &json!("r.yml"), &json!("refs/tags/v1"), &json!("9"))
+        );
+        assert_eq!(serde_json::from_value::<Payload>(json).unwrap(), by_job);
+        let by_user = Payload::new(Event::VersionPushed, &repo, None, vec![], "alice", 0, Null);
+        let json = serde_json::to_value(&by_user).unwrap();
+        assert_eq!((json["actor"].as_str(), json.get("ci")), (Some("alice"), None));
     }
 
     #[test]

@@ -285,6 +285,7 @@ mod tests {
             digest: None,
             tags: vec![],
             actor: "alice".into(),
+            ci: None,
             time: "2026-11-30T00:00:00Z".into(),
             details: serde_json::Value::Null,
         }

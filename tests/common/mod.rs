@@ -71,11 +71,11 @@ pub fn registry() -> MemRegistry {
             ManualClock::default(),
             config,
         ),
+        trust: edge_registry::auth::oidc::memory::MemoryTrust::sharing(&identity),
         identity,
         signing_key: b"test signing key".to_vec(),
         previous_signing_key: None,
         admin_token: Some(ADMIN_TOKEN.to_string()),
-        trust: Default::default(),
         oidc: edge_registry::auth::oidc::Oidc::in_memory("", "https://registry.test"),
     };
     MemRegistry { app, tokens: Default::default() }
@@ -116,6 +116,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// The events the request raised for webhooks.
     pub events: Vec<edge_registry::lifecycle::webhooks::Payload>,
+    /// Who the request log names as the caller.
+    pub principal: Option<String>,
 }
 
 impl Reply {
@@ -136,7 +138,7 @@ fn reply(resp: Response<Vec<u8>>) -> Reply {
         Body::Empty => vec![],
         Body::Bytes(b) | Body::Object(b) => b,
     };
-    Reply { status: resp.status, headers: resp.headers, body, events: resp.events }
+    Reply { status: resp.status, headers: resp.headers, body, events: resp.events, principal: resp.trace.principal }
 }
 
 /// Sends one request: `target` is a path with an optional query. Requests to

@@ -269,3 +269,48 @@ def test_docker_login_with_an_identity_token_builds_pushes_and_pulls(world, dock
     assert next(v for v in versions if v["digest"] == digest)["provenance"]["ref"] == "refs/tags/v3.0.0"
     assert "Login Succeeded" in docker.login(host, "oidc", world.token(workflow="ci.yml")).stdout
     assert "no trusted publisher matches this token's workflow" in docker.fails("push", ref)
+
+
+def test_a_suspended_users_namespace_refuses_the_jobs_it_trusted(world):
+    admin = Admin(world.tp)
+    _, carol_pat, _ = admin.user("carol")
+    carol = Client(world.tp.base, auth=("carol", carol_pat))
+    r = carol.req("POST", "/api/namespaces/carol/trusted-publishers",
+                  json={"issuer": world.issuer.url, "repository": "octo/carol", "workflow": "publish.yml"})
+    assert r.status_code == 201, r.text
+    token = world.token(repository="octo/carol", workflow="publish.yml")
+    job = Client(world.tp.base, auth=("oidc", token))
+    job.push_blob("carol/app", b"before")
+    bearer = world.token_request(token, "repository:carol/app:pull,push").json()["token"]
+    assert admin.post("/admin/users/carol/suspend", {}).status_code == 200
+    suspended = "the account that owns this namespace is suspended"
+    refused(job.req("POST", "/v2/carol/app/blobs/uploads/"), suspended)
+    refused(Client(world.tp.base).req("POST", "/v2/carol/app/blobs/uploads/",
+                                      headers={"Authorization": f"Bearer {bearer}"}), suspended)
+    refused(world.token_request(token, "repository:carol/app:push"), suspended)
+    refused(Client(world.tp.base).req("POST", "/api/oidc/token", json={"token": token}), suspended)
+    assert admin.post("/admin/users/carol/unsuspend", {}).status_code == 200
+    job.push_blob("carol/app", b"after")
+
+
+def test_a_jobs_push_is_named_in_the_log_and_in_webhook_events(world, tmp_path):
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": uuid.uuid4().hex, "events": ["version.pushed"]}
+    r = world.alice.req("POST", "/api/namespaces/alice/webhooks", json=hook)
+    assert r.status_code == 201, r.text
+    deliveries = f"/api/namespaces/alice/webhooks/{r.json()['id']}/deliveries"
+    start = len(world.tp.log_text())
+    pushed, r = push_with_skopeo(world, tmp_path, "alice/app:v1.3.0", world.token(ref="refs/tags/v1.3.0"))
+    assert r.returncode == 0, r.stderr
+    principal = f"ci:{world.issuer.url}:octo/app:release.yml"
+    deadline = time.monotonic() + 10  # the log and the deliveries are written after the response
+    while True:
+        puts = [a for a in world.tp.answers(start) if a["route"] == "manifest" and a["status"] == 201]
+        events = [d["payload"] for d in world.alice.req("GET", deliveries).json()
+                  if d["payload"].get("digest") == pushed["digest"]]
+        if (puts and events) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [a["principal"] for a in puts] == [principal], puts
+    assert events and events[0]["actor"] == principal, events
+    ci = events[0]["ci"]
+    assert (ci["repository"], ci["workflow"], ci["ref"], ci["run_id"]) == ("octo/app", "release.yml", "refs/tags/v1.3.0", "987654")

@@ -92,6 +92,13 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Who the job is, the same for every run of its workflow: `ci:ISSUER:REPOSITORY:WORKFLOW`
+    /// (no login has a colon). What the request log and webhooks name as its actor.
+    pub fn principal(&self) -> String {
+        let workflow = self.workflow.as_deref().map(|w| format!(":{w}")).unwrap_or_default();
+        format!("ci:{}:{}{workflow}", self.issuer, self.repository)
+    }
+
     /// The identity the claims describe; `Refusal::MissingClaim` when a required one is not
     /// there.
     pub fn from_claims(c: Claims) -> Result<Identity, Refusal> {

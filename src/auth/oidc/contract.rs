@@ -44,13 +44,16 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
     }
     let listed = store.publishers(&PolicyScope::Package(repo.clone())).await.unwrap_or_default();
     check(listed == vec![on_package.clone()], "lists a package's policies as stored, fields intact");
-    let applying = store.publishers_for(&repo).await.unwrap_or_default();
+    let Applying { publishers: applying, namespace_suspended } = store.publishers_for(&repo).await.unwrap_or_default();
+    check(!namespace_suspended, "a namespace with no suspended user is not suspended");
     check(
         applying.len() == 2 && applying.contains(&on_package) && applying.contains(&on_namespace),
         "the package's and its namespace's policies apply to it, a sibling's do not",
     );
     let of_source =
         store.publishers_of_source("https://ci.example", &format!("octo/APP-{ns}")).await.unwrap_or_default();
+    check(of_source.iter().all(|t| !t.namespace_suspended), "nobody is suspended in a namespace with no user");
+    let of_source: Vec<_> = of_source.into_iter().map(|t| t.publisher).collect();
     check(
         [&on_package, &on_namespace, &on_sibling].iter().all(|p| of_source.contains(p)),
         "finds the policies naming a CI repository, whatever its case",
@@ -59,7 +62,7 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         store
             .publishers_of_source("https://other.example", &format!("octo/app-{ns}"))
             .await
-            .is_ok_and(|l| l.iter().all(|p| p.policy.issuer == "https://other.example")),
+            .is_ok_and(|l| l.iter().all(|t| t.publisher.policy.issuer == "https://other.example")),
         "of that issuer only",
     );
     let mut minimal = stored("m", PolicyScope::Namespace(ns.clone()));
@@ -113,7 +116,10 @@ pub async fn run(store: &impl TrustStore, unique: &str) -> Vec<String> {
         "deletion forgets policies",
     );
     check(store.source(&repo).await.is_ok_and(|s| s.is_none()), "deletion forgets the connection");
-    check(store.publishers_for(&sibling).await.is_ok_and(|l| l.contains(&on_sibling)), "siblings keep theirs");
+    check(
+        store.publishers_for(&sibling).await.is_ok_and(|a| a.publishers.contains(&on_sibling)),
+        "siblings keep theirs",
+    );
 
     failures
 }

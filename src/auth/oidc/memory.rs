@@ -1,6 +1,7 @@
 //! The trust store in memory, for native tests and the fuzz harness.
 
 use super::store::*;
+use crate::auth::memory::MemoryIdentity;
 use crate::error::Result;
 use crate::oci::RepoName;
 use std::cell::RefCell;
@@ -34,9 +35,18 @@ impl super::Oidc<MemoryFetch> {
 
 #[derive(Default)]
 pub struct MemoryTrust {
+    /// The accounts beside it, as one D1 database holds both: whose namespace is suspended.
+    accounts: MemoryIdentity,
     publishers: RefCell<Vec<StoredPublisher>>,
     jtis: RefCell<HashMap<(String, String), u64>>,
     sources: RefCell<HashMap<RepoName, (String, bool)>>,
+}
+
+impl MemoryTrust {
+    /// A trust store beside `identity`, reading its accounts.
+    pub fn sharing(identity: &MemoryIdentity) -> Self {
+        MemoryTrust { accounts: identity.clone(), ..Default::default() }
+    }
 }
 
 impl TrustStore for MemoryTrust {
@@ -53,19 +63,25 @@ impl TrustStore for MemoryTrust {
         Ok(self.publishers.borrow().iter().filter(|p| &p.scope == scope).cloned().collect())
     }
 
-    async fn publishers_for(&self, repo: &RepoName) -> Result<Vec<StoredPublisher>> {
+    async fn publishers_for(&self, repo: &RepoName) -> Result<Applying> {
         let applies = |s: &PolicyScope| match s {
             PolicyScope::Package(r) => r == repo,
             PolicyScope::Namespace(ns) => ns == repo.namespace(),
         };
-        Ok(self.publishers.borrow().iter().filter(|p| applies(&p.scope)).cloned().collect())
+        let publishers: Vec<_> = self.publishers.borrow().iter().filter(|p| applies(&p.scope)).cloned().collect();
+        let namespace_suspended = !publishers.is_empty() && self.accounts.is_suspended(repo.namespace());
+        Ok(Applying { publishers, namespace_suspended })
     }
 
-    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>> {
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<Trusting>> {
         let all = self.publishers.borrow();
         let named =
             all.iter().filter(|p| p.policy.issuer == issuer && p.policy.repository.eq_ignore_ascii_case(repository));
-        Ok(named.take(MAX_PER_SOURCE).cloned().collect())
+        let trusting = |p: &StoredPublisher| Trusting {
+            publisher: p.clone(),
+            namespace_suspended: self.accounts.is_suspended(p.scope.namespace()),
+        };
+        Ok(named.take(MAX_PER_SOURCE).map(trusting).collect())
     }
 
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool> {

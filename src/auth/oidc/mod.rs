@@ -29,7 +29,7 @@ mod testkeys;
 
 pub use claims::{Identity, Platform};
 pub use issuers::Issuers;
-pub use store::{PolicyScope, Provenance, StoredPublisher, TrustStore};
+pub use store::{Applying, PolicyScope, Provenance, StoredPublisher, TrustStore};
 pub use trust::{Check, TrustedPublisher};
 pub use verifier::Verifier;
 
@@ -66,6 +66,9 @@ pub enum Refusal {
     NoMatch(Check),
     #[error("the trusted publishers that match this token do not grant {}", .0.as_str())]
     NotGranted(crate::auth::Action),
+    /// Said only to a job that a policy trusts: others learn nothing of the account.
+    #[error("the account that owns this namespace is suspended")]
+    Suspended,
 }
 
 impl From<Refusal> for crate::error::RegistryError {

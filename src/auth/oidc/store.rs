@@ -110,17 +110,36 @@ impl Provenance {
     }
 }
 
+/// The policies that apply to a repository, with whether the user whose namespace it is
+/// is suspended, read together: a suspended user's trust in CI jobs is void.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applying {
+    pub publishers: Vec<StoredPublisher>,
+    /// Known only when some policy applies (nothing needs it otherwise); organizations
+    /// are never suspended.
+    pub namespace_suspended: bool,
+}
+
+/// A policy that names a CI repository, with whether its namespace's user is suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trusting {
+    pub publisher: StoredPublisher,
+    pub namespace_suspended: bool,
+}
+
 #[allow(async_fn_in_trait)]
 pub trait TrustStore {
     /// Adds a policy; `false` when its scope already has `MAX_PER_SCOPE`.
     async fn add_publisher(&self, p: &StoredPublisher) -> Result<bool>;
     /// The policies on exactly this scope, oldest first.
     async fn publishers(&self, scope: &PolicyScope) -> Result<Vec<StoredPublisher>>;
-    /// The policies that apply to `repo`: its own and its namespace's.
-    async fn publishers_for(&self, repo: &RepoName) -> Result<Vec<StoredPublisher>>;
+    /// The policies that apply to `repo` (its own and its namespace's), and whether its
+    /// namespace's user is suspended; in one round trip.
+    async fn publishers_for(&self, repo: &RepoName) -> Result<Applying>;
     /// The policies naming `repository` (case-insensitively) of `issuer`: what a CI job of
-    /// that repository may be trusted by, at most `MAX_PER_SOURCE`.
-    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>>;
+    /// that repository may be trusted by, at most `MAX_PER_SOURCE`; each with whether its
+    /// namespace's user is suspended, in one round trip.
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<Trusting>>;
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool>;
     /// A package was deleted: its policies and connection go (a package later created
     /// under the name does not inherit them).

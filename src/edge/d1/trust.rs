@@ -58,6 +58,14 @@ impl PublisherRow {
     }
 }
 
+/// A policy's row and its namespace's `accounts.suspended_at`.
+#[derive(Deserialize)]
+struct WithSuspension {
+    #[serde(flatten)]
+    publisher: PublisherRow,
+    suspended_at: Option<u64>,
+}
+
 fn rows(rows: Vec<PublisherRow>) -> Result<Vec<StoredPublisher>> {
     rows.into_iter().map(PublisherRow::publisher).collect()
 }
@@ -103,21 +111,35 @@ impl TrustStore for D1Trust {
         rows(self.0.rows(&sql, &args).await?)
     }
 
-    async fn publishers_for(&self, repo: &RepoName) -> Result<Vec<StoredPublisher>> {
+    async fn publishers_for(&self, repo: &RepoName) -> Result<Applying> {
+        // Whether the namespace's user is suspended comes with each policy row: the same
+        // round trip.
         let sql = format!(
-            "SELECT {COLUMNS} FROM trusted_publishers WHERE namespace = ?1 AND (repository IS NULL OR repository = ?2) \
+            "SELECT {COLUMNS}, (SELECT suspended_at FROM accounts WHERE login = ?1) AS suspended_at \
+             FROM trusted_publishers WHERE namespace = ?1 AND (repository IS NULL OR repository = ?2) \
              ORDER BY created_at, id LIMIT ?3"
         );
         let args = [s(repo.namespace()), s(repo.as_str()), n(2 * MAX_PER_SCOPE as u64)];
-        rows(self.0.rows(&sql, &args).await?)
+        let found: Vec<WithSuspension> = self.0.rows(&sql, &args).await?;
+        let namespace_suspended = found.iter().any(|r| r.suspended_at.is_some());
+        let publishers = rows(found.into_iter().map(|r| r.publisher).collect())?;
+        Ok(Applying { publishers, namespace_suspended })
     }
 
-    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<StoredPublisher>> {
+    async fn publishers_of_source(&self, issuer: &str, repository: &str) -> Result<Vec<Trusting>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM trusted_publishers WHERE issuer = ?1 AND lower(source_repository) = lower(?2) \
+            "SELECT {COLUMNS}, (SELECT a.suspended_at FROM accounts a WHERE a.login = trusted_publishers.namespace) \
+             AS suspended_at FROM trusted_publishers WHERE issuer = ?1 AND lower(source_repository) = lower(?2) \
              ORDER BY created_at, id LIMIT ?3"
         );
-        rows(self.0.rows(&sql, &[s(issuer), s(repository), n(MAX_PER_SOURCE as u64)]).await?)
+        let found: Vec<WithSuspension> =
+            self.0.rows(&sql, &[s(issuer), s(repository), n(MAX_PER_SOURCE as u64)]).await?;
+        found
+            .into_iter()
+            .map(|r| {
+                Ok(Trusting { publisher: r.publisher.publisher()?, namespace_suspended: r.suspended_at.is_some() })
+            })
+            .collect()
     }
 
     async fn remove_publisher(&self, scope: &PolicyScope, id: &str) -> Result<bool> {
