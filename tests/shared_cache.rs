@@ -118,9 +118,14 @@ fn tags_are_cached_only_when_configured_and_only_public_ones() {
     make_public(&reg, "alice/app");
     let by_tag = request(Method::Get, "/v2/alice/app/manifests/v1", None);
     let key = lookup(&reg, &by_tag).expect("a public tag is looked up when configured");
-    assert_eq!(stored(&reg, &by_tag), Some(key));
+    assert_eq!(stored(&reg, &by_tag), Some(key.clone()));
     let resp = futures_executor::block_on(api::serve(&reg, &by_tag, &mut Chunks::none()));
     assert_eq!(resp.get_header("cache-control"), Some("public, max-age=30"), "kept no longer than the bound");
+    // Docker asks for a tag by HEAD only: that answer is made whole, to be stored for both.
+    let head = request(Method::Head, "/v2/alice/app/manifests/v1", None);
+    let resp = futures_executor::block_on(api::serve(&reg, &head, &mut Chunks::none()));
+    assert_eq!(resp.shared_cache_key.as_ref(), Some(&key), "a HEAD by tag is stored");
+    assert!(matches!(resp.body, api::Body::Bytes(ref b) if b.len().to_string() == resp.get_header("content-length").unwrap()));
 
     let pat = user_token(&reg, "alice", &["read:packages"]);
     let private = request(Method::Get, "/v2/alice/secret/manifests/v1", Some(basic("alice", &pat)));

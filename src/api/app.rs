@@ -255,6 +255,10 @@ async fn registry_route<P: Platform>(
         },
         None => false,
     };
+    if plan.as_ref().is_some_and(|p| p.as_get) {
+        // The body is dropped on the way out, after the whole answer is stored.
+        req.method = super::Method::Get;
+    }
     let pushed_by = gate::provenance(&ctx.caller).and_then(|p| serde_json::to_string(&p).ok());
     let mut resp =
         match distribution::dispatch(&app.registry, ctx.route.clone(), &req, body, pushed_by.as_deref()).await {

@@ -58,6 +58,9 @@ pub struct Plan {
     pub store: bool,
     /// For a tag's answer: how long it may be stored (a digest's is immutable).
     pub max_age_secs: Option<u64>,
+    /// A HEAD whose answer is made as a GET's, so that it can be stored whole: docker
+    /// asks for a tag by HEAD only, and would otherwise never find it stored.
+    pub as_get: bool,
 }
 
 /// The plan for a request whose pull was allowed: a whole GET or HEAD of a blob or a
@@ -75,13 +78,15 @@ pub fn plan(ctx: &Context, req: &Request, tag_cache_secs: u64) -> Option<Plan> {
     let decided = ctx.access.as_ref().filter(|d| !d.as_absent)?;
     let package = decided.facts.package.as_ref()?;
     let public = package.visibility == Visibility::Public;
+    let as_get = req.method == Method::Head && max_age_secs.is_some() && public;
     Some(Plan {
         key: key(&req.origin, &ctx.route, package),
         // Only a public package's content is served from the cache: it was stored with
         // public headers.
         lookup: public && !matches!(ctx.caller, Caller::Pat { .. }),
-        store: req.method == Method::Get && public,
+        store: (req.method == Method::Get || as_get) && public,
         max_age_secs,
+        as_get,
     })
 }
 

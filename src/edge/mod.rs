@@ -188,9 +188,24 @@ async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<w
     resp.headers.retain(|(k, _)| k != "x-request-id");
     resp.headers.push(("x-request-id".into(), request_id));
     let store_key = resp.shared_cache_key.take();
-    let mut out = to_worker(resp, head.method == Method::Head)?;
-    if let Some(key) = store_key {
-        cache::store(&ctx, key, &mut out)?;
+    let is_head = head.method == Method::Head;
+    // A HEAD answered as a GET, to be stored whole: the client gets no body, the cache all.
+    let mut whole = match (&store_key, &resp.body) {
+        (Some(_), Body::Bytes(bytes)) if is_head => {
+            let copy = api::Response {
+                headers: resp.headers.clone(),
+                body: Body::Bytes(bytes.clone()),
+                ..api::Response::new(resp.status)
+            };
+            Some(to_worker(copy, false)?)
+        }
+        _ => None,
+    };
+    let mut out = to_worker(resp, is_head)?;
+    match (store_key, whole.as_mut()) {
+        (Some(key), Some(whole)) => cache::store(&ctx, key, whole)?,
+        (Some(key), None) if !is_head => cache::store(&ctx, key, &mut out)?,
+        _ => {}
     }
     Ok(out)
 }

@@ -42,6 +42,8 @@ BUDGETS = {
     "token, PAT, pull (warm)": (1, 0),
     "manifest by tag, anonymous (cold)": (2, 0),
     "manifest by tag, anonymous (warm)": (0, 0),
+    "manifest by tag, HEAD as docker asks, anonymous (cold)": (1, 0),
+    "manifest by tag, HEAD as docker asks, anonymous (warm)": (0, 0),
     "manifest by digest, anonymous (cold)": (1, 0),
     "manifest by digest, anonymous (warm)": (0, 0),
     "blob, anonymous (cold)": (1, 1),
@@ -162,6 +164,12 @@ def measured(registry, admin):
     mount = bearer(requests.get(f"{base}/token", params=scopes, auth=creds, verify=False))
     m.note("upload mount (POST ?mount=&from=)",
            c.req("POST", f"/v2/{private}/blobs/uploads/", params={"mount": layer, "from": public}, headers=mount), 201)
+    # While private (nothing is stored), the same image under a tag only docker asks for (by HEAD).
+    h = {**bearer(push), "Accept": "application/vnd.oci.image.manifest.v1+json"}
+    body = c.req("GET", f"/v2/{public}/manifests/{manifest}", headers=h).content
+    r = c.req("PUT", f"/v2/{public}/manifests/docker", data=body,
+              headers={**h, "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201, r.text
     r = requests.patch(f"{base}/api/packages/{public}", json={"visibility": "public"}, auth=creds, verify=False)
     assert r.status_code == 200, r.text
 
@@ -171,6 +179,8 @@ def measured(registry, admin):
         anon = m.note(f"token, anonymous ({when})", token(base, f"repository:{public}:pull"), 200)
         h = {**bearer(anon), "Accept": "application/vnd.oci.image.manifest.v1+json"}
         m.note(f"manifest by tag, anonymous ({when})", c.req("GET", f"/v2/{public}/manifests/v1", headers=h), 200)
+        m.note(f"manifest by tag, HEAD as docker asks, anonymous ({when})",
+               c.req("HEAD", f"/v2/{public}/manifests/docker", headers=h), 200)
         m.note(f"manifest by digest, anonymous ({when})",
                c.req("GET", f"/v2/{public}/manifests/{manifest}", headers=h), 200)
         m.note(f"blob, anonymous ({when})", c.req("GET", f"/v2/{public}/blobs/{layer}", headers=h), 200)
