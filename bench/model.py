@@ -14,7 +14,8 @@ Bandwidth, packet loss and TCP slow start are not modelled; the proxy's own ceil
 Workloads per run (fresh names each run): skopeo push of a 3-layer image with a PAT,
 anonymous pull of it once public (cold: first pull at this edge; warm: the same pull by
 another client), authenticated pull of a private image, a login; and the same with the
-Docker Engine when the e2e suite's private engine is available. Medians of MODEL_RUNS (3).
+Docker Engine when the e2e suite's private engine is available, with the engine's own
+floor (the same pull from distribution with no proxy). Medians of MODEL_RUNS (3).
 For each of this registry's pulls it also writes what its Worker did meanwhile (requests,
 D1 queries, R2 operations, edge-cache hits, its longest answer), from its log.
 Writes MODEL_OUT (default bench/results/model.json)."""
@@ -202,6 +203,11 @@ def measure_docker(engine, system, run, workdir, calls):
     docker.run("logout", system.host)
     pull("docker_pull_anonymous_cold_s", anonymous)
     pull("docker_pull_anonymous_warm_s", anonymous)
+    if isinstance(system, CentralRegistry):
+        # The engine's own floor: the same pull from distribution's open instance with
+        # nothing in between (no delay, no proxy), so nearly all that is left is the
+        # engine's local work (resolving, verifying, unpacking, committing layers).
+        pull("docker_pull_client_floor_s", f"127.0.0.1:{system.open_port}/{ns}/d{run}-public:v1")
     return figures
 
 
@@ -279,7 +285,7 @@ def main():
             s.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    metrics = sorted({m for figures in raw[edge.name] for m in figures})
+    metrics = sorted({m for rs in raw.values() for figures in rs for m in figures})
     medians = {name: {m: median([r.get(m) for r in rs]) for m in metrics} for name, rs in raw.items()}
     e, c = medians[edge.name], medians[central.name]
     ratios = {m: (round(e[m] / c[m], 3) if e[m] is not None and c[m] else None) for m in metrics}
@@ -297,6 +303,16 @@ def main():
         print(f"{m:32} {fmt(e[m])} {fmt(c[m])} {fmt(ratios[m]):>13}")
     for name, met in targets.items():
         print(f"{'met ' if met else 'MISSED'} {name}")
+    # What each registry adds to a docker pull beyond the engine's own floor.
+    floor = c.get("docker_pull_client_floor_s")
+    beyond_floor = {}
+    for m in ("docker_pull_anonymous_warm_s", "docker_pull_anonymous_cold_s", "docker_pull_private_s"):
+        if floor is not None and e.get(m) is not None and c.get(m):
+            added = {"edge_s": round(e[m] - floor, 3), "central_s": round(c[m] - floor, 3)}
+            added["ratio"] = round(added["edge_s"] / added["central_s"], 3) if added["central_s"] > 0 else None
+            beyond_floor[m] = added
+            print(f"{m} beyond the engine's floor ({floor:.3f} s): edge {added['edge_s']:.3f} s, "
+                  f"central {added['central_s']:.3f} s, ratio {added['ratio']}")
     for metric, during in sorted((edge_calls[-1] if edge_calls else {}).items()):
         print(f"this registry's Worker during {metric} (last run): {during}")
     print(f"proxy ceiling: {ceiling}")
@@ -307,7 +323,7 @@ def main():
                              "tag_cache_seconds": TAG_CACHE_SECONDS,
                              "docker_engine": engine is not None},
                    "raw": raw, "edge_worker_calls": edge_calls, "medians": medians, "ratios": ratios,
-                   "targets": targets,
+                   "targets": targets, "docker_beyond_client_floor": beyond_floor,
                    "proxy_ceiling": ceiling, "dev_proxy_retries": w.retries, "failures": w.failures}, fh, indent=2)
     print(f"written to {out}")
 

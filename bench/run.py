@@ -155,6 +155,12 @@ def main():
         "authenticated load >= 1.0x distribution rps":
             passed(ratios["load_auth_rps"]["vs_distribution"], lambda r: r >= 1.0),
         "bundle < 1 MiB gzipped": gzip_kib is not None and gzip_kib < 1024,
+        # The local figures the production model must not cost: the big transfers as fast
+        # as the floor Worker, manifest load near workerd's own ceiling (its cheapest answer).
+        "pull_200MiB <= 1.0x floor": passed(ratios["pull_200MiB_s"]["vs_floor"], lambda r: r <= 1.0),
+        "push_200MiB <= 1.0x floor": passed(ratios["push_200MiB_s"]["vs_floor"], lambda r: r <= 1.0),
+        "anonymous manifest load >= 0.9x this Worker's ceiling":
+            passed(ratio(e["load_anonymous_rps"], e["load_ceiling_rps"]), lambda r: r >= 0.9),
     }
 
     print(f"\n{'median':32} {'edge-registry':>14} {'distribution':>13} {'floor':>9} {'/dist':>7} {'/floor':>7}")
