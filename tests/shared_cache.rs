@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use edge_registry::api::shared_cache::SharedCache;
+use edge_registry::api::shared_cache::{Plan, SharedCache};
 use edge_registry::api::{self, Method, Request, Response};
 use std::cell::RefCell;
 
@@ -18,8 +18,8 @@ fn request(method: Method, target: &str, auth: Option<String>) -> Request {
 struct Asked(RefCell<Vec<String>>);
 
 impl<B> SharedCache<B> for Asked {
-    async fn get(&self, key: &str) -> Option<Response<B>> {
-        self.0.borrow_mut().push(key.to_string());
+    async fn get(&self, plan: &Plan) -> Option<Response<B>> {
+        self.0.borrow_mut().push(plan.key.clone());
         None
     }
 
