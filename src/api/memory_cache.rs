@@ -72,3 +72,66 @@ impl MemoryCache {
         self.entries.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(key: &str, memory: bool) -> Plan {
+        Plan { key: key.into(), lookup: true, store: true, max_age_secs: None, as_get: false, memory }
+    }
+
+    fn headers() -> Vec<(String, String)> {
+        vec![
+            ("content-length".into(), "3".into()),
+            ("etag".into(), "\"sha256:abc\"".into()),
+            ("cache-control".into(), "public, max-age=31536000, immutable".into()),
+        ]
+    }
+
+    fn body(resp: Response<()>) -> Vec<u8> {
+        match resp.body {
+            Body::Bytes(b) => b,
+            _ => panic!("a kept answer has its bytes"),
+        }
+    }
+
+    #[test]
+    fn a_kept_answer_comes_back_as_the_shared_cache_gave_it() {
+        let mut m = MemoryCache::default();
+        let p = plan("https://r/v2/a/b/manifests/sha256:abc?package=p1.0", true);
+        assert!(m.get::<()>(&p).is_none());
+        m.keep(&p, 200, headers(), b"{}\n");
+        let hit = m.get::<()>(&p).expect("kept");
+        assert_eq!((hit.status, hit.headers.clone()), (200, headers()));
+        assert_eq!(body(hit), b"{}\n");
+        // Another epoch is another key: content deleted since is not found.
+        assert!(m.get::<()>(&plan("https://r/v2/a/b/manifests/sha256:abc?package=p1.1", true)).is_none());
+    }
+
+    #[test]
+    fn only_what_the_plan_allows_and_small_whole_answers_are_kept() {
+        let mut m = MemoryCache::default();
+        m.keep(&plan("tag-or-private", false), 200, headers(), b"{}\n");
+        m.keep(&plan("partial", true), 206, headers(), b"{}\n");
+        m.keep(&plan("big", true), 200, headers(), &vec![0; MAX_BODY_BYTES + 1]);
+        assert!(m.is_empty());
+        m.keep(&plan("k", true), 200, headers(), b"{}\n");
+        assert!(m.get::<()>(&plan("k", false)).is_none(), "a plan without memory never reads it");
+        assert!(!MemoryCache::wants(&plan("k", true), 200, None), "an unsized body is not read into memory");
+    }
+
+    #[test]
+    fn the_least_recently_used_answer_goes_first() {
+        let mut m = MemoryCache::default();
+        for i in 0..MAX_ENTRIES {
+            m.keep(&plan(&format!("k{i}"), true), 200, headers(), b"{}\n");
+        }
+        assert!(m.get::<()>(&plan("k0", true)).is_some());
+        m.keep(&plan("new", true), 200, headers(), b"{}\n");
+        assert_eq!(m.len(), MAX_ENTRIES);
+        assert!(m.get::<()>(&plan("k1", true)).is_none(), "k1 was the least recently used");
+        assert!(m.get::<()>(&plan("k0", true)).is_some());
+        assert!(m.get::<()>(&plan("new", true)).is_some());
+    }
+}
