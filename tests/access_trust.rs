@@ -6,7 +6,7 @@
 mod common;
 use base64::Engine;
 use common::*;
-use edge_registry::api::shared_cache::SharedCache;
+use edge_registry::api::shared_cache::{Plan, SharedCache};
 use edge_registry::api::Method::{self, *};
 use serde_json::{json, Value};
 
@@ -208,7 +208,8 @@ struct Edge {
 }
 
 impl SharedCache<Vec<u8>> for Edge {
-    async fn get(&self, key: &str) -> Option<edge_registry::api::Response<Vec<u8>>> {
+    async fn get(&self, plan: &Plan) -> Option<edge_registry::api::Response<Vec<u8>>> {
+        let key = &plan.key;
         self.asked.borrow_mut().push(key.to_string());
         let held = self.held.borrow();
         let (_, status, headers, body) = held.iter().find(|(k, ..)| k == key)?;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use edge_registry::api::shared_cache::SharedCache;
+use edge_registry::api::shared_cache::{Plan, SharedCache};
 use edge_registry::api::{self, Method, Request, Response};
 use std::cell::RefCell;
 
@@ -15,11 +15,12 @@ fn request(method: Method, target: &str, auth: Option<String>) -> Request {
 
 /// A shared cache that remembers what it was asked and holds nothing.
 #[derive(Default)]
-struct Asked(RefCell<Vec<String>>);
+struct Asked(RefCell<Vec<String>>, RefCell<Vec<bool>>);
 
 impl<B> SharedCache<B> for Asked {
-    async fn get(&self, key: &str) -> Option<Response<B>> {
-        self.0.borrow_mut().push(key.to_string());
+    async fn get(&self, plan: &Plan) -> Option<Response<B>> {
+        self.0.borrow_mut().push(plan.key.clone());
+        self.1.borrow_mut().push(plan.memory);
         None
     }
 
@@ -67,6 +68,28 @@ fn public_content_by_digest_is_looked_up_and_stored() {
         vec![("range".into(), "bytes=0-1".into())],
     );
     assert_eq!(lookup(&reg, &ranged), None);
+}
+
+/// Whether the isolate may keep its own copy of the request's answer.
+fn kept_in_memory(reg: &MemRegistry, req: &Request) -> Option<bool> {
+    let asked = Asked::default();
+    futures_executor::block_on(api::serve_with_cache(reg, &asked, req, &mut Chunks::none()));
+    asked.1.into_inner().pop()
+}
+
+#[test]
+fn only_public_manifests_by_digest_may_be_kept_in_isolate_memory() {
+    let mut reg = registry();
+    reg.app.registry.config.tag_cache_secs = 30;
+    let manifest = push_image(&reg, "alice/app", "v1", b"layer");
+    make_public(&reg, "alice/app");
+    let by_digest = format!("/v2/alice/app/manifests/{manifest}");
+    assert_eq!(kept_in_memory(&reg, &request(Method::Get, &by_digest, None)), Some(true));
+    assert_eq!(kept_in_memory(&reg, &request(Method::Head, &by_digest, None)), Some(true));
+    // A tag's answer is purged on push, which only the shared cache sees.
+    assert_eq!(kept_in_memory(&reg, &request(Method::Get, "/v2/alice/app/manifests/v1", None)), Some(false));
+    let layer = format!("/v2/alice/app/blobs/{}", digest_of(b"layer"));
+    assert_eq!(kept_in_memory(&reg, &request(Method::Get, &layer, None)), Some(false));
 }
 
 #[test]

@@ -246,7 +246,7 @@ async fn registry_route<P: Platform>(
     let tag_cache_secs = app.registry.config.tag_cache_secs;
     let plan = shared_cache::plan(ctx, &req, tag_cache_secs);
     let looked_up = match plan.as_ref().filter(|p| p.lookup) {
-        Some(p) => match cache.get(&p.key).await {
+        Some(p) => match cache.get(p).await {
             Some(hit) => {
                 trace.route = "shared-cache";
                 return Ok(shared_cache::answered(hit));

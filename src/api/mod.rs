@@ -21,6 +21,7 @@ pub mod package_views;
 pub mod packages;
 mod pages;
 pub mod route;
+pub mod memory_cache;
 pub mod shared_cache;
 pub mod token;
 mod trusted_publishers;

@@ -31,8 +31,8 @@ pub const MAX_STORED_BYTES: u64 = 8 * 1024 * 1024;
 /// copy a body that streams to the client.
 #[allow(async_fn_in_trait)]
 pub trait SharedCache<B> {
-    /// The answer stored under `key`, its headers as they were stored.
-    async fn get(&self, key: &str) -> Option<Response<B>>;
+    /// The answer stored under the plan's key, its headers as they were stored.
+    async fn get(&self, plan: &Plan) -> Option<Response<B>>;
     /// Drops what is stored under `key` (here; other locations keep theirs until it expires).
     async fn forget(&self, key: &str);
 }
@@ -41,7 +41,7 @@ pub trait SharedCache<B> {
 pub struct NoSharedCache;
 
 impl<B> SharedCache<B> for NoSharedCache {
-    async fn get(&self, _key: &str) -> Option<Response<B>> {
+    async fn get(&self, _plan: &Plan) -> Option<Response<B>> {
         None
     }
 
@@ -61,6 +61,9 @@ pub struct Plan {
     /// A HEAD whose answer is made as a GET's, so that it can be stored whole: docker
     /// asks for a tag by HEAD only, and would otherwise never find it stored.
     pub as_get: bool,
+    /// Whether the isolate may keep its own copy (`memory_cache`): a public manifest by
+    /// digest, immutable under its key.
+    pub memory: bool,
 }
 
 /// The plan for a request whose pull was allowed: a whole GET or HEAD of a blob or a
@@ -79,6 +82,7 @@ pub fn plan(ctx: &Context, req: &Request, tag_cache_secs: u64) -> Option<Plan> {
     let package = decided.facts.package.as_ref()?;
     let public = package.visibility == Visibility::Public;
     let as_get = req.method == Method::Head && max_age_secs.is_some() && public;
+    let by_digest = matches!(&ctx.route, Route::Manifest { reference: Reference::Digest(_), .. });
     Some(Plan {
         key: key(&req.origin, &ctx.route, package),
         // Only a public package's content is served from the cache: it was stored with
@@ -87,6 +91,7 @@ pub fn plan(ctx: &Context, req: &Request, tag_cache_secs: u64) -> Option<Plan> {
         store: (req.method == Method::Get || as_get) && public,
         max_age_secs,
         as_get,
+        memory: by_digest && public,
     })
 }
 

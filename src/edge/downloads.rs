@@ -1,9 +1,9 @@
 //! The isolate's tally of pulls, written to D1 after the responses that counted them
-//! (`waitUntil`), never before. One flush at a time drains everything pending, so pulls
-//! that arrive while a write is in flight share the next write.
+//! (`waitUntil`), never before. One flush at a time drains everything pending, each write
+//! after `GATHER_MS`, so pulls that arrive meanwhile share it.
 
 use super::d1::{D1Access, D1Metadata};
-use crate::lifecycle::downloads::Tally;
+use crate::lifecycle::downloads::{Tally, GATHER_MS};
 use crate::oci::{Digest, RepoName};
 use crate::registry::downloads::DownloadIndex;
 use std::cell::{Cell, RefCell};
@@ -31,6 +31,7 @@ pub fn count(repo: &RepoName, digest: &Digest, now_ms: u64, env: &worker::Env, c
     let meta = D1Metadata(D1Access::new(db, super::latency::Simulated::default(), Default::default()));
     ctx.wait_until(async move {
         loop {
+            worker::Delay::from(std::time::Duration::from_millis(GATHER_MS)).await;
             let counts = TALLY.with(|t| t.borrow_mut().take());
             if counts.is_empty() {
                 break;

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// The package page's recent window.
 pub const RECENT_DAYS: u32 = 30;
+/// How long an isolate gathers pulls before each write: under load, one write a second
+/// instead of one after another, each competing with the pulls for the database.
+pub const GATHER_MS: u64 = 1_000;
 /// A tally holding more keys than this is flushed at once, whatever its age.
 pub const MAX_PENDING_KEYS: usize = 500;
 
