@@ -11,7 +11,6 @@
 use super::shared_cache::Plan;
 use super::{Body, Response};
 use std::collections::VecDeque;
-use std::rc::Rc;
 
 /// Bodies larger than this are not kept (a manifest is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -22,7 +21,7 @@ struct Held {
     key: String,
     status: u16,
     headers: Vec<(String, String)>,
-    body: Rc<[u8]>,
+    body: Vec<u8>,
 }
 
 /// Answers kept in memory, most recently used last.
@@ -41,7 +40,7 @@ impl MemoryCache {
         let held = self.entries.remove(at)?;
         let mut resp = Response::new(held.status);
         resp.headers = held.headers.clone();
-        resp.body = Body::Bytes(held.body.to_vec());
+        resp.body = Body::Bytes(held.body.clone());
         self.entries.push_back(held);
         Some(resp)
     }
@@ -61,16 +60,9 @@ impl MemoryCache {
         if self.entries.len() >= MAX_ENTRIES {
             self.entries.pop_front();
         }
-        self.entries.push_back(Held { key: plan.key.clone(), status, headers, body: body.into() });
+        self.entries.push_back(Held { key: plan.key.clone(), status, headers, body: body.to_vec() });
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -115,7 +107,7 @@ mod tests {
         m.keep(&plan("tag-or-private", false), 200, headers(), b"{}\n");
         m.keep(&plan("partial", true), 206, headers(), b"{}\n");
         m.keep(&plan("big", true), 200, headers(), &vec![0; MAX_BODY_BYTES + 1]);
-        assert!(m.is_empty());
+        assert!(m.entries.is_empty());
         m.keep(&plan("k", true), 200, headers(), b"{}\n");
         assert!(m.get::<()>(&plan("k", false)).is_none(), "a plan without memory never reads it");
         assert!(!MemoryCache::wants(&plan("k", true), 200, None), "an unsized body is not read into memory");
@@ -129,7 +121,7 @@ mod tests {
         }
         assert!(m.get::<()>(&plan("k0", true)).is_some());
         m.keep(&plan("new", true), 200, headers(), b"{}\n");
-        assert_eq!(m.len(), MAX_ENTRIES);
+        assert_eq!(m.entries.len(), MAX_ENTRIES);
         assert!(m.get::<()>(&plan("k1", true)).is_none(), "k1 was the least recently used");
         assert!(m.get::<()>(&plan("k0", true)).is_some());
         assert!(m.get::<()>(&plan("new", true)).is_some());
