@@ -3,6 +3,7 @@ through the registry, and shows the registry's refusals to its user."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -142,7 +143,7 @@ def test_a_120_mb_layer_in_one_unsized_patch_comes_back_byte_for_byte(registry, 
     assert len(patches) >= 2 and all(p["status"] == 202 and p["bytes_in"] is None for p in patches), patches
 
     docker.run("rmi", ref)
-    docker.run("pull", ref, timeout=600)
+    pull_once_more_if_the_dev_proxy_lost_an_answer(registry, docker, creds, name, "big", ref)
     saved = tmp_path / "saved.tar"
     docker.run("save", "-o", saved, ref, timeout=600)
     with tarfile.open(saved) as t:
@@ -154,6 +155,27 @@ def test_a_120_mb_layer_in_one_unsized_patch_comes_back_byte_for_byte(registry, 
             while piece := f.read(4 << 20):
                 h.update(piece)
     assert "sha256:" + h.hexdigest() == want
+
+
+def pull_once_more_if_the_dev_proxy_lost_an_answer(registry, docker, creds, name, tag, ref, timeout=240):
+    """`docker pull ref`; a second time only when the first hung although the Worker had
+    answered every blob of the image with 200. A pull of this size on a loaded machine was
+    once seen to hang there, docker waiting on a request that the Worker's log shows
+    answered: local `wrangler dev`'s proxy lost it (deployed Workers have no such proxy),
+    and docker sets no deadline of its own. A hang anywhere else fails the test."""
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+    manifest = Client(registry.base, creds).req("GET", f"/v2/{name}/manifests/{tag}", headers={"Accept": accept}).json()
+    blobs = [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+    start = len(registry.log_text())
+    try:
+        docker.run("pull", ref, timeout=timeout)
+        return
+    except subprocess.TimeoutExpired as hung:
+        since = registry.log_text()[start:]
+        unanswered = [d for d in blobs if not re.search(rf"GET /v2/{re.escape(name)}/blobs/{d} 200 ", since)]
+        assert not unanswered, f"docker pull hung; the Worker never answered {unanswered}:\n{hung.stdout}\n{since[-4000:]}"
+    print(f"docker pull hung after the Worker answered every blob of {ref}; pulling once more")
+    docker.run("pull", ref, timeout=timeout)
 
 
 def test_docker_picks_its_platform_from_an_index_pushed_by_skopeo(registry, docker, creds, name, tmp_path):
