@@ -523,6 +523,11 @@ async fn fill_part<H: BodyHasher>(
             return Err(too_big(max));
         }
         hash.update(&chunk).await?;
+        if buf.capacity() - buf.len() < chunk.len() {
+            // Room for the rest of the part and the piece that crosses its end, at once:
+            // grown piece by piece, the buffer would be copied over and over.
+            buf.reserve_exact((part_size + chunk.len()).saturating_sub(buf.len()));
+        }
         buf.extend_from_slice(&chunk);
     }
     Ok((read, false))
