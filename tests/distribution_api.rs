@@ -753,3 +753,60 @@ fn racing_closes_cannot_give_one_digest_the_others_bytes() {
     let r = get(&reg, &format!("/v2/{REPO}/blobs/{}", digest_of(&second)));
     assert!(r.status == 404 || r.body == second, "{}", r.status);
 }
+
+/// A PATCH without `Content-Range` to a fresh session is hashed by the platform's own
+/// hasher, which leaves nothing to resume from: chunks that follow it still verify, staged
+/// or in parts, in either algorithm, and a wrong digest still stores nothing.
+#[test]
+fn chunks_after_a_whole_blob_patch_still_verify() {
+    let reg = registry();
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        // The first PATCH leaves the bytes staged (40, less than a part) or in parts (200).
+        for (first, seed) in [(40usize, 10u8), (200, 20)] {
+            let blob = bytes(first + 150, seed + algorithm as u8);
+            let r = send(
+                &reg,
+                Post,
+                &format!("/v2/{REPO}/blobs/uploads/?digest-algorithm={}", algorithm.as_str()),
+                &[],
+                Chunks::none(),
+            );
+            let loc = r.header("location").unwrap().to_string();
+            let r = send(&reg, Patch, &loc, &[], Chunks::split(&blob[..first], 7));
+            assert_eq!(r.header("range").unwrap(), format!("0-{}", first - 1));
+            // One more unranged chunk, then a ranged one, then the last bytes with the close.
+            let loc = r.header("location").unwrap().to_string();
+            let r = send(&reg, Patch, &loc, &[], Chunks::one(&blob[first..first + 50]));
+            assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+            let cr = format!("{}-{}", first + 50, first + 99);
+            let r = send(&reg, Patch, &loc, &[("content-range", &cr)], Chunks::one(&blob[first + 50..first + 100]));
+            assert_eq!(r.header("range").unwrap(), format!("0-{}", first + 99));
+
+            let wrong = Digest::of(algorithm, b"other bytes");
+            let r = send(&reg, Put, &format!("{loc}?digest={wrong}"), &[], Chunks::one(&blob[first + 100..]));
+            assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+            assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{wrong}")).code(), "BLOB_UNKNOWN");
+            assert_eq!(get(&reg, &loc).status, 404, "a refused close ends the session");
+
+            // The same again, closed with the right digest (a sha512 one: from a sha256
+            // session, verified over the stored bytes).
+            let d = Digest::of(algorithm, &blob);
+            let loc = start(&reg, REPO);
+            let r = send(&reg, Patch, &loc, &[], Chunks::split(&blob[..first], 7));
+            let loc = r.header("location").unwrap().to_string();
+            let cr = format!("{}-{}", first, first + 99);
+            let r = send(&reg, Patch, &loc, &[("content-range", &cr)], Chunks::one(&blob[first..first + 100]));
+            assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+            let r = send(&reg, Put, &format!("{loc}?digest={d}"), &[], Chunks::one(&blob[first + 100..]));
+            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+            assert_eq!(get(&reg, &format!("/v2/{REPO}/blobs/{d}")).body, blob);
+        }
+    }
+    assert_eq!(sessions_left(&reg), 0);
+    assert_eq!(reg.registry.objects.open_multiparts(), 0);
+    assert!(
+        reg.registry.objects.keys().iter().all(|k| !k.starts_with("uploads/")),
+        "{:?}",
+        reg.registry.objects.keys()
+    );
+}

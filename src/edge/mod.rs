@@ -6,6 +6,7 @@ mod cache;
 mod d1;
 mod downloads;
 mod fetch;
+mod hashing;
 mod latency;
 mod meter;
 mod outbound;
@@ -64,6 +65,7 @@ impl Platform for WorkerPlatform {
     type Identity = CachedIdentity<d1::identity::D1Identity>;
     type Trust = d1::trust::D1Trust;
     type Fetch = fetch::WorkerFetch;
+    type Hasher = hashing::NativeHasher;
 }
 
 type WorkerRegistry = Registry<WorkerPlatform>;
@@ -292,7 +294,9 @@ fn log_request<R>(req: &api::Request, resp: &api::Response<R>, request_id: &str,
 async fn contract(app: &WorkerApp) -> worker::Result<worker::Response> {
     let unique = crate::registry::random_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
     let (reg, identity) = (&app.registry, &app.identity.inner);
-    let mut failures = crate::registry::contract::run(&reg.meta, &reg.objects, identity, &unique).await;
+    let mut failures =
+        crate::registry::contract::run::<_, _, _, hashing::NativeHasher>(&reg.meta, &reg.objects, identity, &unique)
+            .await;
     failures.extend(crate::auth::contract::run(identity, &unique).await);
     failures.extend(crate::auth::oidc::contract::run(&app.trust, &unique).await);
     worker::Response::from_json(&serde_json::json!({ "failures": failures }))

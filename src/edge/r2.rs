@@ -5,7 +5,7 @@ use super::meter::SharedMeter;
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
 use crate::oci::range::ByteSpan;
-use crate::oci::{Digest, DigestHasher};
+use crate::oci::Digest;
 use crate::registry::ports::{ObjectStore, PartTag, Segment};
 use worker::{Bucket, ByteStream, Range, ResponseBody, UploadedPart};
 
@@ -89,19 +89,16 @@ impl ObjectStore for R2Objects {
         self.op(self.bucket.delete(key)).await.map_err(r2_err("delete"))
     }
 
+    /// Hashed natively as it streams: the bytes never enter wasm.
     async fn hash_object(&self, key: &str, algorithm: Algorithm) -> Result<Option<Digest>> {
-        use futures_util::StreamExt;
         let Some(object) = self.op(self.bucket.get(key).execute()).await.map_err(r2_err("get"))? else {
             return Ok(None);
         };
-        let mut hasher = DigestHasher::new(algorithm);
-        if let Some(body) = object.body() {
-            let mut stream = body.stream().map_err(r2_err("body"))?;
-            while let Some(chunk) = stream.next().await {
-                hasher.update(&chunk.map_err(r2_err("read"))?);
-            }
+        match object.body().map(|b| b.response_body()).transpose().map_err(r2_err("body"))? {
+            Some(ResponseBody::Stream(stream)) => super::hashing::digest_stream(algorithm, &stream).await.map(Some),
+            Some(_) => Err(RegistryError::internal("R2 body is not a stream")),
+            None => Ok(Some(Digest::of(algorithm, b""))),
         }
-        Ok(Some(hasher.finish()))
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String> {

@@ -68,6 +68,14 @@ impl Digest {
         h.finish()
     }
 
+    /// The digest a hash function returned as raw bytes (a platform's own hasher).
+    pub fn from_bytes(algorithm: Algorithm, bytes: &[u8]) -> Result<Self> {
+        if bytes.len() * 2 != algorithm.hex_len() {
+            return Err(RegistryError::internal(format!("a {} digest of {} bytes", algorithm.as_str(), bytes.len())));
+        }
+        Ok(Digest { algorithm, hex: to_hex(bytes) })
+    }
+
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -224,6 +232,14 @@ mod tests {
         let mut whole = DigestHasher::new(Algorithm::Sha512);
         whole.update(b"ab");
         assert_eq!(resumed.finish(), whole.finish());
+    }
+
+    #[test]
+    fn raw_digest_bytes_become_a_digest_of_the_right_length_only() {
+        let bytes: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&HELLO[7 + 2 * i..9 + 2 * i], 16).unwrap()).collect();
+        assert_eq!(Digest::from_bytes(Algorithm::Sha256, &bytes).unwrap().to_string(), HELLO);
+        assert!(Digest::from_bytes(Algorithm::Sha512, &bytes).is_err());
+        assert!(Digest::from_bytes(Algorithm::Sha256, &bytes[1..]).is_err());
     }
 
     #[test]

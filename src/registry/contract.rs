@@ -10,6 +10,7 @@ use crate::auth::contract::{ensure, ok, Check};
 use crate::auth::identity::IdentityStore;
 use crate::auth::identity::PackageSnapshot;
 use crate::auth::{Login, Role, Visibility};
+use crate::oci::digest::Algorithm;
 use crate::oci::metadata::PackageMetadata;
 use crate::oci::range::ByteSpan;
 use crate::oci::{Digest, Reference, RepoName, Tag};
@@ -17,7 +18,8 @@ use crate::oci::{Digest, Reference, RepoName, Tag};
 /// Runs every check; returns the failures (empty when the implementation keeps the contract).
 /// `identity` is the identity store over the same database as `meta`. `unique` keeps keys
 /// and names of one run apart from earlier runs on the same storage.
-pub async fn run<M: MetadataStore, O: ObjectStore, I: IdentityStore>(
+/// `H` is the platform's hasher.
+pub async fn run<M: MetadataStore, O: ObjectStore, I: IdentityStore, H: BodyHasher>(
     meta: &M,
     objects: &O,
     identity: &I,
@@ -29,6 +31,8 @@ where
     let mut failures = vec![];
     let results = [
         ("objects", objects_contract(objects, unique).await),
+        ("hashing", hashing_contract::<H>().await),
+        ("object hashes", object_hash_contract(objects, unique).await),
         ("multipart", multipart_contract(objects, unique).await),
         ("blobs", blob_index_contract(meta, unique).await),
         ("uploads", upload_index_contract(meta, unique).await),
@@ -72,6 +76,42 @@ where
     ensure(ok(o.get_bytes(&key).await, "get deleted")?.is_none(), "deleted objects are gone")?;
     ensure(ok(o.open(&key, None).await, "open deleted")?.is_none(), "open of a missing object is None")?;
     ok(o.delete(&key).await, "deleting twice is fine")
+}
+
+/// The platform's hasher gives the registry's digests, in pieces of any size, and keeps
+/// what it was given even when the caller reuses the memory.
+async fn hashing_contract<H: BodyHasher>() -> Check {
+    let big: Vec<u8> = (0..(1 << 20) + 3).map(|i: u32| (i % 251) as u8).collect();
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        let empty = ok(ok(H::start(algorithm), "start")?.finish().await, "finish")?;
+        ensure(empty == Digest::of(algorithm, b""), "no bytes hash as the empty string")?;
+
+        let mut h = ok(H::start(algorithm), "start")?;
+        let mut piece = b"hello ".to_vec();
+        ok(h.update(&piece).await, "update")?;
+        piece.copy_from_slice(b"world!");
+        for bytes in [&piece[..], b"", &big] {
+            ok(h.update(bytes).await, "update")?;
+        }
+        let whole = [&b"hello world!"[..], &big].concat();
+        ensure(ok(h.finish().await, "finish")? == Digest::of(algorithm, &whole), "pieces hash as the whole")?;
+    }
+    Ok(())
+}
+
+async fn object_hash_contract<O: ObjectStore>(o: &O, u: &str) -> Check {
+    let key = format!("contract/{u}/hashed");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    ok(o.put(&key, bytes.clone()).await, "put")?;
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        let digest = ok(o.hash_object(&key, algorithm).await, "hash object")?;
+        ensure(digest == Some(Digest::of(algorithm, &bytes)), "a stored object hashes as its bytes")?;
+    }
+    ok(o.delete(&key).await, "delete")?;
+    ensure(
+        ok(o.hash_object(&key, Algorithm::Sha256).await, "hash missing")?.is_none(),
+        "a missing object has no digest",
+    )
 }
 
 async fn multipart_contract<O: ObjectStore>(o: &O, u: &str) -> Check
@@ -613,13 +653,18 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use crate::auth::memory::MemoryIdentity;
-    use crate::registry::memory::{MemoryMetadata, MemoryObjects};
+    use crate::registry::memory::{MemoryHasher, MemoryMetadata, MemoryObjects};
 
     #[test]
     fn memory_ports_keep_the_contract() {
         let identity = MemoryIdentity::default();
         let meta = MemoryMetadata::sharing(&identity);
-        let failures = futures_executor::block_on(super::run(&meta, &MemoryObjects::default(), &identity, "t1"));
+        let failures = futures_executor::block_on(super::run::<_, _, _, MemoryHasher>(
+            &meta,
+            &MemoryObjects::default(),
+            &identity,
+            "t1",
+        ));
         assert!(failures.is_empty(), "{failures:#?}");
     }
 }

@@ -13,6 +13,7 @@ pub mod manifests;
 pub mod memory;
 pub mod ports;
 pub mod trash;
+mod upload_hash;
 pub mod uploads;
 pub mod versions;
 pub mod webhooks;
@@ -86,6 +87,8 @@ pub trait Platform {
     type Trust: crate::auth::oidc::TrustStore;
     /// Reaches identity-token issuers for their keys.
     type Fetch: crate::auth::oidc::keys::Fetch;
+    /// Hashes upload bodies that are hashed whole within one request.
+    type Hasher: ports::BodyHasher;
 }
 
 /// A streamed object body of platform `P`.

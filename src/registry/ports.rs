@@ -36,6 +36,18 @@ pub async fn read_small(body: &mut impl ChunkSource, limit: usize, what: &str) -
     Ok(bytes)
 }
 
+/// Hashes one request's bytes from the first to the last, by the platform's fastest
+/// means (native code at the edge, where the registry's own hasher runs in wasm at a
+/// quarter of the speed). Its state cannot be saved: an upload that must resume hashing
+/// in a later request uses the resumable `DigestHasher` instead (`registry::upload_hash`).
+#[allow(async_fn_in_trait)]
+pub trait BodyHasher: Sized {
+    fn start(algorithm: Algorithm) -> Result<Self>;
+    /// Adds `bytes`; the caller may reuse their memory once this returns.
+    async fn update(&mut self, bytes: &[u8]) -> Result<()>;
+    async fn finish(self) -> Result<Digest>;
+}
+
 /// A piece of a composed response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {

@@ -2,9 +2,11 @@
 //!
 //! Bytes stream through: each request's body is hashed as it arrives and re-cut into
 //! equal multipart parts; what is left over (less than a part) waits in a staging object
-//! for the next request. The hash state is saved with the session, so closing an upload
-//! never re-reads the blob. The session is saved only after a request succeeds, so a
-//! request that fails midway leaves it as it was.
+//! for the next request. The hash is saved with the session (natively where the request
+//! hashes the whole upload, resumably where later chunks may follow: `upload_hash`), so
+//! closing an upload re-reads the blob only when a chunk followed a native hash's parts.
+//! The session is saved only after a request succeeds, so a request that fails midway
+//! leaves it as it was.
 //!
 //! Deployed, every D1 and R2 call is a trip to another region, so each step makes as few
 //! as it can: a blob of less than a part sent whole (`POST ?digest=`) is one object put and
@@ -12,7 +14,10 @@
 //! object as the blob's own (no R2 call); a close commits the blob and forgets the session
 //! in one batch.
 
-use super::ports::{BlobIndex, BlobRecord, ChunkSource, Closed, ObjectStore, StagedClose, UploadIndex, UploadSession};
+use super::ports::{
+    BlobIndex, BlobRecord, BodyHasher, ChunkSource, Closed, ObjectStore, StagedClose, UploadIndex, UploadSession,
+};
+use super::upload_hash::UploadHash;
 use super::{keys, random_id, Platform, Registry};
 use crate::error::{RegistryError, Result};
 use crate::oci::digest::Algorithm;
@@ -70,7 +75,9 @@ impl<P: Platform> Registry<P> {
         }
     }
 
-    /// PATCH: appends a chunk. `range` is the chunk's `Content-Range`, when sent.
+    /// PATCH: appends a chunk. `range` is the chunk's `Content-Range`, when sent: a chunk
+    /// that says where it goes is hashed resumably, one that does not (a whole blob
+    /// streamed in one PATCH) natively when it is the first (`upload_hash`).
     pub async fn append_chunk(
         &self,
         repo: &RepoName,
@@ -80,7 +87,7 @@ impl<P: Platform> Registry<P> {
         body: &mut impl ChunkSource,
     ) -> Result<UploadSession> {
         let session = self.upload_status(repo, id).await?;
-        let mut writer = self.writer(session, range, declared_len)?;
+        let mut writer = self.writer(session, range, declared_len, range.is_none())?;
         writer.absorb(self, body).await?;
         writer.check_range(range)?;
         writer.save(self).await
@@ -116,7 +123,8 @@ impl<P: Platform> Registry<P> {
             }
             _ => self.live(self.meta.upload(repo, id).await?)?,
         };
-        let mut writer = self.writer(session, range, declared_len)?;
+        // The hash ends in this request: whatever it hashes may be hashed natively.
+        let mut writer = self.writer(session, range, declared_len, true)?;
         writer.absorb(self, &mut Prepended { first, rest: body }).await?;
         writer.check_range(range)?;
         writer.close(self, expected).await
@@ -136,18 +144,18 @@ impl<P: Platform> Registry<P> {
         if declared_len.is_some_and(|len| len > max) {
             return Err(too_big(max));
         }
-        let mut hasher = DigestHasher::new(expected.algorithm());
+        let mut hash = UploadHash::Native(P::Hasher::start(expected.algorithm())?);
         let mut buf = Vec::new();
-        let (read, ended) = fill_part(body, &mut hasher, &mut buf, self.config.part_size, 0, max).await?;
+        let (read, ended) = fill_part(body, &mut hash, &mut buf, self.config.part_size, 0, max).await?;
         if !ended {
             let mut session = self.start_upload(repo, expected.algorithm()).await?;
             session.received = read;
             let saved = UploadSession { received: 0, ..session.clone() };
-            let mut writer = Writer { session, hasher, buf, saved, tail_loaded: true };
+            let mut writer = Writer { session, hash, native: true, buf, saved, tail_loaded: true };
             writer.absorb(self, body).await?;
             return writer.close(self, expected).await;
         }
-        let actual = hasher.finish();
+        let actual = hash.digest().await?.ok_or_else(|| RegistryError::internal("a native hash has no digest"))?;
         if &actual != expected {
             return Err(RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}")));
         }
@@ -208,7 +216,14 @@ impl<P: Platform> Registry<P> {
         self.meta.delete_upload(&session.id).await
     }
 
-    fn writer(&self, session: UploadSession, range: Option<ByteSpan>, declared_len: Option<u64>) -> Result<Writer> {
+    /// One request's work on `session`; `native`: whether it may hash natively (`upload_hash`).
+    fn writer(
+        &self,
+        session: UploadSession,
+        range: Option<ByteSpan>,
+        declared_len: Option<u64>,
+        native: bool,
+    ) -> Result<Writer<P::Hasher>> {
         if let Some(r) = range {
             if r.start != session.received {
                 return Err(RegistryError::RangeInvalid(format!(
@@ -222,9 +237,9 @@ impl<P: Platform> Registry<P> {
                 return Err(too_big(self.config.max_blob_bytes));
             }
         }
-        let hasher = DigestHasher::restore(&session.hash_state)?;
+        let hash = UploadHash::restore(&session.hash_state)?;
         let tail_loaded = session.tail_len == 0;
-        Ok(Writer { saved: session.clone(), session, hasher, buf: Vec::new(), tail_loaded })
+        Ok(Writer { saved: session.clone(), session, hash, native, buf: Vec::new(), tail_loaded })
     }
 }
 
@@ -250,9 +265,11 @@ fn too_big(max: u64) -> RegistryError {
 }
 
 /// One request's work on a session.
-struct Writer {
+struct Writer<H> {
     session: UploadSession,
-    hasher: DigestHasher,
+    hash: UploadHash<H>,
+    /// Whether this request may hash natively (`upload_hash`).
+    native: bool,
     /// Bytes not yet in a part.
     buf: Vec<u8>,
     /// The session as saved before this request.
@@ -262,9 +279,9 @@ struct Writer {
     tail_loaded: bool,
 }
 
-impl Writer {
+impl<H: BodyHasher> Writer<H> {
     /// Reads the staged bytes in front of `buf`, once.
-    async fn load_tail<P: Platform>(&mut self, reg: &Registry<P>) -> Result<()> {
+    async fn load_tail<P: Platform<Hasher = H>>(&mut self, reg: &Registry<P>) -> Result<()> {
         if self.tail_loaded {
             return Ok(());
         }
@@ -280,17 +297,22 @@ impl Writer {
 
     /// Reads the body into parts, sending each full part to storage while the next one
     /// is read and hashed.
-    async fn absorb<P: Platform>(&mut self, reg: &Registry<P>, body: &mut impl ChunkSource) -> Result<()> {
+    async fn absorb<P: Platform<Hasher = H>>(&mut self, reg: &Registry<P>, body: &mut impl ChunkSource) -> Result<()> {
         // An empty body leaves the staged bytes unread.
         let Some(first) = next_bytes(body).await? else { return Ok(()) };
         self.load_tail(reg).await?;
+        // Every byte so far is staged (and now in `buf`) until a part is written.
+        let staged =
+            (self.session.parts.is_empty() && self.buf.len() as u64 == self.session.received).then_some(&self.buf[..]);
+        let hash = std::mem::replace(&mut self.hash, UploadHash::Unverified);
+        self.hash = hash.begin(self.session.received, staged, self.native).await?;
         let body = &mut Prepended { first: Some(first), rest: body };
         let part_size = reg.config.part_size;
         let max = reg.config.max_blob_bytes;
-        let Writer { session, hasher, buf, .. } = self;
+        let Writer { session, hash, buf, .. } = self;
         let mut sending: Option<Vec<u8>> = None;
         loop {
-            let filling = fill_part(body, hasher, buf, part_size, session.received, max);
+            let filling = fill_part(body, hash, buf, part_size, session.received, max);
             let (sent, filled) = match sending.take() {
                 Some(part) => join(send_part(reg, session, part), filling).await,
                 None => (Ok(()), filling.await),
@@ -331,14 +353,14 @@ impl Writer {
     }
 
     /// Keeps the leftover bytes for the next request and saves the session.
-    async fn save<P: Platform>(mut self, reg: &Registry<P>) -> Result<UploadSession> {
+    async fn save<P: Platform<Hasher = H>>(mut self, reg: &Registry<P>) -> Result<UploadSession> {
         if self.session.received == self.saved.received {
             return Ok(self.session);
         }
         self.session.tail_len = self.buf.len() as u64;
-        self.session.hash_state = self.hasher.save();
-        self.session.staged_digest =
-            (self.session.parts.is_empty() && !self.buf.is_empty()).then(|| self.hasher.clone().finish());
+        let (state, digest) = std::mem::replace(&mut self.hash, UploadHash::Unverified).save().await?;
+        self.session.hash_state = state;
+        self.session.staged_digest = digest.filter(|_| self.session.parts.is_empty() && !self.buf.is_empty());
         self.session.updated_ms = reg.now();
         if !self.buf.is_empty() {
             reg.objects.put(&keys::upload_tail(&self.session), std::mem::take(&mut self.buf)).await?;
@@ -352,20 +374,24 @@ impl Writer {
     }
 
     /// Verifies the digest, completes the object and makes the blob visible.
-    async fn close<P: Platform>(mut self, reg: &Registry<P>, expected: &Digest) -> Result<()> {
+    async fn close<P: Platform<Hasher = H>>(mut self, reg: &Registry<P>, expected: &Digest) -> Result<()> {
         let mismatch =
             |actual: &Digest| RegistryError::DigestInvalid(format!("content hashes to {actual}, not {expected}"));
         let in_parts = self.session.multipart_id.is_some() && !self.session.parts.is_empty();
-        // The session hashed in one algorithm; a digest in another is verified over the
-        // bytes: those in hand when the blob is smaller than a part, else the assembled object.
-        let hashed = self.hasher.algorithm() == expected.algorithm();
-        if !hashed && !in_parts {
+        // A digest the session did not hash (another algorithm, or chunks that followed a
+        // native hash's parts) is verified over the bytes: those in hand when the blob is
+        // smaller than a part, else the assembled object.
+        let hashed = std::mem::replace(&mut self.hash, UploadHash::Unverified)
+            .digest()
+            .await?
+            .filter(|d| d.algorithm() == expected.algorithm());
+        if hashed.is_none() && !in_parts {
             self.load_tail(reg).await?;
         }
         let actual = match (hashed, in_parts) {
-            (true, _) => Some(self.hasher.clone().finish()),
-            (false, false) => Some(Digest::of(expected.algorithm(), &self.buf)),
-            (false, true) => None,
+            (Some(digest), _) => Some(digest),
+            (None, false) => Some(hash_whole::<H>(expected.algorithm(), &self.buf).await?),
+            (None, true) => None,
         };
         if let Some(actual) = actual.as_ref().filter(|a| *a != expected) {
             // The staged bytes as saved, and the multipart upload even if this request began it.
@@ -442,7 +468,7 @@ impl Writer {
         }
     }
 
-    async fn delete_saved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
+    async fn delete_saved_tail<P: Platform<Hasher = H>>(&self, reg: &Registry<P>) -> Result<()> {
         if self.saved.tail_len > 0 {
             reg.objects.delete(&keys::upload_tail(&self.saved)).await?;
         }
@@ -451,7 +477,7 @@ impl Writer {
 
     /// After losing a race to save: removes the bytes this request staged, unless the
     /// winner staged the very same ones (the same key) and now relies on them.
-    async fn drop_unsaved_tail<P: Platform>(&self, reg: &Registry<P>) -> Result<()> {
+    async fn drop_unsaved_tail<P: Platform<Hasher = H>>(&self, reg: &Registry<P>) -> Result<()> {
         if self.session.tail_len == 0 {
             return Ok(());
         }
@@ -481,9 +507,9 @@ impl<B: ChunkSource> ChunkSource for Prepended<'_, B> {
 
 /// Reads and hashes until `buf` holds a part or the body ends; returns the bytes read and
 /// whether the body ended.
-async fn fill_part(
+async fn fill_part<H: BodyHasher>(
     body: &mut impl ChunkSource,
-    hasher: &mut DigestHasher,
+    hash: &mut UploadHash<H>,
     buf: &mut Vec<u8>,
     part_size: usize,
     received: u64,
@@ -496,10 +522,22 @@ async fn fill_part(
         if received + read > max {
             return Err(too_big(max));
         }
-        hasher.update(&chunk);
+        hash.update(&chunk).await?;
+        if buf.capacity() - buf.len() < chunk.len() {
+            // Room for the rest of the part and the piece that crosses its end, at once:
+            // grown piece by piece, the buffer would be copied over and over.
+            buf.reserve_exact((part_size + chunk.len()).saturating_sub(buf.len()));
+        }
         buf.extend_from_slice(&chunk);
     }
     Ok((read, false))
+}
+
+/// The digest of bytes in hand (less than a part), by the platform's hasher.
+async fn hash_whole<H: BodyHasher>(algorithm: Algorithm, bytes: &[u8]) -> Result<Digest> {
+    let mut h = H::start(algorithm)?;
+    h.update(bytes).await?;
+    h.finish().await
 }
 
 /// Stores one full part. Parts are numbered by position, so a request retried after a

@@ -24,6 +24,48 @@ def test_docker_upload_shape_one_unsized_patch(client, repo):
     assert r.headers["Content-Length"] == str(len(blob))
 
 
+def unsized(data):
+    """A body sent chunked, with no Content-Length, as docker and skopeo send layers."""
+    return (data[i:i + 65536] for i in range(0, len(data), 65536))
+
+
+def test_chunks_after_a_docker_shaped_patch_still_verify(client, repo):
+    """The unsized PATCH is hashed natively, which leaves no hash state to resume from:
+    a client that then sends more chunks, while the bytes are only staged (1 MiB) or once
+    parts are written (6 MiB, over R2's 5 MiB part), still gets its blob, verified."""
+    for first in [1024 * 1024, 6 * 1024 * 1024 + 17]:
+        blob = os.urandom(first + 2 * 1024 * 1024 + 100)
+        r = client.req("PATCH", client.start(repo), data=unsized(blob[:first]))
+        assert r.status_code == 202, r.text
+        second = first + 2 * 1024 * 1024
+        r = client.req("PATCH", r.headers["Location"], data=blob[first:second],
+                       headers={"Content-Range": f"{first}-{second - 1}"})
+        assert r.status_code == 202, r.text
+        assert r.headers["Range"] == f"0-{second - 1}"
+        r = client.req("PUT", r.headers["Location"], params={"digest": digest(blob)}, data=blob[second:])
+        assert r.status_code == 201, r.text
+        r = client.req("GET", f"/v2/{repo}/blobs/{digest(blob)}")
+        assert r.status_code == 200 and r.content == blob
+
+
+def test_a_wrong_digest_after_a_docker_shaped_patch_stores_nothing(client, repo, registry):
+    for size in [1024 * 1024, 6 * 1024 * 1024 + 17]:  # staged only; in parts
+        blob = os.urandom(size)
+        r = client.req("PATCH", client.start(repo), data=unsized(blob))
+        assert r.status_code == 202, r.text
+        loc = r.headers["Location"]
+        session = loc.split("?")[0].rsplit("/", 1)[1]
+        wrong = digest(b"other bytes")
+        r = client.req("PUT", loc, params={"digest": wrong})
+        assert (r.status_code, error_code(r)) == (400, "DIGEST_INVALID")
+        for d in [wrong, digest(blob)]:
+            assert client.req("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 404
+        assert client.req("GET", loc).status_code == 404, "a refused close ends the session"
+        assert registry.r2_keys(f"uploads/{session}/") == []
+        assert registry.r2_keys(f"blobs/{session}") == []
+        assert all(state != 0 for state, _ in registry.r2_multipart(f"blobs/{session}")), "a multipart upload is left"
+
+
 def test_chunked_upload_with_content_range(client, repo):
     blob = os.urandom(12 * 1024 * 1024 + 5)  # crosses a 10 MiB part
     loc = client.start(repo)
