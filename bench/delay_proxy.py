@@ -23,8 +23,9 @@ import time
 PIECE = 256 * 1024
 
 
-async def _pipe(reader, writer, delay_s):
-    """Copies reader to writer, each piece released `delay_s` after it was read."""
+async def _pipe(reader, writer, delay_s, not_before):
+    """Copies reader to writer, each piece released `delay_s` after it was read, or after it
+    could first have been sent (`not_before`, monotonic), if that is later."""
     queue = asyncio.Queue()
 
     async def deliver():
@@ -43,14 +44,14 @@ async def _pipe(reader, writer, delay_s):
     sender = asyncio.ensure_future(deliver())
     try:
         while data := await reader.read(PIECE):
-            queue.put_nowait((time.monotonic() + delay_s, data))
+            queue.put_nowait((max(time.monotonic(), not_before) + delay_s, data))
             # Back-pressure: never hold more than a few MiB in flight per direction.
             while queue.qsize() > 64:
                 await asyncio.sleep(0.001)
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
-        queue.put_nowait((time.monotonic() + delay_s, None))
+        queue.put_nowait((max(time.monotonic(), not_before) + delay_s, None))
     try:
         await sender
     except (ConnectionError, OSError):
@@ -74,8 +75,11 @@ class DelayProxy:
         self.ready = threading.Event()
 
     async def _serve_one(self, client_reader, client_writer):
+        # The SYN reaches the server half a round trip after the client sent it; the client's
+        # first byte can leave once the SYN-ACK is back, a round trip after. The proxy opens
+        # its own connection meanwhile, so that its work on it adds nothing to the model.
+        accepted = time.monotonic()
         try:
-            await asyncio.sleep(self.rtt_s)  # SYN, SYN-ACK
             server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             client_writer.close()
@@ -83,7 +87,8 @@ class DelayProxy:
         for w in (client_writer, server_writer):
             w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         half = self.rtt_s / 2
-        await asyncio.gather(_pipe(client_reader, server_writer, half), _pipe(server_reader, client_writer, half))
+        await asyncio.gather(_pipe(client_reader, server_writer, half, accepted + self.rtt_s),
+                             _pipe(server_reader, client_writer, half, accepted + half))
         for w in (client_writer, server_writer):
             w.close()
 
