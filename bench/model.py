@@ -9,7 +9,7 @@ The model (every figure an environment variable):
 - the central registry: CNCF distribution 2.8 on the same machine with its storage local
   (no delay), the user MODEL_CENTRAL_RTT_MS (60) away through the same proxy.
 Bandwidth, packet loss and TCP slow start are not modelled; the proxy's own ceiling (at
-0 ms) is measured and written with the figures.
+0 ms) and how late it delivers at each distance are measured and written with the figures.
 
 Workloads per run (fresh names each run): skopeo push of a 3-layer image with a PAT,
 anonymous pull of it once public (cold: first pull at this edge; warm: the same pull by
@@ -35,7 +35,7 @@ import imagegen  # noqa: E402
 
 import systems  # noqa: E402
 import workloads as w  # noqa: E402
-from delay_proxy import DelayProxy  # noqa: E402
+from delay_proxy import DelayProxy, overshoot  # noqa: E402
 
 MIB = 1024 * 1024
 D1_MS = int(os.environ.get("MODEL_D1_MS", "60"))
@@ -278,6 +278,9 @@ def main():
         ceiling = proxy_ceiling(f"https://127.0.0.1:{central.open_port}",
                                 f"/v2/{central.namespace}/m0-public/blobs/{layer}")
         ceiling["through_proxy_at_60ms_50_gets_s"] = proxied_gets(central.anonymous_base)
+        # How late the proxy delivers beyond the model, at each distance (ms, medians).
+        ceiling[f"overshoot_at_{EDGE_RTT_MS:g}ms"] = overshoot(EDGE_RTT_MS)
+        ceiling[f"overshoot_at_{CENTRAL_RTT_MS:g}ms"] = overshoot(CENTRAL_RTT_MS, connections=4, exchanges=3)
     finally:
         if engine:
             engine.stop()
