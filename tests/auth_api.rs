@@ -180,8 +180,10 @@ fn token_service_grants_the_intersection() {
     let r = send_raw(&reg, Get, "/token?service=registry.test&account=bob", auth(&basic("bob", &bob)), Chunks::none());
     assert_eq!(r.status, 200);
     assert!(r.json()["issued_at"].as_str().unwrap().ends_with('Z'));
+    // The request log names who got the token, and nobody for a refused password.
+    assert_eq!(r.principal.as_deref(), Some("bob"));
     let r = send_raw(&reg, Get, "/token?service=registry.test", auth(&basic("bob", "erp_wrong")), Chunks::none());
-    assert_eq!(r.status, 401);
+    assert_eq!((r.status, r.principal), (401, None));
 
     // Alice gets pull and push on her package; a token then works as a Bearer.
     let r = send_raw(
@@ -216,6 +218,7 @@ fn token_service_grants_the_intersection() {
     // Anonymous tokens pull public packages only.
     make_public(&reg, "alice/app");
     let r = send_raw(&reg, Get, "/token?scope=repository:alice/app:pull,push", vec![], Chunks::none());
+    assert_eq!(r.principal, None);
     let token = r.json()["token"].as_str().unwrap().to_string();
     let bearer = auth(&format!("Bearer {token}"));
     assert_eq!(send_raw(&reg, Get, "/v2/alice/app/manifests/v1", bearer.clone(), Chunks::none()).status, 200);

@@ -210,6 +210,7 @@ fn the_exchange_is_single_use_and_its_token_follows_the_policies_in_force() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["access"], json!([{"package": "alice/app", "actions": ["pull", "push"]}]));
     assert_eq!(r.json()["expires_in"], 900);
+    assert_eq!(r.principal.as_deref(), Some(PRINCIPAL));
     let bearer = format!("Bearer {}", r.json()["token"].as_str().unwrap());
     let replay = send_raw(&reg, Method::Post, "/api/oidc/token", json_headers(), Chunks::one(body.as_bytes()));
     assert_eq!(
@@ -255,6 +256,7 @@ fn policies_are_managed_only_by_admins_and_hidden_from_who_cannot_read() {
 fn from_token_service(reg: &MemRegistry, scope: &str, id: &str) -> String {
     let r = with_identity(reg, Method::Get, &format!("/token?scope={scope}"), id, Chunks::none());
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.principal.as_deref(), Some(PRINCIPAL), "the log names the job");
     format!("Bearer {}", r.json()["token"].as_str().unwrap())
 }
 

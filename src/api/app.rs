@@ -68,6 +68,8 @@ pub async fn serve_with_cache<P: Platform>(
     if surface != Surface::Pages && resp.get_header(API_VERSION).is_none() {
         resp.headers.push((API_VERSION.into(), "registry/2.0".into()));
     }
+    // The token services identify their caller themselves and name it on their answer.
+    trace.principal = trace.principal.take().or(resp.trace.principal.take());
     resp.trace = trace;
     resp
 }

@@ -90,6 +90,7 @@ pub async fn exchange<P: Platform>(
         return Err(if suspended { Refusal::Suspended } else { Refusal::NoMatch(furthest) }.into());
     }
     let now = now_ms / 1000;
+    let principal = id.principal();
     let claims = Claims {
         sub: None,
         pat: None,
@@ -101,8 +102,10 @@ pub async fn exchange<P: Platform>(
         namespaces,
     };
     let token = bearer::sign(&claims, &app.signing_key);
-    Ok(Response::json(
+    let mut resp = Response::json(
         200,
         &json!({"token": token, "expires_in": EXCHANGED_TOKEN_TTL_SECS, "issued_at": iso8601(now), "access": shown}),
-    ))
+    );
+    resp.trace.principal = Some(principal);
+    Ok(resp)
 }

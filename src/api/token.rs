@@ -121,10 +121,12 @@ pub async fn issue<P: Platform>(
         namespaces: vec![],
     };
     let token = bearer::sign(&claims, &app.signing_key);
-    Ok(Response::json(
+    let mut resp = Response::json(
         200,
         &json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL_SECS, "issued_at": iso8601(now)}),
-    ))
+    );
+    resp.trace.principal = caller.principal();
+    Ok(resp)
 }
 
 /// The grant of an anonymous caller or a user's PAT, read from no facts: every use of the
