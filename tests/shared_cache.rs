@@ -148,7 +148,9 @@ fn tags_are_cached_only_when_configured_and_only_public_ones() {
     let head = request(Method::Head, "/v2/alice/app/manifests/v1", None);
     let resp = futures_executor::block_on(api::serve(&reg, &head, &mut Chunks::none()));
     assert_eq!(resp.shared_cache_key.as_ref(), Some(&key), "a HEAD by tag is stored");
-    assert!(matches!(resp.body, api::Body::Bytes(ref b) if b.len().to_string() == resp.get_header("content-length").unwrap()));
+    assert!(
+        matches!(resp.body, api::Body::Bytes(ref b) if b.len().to_string() == resp.get_header("content-length").unwrap())
+    );
 
     let pat = user_token(&reg, "alice", &["read:packages"]);
     let private = request(Method::Get, "/v2/alice/secret/manifests/v1", Some(basic("alice", &pat)));

@@ -62,7 +62,6 @@ impl MemoryCache {
         }
         self.entries.push_back(Held { key: plan.key.clone(), status, headers, body: body.to_vec() });
     }
-
 }
 
 #[cfg(test)]
