@@ -653,13 +653,14 @@ async fn untagged_contract<M: MetadataStore>(m: &M, u: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use crate::auth::memory::MemoryIdentity;
-    use crate::registry::memory::{MemoryHasher, MemoryMetadata, MemoryObjects};
+    use crate::oci::DigestHasher;
+    use crate::registry::memory::{MemoryMetadata, MemoryObjects};
 
     #[test]
     fn memory_ports_keep_the_contract() {
         let identity = MemoryIdentity::default();
         let meta = MemoryMetadata::sharing(&identity);
-        let failures = futures_executor::block_on(super::run::<_, _, _, MemoryHasher>(
+        let failures = futures_executor::block_on(super::run::<_, _, _, DigestHasher>(
             &meta,
             &MemoryObjects::default(),
             &identity,

@@ -965,21 +965,5 @@ impl super::Platform for MemoryPlatform {
     type Identity = MemoryIdentity;
     type Trust = crate::auth::oidc::memory::MemoryTrust;
     type Fetch = crate::auth::oidc::memory::MemoryFetch;
-    type Hasher = MemoryHasher;
-}
-
-/// The registry's own hasher behind the platform's hashing port.
-pub struct MemoryHasher(crate::oci::DigestHasher);
-
-impl BodyHasher for MemoryHasher {
-    fn start(algorithm: Algorithm) -> Result<Self> {
-        Ok(MemoryHasher(crate::oci::DigestHasher::new(algorithm)))
-    }
-    async fn update(&mut self, bytes: &[u8]) -> Result<()> {
-        self.0.update(bytes);
-        Ok(())
-    }
-    async fn finish(self) -> Result<Digest> {
-        Ok(self.0.finish())
-    }
+    type Hasher = crate::oci::DigestHasher;
 }

@@ -48,6 +48,20 @@ pub trait BodyHasher: Sized {
     async fn finish(self) -> Result<Digest>;
 }
 
+/// The registry's own (wasm) hasher serves as a platform's hasher too: the in-memory one.
+impl BodyHasher for crate::oci::DigestHasher {
+    fn start(algorithm: Algorithm) -> Result<Self> {
+        Ok(crate::oci::DigestHasher::new(algorithm))
+    }
+    async fn update(&mut self, bytes: &[u8]) -> Result<()> {
+        crate::oci::DigestHasher::update(self, bytes);
+        Ok(())
+    }
+    async fn finish(self) -> Result<Digest> {
+        Ok(crate::oci::DigestHasher::finish(self))
+    }
+}
+
 /// A piece of a composed response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {

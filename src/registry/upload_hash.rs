@@ -112,10 +112,9 @@ impl<H: BodyHasher> UploadHash<H> {
 mod tests {
     use super::*;
     use crate::oci::digest::Algorithm;
-    use crate::registry::memory::MemoryHasher;
     use futures_executor::block_on;
 
-    type Hash = UploadHash<MemoryHasher>;
+    type Hash = UploadHash<DigestHasher>;
 
     fn saved(h: Hash) -> Vec<u8> {
         block_on(h.save()).unwrap().0
